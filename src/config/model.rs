@@ -1,0 +1,140 @@
+//! The validated configuration the rest of the agent works with. Every value
+//! here has been checked and every default resolved, so consumers never
+//! re-validate or fall back on their own.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use url::Url;
+
+use crate::config::secret::SecretSource;
+use crate::schedule::Schedule;
+
+/// The whole policy file, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where `history.db` lives.
+    pub state_dir: PathBuf,
+    /// Named clouds, by name.
+    pub clouds: BTreeMap<String, Cloud>,
+    /// Policies in file order; names are unique.
+    pub policies: Vec<Policy>,
+}
+
+impl Config {
+    /// Path of the SQLite history inside `state_dir`.
+    pub fn history_path(&self) -> PathBuf {
+        self.state_dir.join("history.db")
+    }
+
+    /// The policy with this name, if any.
+    pub fn policy(&self, name: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.name == name)
+    }
+}
+
+/// One cloud account (a project in one region).
+#[derive(Debug, Clone)]
+pub struct Cloud {
+    pub name: String,
+    /// 32 hex digits on Huawei Cloud / OTC and Cinder.
+    pub project_id: String,
+    pub endpoints: Endpoints,
+    /// API version used for snapshots; the vendor recommends v2.
+    pub snapshot_api: ApiVersion,
+    pub auth: AuthConfig,
+}
+
+/// Service base URLs, without version or project segments
+/// (`https://evs.eu-de.otc.t-systems.com`).
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// EVS/Cinder: snapshots.
+    pub volume: Url,
+    /// VBS/Cinder: backups.
+    pub backup: Url,
+}
+
+/// `/v2` or `/v3` path segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiVersion {
+    V2,
+    V3,
+}
+
+impl ApiVersion {
+    /// The path segment, e.g. `v2`.
+    pub fn segment(self) -> &'static str {
+        match self {
+            ApiVersion::V2 => "v2",
+            ApiVersion::V3 => "v3",
+        }
+    }
+}
+
+/// How the agent authenticates to a cloud.
+#[derive(Debug, Clone)]
+pub enum AuthConfig {
+    /// A pre-issued token, read from a file or environment variable at use.
+    Token { token: SecretSource },
+    /// Keystone v3 password auth scoped to the cloud's project.
+    Password {
+        /// Identity base URL including `/v3`, e.g. `https://iam.eu-de.otc.t-systems.com/v3`.
+        auth_url: Url,
+        user: String,
+        /// The user's domain name (on OTC, `OTC000000000010000xxxxx`).
+        user_domain: String,
+        password: SecretSource,
+    },
+}
+
+/// What a policy creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyKind {
+    /// Snapshot → VBS backup → snapshot cleanup.
+    Backup,
+}
+
+impl PolicyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyKind::Backup => "backup",
+        }
+    }
+}
+
+/// Polling cadence for a resource that is still working.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PollSettings {
+    /// First wait after the create call.
+    pub initial: Duration,
+    /// Upper bound for the wait between two polls.
+    pub max: Duration,
+    /// Growth factor per poll (≥ 1.0).
+    pub factor: f64,
+}
+
+/// One policy, with defaults resolved.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// 1–32 characters of letters, digits, `_` and `-`; not starting with `auto`.
+    pub name: String,
+    pub kind: PolicyKind,
+    /// Name of an entry in [`Config::clouds`] (checked).
+    pub cloud: String,
+    pub schedule: Schedule,
+    pub timezone: Tz,
+    /// Volume IDs (lower-case hyphenated UUIDs, unique within the policy).
+    pub volumes: Vec<String>,
+    /// Snapshot (and back up) attached volumes.
+    pub force: bool,
+    /// Free text sent as the backup description (≤ 64 characters, no `<` or `>`).
+    pub description: Option<String>,
+    /// Keep the intermediate snapshot instead of deleting it after the backup.
+    pub keep_snapshot: bool,
+    /// How long a job may take from first call to terminal status.
+    pub completion_timeout: Duration,
+    pub poll: PollSettings,
+}

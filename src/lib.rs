@@ -1,0 +1,5 @@
+//! vbs-agent: a scheduled backup-policy agent for cloud block volumes.
+
+pub mod config;
+pub mod naming;
+pub mod schedule;
