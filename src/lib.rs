@@ -3,3 +3,4 @@
 pub mod config;
 pub mod naming;
 pub mod schedule;
+pub mod store;

@@ -1,0 +1,108 @@
+//! `events`: the append-only log of every API attempt and state change.
+//! SQLite triggers refuse updates and deletes.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::{format_ts, Store, StoreError};
+
+/// What an event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// One HTTP attempt.
+    ApiCall,
+    /// A job or run changed state.
+    State,
+    /// Something an operator should look at that did not fail the job.
+    Warning,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ApiCall => "api_call",
+            EventKind::State => "state",
+            EventKind::Warning => "warning",
+        }
+    }
+}
+
+/// One event row.
+#[derive(Debug, Clone, Default)]
+pub struct Event<'a> {
+    pub run_id: Option<i64>,
+    pub job_id: Option<i64>,
+    pub method: Option<&'a str>,
+    pub path: Option<&'a str>,
+    pub http_status: Option<u16>,
+    pub latency_ms: Option<u64>,
+    pub class: Option<&'a str>,
+    pub message: Option<&'a str>,
+}
+
+/// An event as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    pub at: String,
+    pub job_id: Option<i64>,
+    pub kind: String,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub http_status: Option<u16>,
+    pub class: Option<String>,
+    pub message: Option<String>,
+}
+
+impl Store {
+    /// Appends an event.
+    pub fn record_event(
+        &self,
+        kind: EventKind,
+        event: &Event<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let latency = event
+            .latency_ms
+            .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
+        self.conn().execute(
+            "INSERT INTO events (at, run_id, job_id, kind, method, path, http_status,
+                                 latency_ms, class, message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                format_ts(at),
+                event.run_id,
+                event.job_id,
+                kind.as_str(),
+                event.method,
+                event.path,
+                event.http_status,
+                latency,
+                event.class,
+                event.message
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The events of a job, oldest first.
+    pub fn job_events(&self, job_id: i64) -> Result<Vec<EventRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT at, job_id, kind, method, path, http_status, class, message
+             FROM events WHERE job_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([job_id], |r| {
+            Ok(EventRecord {
+                at: r.get(0)?,
+                job_id: r.get(1)?,
+                kind: r.get(2)?,
+                method: r.get(3)?,
+                path: r.get(4)?,
+                http_status: r.get(5)?,
+                class: r.get(6)?,
+                message: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
