@@ -204,8 +204,7 @@ impl Store {
     pub fn job(&self, job_id: i64) -> Result<JobRecord, StoreError> {
         let conn = self.conn();
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1");
-        let job = conn.query_row(&sql, [job_id], read_job)?;
-        job
+        conn.query_row(&sql, [job_id], read_job)?
     }
 
     /// The jobs of a run, in insertion order.

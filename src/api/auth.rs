@@ -1,0 +1,219 @@
+//! Tokens: a static token read from a file or the environment, or a
+//! Keystone v3 password token scoped to the project, renewed before it
+//! expires and once after a 401.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use super::decode;
+use super::error::{ApiError, ErrorClass};
+use super::fault::FaultBody;
+use super::observe::{CallObserver, CallRecord};
+use super::types::parse_api_time;
+use crate::config::secret::{Secret, SecretSource};
+use crate::config::AuthConfig;
+
+/// Renew a Keystone token when less than this is left of its life.
+const RENEW_BEFORE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// Provides the `X-Auth-Token` value for a cloud.
+pub struct TokenSource {
+    config: AuthConfig,
+    project_id: String,
+    cached: Mutex<Option<Cached>>,
+}
+
+struct Cached {
+    token: Secret,
+    /// How long obtaining it took (for the event log).
+    latency: std::time::Duration,
+    /// `None` for static tokens: valid until the server says otherwise.
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl TokenSource {
+    pub fn new(config: AuthConfig, project_id: String) -> Self {
+        Self {
+            config,
+            project_id,
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// A token valid for a while yet, obtaining a new one when needed.
+    pub async fn token(
+        &self,
+        http: &reqwest::Client,
+        observer: &dyn CallObserver,
+    ) -> Result<Secret, ApiError> {
+        let mut cached = self.cached.lock().await;
+        if let Some(c) = cached.as_ref() {
+            let fresh = c
+                .expires_at
+                .is_none_or(|exp| Utc::now() + RENEW_BEFORE < exp);
+            if fresh {
+                return Ok(c.token.clone());
+            }
+        }
+        let new = self.obtain(http, observer).await?;
+        let token = new.token.clone();
+        *cached = Some(new);
+        Ok(token)
+    }
+
+    /// Forgets the cached token after the server refused it (401).
+    pub async fn invalidate(&self) {
+        *self.cached.lock().await = None;
+    }
+
+    async fn obtain(
+        &self,
+        http: &reqwest::Client,
+        observer: &dyn CallObserver,
+    ) -> Result<Cached, ApiError> {
+        match &self.config {
+            AuthConfig::Token { token } => Ok(Cached {
+                token: read_secret(token)?,
+                latency: std::time::Duration::ZERO,
+                expires_at: None,
+            }),
+            AuthConfig::Password {
+                auth_url,
+                user,
+                user_domain,
+                password,
+            } => {
+                let password = read_secret(password)?;
+                let url = format!("{}/auth/tokens", auth_url.as_str().trim_end_matches('/'));
+                let result = self
+                    .keystone(http, &url, user, user_domain, &password)
+                    .await;
+                let path = path_of(&url);
+                observer.on_call(&CallRecord {
+                    method: "POST",
+                    path: &path,
+                    status: result.as_ref().map_or_else(|e| e.status, |_| Some(201)),
+                    latency: result
+                        .as_ref()
+                        .map_or(std::time::Duration::ZERO, |c| c.latency),
+                    class: result.as_ref().map_or_else(|e| e.class.as_str(), |_| "ok"),
+                    message: result.as_ref().err().map(|e| e.message.as_str()),
+                });
+                result
+            }
+        }
+    }
+
+    async fn keystone(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        user: &str,
+        domain: &str,
+        password: &Secret,
+    ) -> Result<Cached, ApiError> {
+        let body = json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": user, "password": password.expose(), "domain": {"name": domain}}}},
+            "scope": {"project": {"id": self.project_id}}}});
+        let call = format!("POST {}", path_of(url));
+        let started = Instant::now();
+        let err = |class, status, message: String| ApiError {
+            class,
+            call: call.clone(),
+            status,
+            code: None,
+            message,
+            not_processed: false,
+            retry_after: None,
+        };
+        let resp = http
+            .post(url)
+            .query(&[("nocatalog", "true")])
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| {
+                err(
+                    ErrorClass::Retryable,
+                    None,
+                    format!("Keystone unreachable: {e}"),
+                )
+            })?;
+        let status = resp.status().as_u16();
+        let token = resp
+            .headers()
+            .get("X-Subject-Token")
+            .and_then(|v| v.to_str().ok())
+            .map(Secret::new);
+        let text = resp.text().await.unwrap_or_default();
+        if status != 201 && status != 200 {
+            let fault = FaultBody::parse(&text);
+            let class = if status == 401 {
+                ErrorClass::Auth
+            } else {
+                super::error::classify(status, &fault)
+            };
+            let detail = fault.describe().unwrap_or_else(|| format!("HTTP {status}"));
+            return Err(err(
+                class,
+                Some(status),
+                format!(
+                    "Keystone refused the credentials for user `{}`: {detail}",
+                    self.user_label()
+                ),
+            ));
+        }
+        let token = token.ok_or_else(|| {
+            err(
+                ErrorClass::BadAnswer,
+                Some(status),
+                "Keystone answer lacks the X-Subject-Token header".into(),
+            )
+        })?;
+        let v = decode::json(&text).map_err(|e| err(ErrorClass::BadAnswer, Some(status), e.0))?;
+        let expires_at = v
+            .pointer("/token/expires_at")
+            .and_then(|x| x.as_str())
+            .and_then(parse_api_time);
+        // Without an expiry, assume the documented 24 h and renew early.
+        let expires_at = expires_at.unwrap_or_else(|| Utc::now() + chrono::TimeDelta::hours(23));
+        Ok(Cached {
+            token,
+            latency: started.elapsed(),
+            expires_at: Some(expires_at),
+        })
+    }
+
+    fn user_label(&self) -> &str {
+        match &self.config {
+            AuthConfig::Password { user, .. } => user,
+            AuthConfig::Token { .. } => "token",
+        }
+    }
+}
+
+fn read_secret(source: &SecretSource) -> Result<Secret, ApiError> {
+    source.read().map_err(|e| ApiError {
+        class: ErrorClass::Auth,
+        call: "read credentials".into(),
+        status: None,
+        code: None,
+        message: e.to_string(),
+        not_processed: true,
+        retry_after: None,
+    })
+}
+
+/// The path part of a URL, for messages and events.
+pub(super) fn path_of(url: &str) -> String {
+    url::Url::parse(url)
+        .map(|u| match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        })
+        .unwrap_or_else(|_| url.to_string())
+}

@@ -1,0 +1,470 @@
+//! The typed client for one cloud: snapshots (EVS/Cinder), backups
+//! (VBS/Cinder), with authentication, retries and pagination.
+//!
+//! Retrying is per HTTP call and bounded (a small budget with exponential
+//! backoff and jitter, honouring `Retry-After`); polling a resource until it
+//! settles is the engine's business. A create call whose outcome is unknown
+//! (the request may have reached the server) is never repeated here.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::auth::{path_of, TokenSource};
+use super::decode::{self, DecodeError, Page};
+use super::error::{classify, ApiError, ErrorClass};
+use super::fault::FaultBody;
+use super::observe::{CallObserver, CallRecord, TraceObserver};
+use super::types::{Backup, BackupSummary, Snapshot};
+use crate::config::{ApiVersion, Cloud};
+
+/// Page size for list calls.
+const PAGE_SIZE: usize = 100;
+/// Upper bound on pages followed, against a server that never stops.
+const MAX_PAGES: usize = 10_000;
+/// Longest `Retry-After` the client waits for within one call.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Timeouts and the per-call retry budget.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// First backoff delay.
+    pub retry_min_delay: Duration,
+    /// Largest backoff delay.
+    pub retry_max_delay: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: usize,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            retry_min_delay: Duration::from_secs(1),
+            retry_max_delay: Duration::from_secs(30),
+            max_retries: 4,
+        }
+    }
+}
+
+/// What to snapshot.
+#[derive(Debug, Clone)]
+pub struct NewSnapshot<'a> {
+    pub volume_id: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub force: bool,
+}
+
+/// What to back up.
+#[derive(Debug, Clone)]
+pub struct NewBackup<'a> {
+    pub volume_id: &'a str,
+    pub snapshot_id: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub force: bool,
+    /// Ask for an incremental backup (Cinder refuses it without an earlier
+    /// available backup; VBS decides by itself and ignores it).
+    pub incremental: bool,
+}
+
+/// A client for one cloud. Cheap to clone.
+#[derive(Clone)]
+pub struct CloudClient {
+    inner: Arc<Inner>,
+    observer: Arc<dyn CallObserver>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    project_id: String,
+    volume_base: String,
+    backup_base: String,
+    snapshot_api: ApiVersion,
+    tokens: TokenSource,
+    settings: ClientSettings,
+}
+
+enum Service {
+    Volume,
+    Backup,
+}
+
+impl CloudClient {
+    /// Builds a client; TLS certificates are always verified.
+    pub fn new(cloud: &Cloud, settings: ClientSettings) -> Result<Self, ApiError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .user_agent(concat!("vbs-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError {
+                class: ErrorClass::Permanent,
+                call: "build HTTP client".into(),
+                status: None,
+                code: None,
+                message: e.to_string(),
+                not_processed: true,
+                retry_after: None,
+            })?;
+        let base = |u: &url::Url| u.as_str().trim_end_matches('/').to_string();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                project_id: cloud.project_id.clone(),
+                volume_base: base(&cloud.endpoints.volume),
+                backup_base: base(&cloud.endpoints.backup),
+                snapshot_api: cloud.snapshot_api,
+                tokens: TokenSource::new(cloud.auth.clone(), cloud.project_id.clone()),
+                settings,
+            }),
+            observer: Arc::new(TraceObserver),
+        })
+    }
+
+    /// The same client, reporting every attempt to `observer`.
+    pub fn with_observer(&self, observer: Arc<dyn CallObserver>) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            observer,
+        }
+    }
+
+    /// `POST /{v}/{project}/snapshots` (v2 unless the cloud says v3).
+    pub async fn create_snapshot(&self, s: &NewSnapshot<'_>) -> Result<Snapshot, ApiError> {
+        let body = json!({"snapshot": {
+            "volume_id": s.volume_id, "name": s.name, "description": s.description,
+            "force": s.force, "metadata": {"created_by": "vbs-agent"}}});
+        let url = self.url(
+            Service::Volume,
+            self.inner.snapshot_api.segment(),
+            "snapshots",
+        );
+        self.call(Method::POST, url, Some(body), decode::snapshot)
+            .await
+    }
+
+    /// `GET /{v}/{project}/snapshots/{id}`.
+    pub async fn snapshot(&self, id: &str) -> Result<Snapshot, ApiError> {
+        let url = self.url(
+            Service::Volume,
+            self.inner.snapshot_api.segment(),
+            &format!("snapshots/{id}"),
+        );
+        self.call(Method::GET, url, None, decode::snapshot).await
+    }
+
+    /// `DELETE /{v}/{project}/snapshots/{id}` (202; the snapshot goes
+    /// `deleting`, then disappears).
+    pub async fn delete_snapshot(&self, id: &str) -> Result<(), ApiError> {
+        let url = self.url(
+            Service::Volume,
+            self.inner.snapshot_api.segment(),
+            &format!("snapshots/{id}"),
+        );
+        self.call(Method::DELETE, url, None, |_| Ok(())).await
+    }
+
+    /// Snapshots of `volume_id` named exactly `name`, across all pages.
+    pub async fn find_snapshots(
+        &self,
+        name: &str,
+        volume_id: &str,
+    ) -> Result<Vec<Snapshot>, ApiError> {
+        let url = self.url(
+            Service::Volume,
+            self.inner.snapshot_api.segment(),
+            "snapshots/detail",
+        );
+        let found = self
+            .list_all(
+                url,
+                &[("name", name), ("volume_id", volume_id)],
+                decode::snapshots,
+            )
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter(|s| {
+                s.name.as_deref() == Some(name)
+                    && s.volume_id.as_deref().is_none_or(|v| v == volume_id)
+            })
+            .collect())
+    }
+
+    /// `POST /v3/{project}/backups` with both volume and snapshot.
+    pub async fn create_backup(&self, b: &NewBackup<'_>) -> Result<BackupSummary, ApiError> {
+        let mut backup = json!({
+            "volume_id": b.volume_id, "snapshot_id": b.snapshot_id, "name": b.name,
+            "description": b.description, "force": b.force});
+        if b.incremental {
+            backup["incremental"] = Value::Bool(true);
+        }
+        let url = self.url(Service::Backup, "v3", "backups");
+        self.call(
+            Method::POST,
+            url,
+            Some(json!({ "backup": backup })),
+            decode::backup_created,
+        )
+        .await
+    }
+
+    /// `GET /v3/{project}/backups/{id}`.
+    pub async fn backup(&self, id: &str) -> Result<Backup, ApiError> {
+        let url = self.url(Service::Backup, "v3", &format!("backups/{id}"));
+        self.call(Method::GET, url, None, decode::backup).await
+    }
+
+    /// Backups of `volume_id` named exactly `name`, from the summary list
+    /// (`GET /v2/{project}/backups?name=…&volume_id=…`), across all pages.
+    pub async fn find_backups(
+        &self,
+        name: &str,
+        volume_id: &str,
+    ) -> Result<Vec<BackupSummary>, ApiError> {
+        let url = self.url(Service::Backup, "v2", "backups");
+        let found = self
+            .list_all(
+                url,
+                &[("name", name), ("volume_id", volume_id)],
+                decode::backup_summaries,
+            )
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter(|b| b.name.as_deref() == Some(name))
+            .collect())
+    }
+
+    /// Whether `volume_id` has at least one `available` backup (the parent an
+    /// incremental backup needs).
+    pub async fn has_available_backup(&self, volume_id: &str) -> Result<bool, ApiError> {
+        let url = self.url(Service::Backup, "v2", "backups");
+        let url = with_query(
+            &url,
+            &[
+                ("volume_id", volume_id),
+                ("status", "available"),
+                ("limit", "1"),
+            ],
+        );
+        let page = self
+            .call(Method::GET, url, None, decode::backup_summaries)
+            .await?;
+        Ok(!page.items.is_empty())
+    }
+
+    fn url(&self, service: Service, version: &str, tail: &str) -> String {
+        let base = match service {
+            Service::Volume => &self.inner.volume_base,
+            Service::Backup => &self.inner.backup_base,
+        };
+        format!("{base}/{version}/{}/{tail}", self.inner.project_id)
+    }
+
+    /// Follows pages by rebuilding each next URL from its `marker`.
+    async fn list_all<T>(
+        &self,
+        url: String,
+        filters: &[(&str, &str)],
+        decode: fn(&str) -> Result<Page<T>, DecodeError>,
+    ) -> Result<Vec<T>, ApiError> {
+        let limit = PAGE_SIZE.to_string();
+        let mut items = Vec::new();
+        let mut seen = HashSet::new();
+        let mut marker: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut query = filters.to_vec();
+            query.push(("limit", &limit));
+            if let Some(m) = &marker {
+                query.push(("marker", m));
+            }
+            let page = self
+                .call(Method::GET, with_query(&url, &query), None, decode)
+                .await?;
+            items.extend(page.items);
+            match page.next_marker {
+                Some(m) if seen.insert(m.clone()) => marker = Some(m),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+
+    /// One logical call: attempts with retries where safe.
+    async fn call<T>(
+        &self,
+        method: Method,
+        url: String,
+        body: Option<Value>,
+        decode: impl Fn(&str) -> Result<T, DecodeError>,
+    ) -> Result<T, ApiError> {
+        let s = &self.inner.settings;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(s.retry_min_delay)
+            .with_max_delay(s.retry_max_delay)
+            .with_max_times(s.max_retries)
+            .with_jitter();
+        let idempotent = method != Method::POST;
+        (|| self.attempt_with_reauth(&method, &url, body.as_ref(), &decode))
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|e: &ApiError| {
+                matches!(e.class, ErrorClass::Retryable | ErrorClass::BadAnswer)
+                    && (idempotent || e.not_processed)
+            })
+            .adjust(|e: &ApiError, next: Option<Duration>| {
+                next.map(|d| e.retry_after.map_or(d, |ra| ra.min(MAX_RETRY_AFTER).max(d)))
+            })
+            .await
+    }
+
+    /// One attempt; on a 401, one fresh token and one more attempt.
+    async fn attempt_with_reauth<T>(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&Value>,
+        decode: &impl Fn(&str) -> Result<T, DecodeError>,
+    ) -> Result<T, ApiError> {
+        match self.attempt(method, url, body, decode).await {
+            Err(e) if e.class == ErrorClass::Auth && e.status == Some(401) => {
+                self.inner.tokens.invalidate().await;
+                self.attempt(method, url, body, decode).await
+            }
+            other => other,
+        }
+    }
+
+    async fn attempt<T>(
+        &self,
+        method: &Method,
+        url: &str,
+        body: Option<&Value>,
+        decode: &impl Fn(&str) -> Result<T, DecodeError>,
+    ) -> Result<T, ApiError> {
+        let inner = &self.inner;
+        let token = inner
+            .tokens
+            .token(&inner.http, self.observer.as_ref())
+            .await?;
+        let path = path_of(url);
+        let call = format!("{method} {path}");
+        let started = Instant::now();
+        let mut req = inner
+            .http
+            .request(method.clone(), url)
+            .header("X-Auth-Token", token.expose())
+            .header("Accept", "application/json");
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let result = match req.send().await {
+            Err(e) => Err(transport_error(&call, &e)),
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = retry_after(resp.headers());
+                match resp.text().await {
+                    Err(e) => Err(transport_error(&call, &e)),
+                    Ok(text) if (200..300).contains(&status) => {
+                        decode(&text).map_err(|e| ApiError {
+                            class: ErrorClass::BadAnswer,
+                            call: call.clone(),
+                            status: Some(status),
+                            code: None,
+                            message: format!("unreadable answer: {e}"),
+                            not_processed: false,
+                            retry_after: None,
+                        })
+                    }
+                    Ok(text) => Err(http_error(&call, status, &text, retry_after)),
+                }
+            }
+        };
+        let err = result.as_ref().err();
+        self.observer.on_call(&CallRecord {
+            method: method.as_str(),
+            path: &path,
+            status: err.map_or(Some(200), |e| e.status).or(None),
+            latency: started.elapsed(),
+            class: err.map_or("ok", |e| e.class.as_str()),
+            message: err.map(|e| e.message.as_str()),
+        });
+        result
+    }
+}
+
+fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            u.query_pairs_mut().extend_pairs(pairs);
+            u.to_string()
+        }
+        Err(_) => url.to_string(),
+    }
+}
+
+fn transport_error(call: &str, e: &reqwest::Error) -> ApiError {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "connection failed"
+    };
+    ApiError {
+        class: ErrorClass::Retryable,
+        call: call.to_string(),
+        status: None,
+        code: None,
+        message: format!("{what}: {}", error_chain(e)),
+        // Only a refused connection proves the request never arrived; a
+        // reset mid-request is reported as a request error and may have
+        // been acted on.
+        not_processed: e.is_connect(),
+        retry_after: None,
+    }
+}
+
+fn http_error(call: &str, status: u16, body: &str, retry_after: Option<Duration>) -> ApiError {
+    let fault = FaultBody::parse(body);
+    let class = classify(status, &fault);
+    let detail = fault
+        .describe()
+        .unwrap_or_else(|| "no error details in the answer".into());
+    ApiError {
+        class,
+        call: call.to_string(),
+        status: Some(status),
+        code: fault.code.clone(),
+        message: format!("HTTP {status}: {detail}"),
+        not_processed: status == 429,
+        retry_after,
+    }
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// The error and its sources on one line (reqwest hides the cause otherwise).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

@@ -1,0 +1,17 @@
+//! Typed client for VBS/Cinder backups and EVS/Cinder snapshots: auth,
+//! error classification, retries with backoff, pagination, tolerant parsing.
+//! Knows nothing of policies or SQLite; reports each HTTP attempt to a
+//! [`CallObserver`].
+
+mod auth;
+mod client;
+pub mod decode;
+mod error;
+mod fault;
+mod observe;
+pub mod types;
+
+pub use client::{ClientSettings, CloudClient, NewBackup, NewSnapshot};
+pub use error::{ApiError, ErrorClass};
+pub use fault::FaultBody;
+pub use observe::{CallObserver, CallRecord, TraceObserver};

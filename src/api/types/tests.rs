@@ -1,0 +1,154 @@
+//! Every vendor/upstream sample the agent reads must parse.
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::api::decode;
+
+fn sample(name: &str) -> String {
+    let path = format!(
+        "{}/../shared/api-samples/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn backup_detail_samples_parse() {
+    let b = decode::backup(&sample("vbs_backup_show_v3_otc.json")).unwrap();
+    assert_eq!(b.status, "error");
+    assert_eq!(
+        b.fail_reason.as_deref(),
+        Some("Connection to swift failed: [Errno 111] ECONNREFUSED")
+    );
+    assert_eq!(b.name, None);
+    assert_eq!(b.object_count, None);
+    assert_eq!(
+        b.project_id.as_deref(),
+        Some("b23b579f08c84228b9b4673c46f0c442")
+    );
+    assert_eq!(
+        b.created_at,
+        Some(Utc.with_ymd_and_hms(2013, 6, 27, 8, 48, 3).unwrap())
+    );
+
+    let b = decode::backup(&sample("cinder_backup_show_v3.56_apiref.json")).unwrap();
+    assert_eq!((b.status.as_str(), b.size), ("creating", Some(10)));
+    assert_eq!(
+        b.project_id.as_deref(),
+        Some("89afd400-b646-4bbc-b12b-c0a4d63e5bd3")
+    );
+
+    // v2 SDK fixtures: other project key, no created_at/description at all.
+    let b = decode::backup(&sample("vbs_backup_show_gophertelekomcloud.json")).unwrap();
+    assert!(b.project_id.is_some());
+    let b = decode::backup(&sample("vbs_backup_show_otcextensions.json")).unwrap();
+    assert_eq!(
+        b.project_id.as_deref(),
+        Some("b23b579f08c84228b9b4673c46f0c442")
+    );
+}
+
+#[test]
+fn backup_create_response_parses() {
+    let b = decode::backup_created(&sample("vbs_backup_create_response_v3_otc.json")).unwrap();
+    assert_eq!(b.id, "bb089eba-6b38-41c8-85a4-2b94fad7d570");
+    assert_eq!(b.name.as_deref(), Some("backup1"));
+}
+
+#[test]
+fn backup_lists_parse_with_next_marker() {
+    let p = decode::backup_summaries(&sample("vbs_backups_list_summary_v3_otc.json")).unwrap();
+    assert_eq!(p.items.len(), 2);
+    assert_eq!(
+        p.next_marker.as_deref(),
+        Some("b3cf7a16-decc-4beb-8077-682737d94a58")
+    );
+
+    let p = decode::backups(&sample("vbs_backups_list_detail_otcextensions.json")).unwrap();
+    assert_eq!(p.items.len(), 3);
+    assert!(p.items[0].project_id.is_some() && p.items[1].project_id.is_none());
+    assert!(p.next_marker.is_some());
+
+    let p = decode::backups(&sample("vbs_backups_list_detail_v3_otc.json")).unwrap();
+    assert_eq!((p.items.len(), p.next_marker), (3, None));
+    assert!(p.items[2].project_id.is_none());
+
+    let p = decode::backups(&sample("cinder_backups_list_detail_v3.56_apiref.json")).unwrap();
+    assert_eq!(p.items.len(), 1);
+}
+
+#[test]
+fn snapshot_samples_parse() {
+    let s = decode::snapshot(&sample("cinder_snapshot_create_response_apiref.json")).unwrap();
+    assert_eq!(s.status, "creating");
+    let s = decode::snapshot(&sample("cinder_snapshot_show_v3.65_apiref.json")).unwrap();
+    assert_eq!(
+        s.volume_id.as_deref(),
+        Some("b72c48f1-64b7-4cd8-9745-b12e0be82d37")
+    );
+    // Lower-case `t` in created_at.
+    let s = decode::snapshot(&sample("evs_snapshot_show_otc.json")).unwrap();
+    assert_eq!(
+        s.created_at,
+        Some(Utc.with_ymd_and_hms(2013, 2, 25, 4, 13, 17).unwrap())
+    );
+    // Duplicate `volume_id` key and a tab: strict derive would refuse it.
+    let s = decode::snapshot(&sample(
+        "blockstorage_snapshot_create_response_DUPKEY_gophertelekomcloud.json",
+    ))
+    .unwrap();
+    assert_eq!(s.volume_id.as_deref(), Some("1234"));
+    let p = decode::snapshots(&sample("evs_snapshots_list_detail_otc.json")).unwrap();
+    assert!(!p.items.is_empty());
+}
+
+#[test]
+fn malformed_sample_gives_a_clear_error() {
+    let err = decode::json(&sample("vbs_restore_response_v3_otc_MALFORMED.txt")).unwrap_err();
+    assert!(
+        err.0
+            .starts_with("malformed JSON (expected `,` or `}` at line 5 column 9)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_answers_are_named() {
+    assert_eq!(
+        decode::backup("").unwrap_err().0,
+        "empty body where JSON was expected"
+    );
+    assert_eq!(
+        decode::backup("{}").unwrap_err().0,
+        "answer has no `backup` member"
+    );
+    let err = decode::backup(r#"{"backup": {"status": "creating"}}"#).unwrap_err();
+    assert!(err.0.contains("missing field `id`"), "{err}");
+    let err = decode::backup("<html><title>502 Bad Gateway</title></html>").unwrap_err();
+    assert!(err.0.contains("HTML page: 502 Bad Gateway"), "{err}");
+}
+
+#[test]
+fn timestamps_in_every_spelling() {
+    let want = Utc.with_ymd_and_hms(2013, 6, 27, 8, 48, 3).unwrap();
+    for s in [
+        "2013-06-27T08:48:03",
+        "2013-06-27t08:48:03.000000",
+        "2013-06-27T08:48:03Z",
+        "2013-06-27 08:48:03.000",
+        "2013-06-27T10:48:03+02:00",
+    ] {
+        assert_eq!(parse_api_time(s), Some(want), "{s}");
+    }
+    assert_eq!(parse_api_time("yesterday"), None);
+}
+
+#[test]
+fn vbs_description_wrapper_is_unwrapped() {
+    let mut b = decode::backup(&sample("vbs_backup_show_v3_otc.json")).unwrap();
+    b.description = Some(r#"{"DESC": "nightly", "INC": 1}"#.into());
+    assert_eq!(b.description_text().as_deref(), Some("nightly"));
+    b.description = Some("plain".into());
+    assert_eq!(b.description_text().as_deref(), Some("plain"));
+}
