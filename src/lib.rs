@@ -2,6 +2,9 @@
 
 pub mod api;
 pub mod config;
+pub mod daemon;
+pub mod engine;
 pub mod naming;
 pub mod schedule;
+pub mod scheduler;
 pub mod store;

@@ -368,12 +368,12 @@ impl CloudClient {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let result = match req.send().await {
-            Err(e) => Err(transport_error(&call, &e)),
+        let (status, result) = match req.send().await {
+            Err(e) => (None, Err(transport_error(&call, &e))),
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = retry_after(resp.headers());
-                match resp.text().await {
+                let result = match resp.text().await {
                     Err(e) => Err(transport_error(&call, &e)),
                     Ok(text) if (200..300).contains(&status) => {
                         decode(&text).map_err(|e| ApiError {
@@ -387,14 +387,15 @@ impl CloudClient {
                         })
                     }
                     Ok(text) => Err(http_error(&call, status, &text, retry_after)),
-                }
+                };
+                (Some(status), result)
             }
         };
         let err = result.as_ref().err();
         self.observer.on_call(&CallRecord {
             method: method.as_str(),
             path: &path,
-            status: err.map_or(Some(200), |e| e.status).or(None),
+            status,
             latency: started.elapsed(),
             class: err.map_or("ok", |e| e.class.as_str()),
             message: err.map(|e| e.message.as_str()),

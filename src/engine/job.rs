@@ -1,0 +1,448 @@
+//! One job (policy kind `backup`): snapshot → backup → snapshot cleanup.
+//!
+//! Every transition is written to the history before the next API call, so
+//! a job can be continued from its last phase after a restart:
+//!
+//! ```text
+//! pending → snapshot_requested → snapshot_creating → backup_requested
+//!         → backup_creating → cleanup → done
+//! ```
+//! Failures jump to `cleanup` (when there is a snapshot to remove) or `done`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::time::Instant;
+
+use super::create::{create_or_adopt, Created};
+use super::poll::{poll_until, Look, PollEnd};
+use crate::api::{ApiError, CloudClient, ErrorClass, NewBackup, NewSnapshot};
+use crate::config::Policy;
+use crate::store::{Event, EventKind, JobRecord, JobStatus, JobUpdate, Phase, Store, StoreError};
+
+/// How long removing the temporary snapshot may take, on top of the job.
+const CLEANUP_BUDGET: Duration = Duration::from_secs(600);
+
+/// Drives one job to `done`.
+pub struct JobRunner {
+    store: Arc<Store>,
+    client: CloudClient,
+    policy: Policy,
+    job: JobRecord,
+    deadline: Instant,
+    /// Whether a `*_requested` phase may already have created its resource
+    /// (true when continuing a job recorded by an earlier process).
+    maybe_exists: bool,
+}
+
+impl JobRunner {
+    /// Prepares to drive `job`; `resumed` marks a job picked up after a restart.
+    pub fn new(
+        store: Arc<Store>,
+        client: CloudClient,
+        policy: Policy,
+        job: JobRecord,
+        resumed: bool,
+    ) -> Self {
+        let elapsed = (Utc::now() - job.started_at).to_std().unwrap_or_default();
+        let remaining = policy.completion_timeout.saturating_sub(elapsed);
+        Self {
+            store,
+            client,
+            policy,
+            job,
+            deadline: Instant::now() + remaining,
+            maybe_exists: resumed,
+        }
+    }
+
+    /// Runs the job to its end and returns the final record.
+    pub async fn run(mut self) -> Result<JobRecord, StoreError> {
+        loop {
+            match self.job.phase {
+                Phase::Pending => self.apply(
+                    JobUpdate {
+                        phase: Some(Phase::SnapshotRequested),
+                        ..Default::default()
+                    },
+                    "starting",
+                )?,
+                Phase::SnapshotRequested => self.request_snapshot().await?,
+                Phase::SnapshotCreating => self.await_snapshot().await?,
+                Phase::BackupRequested => self.request_backup().await?,
+                Phase::BackupCreating => self.await_backup().await?,
+                Phase::Cleanup => self.cleanup().await?,
+                Phase::Done => return Ok(self.job),
+            }
+        }
+    }
+
+    fn description(&self) -> String {
+        self.policy
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("vbs-agent policy {}", self.policy.name))
+    }
+
+    async fn request_snapshot(&mut self) -> Result<(), StoreError> {
+        let (name, volume, description) = (
+            self.job.resource_name.clone(),
+            self.job.target.clone(),
+            self.description(),
+        );
+        let client = &self.client;
+        let created = create_or_adopt(
+            "snapshot",
+            &self.policy.poll,
+            self.deadline,
+            self.maybe_exists,
+            || async {
+                Ok(client
+                    .find_snapshots(&name, &volume)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(|s| s.id))
+            },
+            || async {
+                let s = NewSnapshot {
+                    volume_id: &volume,
+                    name: &name,
+                    description: &description,
+                    force: self.policy.force,
+                };
+                Ok(client.create_snapshot(&s).await?.id)
+            },
+        )
+        .await;
+        self.maybe_exists = false;
+        match created {
+            Created::Id { id, adopted } => {
+                let note = format!(
+                    "snapshot {id} {}",
+                    if adopted {
+                        "adopted by name"
+                    } else {
+                        "created"
+                    }
+                );
+                self.apply(
+                    JobUpdate {
+                        phase: Some(Phase::SnapshotCreating),
+                        snapshot_id: Some(&id),
+                        ..Default::default()
+                    },
+                    &note,
+                )
+            }
+            Created::Refused(reason) => self.finish(JobStatus::Failed, &reason),
+            Created::TimedOut(reason) => self.finish(JobStatus::TimedOut, &reason),
+        }
+    }
+
+    async fn await_snapshot(&mut self) -> Result<(), StoreError> {
+        let Some(id) = self.job.snapshot_id.clone() else {
+            return self.finish(
+                JobStatus::Failed,
+                "internal: snapshot phase without a snapshot id",
+            );
+        };
+        let client = &self.client;
+        let outcome = poll_until(&self.policy.poll, self.deadline, || async {
+            match client.snapshot(&id).await {
+                Ok(s) if s.status == "available" => Look::Done(()),
+                Ok(s) if s.status.starts_with("error") => {
+                    Look::Fail(format!("snapshot {id} went to status `{}`", s.status))
+                }
+                Ok(_) => Look::Pending,
+                Err(e) => look_error("snapshot", &id, e),
+            }
+        })
+        .await;
+        match outcome {
+            Ok(()) => self.apply(
+                JobUpdate {
+                    phase: Some(Phase::BackupRequested),
+                    ..Default::default()
+                },
+                &format!("snapshot {id} available"),
+            ),
+            Err(PollEnd::Failed(reason)) => self.fail_then_cleanup(JobStatus::Failed, &reason),
+            Err(PollEnd::Deadline) => self.fail_then_cleanup(
+                JobStatus::TimedOut,
+                &format!("snapshot {id} not available within the completion timeout"),
+            ),
+        }
+    }
+
+    async fn request_backup(&mut self) -> Result<(), StoreError> {
+        let Some(snapshot_id) = self.job.snapshot_id.clone() else {
+            return self.finish(
+                JobStatus::Failed,
+                "internal: backup phase without a snapshot id",
+            );
+        };
+        let (name, volume, description) = (
+            self.job.resource_name.clone(),
+            self.job.target.clone(),
+            self.description(),
+        );
+        let client = &self.client;
+        let created = create_or_adopt(
+            "backup",
+            &self.policy.poll,
+            self.deadline,
+            self.maybe_exists,
+            || async {
+                Ok(client
+                    .find_backups(&name, &volume)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(|b| b.id))
+            },
+            || async {
+                // Cinder only makes an incremental backup when asked, and
+                // refuses to without a parent; VBS decides by itself.
+                let incremental = client.has_available_backup(&volume).await?;
+                let b = NewBackup {
+                    volume_id: &volume,
+                    snapshot_id: &snapshot_id,
+                    name: &name,
+                    description: &description,
+                    force: self.policy.force,
+                    incremental,
+                };
+                Ok(client.create_backup(&b).await?.id)
+            },
+        )
+        .await;
+        self.maybe_exists = false;
+        match created {
+            Created::Id { id, adopted } => {
+                let note = format!(
+                    "backup {id} {}",
+                    if adopted {
+                        "adopted by name"
+                    } else {
+                        "created"
+                    }
+                );
+                self.apply(
+                    JobUpdate {
+                        phase: Some(Phase::BackupCreating),
+                        backup_id: Some(&id),
+                        ..Default::default()
+                    },
+                    &note,
+                )
+            }
+            Created::Refused(reason) => self.fail_then_cleanup(JobStatus::Failed, &reason),
+            Created::TimedOut(reason) => self.fail_then_cleanup(JobStatus::TimedOut, &reason),
+        }
+    }
+
+    async fn await_backup(&mut self) -> Result<(), StoreError> {
+        let Some(id) = self.job.backup_id.clone() else {
+            return self.finish(
+                JobStatus::Failed,
+                "internal: backup phase without a backup id",
+            );
+        };
+        let client = &self.client;
+        let outcome = poll_until(&self.policy.poll, self.deadline, || async {
+            match client.backup(&id).await {
+                Ok(b) if b.status == "available" || b.status == "error" => Look::Done(b),
+                Ok(_) => Look::Pending,
+                Err(e) => look_error("backup", &id, e),
+            }
+        })
+        .await;
+        match outcome {
+            Ok(b) => {
+                let size = b.size.and_then(|s| i64::try_from(s).ok());
+                let succeeded = b.status == "available";
+                let reason = match (succeeded, b.fail_reason.as_deref()) {
+                    (true, _) => None,
+                    (false, Some(r)) if !r.trim().is_empty() => Some(r.to_string()),
+                    (false, _) => Some(format!(
+                        "backup {id} went to status `error` without a fail_reason"
+                    )),
+                };
+                let update = JobUpdate {
+                    phase: Some(Phase::Cleanup),
+                    status: Some(if succeeded {
+                        JobStatus::Succeeded
+                    } else {
+                        JobStatus::Failed
+                    }),
+                    size_gb: size,
+                    is_incremental: b.is_incremental,
+                    fail_reason: reason.as_deref(),
+                    ..Default::default()
+                };
+                let note = match &reason {
+                    None => format!("backup {id} available"),
+                    Some(r) => format!("backup {id} failed: {r}"),
+                };
+                self.apply(update, &note)
+            }
+            Err(PollEnd::Failed(reason)) => self.fail_then_cleanup(JobStatus::Failed, &reason),
+            Err(PollEnd::Deadline) => {
+                // The snapshot is still being read by the backup and cannot be deleted.
+                if let Some(snap) = self.job.snapshot_id.clone() {
+                    self.warn(&format!(
+                        "snapshot {snap} left in place: backup {id} is still running"
+                    ))?;
+                }
+                self.finish(JobStatus::TimedOut, &format!("backup {id} did not reach a terminal status within the completion timeout ({})", humantime::format_duration(self.policy.completion_timeout)))
+            }
+        }
+    }
+
+    async fn cleanup(&mut self) -> Result<(), StoreError> {
+        let snapshot = self
+            .job
+            .snapshot_id
+            .clone()
+            .filter(|_| !self.policy.keep_snapshot);
+        if let Some(id) = snapshot {
+            if let Err(reason) = self.delete_snapshot(&id).await {
+                self.warn(&format!("temporary snapshot {id} left behind: {reason}"))?;
+            }
+        }
+        self.apply(
+            JobUpdate {
+                phase: Some(Phase::Done),
+                finished_at: Some(Utc::now()),
+                ..Default::default()
+            },
+            "done",
+        )
+    }
+
+    /// Deletes the snapshot and waits until it is gone.
+    async fn delete_snapshot(&self, id: &str) -> Result<(), String> {
+        let deadline = Instant::now() + CLEANUP_BUDGET;
+        let client = &self.client;
+        let created = create_or_adopt(
+            "snapshot deletion",
+            &self.policy.poll,
+            deadline,
+            false,
+            || async { Ok(None) },
+            || async {
+                match client.delete_snapshot(id).await {
+                    Ok(()) => Ok(String::new()),
+                    Err(e) if e.is_not_found() => Ok(String::new()),
+                    Err(e) => Err(e),
+                }
+            },
+        )
+        .await;
+        match created {
+            Created::Id { .. } => {}
+            Created::Refused(r) | Created::TimedOut(r) => return Err(r),
+        }
+        poll_until(&self.policy.poll, deadline, || async {
+            match client.snapshot(id).await {
+                Err(e) if e.is_not_found() => Look::Done(()),
+                Ok(s) if s.status == "error_deleting" => {
+                    Look::Fail(format!("snapshot {id} went to `error_deleting`"))
+                }
+                Ok(_) => Look::Pending,
+                Err(e) => match e.class {
+                    ErrorClass::Retryable | ErrorClass::BadAnswer => Look::Pending,
+                    _ => Look::Fail(e.to_string()),
+                },
+            }
+        })
+        .await
+        .map_err(|end| match end {
+            PollEnd::Deadline => format!(
+                "snapshot {id} still present after {}",
+                humantime::format_duration(CLEANUP_BUDGET)
+            ),
+            PollEnd::Failed(r) => r,
+        })
+    }
+
+    /// Ends the job with `status`, removing the snapshot first if there is one.
+    fn fail_then_cleanup(&mut self, status: JobStatus, reason: &str) -> Result<(), StoreError> {
+        let next = if self.job.snapshot_id.is_some() {
+            Phase::Cleanup
+        } else {
+            Phase::Done
+        };
+        let finished_at = (next == Phase::Done).then(Utc::now);
+        self.apply(
+            JobUpdate {
+                phase: Some(next),
+                status: Some(status),
+                fail_reason: Some(reason),
+                finished_at,
+                ..Default::default()
+            },
+            reason,
+        )
+    }
+
+    /// Ends the job with `status` now, without cleanup.
+    fn finish(&mut self, status: JobStatus, reason: &str) -> Result<(), StoreError> {
+        self.apply(
+            JobUpdate {
+                phase: Some(Phase::Done),
+                status: Some(status),
+                fail_reason: Some(reason),
+                finished_at: Some(Utc::now()),
+                ..Default::default()
+            },
+            reason,
+        )
+    }
+
+    /// Persists a transition, records it as an event and reloads the job.
+    fn apply(&mut self, update: JobUpdate<'_>, note: &str) -> Result<(), StoreError> {
+        let now = Utc::now();
+        self.store.update_job(self.job.id, &update, now)?;
+        self.job = self.store.job(self.job.id)?;
+        let message = format!(
+            "{} ({}): {note}",
+            self.job.phase.as_str(),
+            self.job.status.as_str()
+        );
+        tracing::info!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, snapshot_id = self.job.snapshot_id, backup_id = self.job.backup_id, "{message}");
+        self.store
+            .record_event(EventKind::State, &self.event(&message), now)
+    }
+
+    fn warn(&self, message: &str) -> Result<(), StoreError> {
+        tracing::warn!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, "{message}");
+        self.store
+            .record_event(EventKind::Warning, &self.event(message), Utc::now())
+    }
+
+    fn event<'a>(&self, message: &'a str) -> Event<'a> {
+        Event {
+            run_id: Some(self.job.run_id),
+            job_id: Some(self.job.id),
+            message: Some(message),
+            ..Default::default()
+        }
+    }
+}
+
+/// A failed GET while polling: the job's own resource vanishing is a
+/// failure; transient trouble means look again later.
+fn look_error<T>(what: &str, id: &str, e: ApiError) -> Look<T, String> {
+    if e.is_not_found() {
+        return Look::Fail(format!(
+            "{what} {id} disappeared (HTTP 404) while the agent was waiting for it"
+        ));
+    }
+    match e.class {
+        ErrorClass::Retryable | ErrorClass::BadAnswer | ErrorClass::Busy => Look::Pending,
+        _ => Look::Fail(format!("cannot read {what} {id}: {e}")),
+    }
+}
