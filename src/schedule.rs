@@ -89,3 +89,111 @@ impl Schedule {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use chrono_tz::Europe::Berlin;
+
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn berlin(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Berlin
+            .with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn next(expr: &str, after: DateTime<Utc>, n: usize) -> Vec<String> {
+        Schedule::parse(expr)
+            .unwrap()
+            .upcoming(after, Berlin, n)
+            .iter()
+            .map(|t| t.format("%Y-%m-%dT%H:%MZ").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn wall_clock_time_holds_in_winter_and_summer() {
+        // 02:30 Berlin is 01:30 UTC in winter and 00:30 UTC in summer,
+        // whichever side of the transition the schedule was made on.
+        assert_eq!(
+            next("0 30 2 * * *", berlin(2026, 1, 15, 12, 0), 1),
+            ["2026-01-16T01:30Z"]
+        );
+        assert_eq!(
+            next("0 30 2 * * *", berlin(2026, 7, 10, 12, 0), 1),
+            ["2026-07-11T00:30Z"]
+        );
+    }
+
+    #[test]
+    fn a_time_skipped_in_spring_fires_once_when_clocks_jump() {
+        // 2026-03-29: 02:00 CET jumps to 03:00 CEST; 02:30 does not exist.
+        assert_eq!(
+            next("0 30 2 * * *", berlin(2026, 3, 28, 12, 0), 3),
+            [
+                "2026-03-29T01:00Z",
+                "2026-03-30T00:30Z",
+                "2026-03-31T00:30Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_time_repeated_in_autumn_fires_once() {
+        // 2026-10-25: 03:00 CEST goes back to 02:00 CET; 02:30 happens twice.
+        assert_eq!(
+            next("0 30 2 * * *", berlin(2026, 10, 24, 12, 0), 3),
+            [
+                "2026-10-25T00:30Z",
+                "2026-10-26T01:30Z",
+                "2026-10-27T01:30Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn interval_schedules_follow_elapsed_time_across_both_transitions() {
+        assert_eq!(
+            next("0 */30 * * * *", berlin(2026, 3, 29, 1, 0), 4),
+            [
+                "2026-03-29T00:30Z",
+                "2026-03-29T01:00Z",
+                "2026-03-29T01:30Z",
+                "2026-03-29T02:00Z"
+            ]
+        );
+        assert_eq!(
+            next("0 */30 * * * *", utc("2026-10-24T23:30:00Z"), 5),
+            [
+                "2026-10-25T00:00Z",
+                "2026-10-25T00:30Z",
+                "2026-10-25T01:00Z",
+                "2026-10-25T01:30Z",
+                "2026-10-25T02:00Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn only_six_field_expressions_are_accepted() {
+        assert!(Schedule::parse("0 30 1 * * *").is_ok());
+        let err = Schedule::parse("30 1 * * *").unwrap_err();
+        assert!(err.to_string().contains("it has 5 fields"), "{err}");
+        assert!(Schedule::parse("0 61 1 * * *").is_err());
+        assert!(Schedule::parse("0 30 1 * * * 2027").is_err());
+    }
+
+    #[test]
+    fn an_impossible_date_never_fires() {
+        assert_eq!(
+            next("0 0 0 30 2 *", utc("2026-01-01T00:00:00Z"), 1),
+            Vec::<String>::new()
+        );
+    }
+}
