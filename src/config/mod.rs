@@ -1,7 +1,30 @@
 //! The policy file: YAML model, defaults, validation and secret references.
 //! Knows nothing of HTTP or SQLite.
+//!
+//! Layout:
+//! - `raw.rs`: the file format as serde structs, documented
+//!   field by field;
+//! - `locate.rs`: the YAML tree with line and column of every node;
+//! - `de.rs`: serde over that tree, one section at a time;
+//! - `checks.rs` / `validate.rs`: value checks, defaults, the validated model;
+//! - `report.rs` / `error.rs`: collecting every problem with its position;
+//! - `load.rs`: [`load`] and [`parse`], which tie these together;
+//! - `model.rs`: the validated [`Config`] the rest of the agent uses.
 
+mod checks;
+mod de;
+mod error;
+mod load;
+mod locate;
 mod model;
+mod path;
+mod raw;
+mod report;
 pub mod secret;
+mod suggest;
+mod validate;
 
+pub use error::{ConfigError, ConfigErrors};
+pub use load::{load, parse};
 pub use model::*;
+pub use validate::{DEFAULT_COMPLETION_TIMEOUT, DEFAULT_POLL, DEFAULT_STATE_DIR};

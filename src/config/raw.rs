@@ -1,0 +1,197 @@
+//! The policy file as written: serde structs for each section, before any
+//! defaults or checks. This is the reference for the file format; the README
+//! is written from it.
+//!
+//! A policy file is one YAML mapping with these top-level fields:
+//!
+//! | field | required | meaning |
+//! | --- | --- | --- |
+//! | `state_dir` | no | Directory of the agent's SQLite history (`history.db`). Default `/var/lib/vbs-agent`. A relative path is relative to the directory of the policy file. |
+//! | `defaults` | no | [`RawDefaults`]: values policies inherit. |
+//! | `clouds` | yes | Mapping from a cloud name to a [`RawCloud`]; at least one. Names are 1–64 letters, digits, `_` or `-`. |
+//! | `policies` | yes | Sequence of [`RawPolicy`]; at least one. |
+//!
+//! ```yaml
+//! state_dir: /var/lib/vbs-agent
+//! defaults:
+//!   timezone: Europe/Berlin
+//!   completion_timeout: 6h
+//!   poll: { initial: 2s, max: 60s, factor: 1.5 }
+//! clouds:
+//!   prod:
+//!     project_id: 0123456789abcdef0123456789abcdef
+//!     endpoints:
+//!       volume: https://evs.eu-de.example.com
+//!       backup: https://vbs.eu-de.example.com
+//!     auth:
+//!       type: password
+//!       auth_url: https://iam.eu-de.example.com/v3
+//!       user: backup-bot
+//!       user_domain: OTC00000000001000000000
+//!       password_file: /run/credentials/vbs-agent.service/password
+//! policies:
+//!   - name: db-nightly
+//!     kind: backup
+//!     cloud: prod
+//!     schedule: "0 30 1 * * *"
+//!     volumes: [c5834fe1-577f-462e-9bf3-1b158e1dde9c]
+//! ```
+//!
+//! Conventions that hold for every field:
+//! - Unknown fields are errors (the message lists the allowed ones), so a
+//!   misspelt optional field never silently falls back to its default.
+//! - A key given twice in one mapping is an error.
+//! - Durations are a number with a unit (`30s`, `15m`, `6h`, `7d`, `1h 30m`,
+//!   as read by `humantime`); zero is an error.
+//! - Secrets are never written in the file: a `password:` or `token:` field
+//!   is refused. Reference a file (`*_file`) or an environment variable
+//!   (`*_env`) instead; they are read when needed, so rotation needs no
+//!   restart. A relative `*_file` path is relative to the policy file.
+//!
+//! Every field is an `Option` here so that a missing required field is
+//! reported by the checks with a message saying what it should hold, and
+//! all missing fields of a section are reported together.
+
+use serde::Deserialize;
+
+/// Top-level fields, in the order of the table above.
+pub(crate) const TOP_FIELDS: &[&str] = &["state_dir", "defaults", "clouds", "policies"];
+
+/// `defaults:` — what a policy uses when it does not say otherwise.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawDefaults {
+    /// IANA time zone in which cron schedules are evaluated
+    /// (`Europe/Berlin`). Default `UTC`.
+    pub(crate) timezone: Option<String>,
+    /// How long a job may take from its first API call to a terminal
+    /// status before it is recorded as failed. Default `6h`.
+    pub(crate) completion_timeout: Option<String>,
+    /// Polling cadence while a snapshot or backup is still working.
+    pub(crate) poll: Option<RawPoll>,
+}
+
+/// `poll:` — how often to ask whether a snapshot or backup is done. Each
+/// field is optional; a policy's `poll` overrides `defaults.poll` field by
+/// field.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawPoll {
+    /// Wait before the first poll. Default `2s`; must not exceed `max`.
+    pub(crate) initial: Option<String>,
+    /// Longest wait between two polls. Default `60s`.
+    pub(crate) max: Option<String>,
+    /// Growth of the wait from one poll to the next, 1.0 to 10.0
+    /// (1.0 = fixed interval). Default `1.5`.
+    pub(crate) factor: Option<f64>,
+}
+
+/// `clouds.NAME:` — one project in one region, and how to reach it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawCloud {
+    /// Required. The project ID: 32 hex digits (as shown in the console
+    /// under "My Credentials"). Stored in lower case.
+    pub(crate) project_id: Option<String>,
+    /// Required. Service base URLs.
+    pub(crate) endpoints: Option<RawEndpoints>,
+    /// API version for snapshots: `v2` (default; the vendor recommends it)
+    /// or `v3`.
+    pub(crate) snapshot_api: Option<String>,
+    /// Allow plain `http://` endpoints on non-loopback hosts. Default
+    /// `false`: the auth token would travel in clear. `http://` on
+    /// `localhost`, `127.0.0.0/8` and `::1` is always allowed (tests, the
+    /// simulator, local proxies).
+    pub(crate) allow_http: Option<bool>,
+    /// Required. How the agent authenticates.
+    pub(crate) auth: Option<RawAuth>,
+}
+
+/// `clouds.NAME.endpoints:` — base URLs such as
+/// `https://evs.eu-de.example.com`: scheme and host (and port), without the
+/// `/v2/{project_id}` part, which the agent adds. No query, fragment or
+/// credentials.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawEndpoints {
+    /// Required. EVS / Cinder: snapshots.
+    pub(crate) volume: Option<String>,
+    /// Required. VBS / Cinder: backups.
+    pub(crate) backup: Option<String>,
+}
+
+/// `clouds.NAME.auth:` — one of two shapes, chosen by `type`:
+///
+/// ```yaml
+/// auth:                        # Keystone v3 password, scoped to project_id
+///   type: password
+///   auth_url: https://iam.eu-de.example.com/v3
+///   user: backup-bot
+///   user_domain: OTC00000000001000000000
+///   password_file: /run/credentials/vbs-agent.service/password  # or password_env: VBS_PASSWORD
+/// auth:                        # a pre-issued token
+///   type: token
+///   token_file: /run/credentials/vbs-agent.service/token        # or token_env: VBS_TOKEN
+/// ```
+///
+/// Exactly one of `password_file` / `password_env` (or `token_file` /
+/// `token_env`) must be given. Fields of the other type are errors.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawAuth {
+    /// Required. `password` or `token`.
+    #[serde(rename = "type")]
+    pub(crate) kind: Option<String>,
+    /// Password auth: the identity endpoint, ending in `/v3`.
+    pub(crate) auth_url: Option<String>,
+    /// Password auth: the user name.
+    pub(crate) user: Option<String>,
+    /// Password auth: the user's domain name (on OTC, `OTC00000000001000…`).
+    pub(crate) user_domain: Option<String>,
+    /// Password auth: file whose content (trailing newline trimmed) is the
+    /// password, e.g. a systemd credential.
+    pub(crate) password_file: Option<String>,
+    /// Password auth: environment variable holding the password.
+    pub(crate) password_env: Option<String>,
+    /// Token auth: file holding the token.
+    pub(crate) token_file: Option<String>,
+    /// Token auth: environment variable holding the token.
+    pub(crate) token_env: Option<String>,
+}
+
+/// `policies[N]:` — what to back up, where, and when.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawPolicy {
+    /// Required, unique. 1 to 32 letters, digits, `_` or `-`, not starting
+    /// with `auto` in any case (VBS reserves it). It begins the name of
+    /// every backup the policy makes, which is how the agent recognises its
+    /// own backups.
+    pub(crate) name: Option<String>,
+    /// Required. `backup` (snapshot → VBS backup → delete the snapshot).
+    /// `snapshot` and `server` are planned but not supported yet.
+    pub(crate) kind: Option<String>,
+    /// Required. The name of an entry under `clouds`.
+    pub(crate) cloud: Option<String>,
+    /// Required. Cron with seconds: `sec min hour day-of-month month
+    /// day-of-week`, e.g. `"0 30 1 * * *"` for 01:30:00 every day. Quote it.
+    pub(crate) schedule: Option<String>,
+    /// IANA time zone for `schedule`. Default `defaults.timezone`.
+    pub(crate) timezone: Option<String>,
+    /// Required, non-empty. Volume IDs as hyphenated UUIDs
+    /// (`c5834fe1-577f-462e-9bf3-1b158e1dde9c`), each listed once. Stored
+    /// in lower case.
+    pub(crate) volumes: Option<Vec<String>>,
+    /// Snapshot volumes even while attached to a server. Default `false`.
+    pub(crate) force: Option<bool>,
+    /// Text sent as each backup's description: at most 64 characters, no
+    /// `<` or `>` (the API refuses them).
+    pub(crate) description: Option<String>,
+    /// Keep the intermediate snapshot after the backup is made. Default
+    /// `false` (it is deleted).
+    pub(crate) keep_snapshot: Option<bool>,
+    /// Overrides `defaults.completion_timeout`.
+    pub(crate) completion_timeout: Option<String>,
+    /// Overrides `defaults.poll`, field by field.
+    pub(crate) poll: Option<RawPoll>,
+}

@@ -1,0 +1,647 @@
+//! Semantic checks and defaults: turns the raw sections into the validated
+//! [`Config`]. Every check reports into the shared [`Report`] and carries on,
+//! so one run names every problem in the file; a `Config` is returned only
+//! when nothing was reported.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use super::checks::{self, UrlRole};
+use super::model::{
+    ApiVersion, AuthConfig, Cloud, Config, Endpoints, Policy, PolicyKind, PollSettings,
+};
+use super::path::FieldPath;
+use super::raw::{RawAuth, RawCloud, RawDefaults, RawPolicy, RawPoll};
+use super::report::Report;
+use super::secret::SecretSource;
+use crate::naming;
+use crate::schedule::Schedule;
+
+/// Where `history.db` lives when `state_dir` is not given.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/vbs-agent";
+/// `defaults.completion_timeout` when not given.
+pub const DEFAULT_COMPLETION_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+/// `poll` when not given.
+pub const DEFAULT_POLL: PollSettings = PollSettings {
+    initial: Duration::from_secs(2),
+    max: Duration::from_secs(60),
+    factor: 1.5,
+};
+
+/// The sections of the file that deserialized, as the loader split them.
+#[derive(Debug, Default)]
+pub(crate) struct Parsed {
+    pub(crate) state_dir: Option<String>,
+    pub(crate) defaults: RawDefaults,
+    /// Every key under `clouds`, with the cloud if it deserialized.
+    pub(crate) clouds: Vec<(String, Option<RawCloud>)>,
+    /// Every entry under `policies`, with the policy if it deserialized.
+    pub(crate) policies: Vec<Option<RawPolicy>>,
+}
+
+/// Checks everything and resolves every default.
+pub(crate) fn validate(parsed: Parsed, origin: &Path, report: &mut Report<'_>) -> Option<Config> {
+    let base_dir = origin.parent().unwrap_or(Path::new(""));
+    let state_dir = state_dir(parsed.state_dir.as_deref(), base_dir, report);
+    let defaults = defaults(&parsed.defaults, report);
+
+    let clouds_path = FieldPath::root().key("clouds");
+    let defined: Vec<&str> = parsed.clouds.iter().map(|(n, _)| n.as_str()).collect();
+    let mut clouds = BTreeMap::new();
+    for (name, raw) in &parsed.clouds {
+        let path = clouds_path.key(name);
+        if let Err(message) = checks::cloud_name(name) {
+            report.key(&path, message);
+        }
+        if let Some(cloud) = raw
+            .as_ref()
+            .and_then(|raw| cloud(name, raw, &path, base_dir, report))
+        {
+            clouds.insert(name.clone(), cloud);
+        }
+    }
+
+    let policies_path = FieldPath::root().key("policies");
+    let mut names: HashMap<String, FieldPath> = HashMap::new();
+    let mut policies = Vec::new();
+    for (i, raw) in parsed.policies.iter().enumerate() {
+        let Some(raw) = raw else { continue };
+        let path = policies_path.index(i);
+        if let Some(name) = &raw.name {
+            if let Some(first) = names.get(name) {
+                let line = report
+                    .line_of(first)
+                    .map_or(String::new(), |l| format!(" (first defined at line {l})"));
+                report.value(
+                    &path.key("name"),
+                    format!("duplicate policy name \"{name}\"{line}; policy names must be unique"),
+                );
+            } else {
+                names.insert(name.clone(), path.key("name"));
+            }
+        }
+        if let Some(policy) = policy(raw, &path, &defaults, &defined, report) {
+            policies.push(policy);
+        }
+    }
+
+    if !report.is_empty() {
+        return None;
+    }
+    Some(Config {
+        state_dir,
+        clouds,
+        policies,
+    })
+}
+
+/// A relative path is relative to the policy file's directory, so a policy
+/// file and its state can move together.
+fn resolve(base_dir: &Path, text: &str) -> PathBuf {
+    base_dir.join(text)
+}
+
+fn state_dir(text: Option<&str>, base_dir: &Path, report: &mut Report<'_>) -> PathBuf {
+    match text {
+        None => PathBuf::from(DEFAULT_STATE_DIR),
+        Some("") => {
+            report.value(
+                &FieldPath::root().key("state_dir"),
+                format!(
+                    "state_dir is empty; give a directory or leave it out for {DEFAULT_STATE_DIR}"
+                ),
+            );
+            PathBuf::from(DEFAULT_STATE_DIR)
+        }
+        Some(text) => resolve(base_dir, text),
+    }
+}
+
+/// `defaults` with built-in values filled in. A bad value is reported and
+/// replaced by the built-in, so policies are still checked.
+struct Defaults {
+    timezone: Tz,
+    completion_timeout: Duration,
+    poll: PollParts,
+}
+
+fn defaults(raw: &RawDefaults, report: &mut Report<'_>) -> Defaults {
+    let path = FieldPath::root().key("defaults");
+    let timezone = raw
+        .timezone
+        .as_deref()
+        .and_then(|tz| ok_or_report(checks::timezone(tz), &path.key("timezone"), report))
+        .unwrap_or(Tz::UTC);
+    let completion_timeout = raw
+        .completion_timeout
+        .as_deref()
+        .and_then(|d| ok_or_report(checks::duration(d), &path.key("completion_timeout"), report))
+        .unwrap_or(DEFAULT_COMPLETION_TIMEOUT);
+    let poll_path = path.key("poll");
+    let poll = PollParts::parse(raw.poll.as_ref(), &poll_path, report);
+    poll.check_order(&PollParts::default(), &poll_path, report);
+    Defaults {
+        timezone,
+        completion_timeout,
+        poll,
+    }
+}
+
+fn ok_or_report<T>(
+    result: Result<T, String>,
+    path: &FieldPath,
+    report: &mut Report<'_>,
+) -> Option<T> {
+    result.map_err(|message| report.value(path, message)).ok()
+}
+
+/// The fields of one `poll` block that are set and valid.
+#[derive(Debug, Clone, Copy, Default)]
+struct PollParts {
+    initial: Option<Duration>,
+    max: Option<Duration>,
+    factor: Option<f64>,
+    /// False when a field was given but invalid (already reported).
+    valid: bool,
+}
+
+impl PollParts {
+    fn parse(raw: Option<&RawPoll>, path: &FieldPath, report: &mut Report<'_>) -> Self {
+        let mut parts = PollParts {
+            valid: true,
+            ..PollParts::default()
+        };
+        let Some(raw) = raw else { return parts };
+        let mut duration = |text: &Option<String>, field: &str, valid: &mut bool| {
+            let text = text.as_deref()?;
+            let parsed = ok_or_report(checks::duration(text), &path.key(field), report);
+            *valid &= parsed.is_some();
+            parsed
+        };
+        parts.initial = duration(&raw.initial, "initial", &mut parts.valid);
+        parts.max = duration(&raw.max, "max", &mut parts.valid);
+        if let Some(factor) = raw.factor {
+            if (1.0..=10.0).contains(&factor) {
+                parts.factor = Some(factor);
+            } else {
+                parts.valid = false;
+                report.value(
+                    &path.key("factor"),
+                    format!("poll factor {factor} is out of range; use a number from 1.0 (fixed interval) to 10.0"),
+                );
+            }
+        }
+        parts
+    }
+
+    /// These parts over `base`, then over the built-in defaults.
+    fn resolve(&self, base: &PollParts) -> PollSettings {
+        PollSettings {
+            initial: self
+                .initial
+                .or(base.initial)
+                .unwrap_or(DEFAULT_POLL.initial),
+            max: self.max.or(base.max).unwrap_or(DEFAULT_POLL.max),
+            factor: self.factor.or(base.factor).unwrap_or(DEFAULT_POLL.factor),
+        }
+    }
+
+    /// Reports `initial` > `max` when this block set one of them (otherwise
+    /// the block it inherits from is at fault and reports it itself).
+    fn check_order(&self, base: &PollParts, path: &FieldPath, report: &mut Report<'_>) {
+        if !self.valid || !base.valid || (self.initial.is_none() && self.max.is_none()) {
+            return;
+        }
+        let poll = self.resolve(base);
+        if poll.initial > poll.max {
+            let field = if self.initial.is_some() {
+                "initial"
+            } else {
+                "max"
+            };
+            report.value(
+                &path.key(field),
+                format!(
+                    "poll.initial ({}) is longer than poll.max ({}); initial must not exceed max",
+                    humantime::format_duration(poll.initial),
+                    humantime::format_duration(poll.max),
+                ),
+            );
+        }
+    }
+}
+
+fn required<'r>(
+    value: &'r Option<String>,
+    path: &FieldPath,
+    field: &str,
+    what: &str,
+    report: &mut Report<'_>,
+) -> Option<&'r str> {
+    match value.as_deref() {
+        None => {
+            report.missing(
+                path,
+                field,
+                format!("missing required field `{field}` ({what})"),
+            );
+            None
+        }
+        Some("") => {
+            report.value(&path.key(field), format!("`{field}` is empty ({what})"));
+            None
+        }
+        Some(text) => Some(text),
+    }
+}
+
+fn cloud(
+    name: &str,
+    raw: &RawCloud,
+    path: &FieldPath,
+    base_dir: &Path,
+    report: &mut Report<'_>,
+) -> Option<Cloud> {
+    let project_id = required(&raw.project_id, path, "project_id", "32 hex digits", report)
+        .and_then(|p| ok_or_report(checks::project_id(p), &path.key("project_id"), report));
+    let allow_http = raw.allow_http.unwrap_or(false);
+
+    let endpoints = match &raw.endpoints {
+        None => {
+            report.missing(
+                path,
+                "endpoints",
+                "missing required field `endpoints` (with `volume` and `backup` base URLs)",
+            );
+            None
+        }
+        Some(raw_endpoints) => {
+            let ep_path = path.key("endpoints");
+            let role = UrlRole::Endpoint {
+                project_id: project_id.as_deref(),
+            };
+            let mut url = |value: &Option<String>, field: &str| {
+                let text = required(
+                    value,
+                    &ep_path,
+                    field,
+                    "a base URL such as https://evs.eu-de.example.com",
+                    report,
+                )?;
+                ok_or_report(
+                    checks::url(text, role, allow_http),
+                    &ep_path.key(field),
+                    report,
+                )
+            };
+            let volume = url(&raw_endpoints.volume, "volume");
+            let backup = url(&raw_endpoints.backup, "backup");
+            Some(Endpoints {
+                volume: volume?,
+                backup: backup?,
+            })
+        }
+    };
+
+    let snapshot_api = match raw.snapshot_api.as_deref() {
+        None | Some("v2") => Some(ApiVersion::V2),
+        Some("v3") => Some(ApiVersion::V3),
+        Some(other) => {
+            report.value(
+                &path.key("snapshot_api"),
+                format!("unknown snapshot_api \"{other}\" (supported: v2, v3; the vendor recommends v2)"),
+            );
+            None
+        }
+    };
+
+    let auth = match &raw.auth {
+        None => {
+            report.missing(
+                path,
+                "auth",
+                "missing required field `auth` (type password or token)",
+            );
+            None
+        }
+        Some(raw_auth) => auth(raw_auth, &path.key("auth"), allow_http, base_dir, report),
+    };
+
+    Some(Cloud {
+        name: name.to_string(),
+        project_id: project_id?,
+        endpoints: endpoints?,
+        snapshot_api: snapshot_api?,
+        auth: auth?,
+    })
+}
+
+const PASSWORD_FIELDS: &[&str] = &[
+    "type",
+    "auth_url",
+    "user",
+    "user_domain",
+    "password_file",
+    "password_env",
+];
+const TOKEN_FIELDS: &[&str] = &["type", "token_file", "token_env"];
+
+fn auth(
+    raw: &RawAuth,
+    path: &FieldPath,
+    allow_http: bool,
+    base_dir: &Path,
+    report: &mut Report<'_>,
+) -> Option<AuthConfig> {
+    let kind = required(&raw.kind, path, "type", "password or token", report)?;
+    let fields: [(&str, &Option<String>); 7] = [
+        ("auth_url", &raw.auth_url),
+        ("user", &raw.user),
+        ("user_domain", &raw.user_domain),
+        ("password_file", &raw.password_file),
+        ("password_env", &raw.password_env),
+        ("token_file", &raw.token_file),
+        ("token_env", &raw.token_env),
+    ];
+    let allowed = match kind {
+        "password" => PASSWORD_FIELDS,
+        "token" => TOKEN_FIELDS,
+        other => {
+            report.value(
+                &path.key("type"),
+                format!("unknown auth type \"{other}\" (supported: password, token)"),
+            );
+            return None;
+        }
+    };
+    for (field, value) in fields {
+        if value.is_some() && !allowed.contains(&field) {
+            report.key(
+                &path.key(field),
+                format!(
+                    "`{field}` does not apply to auth type {kind} (fields for {kind}: {})",
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
+    match kind {
+        "password" => {
+            let auth_url = required(
+                &raw.auth_url,
+                path,
+                "auth_url",
+                "the Keystone v3 URL, such as https://iam.eu-de.example.com/v3",
+                report,
+            )
+            .and_then(|u| {
+                ok_or_report(
+                    checks::url(u, UrlRole::Identity, allow_http),
+                    &path.key("auth_url"),
+                    report,
+                )
+            });
+            let user = required(&raw.user, path, "user", "the user name", report);
+            let user_domain = required(
+                &raw.user_domain,
+                path,
+                "user_domain",
+                "the user's domain name",
+                report,
+            );
+            let password = secret(
+                &raw.password_file,
+                &raw.password_env,
+                "password",
+                path,
+                base_dir,
+                report,
+            );
+            Some(AuthConfig::Password {
+                auth_url: auth_url?,
+                user: user?.to_string(),
+                user_domain: user_domain?.to_string(),
+                password: password?,
+            })
+        }
+        _ => {
+            let token = secret(
+                &raw.token_file,
+                &raw.token_env,
+                "token",
+                path,
+                base_dir,
+                report,
+            );
+            Some(AuthConfig::Token { token: token? })
+        }
+    }
+}
+
+/// Exactly one of `{what}_file` and `{what}_env`.
+fn secret(
+    file: &Option<String>,
+    env: &Option<String>,
+    what: &str,
+    path: &FieldPath,
+    base_dir: &Path,
+    report: &mut Report<'_>,
+) -> Option<SecretSource> {
+    let file_field = format!("{what}_file");
+    let env_field = format!("{what}_env");
+    match (file.as_deref(), env.as_deref()) {
+        (Some(_), Some(_)) => {
+            report.key(
+                &path.key(&env_field),
+                format!("set either {file_field} or {env_field}, not both"),
+            );
+            None
+        }
+        (None, None) => {
+            report.missing(
+                path,
+                &file_field,
+                format!("{what} auth needs {file_field} (a file holding the {what}) or {env_field} (an environment variable)"),
+            );
+            None
+        }
+        (Some(""), None) => {
+            report.value(
+                &path.key(&file_field),
+                format!("{file_field} is empty; give the path of a file holding the {what}"),
+            );
+            None
+        }
+        (Some(file), None) => Some(SecretSource::File(resolve(base_dir, file))),
+        (None, Some(env)) => {
+            ok_or_report(checks::env_var(env), &path.key(&env_field), report).map(SecretSource::Env)
+        }
+    }
+}
+
+fn policy(
+    raw: &RawPolicy,
+    path: &FieldPath,
+    defaults: &Defaults,
+    clouds: &[&str],
+    report: &mut Report<'_>,
+) -> Option<Policy> {
+    let name = required(&raw.name, path, "name", "letters, digits, _ and -", report)
+        .and_then(|n| ok_or_report(checks::policy_name(n), &path.key("name"), report).map(|()| n));
+
+    let kind = match required(&raw.kind, path, "kind", "backup", report) {
+        None => None,
+        Some("backup") => Some(PolicyKind::Backup),
+        Some(planned @ ("snapshot" | "server")) => {
+            report.value(
+                &path.key("kind"),
+                format!("kind `{planned}` is not supported yet (supported: backup)"),
+            );
+            None
+        }
+        Some(other) => {
+            report.value(
+                &path.key("kind"),
+                format!("unknown kind \"{other}\" (supported: backup)"),
+            );
+            None
+        }
+    };
+
+    let cloud = required(
+        &raw.cloud,
+        path,
+        "cloud",
+        "the name of a cloud under `clouds`",
+        report,
+    )
+    .filter(|cloud| {
+        // With no clouds section there is nothing to check against, and that
+        // is reported on its own.
+        let defined = clouds.is_empty() || clouds.contains(cloud);
+        if !defined {
+            report.value(
+                &path.key("cloud"),
+                format!(
+                    "cloud \"{cloud}\" is not defined (defined: {})",
+                    clouds.join(", ")
+                ),
+            );
+        }
+        defined
+    });
+
+    let schedule = required(
+        &raw.schedule,
+        path,
+        "schedule",
+        "a 6-field cron expression such as \"0 30 1 * * *\"",
+        report,
+    )
+    .and_then(|s| {
+        ok_or_report(
+            Schedule::parse(s).map_err(|e| e.to_string()),
+            &path.key("schedule"),
+            report,
+        )
+    });
+
+    let timezone = match raw.timezone.as_deref() {
+        None => Some(defaults.timezone),
+        Some(tz) => ok_or_report(checks::timezone(tz), &path.key("timezone"), report),
+    };
+
+    let volumes = volumes(raw.volumes.as_deref(), path, report);
+
+    if let (Some(name), Some(volumes)) = (name, &volumes) {
+        if let Some(first) = volumes.first() {
+            let name_of_backup = naming::resource_name(name, DateTime::<Utc>::UNIX_EPOCH, first);
+            if let Err(message) = naming::check_vendor_name(&name_of_backup) {
+                report.value(
+                    &path.key("name"),
+                    format!(
+                        "backup names made from this policy name are refused by VBS: {message}"
+                    ),
+                );
+            }
+        }
+    }
+
+    let description = match raw.description.as_deref() {
+        None => Some(None),
+        Some(d) => ok_or_report(checks::description(d), &path.key("description"), report)
+            .map(|()| Some(d.to_string())),
+    };
+
+    let completion_timeout = match raw.completion_timeout.as_deref() {
+        None => Some(defaults.completion_timeout),
+        Some(d) => ok_or_report(checks::duration(d), &path.key("completion_timeout"), report),
+    };
+
+    let poll_path = path.key("poll");
+    let poll = PollParts::parse(raw.poll.as_ref(), &poll_path, report);
+    poll.check_order(&defaults.poll, &poll_path, report);
+
+    Some(Policy {
+        name: name?.to_string(),
+        kind: kind?,
+        cloud: cloud?.to_string(),
+        schedule: schedule?,
+        timezone: timezone?,
+        volumes: volumes?,
+        force: raw.force.unwrap_or(false),
+        description: description?,
+        keep_snapshot: raw.keep_snapshot.unwrap_or(false),
+        completion_timeout: completion_timeout?,
+        poll: poll.resolve(&defaults.poll),
+    })
+}
+
+/// Non-empty, each a volume ID, none twice.
+fn volumes(
+    raw: Option<&[String]>,
+    path: &FieldPath,
+    report: &mut Report<'_>,
+) -> Option<Vec<String>> {
+    let Some(raw) = raw else {
+        report.missing(
+            path,
+            "volumes",
+            "missing required field `volumes` (a list of volume IDs)",
+        );
+        return None;
+    };
+    let list_path = path.key("volumes");
+    if raw.is_empty() {
+        report.value(&list_path, "volumes is empty; list at least one volume ID");
+        return None;
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut ids = Vec::with_capacity(raw.len());
+    let mut valid = true;
+    for (i, text) in raw.iter().enumerate() {
+        let item = list_path.index(i);
+        let Some(id) = ok_or_report(checks::volume_id(text), &item, report) else {
+            valid = false;
+            continue;
+        };
+        if let Some(first) = seen.get(&id) {
+            let line = report
+                .line_of(&list_path.index(*first))
+                .map_or(String::new(), |l| format!(" (first listed at line {l})"));
+            report.value(
+                &item,
+                format!("volume {id} is listed twice{line}; list each volume once"),
+            );
+            valid = false;
+            continue;
+        }
+        seen.insert(id.clone(), i);
+        ids.push(id);
+    }
+    valid.then_some(ids)
+}
