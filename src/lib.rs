@@ -1,10 +1,12 @@
 //! vbs-agent: a scheduled backup-policy agent for cloud block volumes.
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod naming;
 pub mod schedule;
 pub mod scheduler;
+pub mod sim;
 pub mod store;

@@ -27,7 +27,7 @@ pub struct Schedule {
 
 /// Why a cron expression was rejected.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid cron expression `{expr}`: {reason} (expected 6 fields: sec min hour day-of-month month day-of-week, e.g. \"0 30 1 * * *\")")]
+#[error("invalid cron expression `{expr}`: {reason}")]
 pub struct ScheduleError {
     /// The expression as written.
     pub expr: String,
@@ -42,7 +42,9 @@ impl Schedule {
         if fields != 6 {
             return Err(ScheduleError {
                 expr: expr.to_string(),
-                reason: format!("it has {fields} fields"),
+                reason: format!(
+                    "it has {fields} fields; expected 6: sec min hour day-of-month month day-of-week (e.g. \"0 30 1 * * *\")"
+                ),
             });
         }
         let cron = CronParser::builder()

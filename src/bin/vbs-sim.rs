@@ -1,1 +1,134 @@
-fn main() {}
+//! `vbs-sim`: the cloud simulator alone, for trying the agent by hand.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use vbs_agent::sim::{self, SimConfig, SimProject, SimUser, SimVolume, VolumeFault};
+
+/// A simulated VBS/EVS/Keystone endpoint on loopback.
+#[derive(Debug, Parser)]
+#[command(name = "vbs-sim", version, about)]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1:8776")]
+    listen: SocketAddr,
+    /// Project id (32 hex digits); random when not given.
+    #[arg(long)]
+    project_id: Option<String>,
+    /// How many volumes to create.
+    #[arg(long, default_value_t = 3)]
+    volumes: usize,
+    /// Volumes are attached (`in-use`): snapshots need `force: true`.
+    #[arg(long)]
+    attached: bool,
+    /// Make backups of volume INDEX (0-based) fail: `INDEX:REASON`.
+    #[arg(long, value_name = "INDEX:REASON")]
+    fail_volume: Vec<String>,
+    #[arg(long, default_value_t = 2)]
+    snapshot_seconds: u64,
+    #[arg(long, default_value_t = 5)]
+    backup_seconds: u64,
+    /// Static token accepted in X-Auth-Token.
+    #[arg(long, default_value = "sim-token")]
+    token: String,
+    /// Keystone user `NAME:DOMAIN:PASSWORD`.
+    #[arg(long, value_name = "NAME:DOMAIN:PASSWORD")]
+    user: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve(args: Args) -> Result<(), String> {
+    let project = args
+        .project_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let mut volumes: Vec<SimVolume> = (0..args.volumes)
+        .map(|_| SimVolume {
+            id: uuid::Uuid::new_v4().to_string(),
+            size_gb: 10,
+            attached: args.attached,
+            fault: None,
+        })
+        .collect();
+    for spec in &args.fail_volume {
+        let (index, reason) = spec
+            .split_once(':')
+            .ok_or(format!("--fail-volume {spec}: expected INDEX:REASON"))?;
+        let index: usize = index
+            .parse()
+            .map_err(|_| format!("--fail-volume {spec}: INDEX must be a number"))?;
+        let volume = volumes.get_mut(index).ok_or(format!(
+            "--fail-volume {spec}: there are only {} volumes",
+            args.volumes
+        ))?;
+        volume.fault = Some(VolumeFault::BackupError {
+            fail_reason: reason.to_string(),
+        });
+    }
+    let users = args
+        .user
+        .iter()
+        .map(|u| match u.splitn(3, ':').collect::<Vec<_>>()[..] {
+            [name, domain, password] => Ok(SimUser {
+                name: name.into(),
+                domain: domain.into(),
+                password: password.into(),
+            }),
+            _ => Err(format!("--user {u}: expected NAME:DOMAIN:PASSWORD")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = SimConfig {
+        projects: vec![SimProject {
+            id: project.clone(),
+            volumes: volumes.clone(),
+        }],
+        tokens: vec![args.token.clone()],
+        users,
+        snapshot_duration: Duration::from_secs(args.snapshot_seconds),
+        backup_duration: Duration::from_secs(args.backup_seconds),
+        ..SimConfig::default()
+    };
+    let sim = sim::start(config, args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let base = sim.base_url();
+    println!(
+        "vbs-sim listening on {base} (project {project}, token `{}`)",
+        args.token
+    );
+    println!("volumes:");
+    for v in &volumes {
+        let note = if v.fault.is_some() {
+            "  (backups fail)"
+        } else {
+            ""
+        };
+        println!("  {}{note}", v.id);
+    }
+    println!(
+        "\nclouds block for the policy file (export VBS_TOKEN={}):\n",
+        args.token
+    );
+    println!("clouds:\n  sim:\n    project_id: {project}\n    endpoints:\n      volume: {base}\n      backup: {base}\n    auth:\n      type: token\n      token_env: VBS_TOKEN");
+    let _ = tokio::signal::ctrl_c().await;
+    sim.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,46 @@
+//! `vbs-agent check`: validate a policy file and show when each policy fires.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use chrono::{SecondsFormat, Utc};
+
+use super::load_config;
+
+pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    println!(
+        "{}: valid ({} cloud(s), {} policy(ies)); history in {}",
+        path.display(),
+        config.clouds.len(),
+        config.policies.len(),
+        config.history_path().display()
+    );
+    let now = Utc::now();
+    for p in &config.policies {
+        println!();
+        println!(
+            "policy {} ({}, cloud {}, {} volume(s))",
+            p.name,
+            p.kind.as_str(),
+            p.cloud,
+            p.volumes.len()
+        );
+        println!("  schedule \"{}\" in {}", p.schedule.as_str(), p.timezone);
+        let next = p.schedule.upcoming(now, p.timezone, 3);
+        if next.is_empty() {
+            println!("  never fires");
+        }
+        for t in next {
+            println!(
+                "  next: {}  ({})",
+                t.with_timezone(&p.timezone).format("%Y-%m-%d %H:%M:%S %Z"),
+                t.to_rfc3339_opts(SecondsFormat::Secs, true)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

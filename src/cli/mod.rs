@@ -1,0 +1,112 @@
+//! Subcommands and their output. One file per command.
+
+mod check;
+mod demo;
+mod history;
+mod run;
+mod table;
+mod trigger;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+
+/// Exit code for an invalid policy file or bad usage.
+const EXIT_INVALID: u8 = 2;
+
+/// Scheduled snapshots and VBS backups of cloud volumes, with an SQLite history.
+#[derive(Debug, Parser)]
+#[command(name = "vbs-agent", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a policy file and show each policy's next fire times (exit 2 when invalid).
+    Check {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Run the agent: fire every policy on its schedule until SIGTERM/SIGINT.
+    Run {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Run one policy now, wait for all its jobs and print the outcome (exit 1 if any failed).
+    Trigger {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, short, value_name = "NAME")]
+        policy: String,
+    },
+    /// Show the most recent jobs from the history.
+    History {
+        /// Policy file whose state_dir holds the history.
+        #[arg(
+            long,
+            short,
+            value_name = "FILE",
+            conflicts_with = "db",
+            required_unless_present = "db"
+        )]
+        config: Option<PathBuf>,
+        /// The history database itself.
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Try the agent against a built-in simulator: policies every few seconds, then the history.
+    Demo {
+        /// How long to let the agent run.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Keep the history here instead of a temporary directory.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
+}
+
+/// Sets up `tracing` on stderr; `RUST_LOG` overrides the level.
+pub fn init_logging(_cli: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Runs a parsed command and returns the process exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Check { config } => check::run(&config),
+        Command::Run { config } => run::run(&config).await,
+        Command::Trigger { config, policy } => trigger::run(&config, &policy).await,
+        Command::History { config, db, limit } => {
+            history::run(config.as_deref(), db.as_deref(), limit)
+        }
+        Command::Demo { seconds, state_dir } => demo::run(seconds, state_dir).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Loads the policy file, printing every error and returning exit code 2
+/// when it is invalid.
+fn load_config(path: &Path) -> Result<Config, ExitCode> {
+    config::load(path).map_err(|errors| {
+        eprintln!("{errors}");
+        ExitCode::from(EXIT_INVALID)
+    })
+}

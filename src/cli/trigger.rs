@@ -1,0 +1,52 @@
+//! `vbs-agent trigger`: run one policy now and wait for it.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{SubsecRound, Utc};
+
+use super::history::job_rows;
+use super::{load_config, table, EXIT_INVALID};
+use crate::api::ClientSettings;
+use crate::engine::Engine;
+use crate::store::{Store, Trigger};
+
+pub async fn run(path: &Path, policy_name: &str) -> anyhow::Result<ExitCode> {
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let Some(policy) = config.policy(policy_name).cloned() else {
+        let known: Vec<&str> = config.policies.iter().map(|p| p.name.as_str()).collect();
+        eprintln!(
+            "error: no policy `{policy_name}` in {} (policies: {})",
+            path.display(),
+            known.join(", ")
+        );
+        return Ok(ExitCode::from(EXIT_INVALID));
+    };
+    let store = Arc::new(Store::open(&config.history_path())?);
+    let engine = Engine::new(&config, store, ClientSettings::default())?;
+    let slot = Utc::now().trunc_subsecs(0);
+    let report = engine
+        .run_policy(&policy, slot, Trigger::Manual)
+        .await
+        .with_context(|| format!("running policy {policy_name}"))?;
+    print!(
+        "{}",
+        table::render(super::history::HEADER, &job_rows(&report.jobs))
+    );
+    let ok = report
+        .jobs
+        .iter()
+        .filter(|j| j.status == crate::store::JobStatus::Succeeded)
+        .count();
+    println!("{ok} of {} job(s) succeeded", report.jobs.len());
+    Ok(if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,137 @@
+//! Fault injection for cloud API routes: errors and throttling before a
+//! request is handled, dropped connections before or after, malformed
+//! answers after, and slow answers.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State as AxState};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::{lock, Shared};
+
+/// What the dice decided for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    ServerError { unavailable: bool },
+    Throttle,
+    DropBefore,
+    DropAfter,
+    Malformed { html: bool },
+}
+
+fn roll(state: &Shared) -> (Fault, Option<Duration>) {
+    let mut st = lock(state);
+    st.requests += 1;
+    let f = st.faults.clone();
+    let mut hit = |rate: f64| rate > 0.0 && st.rng.f64() < rate;
+    let slow = hit(f.slow_rate).then(|| Duration::from_millis(f.slow_delay_ms));
+    let fault = if hit(f.server_error_rate) {
+        Fault::ServerError {
+            unavailable: st.rng.bool(),
+        }
+    } else if hit(f.throttle_rate) {
+        Fault::Throttle
+    } else if hit(f.drop_rate) {
+        if st.rng.bool() {
+            Fault::DropBefore
+        } else {
+            Fault::DropAfter
+        }
+    } else if hit(f.malformed_rate) {
+        Fault::Malformed {
+            html: st.rng.bool(),
+        }
+    } else {
+        Fault::None
+    };
+    (fault, slow)
+}
+
+/// A response whose body fails at once: the connection is closed without
+/// a complete answer, which the client sees as a transport error.
+fn dropped() -> Response {
+    Response::new(Body::from_stream(Broken))
+}
+
+/// A body stream that fails on its first poll.
+struct Broken;
+
+impl futures_core::Stream for Broken {
+    type Item = Result<axum::body::Bytes, std::io::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated dropped connection",
+        ))))
+    }
+}
+
+/// The middleware.
+pub async fn inject(AxState(state): AxState<Shared>, req: Request, next: Next) -> Response {
+    let (fault, slow) = roll(&state);
+    if let Some(delay) = slow {
+        tokio::time::sleep(delay).await;
+    }
+    match fault {
+        Fault::None => next.run(req).await,
+        Fault::ServerError { unavailable: false } => {
+            let body = json!({"computeFault": {"code": 500, "message": "The server has either erred or is incapable of performing the requested operation."}});
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+        }
+        Fault::ServerError { unavailable: true } => {
+            let body =
+                json!({"serviceUnavailable": {"code": 503, "message": "Service Unavailable"}});
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
+                Json(body),
+            )
+                .into_response()
+        }
+        Fault::Throttle => {
+            let body = json!({"overLimit": {"code": 429, "message": "This request was rate-limited.", "retryAfter": "1"}});
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
+                Json(body),
+            )
+                .into_response()
+        }
+        Fault::DropBefore => dropped(),
+        Fault::DropAfter => {
+            let _ = next.run(req).await;
+            dropped()
+        }
+        Fault::Malformed { html } => {
+            let _ = next.run(req).await;
+            if html {
+                let page = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>";
+                (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))],
+                    page,
+                )
+                    .into_response()
+            } else {
+                (
+                    StatusCode::OK,
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                    "{\"backup\": {\"id\": \"",
+                )
+                    .into_response()
+            }
+        }
+    }
+}

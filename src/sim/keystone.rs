@@ -1,0 +1,77 @@
+//! `POST /v3/auth/tokens`: Keystone v3 password authentication scoped to a
+//! project; the token comes back in `X-Subject-Token`.
+
+use axum::extract::State as AxState;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use super::{lock, Shared};
+
+fn unauthorized() -> Response {
+    let body = json!({"error": {"code": 401, "title": "Unauthorized",
+        "message": "The request you have made requires authentication."}});
+    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+}
+
+pub async fn issue_token(AxState(state): AxState<Shared>, body: Option<Json<Value>>) -> Response {
+    let Some(Json(body)) = body else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": {"code": 400, "title": "Bad Request", "message": "Expecting to find auth in request body."}}))).into_response();
+    };
+    let user = &body["auth"]["identity"]["password"]["user"];
+    let (name, password, domain) = (
+        user["name"].as_str(),
+        user["password"].as_str(),
+        user["domain"]["name"].as_str(),
+    );
+    let project = body["auth"]["scope"]["project"]["id"].as_str();
+    let mut st = lock(&state);
+    let known_user = st.config.users.iter().any(|u| {
+        Some(u.name.as_str()) == name
+            && Some(u.password.as_str()) == password
+            && Some(u.domain.as_str()) == domain
+    });
+    let Some(project) = project
+        .filter(|p| st.projects.contains_key(*p))
+        .map(str::to_string)
+    else {
+        return unauthorized();
+    };
+    if !known_user {
+        return unauthorized();
+    }
+    let token = format!("gAAAA{}", uuid::Uuid::new_v4().simple());
+    let ttl = st.config.token_ttl;
+    st.issued
+        .insert(token.clone(), (project.clone(), Instant::now() + ttl));
+    let base = st.base_url.clone();
+    drop(st);
+
+    let now = Utc::now();
+    let expires = now + chrono::TimeDelta::from_std(ttl).unwrap_or(chrono::TimeDelta::hours(24));
+    let endpoint = |kind: &str, version: &str| {
+        json!({"type": kind, "name": "cinder", "id": uuid::Uuid::new_v4().simple().to_string(),
+               "endpoints": [{"interface": "public", "region": "sim-1", "region_id": "sim-1",
+                              "url": format!("{base}/{version}/{project}")}]})
+    };
+    let body = json!({"token": {
+        "methods": ["password"],
+        "expires_at": expires.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        "issued_at": now.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        "audit_ids": [uuid::Uuid::new_v4().simple().to_string()],
+        "is_domain": false,
+        "project": {"id": project, "name": "sim-project", "domain": {"id": "default", "name": domain}},
+        "user": {"id": uuid::Uuid::new_v4().simple().to_string(), "name": name,
+                 "domain": {"id": "default", "name": domain}, "password_expires_at": null},
+        "roles": [{"id": "member", "name": "member"}],
+        "catalog": [endpoint("volumev3", "v3"), endpoint("volumev2", "v2")],
+    }});
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&token) {
+        headers.insert("X-Subject-Token", v);
+    }
+    (StatusCode::CREATED, headers, Json(body)).into_response()
+}

@@ -1,0 +1,244 @@
+//! A stateful simulator of the cloud API (VBS/Cinder backups, EVS/Cinder
+//! snapshots, Keystone tokens) on 127.0.0.1, for tests and `vbs-agent demo`.
+//! It serves the vendor's JSON shapes, null and unused fields included,
+//! follows real Cinder where the vendor pages are silent (busy volumes are a
+//! 400, incremental backups need a parent, a parent with dependants cannot be
+//! deleted), and injects faults on demand. Knows nothing of the agent.
+
+mod faults;
+mod keystone;
+mod routes;
+mod shapes;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use state::State;
+
+/// What the simulated cloud holds and how fast it works.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// State is kept per project id.
+    pub projects: Vec<SimProject>,
+    /// Tokens always accepted in `X-Auth-Token`.
+    pub tokens: Vec<String>,
+    /// Keystone password users.
+    pub users: Vec<SimUser>,
+    /// Lifetime of Keystone-issued tokens.
+    pub token_ttl: Duration,
+    /// `creating` → `available` for snapshots.
+    pub snapshot_duration: Duration,
+    /// `creating` → `available` (or `error`) for backups.
+    pub backup_duration: Duration,
+    /// `deleting` → gone.
+    pub delete_duration: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            projects: Vec::new(),
+            tokens: Vec::new(),
+            users: Vec::new(),
+            token_ttl: Duration::from_secs(24 * 3600),
+            snapshot_duration: Duration::from_secs(2),
+            backup_duration: Duration::from_secs(5),
+            delete_duration: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A project and its volumes.
+#[derive(Debug, Clone)]
+pub struct SimProject {
+    pub id: String,
+    pub volumes: Vec<SimVolume>,
+}
+
+/// A volume that can be snapshotted and backed up.
+#[derive(Debug, Clone)]
+pub struct SimVolume {
+    pub id: String,
+    pub size_gb: u32,
+    /// `in-use` (needs `force` to snapshot) rather than `available`.
+    pub attached: bool,
+    pub fault: Option<VolumeFault>,
+}
+
+/// How the cloud misbehaves for one volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum VolumeFault {
+    /// Backups end in `error` with this `fail_reason`.
+    BackupError { fail_reason: String },
+    /// Backups stay `creating` forever.
+    BackupNeverFinishes,
+    /// Snapshots end in `error`.
+    SnapshotError,
+}
+
+/// A Keystone user.
+#[derive(Debug, Clone)]
+pub struct SimUser {
+    pub name: String,
+    pub domain: String,
+    pub password: String,
+}
+
+/// Random faults on cloud API requests (never on `/sim/*`). Rates are
+/// probabilities per request; a seed makes a run reproducible.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    pub seed: u64,
+    /// 500 or 503 (with `Retry-After: 1`), before the request is handled.
+    pub server_error_rate: f64,
+    /// 429 with `Retry-After: 1`, before the request is handled.
+    pub throttle_rate: f64,
+    /// The connection is closed without an answer, either before or
+    /// after the request was handled (an unknown outcome for a create).
+    pub drop_rate: f64,
+    /// 200 with truncated JSON or an HTML error page, after handling.
+    pub malformed_rate: f64,
+    /// An answer delayed by `slow_delay_ms`.
+    pub slow_rate: f64,
+    pub slow_delay_ms: u64,
+}
+
+/// A snapshot as it stands now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotView {
+    pub id: String,
+    pub name: String,
+    pub volume_id: String,
+    pub status: String,
+}
+
+/// A backup as it stands now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupView {
+    pub id: String,
+    pub name: String,
+    pub volume_id: String,
+    pub snapshot_id: Option<String>,
+    pub status: String,
+    pub is_incremental: bool,
+    pub fail_reason: Option<String>,
+}
+
+/// Every snapshot and backup ever created, deleted ones included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// `snapshot` or `backup`.
+    pub kind: String,
+    pub id: String,
+    pub project: String,
+    pub name: String,
+    pub volume_id: String,
+    pub created_at: String,
+    pub deleted_at: Option<String>,
+    /// Current status, or `deleted`.
+    pub status: String,
+}
+
+pub(crate) type Shared = Arc<Mutex<State>>;
+
+pub(crate) fn lock(state: &Shared) -> MutexGuard<'_, State> {
+    // The state is only mutated under the lock in small, complete steps.
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A running simulator.
+pub struct SimHandle {
+    addr: SocketAddr,
+    state: Shared,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+/// Starts the simulator on `listen` (port 0 picks a free port).
+pub async fn start(config: SimConfig, listen: SocketAddr) -> std::io::Result<SimHandle> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let state: Shared = Arc::new(Mutex::new(State::new(config, format!("http://{addr}"))));
+    let app = routes::router(Arc::clone(&state));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "simulator stopped");
+        }
+    });
+    Ok(SimHandle {
+        addr,
+        state,
+        stop: Some(stop),
+        task,
+    })
+}
+
+impl SimHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: the endpoint for every service.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Live snapshots of a project, status evaluated now.
+    pub fn snapshots(&self, project: &str) -> Vec<SnapshotView> {
+        lock(&self.state).snapshot_views(project)
+    }
+
+    /// Live backups of a project, status evaluated now.
+    pub fn backups(&self, project: &str) -> Vec<BackupView> {
+        lock(&self.state).backup_views(project)
+    }
+
+    /// Everything ever created.
+    pub fn ledger(&self) -> Vec<LedgerEntry> {
+        lock(&self.state).ledger()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        lock(&self.state).set_faults(faults);
+    }
+
+    pub fn set_volume_fault(&self, project: &str, volume_id: &str, fault: Option<VolumeFault>) {
+        lock(&self.state).set_volume_fault(project, volume_id, fault);
+    }
+
+    /// Cloud API requests served so far.
+    pub fn request_count(&self) -> u64 {
+        lock(&self.state).requests
+    }
+
+    /// Stops serving and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if self.stop.is_some() {
+            self.task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

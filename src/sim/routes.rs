@@ -1,0 +1,413 @@
+//! HTTP routes: Cinder-style snapshots and backups under both `/v2` and
+//! `/v3` (one set of handlers, as real Cinder serves them), Keystone, and
+//! the `/sim/*` controls for tests.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, Request, State as AxState};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::state::{Refusal, State};
+use super::{faults, keystone, lock, shapes, Faults, Shared, VolumeFault};
+
+/// Largest page the list calls return, as VBS does.
+const MAX_PAGE: usize = 1000;
+
+pub fn router(state: Shared) -> Router {
+    let mut cloud = Router::new();
+    for v in ["v2", "v3"] {
+        cloud = cloud
+            .route(
+                &format!("/{v}/{{project}}/snapshots"),
+                post(create_snapshot).get(list_snapshots),
+            )
+            .route(
+                &format!("/{v}/{{project}}/snapshots/detail"),
+                get(list_snapshots_detail),
+            )
+            .route(
+                &format!("/{v}/{{project}}/snapshots/{{id}}"),
+                get(show_snapshot).delete(delete_snapshot),
+            )
+            .route(
+                &format!("/{v}/{{project}}/backups"),
+                post(create_backup).get(list_backups),
+            )
+            .route(
+                &format!("/{v}/{{project}}/backups/detail"),
+                get(list_backups_detail),
+            )
+            .route(
+                &format!("/{v}/{{project}}/backups/{{id}}"),
+                get(show_backup).delete(delete_backup),
+            );
+    }
+    let cloud = cloud
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .route("/v3/auth/tokens", post(keystone::issue_token))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            faults::inject,
+        ));
+    let control = Router::new()
+        .route("/sim/ledger", get(ledger))
+        .route("/sim/faults", put(set_faults))
+        .route(
+            "/sim/projects/{project}/volumes/{volume}/fault",
+            put(set_volume_fault),
+        );
+    cloud.merge(control).with_state(state)
+}
+
+async fn require_token(AxState(state): AxState<Shared>, req: Request, next: Next) -> Response {
+    let ok = req
+        .headers()
+        .get("X-Auth-Token")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| lock(&state).token_valid(t));
+    if ok {
+        next.run(req).await
+    } else {
+        let body = json!({"unauthorized": {"code": 401, "message": "The request you have made requires authentication."}});
+        (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+    }
+}
+
+fn refused(r: Refusal) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, Json(shapes::fault(&r))).into_response()
+}
+
+fn bad_body(what: &str) -> Response {
+    refused(Refusal {
+        status: 400,
+        fault: "badRequest",
+        message: format!("Missing required element '{what}' in request body."),
+    })
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+async fn create_snapshot(
+    AxState(state): AxState<Shared>,
+    Path(project): Path<String>,
+    body: Option<Json<Value>>,
+) -> Response {
+    let Some(s) = body
+        .as_ref()
+        .and_then(|Json(b)| b.get("snapshot"))
+        .filter(|s| s.is_object())
+    else {
+        return bad_body("snapshot");
+    };
+    let Some(volume_id) = text(s, "volume_id") else {
+        return bad_body("volume_id");
+    };
+    let force = s.get("force").and_then(Value::as_bool).unwrap_or(false);
+    let metadata = s
+        .get("metadata")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    let mut st = lock(&state);
+    match st.create_snapshot(
+        &project,
+        &volume_id,
+        text(s, "name").unwrap_or_default(),
+        text(s, "description"),
+        force,
+        metadata,
+    ) {
+        Ok(id) => (
+            StatusCode::ACCEPTED,
+            Json(json!({"snapshot": snapshot_json(&st, &project, &id)})),
+        )
+            .into_response(),
+        Err(r) => refused(r),
+    }
+}
+
+fn snapshot_json(st: &State, project: &str, id: &str) -> Value {
+    st.projects
+        .get(project)
+        .and_then(|p| {
+            p.snapshots
+                .iter()
+                .find(|s| s.id == id)
+                .map(|s| shapes::snapshot(st, project, p, s))
+        })
+        .unwrap_or(Value::Null)
+}
+
+async fn show_snapshot(
+    AxState(state): AxState<Shared>,
+    Path((project, id)): Path<(String, String)>,
+) -> Response {
+    let mut st = lock(&state);
+    st.sweep();
+    match snapshot_json(&st, &project, &id) {
+        Value::Null => refused(Refusal {
+            status: 404,
+            fault: "itemNotFound",
+            message: format!("Snapshot {id} could not be found."),
+        }),
+        s => Json(json!({ "snapshot": s })).into_response(),
+    }
+}
+
+async fn delete_snapshot(
+    AxState(state): AxState<Shared>,
+    Path((project, id)): Path<(String, String)>,
+) -> Response {
+    match lock(&state).delete_snapshot(&project, &id) {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(r) => refused(r),
+    }
+}
+
+/// Filters, sorting (newest first) and marker/offset/limit paging shared
+/// by every list. Returns the page and, when more remain, the next marker.
+fn paginate<T>(
+    items: Vec<(&str, T)>,
+    q: &HashMap<String, String>,
+) -> (Vec<T>, Option<(String, usize)>) {
+    let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok());
+    let page = limit.unwrap_or(MAX_PAGE).min(MAX_PAGE);
+    let mut start = q
+        .get("offset")
+        .and_then(|o| o.parse::<usize>().ok())
+        .unwrap_or(0);
+    if let Some(marker) = q.get("marker") {
+        start = items
+            .iter()
+            .position(|(id, _)| id == marker)
+            .map_or(items.len(), |i| i + 1);
+    }
+    let total = items.len();
+    let mut out = Vec::new();
+    let mut last = None;
+    for (id, item) in items.into_iter().skip(start).take(page) {
+        last = Some(id.to_string());
+        out.push(item);
+    }
+    let more = start + out.len() < total;
+    let next = match (more, last) {
+        (true, Some(id)) => Some((id, page)),
+        _ => None,
+    };
+    (out, next)
+}
+
+fn matches(q: &HashMap<String, String>, key: &str, value: &str) -> bool {
+    q.get(key).is_none_or(|want| want == value)
+}
+
+fn list_snapshots_json(
+    state: &Shared,
+    project: &str,
+    q: &HashMap<String, String>,
+    detail: bool,
+) -> Response {
+    let mut st = lock(state);
+    st.sweep();
+    let st = &*st;
+    let Some(p) = st.projects.get(project) else {
+        return Json(json!({"snapshots": []})).into_response();
+    };
+    let mut snaps: Vec<_> = p
+        .snapshots
+        .iter()
+        .filter(|s| {
+            matches(q, "name", &s.name)
+                && matches(q, "volume_id", &s.volume_id)
+                && matches(q, "status", st.snapshot_status(p, s))
+        })
+        .collect();
+    snaps.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let items = snaps
+        .into_iter()
+        .map(|s| {
+            let full = shapes::snapshot(st, project, p, s);
+            let v = if detail { full } else { json!({"id": s.id, "name": s.name, "volume_id": s.volume_id, "status": full["status"], "size": s.size_gb}) };
+            (s.id.as_str(), v)
+        })
+        .collect();
+    let (page, next) = paginate(items, q);
+    let mut body = json!({ "snapshots": page });
+    if let Some((marker, limit)) = next {
+        body["snapshots_links"] = json!([{"rel": "next", "href": format!("{}/{project}/snapshots?limit={limit}&marker={marker}", st.base_url)}]);
+    }
+    Json(body).into_response()
+}
+
+async fn list_snapshots(
+    AxState(state): AxState<Shared>,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    list_snapshots_json(&state, &project, &q, false)
+}
+
+async fn list_snapshots_detail(
+    AxState(state): AxState<Shared>,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    list_snapshots_json(&state, &project, &q, true)
+}
+
+async fn create_backup(
+    AxState(state): AxState<Shared>,
+    Path(project): Path<String>,
+    body: Option<Json<Value>>,
+) -> Response {
+    let Some(b) = body
+        .as_ref()
+        .and_then(|Json(b)| b.get("backup"))
+        .filter(|b| b.is_object())
+    else {
+        return bad_body("backup");
+    };
+    let Some(volume_id) = text(b, "volume_id") else {
+        return bad_body("volume_id");
+    };
+    let incremental = b
+        .get("incremental")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let name = text(b, "name").unwrap_or_default();
+    let mut st = lock(&state);
+    match st.create_backup(
+        &project,
+        &volume_id,
+        text(b, "snapshot_id").as_deref(),
+        name,
+        text(b, "description"),
+        incremental,
+    ) {
+        Ok(id) => {
+            let p = st.projects.get(&project);
+            let summary = p
+                .and_then(|p| p.backups.iter().find(|x| x.id == id))
+                .map(|x| shapes::backup_summary(&st, &project, x));
+            (StatusCode::ACCEPTED, Json(json!({ "backup": summary }))).into_response()
+        }
+        Err(r) => refused(r),
+    }
+}
+
+async fn show_backup(
+    AxState(state): AxState<Shared>,
+    Path((project, id)): Path<(String, String)>,
+) -> Response {
+    let mut st = lock(&state);
+    st.sweep();
+    let st = &*st;
+    let found = st.projects.get(&project).and_then(|p| {
+        p.backups
+            .iter()
+            .find(|b| b.id == id)
+            .map(|b| shapes::backup_detail(st, &project, p, b))
+    });
+    match found {
+        Some(b) => Json(json!({ "backup": b })).into_response(),
+        None => refused(Refusal {
+            status: 404,
+            fault: "itemNotFound",
+            message: format!("Backup {id} could not be found."),
+        }),
+    }
+}
+
+async fn delete_backup(
+    AxState(state): AxState<Shared>,
+    Path((project, id)): Path<(String, String)>,
+) -> Response {
+    match lock(&state).delete_backup(&project, &id) {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(r) => refused(r),
+    }
+}
+
+fn list_backups_json(
+    state: &Shared,
+    project: &str,
+    q: &HashMap<String, String>,
+    detail: bool,
+) -> Response {
+    let mut st = lock(state);
+    st.sweep();
+    let st = &*st;
+    let Some(p) = st.projects.get(project) else {
+        return Json(json!({"backups": []})).into_response();
+    };
+    let mut backups: Vec<_> = p
+        .backups
+        .iter()
+        .filter(|b| {
+            matches(q, "name", &b.name)
+                && matches(q, "volume_id", &b.volume_id)
+                && matches(q, "status", st.backup_status(b))
+        })
+        .collect();
+    backups.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let items = backups
+        .into_iter()
+        .map(|b| {
+            let v = if detail {
+                shapes::backup_detail(st, project, p, b)
+            } else {
+                shapes::backup_summary(st, project, b)
+            };
+            (b.id.as_str(), v)
+        })
+        .collect();
+    let (page, next) = paginate(items, q);
+    let mut body = json!({ "backups": page });
+    if let Some((marker, limit)) = next {
+        // Without the version segment, as in the vendor's sample.
+        body["backups_links"] = json!([{"rel": "next", "href": format!("{}/{project}/backups?limit={limit}&marker={marker}", st.base_url)}]);
+    }
+    Json(body).into_response()
+}
+
+async fn list_backups(
+    AxState(state): AxState<Shared>,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    list_backups_json(&state, &project, &q, false)
+}
+
+async fn list_backups_detail(
+    AxState(state): AxState<Shared>,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    list_backups_json(&state, &project, &q, true)
+}
+
+async fn ledger(AxState(state): AxState<Shared>) -> Response {
+    Json(lock(&state).ledger()).into_response()
+}
+
+async fn set_faults(AxState(state): AxState<Shared>, Json(faults): Json<Faults>) -> Response {
+    lock(&state).set_faults(faults);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn set_volume_fault(
+    AxState(state): AxState<Shared>,
+    Path((project, volume)): Path<(String, String)>,
+    Json(fault): Json<Option<VolumeFault>>,
+) -> Response {
+    lock(&state).set_volume_fault(&project, &volume, fault);
+    StatusCode::NO_CONTENT.into_response()
+}

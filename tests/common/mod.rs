@@ -1,0 +1,123 @@
+//! Shared set-up for end-to-end tests: a simulator on 127.0.0.1 and a
+//! policy file pointing at it, in a temp dir.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use vbs_agent::config::{self, Config};
+use vbs_agent::sim::{self, SimConfig, SimHandle, SimProject, SimUser, SimVolume, VolumeFault};
+
+pub const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+pub const TOKEN: &str = "static-test-token-5f2a9c";
+pub const PASSWORD: &str = "pw-7d1e8b-secret";
+
+/// A running simulator and a temp dir for the policy file and history.
+pub struct World {
+    pub sim: SimHandle,
+    pub dir: tempfile::TempDir,
+}
+
+/// A volume for the simulator.
+pub fn volume(n: u32, fault: Option<VolumeFault>) -> SimVolume {
+    SimVolume {
+        id: volume_id(n),
+        size_gb: 8,
+        attached: n.is_multiple_of(2),
+        fault,
+    }
+}
+
+/// A stable UUID per test volume number.
+pub fn volume_id(n: u32) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+impl World {
+    /// Starts a simulator with these volumes, a static token and a
+    /// Keystone user `bot` / [`PASSWORD`].
+    pub async fn start(volumes: Vec<SimVolume>) -> Self {
+        let config = SimConfig {
+            projects: vec![SimProject {
+                id: PROJECT.into(),
+                volumes,
+            }],
+            tokens: vec![TOKEN.into()],
+            users: vec![SimUser {
+                name: "bot".into(),
+                domain: "Default".into(),
+                password: PASSWORD.into(),
+            }],
+            snapshot_duration: Duration::from_millis(300),
+            backup_duration: Duration::from_millis(800),
+            delete_duration: Duration::from_millis(200),
+            ..SimConfig::default()
+        };
+        let sim = sim::start(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+        std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
+        Self { sim, dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The `clouds:` block: token auth (or password auth via the simulator's Keystone).
+    pub fn clouds_yaml(&self, password_auth: bool) -> String {
+        let base = self.sim.base_url();
+        let auth = if password_auth {
+            format!(
+                "type: password\n      auth_url: {base}/v3\n      user: bot\n      user_domain: Default\n      password_file: {}",
+                self.path("password").display()
+            )
+        } else {
+            format!(
+                "type: token\n      token_file: {}",
+                self.path("token").display()
+            )
+        };
+        format!(
+            "clouds:\n  sim:\n    project_id: {PROJECT}\n    endpoints:\n      volume: {base}\n      backup: {base}\n    auth:\n      {auth}\n"
+        )
+    }
+
+    /// Writes a policy file with one policy over `volumes` and loads it.
+    pub fn config(
+        &self,
+        schedule: &str,
+        volumes: &[String],
+        extra: &str,
+        password_auth: bool,
+    ) -> Config {
+        let vols: String = volumes.iter().map(|v| format!("      - {v}\n")).collect();
+        let text = format!(
+            "state_dir: {state}\ndefaults:\n  completion_timeout: 30s\n  poll: {{ initial: 200ms, max: 500ms }}\n{clouds}policies:\n  - name: e2e\n    kind: backup\n    cloud: sim\n    schedule: \"{schedule}\"\n    force: true\n{extra}    volumes:\n{vols}",
+            state = self.path("state").display(),
+            clouds = self.clouds_yaml(password_auth),
+        );
+        let path = self.path("policy.yaml");
+        std::fs::write(&path, text).unwrap();
+        load(&path)
+    }
+}
+
+pub fn load(path: &Path) -> Config {
+    config::load(path).unwrap_or_else(|e| panic!("policy file rejected:\n{e}"))
+}
+
+/// Waits (up to a generous bound, so a slow machine only makes the test
+/// slower, never wrong) until `cond` holds.
+pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(120);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "gave up waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
