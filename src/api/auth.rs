@@ -174,11 +174,8 @@ impl TokenSource {
                 "Keystone answer lacks the X-Subject-Token header".into(),
             )
         })?;
-        let v = decode::json(&text).map_err(|e| err(ErrorClass::BadAnswer, Some(status), e.0))?;
-        let expires_at = v
-            .pointer("/token/expires_at")
-            .and_then(|x| x.as_str())
-            .and_then(parse_api_time);
+        let expires_at =
+            token_expiry(&text).map_err(|e| err(ErrorClass::BadAnswer, Some(status), e.0))?;
         // Without an expiry, assume the documented 24 h and renew early.
         let expires_at = expires_at.unwrap_or_else(|| Utc::now() + chrono::TimeDelta::hours(23));
         Ok(Cached {
@@ -194,6 +191,14 @@ impl TokenSource {
             AuthConfig::Token { .. } => "token",
         }
     }
+}
+
+/// `token.expires_at` of a Keystone token answer.
+fn token_expiry(body: &str) -> Result<Option<DateTime<Utc>>, decode::DecodeError> {
+    let v = decode::json(body)?;
+    Ok(v.pointer("/token/expires_at")
+        .and_then(|x| x.as_str())
+        .and_then(parse_api_time))
 }
 
 fn read_secret(source: &SecretSource) -> Result<Secret, ApiError> {
@@ -216,4 +221,24 @@ pub(super) fn path_of(url: &str) -> String {
             None => u.path().to_string(),
         })
         .unwrap_or_else(|_| url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn keystone_sample_gives_its_expiry() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/api-samples/keystone_token_response_project_scope.json"
+        );
+        let body = std::fs::read_to_string(path).unwrap();
+        let expiry = token_expiry(&body).unwrap().expect("expires_at");
+        assert_eq!(expiry, Utc.with_ymd_and_hms(2017, 6, 3, 2, 19, 49).unwrap());
+        assert_eq!(token_expiry("{}").unwrap(), None);
+        assert!(token_expiry("{").is_err());
+    }
 }

@@ -14,12 +14,26 @@ fn config() -> SimConfig {
         projects: vec![SimProject {
             id: P.into(),
             volumes: vec![
-                SimVolume { id: VOL.into(), size_gb: 10, attached: false, fault: None },
-                SimVolume { id: ATTACHED.into(), size_gb: 20, attached: true, fault: None },
+                SimVolume {
+                    id: VOL.into(),
+                    size_gb: 10,
+                    attached: false,
+                    fault: None,
+                },
+                SimVolume {
+                    id: ATTACHED.into(),
+                    size_gb: 20,
+                    attached: true,
+                    fault: None,
+                },
             ],
         }],
         tokens: vec!["tok".into()],
-        users: vec![SimUser { name: "bot".into(), domain: "Default".into(), password: "pw".into() }],
+        users: vec![SimUser {
+            name: "bot".into(),
+            domain: "Default".into(),
+            password: "pw".into(),
+        }],
         snapshot_duration: Duration::from_secs(2),
         backup_duration: Duration::from_secs(10),
         delete_duration: Duration::from_secs(1),
@@ -32,7 +46,8 @@ fn state() -> State {
 }
 
 fn snap(st: &mut State, volume: &str) -> String {
-    st.create_snapshot(P, volume, "s".into(), None, true, json!({})).unwrap()
+    st.create_snapshot(P, volume, "s".into(), None, true, json!({}))
+        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -43,35 +58,75 @@ async fn resources_settle_after_their_durations() {
     tokio::time::advance(Duration::from_secs(2)).await;
     assert_eq!(st.snapshot_views(P)[0].status, "available");
 
-    let b = st.create_backup(P, VOL, Some(&s), "b".into(), None, false).unwrap();
-    assert_eq!(st.snapshot_views(P)[0].status, "backing-up", "Cinder marks the source snapshot");
+    let b = st
+        .create_backup(P, VOL, Some(&s), "b".into(), None, false)
+        .unwrap();
+    assert_eq!(
+        st.snapshot_views(P)[0].status,
+        "backing-up",
+        "Cinder marks the source snapshot"
+    );
     tokio::time::advance(Duration::from_secs(10)).await;
     let view = &st.backup_views(P)[0];
-    assert_eq!((view.id.as_str(), view.status.as_str()), (b.as_str(), "available"));
+    assert_eq!(
+        (view.id.as_str(), view.status.as_str()),
+        (b.as_str(), "available")
+    );
     assert_eq!(st.snapshot_views(P)[0].status, "available");
 }
 
 #[tokio::test(start_paused = true)]
 async fn cinder_refusals_are_reproduced() {
     let mut st = state();
-    let err = st.create_snapshot(P, ATTACHED, "s".into(), None, false, json!({})).unwrap_err();
+    let err = st
+        .create_snapshot(P, ATTACHED, "s".into(), None, false, json!({}))
+        .unwrap_err();
     assert!(err.message.contains("current status is: in-use"), "{err:?}");
-    let err = st.create_snapshot(P, "00000000-0000-4000-8000-000000000099", "s".into(), None, true, json!({})).unwrap_err();
+    let err = st
+        .create_snapshot(
+            P,
+            "00000000-0000-4000-8000-000000000099",
+            "s".into(),
+            None,
+            true,
+            json!({}),
+        )
+        .unwrap_err();
     assert_eq!(err.status, 404);
 
     let s = snap(&mut st, VOL);
-    let err = st.create_backup(P, VOL, Some(&s), "b".into(), None, false).unwrap_err();
-    assert!(err.message.contains("must be available, but the current status is \"creating\""), "{err:?}");
+    let err = st
+        .create_backup(P, VOL, Some(&s), "b".into(), None, false)
+        .unwrap_err();
+    assert!(
+        err.message
+            .contains("must be available, but the current status is \"creating\""),
+        "{err:?}"
+    );
     tokio::time::advance(Duration::from_secs(2)).await;
-    let err = st.create_backup(P, VOL, Some(&s), "b".into(), None, true).unwrap_err();
-    assert_eq!(err.message, "Invalid backup: No backups available to do an incremental backup.");
+    let err = st
+        .create_backup(P, VOL, Some(&s), "b".into(), None, true)
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        "Invalid backup: No backups available to do an incremental backup."
+    );
 
-    st.create_backup(P, VOL, Some(&s), "b".into(), None, false).unwrap();
-    let busy = st.create_backup(P, VOL, Some(&s), "b2".into(), None, false).unwrap_err();
+    st.create_backup(P, VOL, Some(&s), "b".into(), None, false)
+        .unwrap();
+    let busy = st
+        .create_backup(P, VOL, Some(&s), "b2".into(), None, false)
+        .unwrap_err();
     assert_eq!(busy.status, 400);
-    assert!(busy.message.contains("current status is \"backing-up\""), "{busy:?}");
+    assert!(
+        busy.message.contains("current status is \"backing-up\""),
+        "{busy:?}"
+    );
     let err = st.delete_snapshot(P, &s).unwrap_err();
-    assert!(err.message.contains("must be available or error"), "{err:?}");
+    assert!(
+        err.message.contains("must be available or error"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -79,13 +134,23 @@ async fn incremental_chains_protect_their_parents() {
     let mut st = state();
     let s = snap(&mut st, VOL);
     tokio::time::advance(Duration::from_secs(2)).await;
-    let full = st.create_backup(P, VOL, Some(&s), "full".into(), None, false).unwrap();
+    let full = st
+        .create_backup(P, VOL, Some(&s), "full".into(), None, false)
+        .unwrap();
     tokio::time::advance(Duration::from_secs(10)).await;
-    let inc = st.create_backup(P, VOL, Some(&s), "inc".into(), None, true).unwrap();
+    let inc = st
+        .create_backup(P, VOL, Some(&s), "inc".into(), None, true)
+        .unwrap();
     tokio::time::advance(Duration::from_secs(10)).await;
-    assert!(st.backup_views(P).iter().any(|b| b.id == inc && b.is_incremental));
+    assert!(st
+        .backup_views(P)
+        .iter()
+        .any(|b| b.id == inc && b.is_incremental));
     let err = st.delete_backup(P, &full).unwrap_err();
-    assert_eq!(err.message, "Invalid backup: Incremental backups exist for this backup.");
+    assert_eq!(
+        err.message,
+        "Invalid backup: Incremental backups exist for this backup."
+    );
 
     st.delete_backup(P, &inc).unwrap();
     tokio::time::advance(Duration::from_secs(1)).await;
@@ -93,26 +158,48 @@ async fn incremental_chains_protect_their_parents() {
     tokio::time::advance(Duration::from_secs(1)).await;
     assert!(st.backup_views(P).is_empty());
     let ledger = st.ledger();
-    assert_eq!(ledger.iter().filter(|e| e.kind == "backup" && e.status == "deleted").count(), 2);
-    assert!(ledger.iter().all(|e| e.kind != "backup" || e.deleted_at.is_some()));
+    assert_eq!(
+        ledger
+            .iter()
+            .filter(|e| e.kind == "backup" && e.status == "deleted")
+            .count(),
+        2
+    );
+    assert!(ledger
+        .iter()
+        .all(|e| e.kind != "backup" || e.deleted_at.is_some()));
 }
 
 #[tokio::test(start_paused = true)]
 async fn volume_faults_set_the_outcome() {
     let mut st = state();
-    st.set_volume_fault(P, VOL, Some(VolumeFault::BackupError { fail_reason: "swift down".into() }));
+    st.set_volume_fault(
+        P,
+        VOL,
+        Some(VolumeFault::BackupError {
+            fail_reason: "swift down".into(),
+        }),
+    );
     let s = snap(&mut st, VOL);
     tokio::time::advance(Duration::from_secs(2)).await;
-    st.create_backup(P, VOL, Some(&s), "b".into(), None, false).unwrap();
+    st.create_backup(P, VOL, Some(&s), "b".into(), None, false)
+        .unwrap();
     tokio::time::advance(Duration::from_secs(10)).await;
     let b = &st.backup_views(P)[0];
-    assert_eq!((b.status.as_str(), b.fail_reason.as_deref()), ("error", Some("swift down")));
+    assert_eq!(
+        (b.status.as_str(), b.fail_reason.as_deref()),
+        ("error", Some("swift down"))
+    );
 
     st.set_volume_fault(P, VOL, Some(VolumeFault::BackupNeverFinishes));
     tokio::time::advance(Duration::from_secs(1)).await;
-    st.create_backup(P, VOL, Some(&s), "c".into(), None, false).unwrap();
+    st.create_backup(P, VOL, Some(&s), "c".into(), None, false)
+        .unwrap();
     tokio::time::advance(Duration::from_secs(3600)).await;
-    assert!(st.backup_views(P).iter().any(|b| b.name == "c" && b.status == "creating"));
+    assert!(st
+        .backup_views(P)
+        .iter()
+        .any(|b| b.name == "c" && b.status == "creating"));
 }
 
 // ---- over HTTP ----
@@ -149,46 +236,120 @@ async fn post(sim: &SimHandle, path: &str, body: Value) -> (u16, Value) {
 }
 
 async fn backup_via_http(sim: &SimHandle, name: &str) -> String {
-    let (st, s) = post(sim, &format!("/v2/{P}/snapshots"), json!({"snapshot": {"volume_id": VOL, "name": name}})).await;
+    let (st, s) = post(
+        sim,
+        &format!("/v2/{P}/snapshots"),
+        json!({"snapshot": {"volume_id": VOL, "name": name}}),
+    )
+    .await;
     assert_eq!(st, 202, "{s}");
     let sid = s["snapshot"]["id"].as_str().unwrap().to_string();
-    let (st, b) = post(sim, &format!("/v3/{P}/backups"), json!({"backup": {"volume_id": VOL, "snapshot_id": sid, "name": name}})).await;
+    let (st, b) = post(
+        sim,
+        &format!("/v3/{P}/backups"),
+        json!({"backup": {"volume_id": VOL, "snapshot_id": sid, "name": name}}),
+    )
+    .await;
     assert_eq!(st, 202, "{b}");
-    assert_eq!(b["backup"].as_object().unwrap().keys().collect::<Vec<_>>(), ["id", "links", "name"]);
+    assert_eq!(
+        b["backup"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["id", "links", "name"]
+    );
     b["backup"]["id"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
 async fn every_cloud_route_needs_a_token_and_keystone_issues_one() {
     let sim = started(Faults::default()).await;
-    assert_eq!(get(&sim, &format!("/v3/{P}/backups"), None).await.unwrap().0, 401);
-    assert_eq!(get(&sim, &format!("/v3/{P}/backups"), Some("nope")).await.unwrap().0, 401);
+    assert_eq!(
+        get(&sim, &format!("/v3/{P}/backups"), None)
+            .await
+            .unwrap()
+            .0,
+        401
+    );
+    assert_eq!(
+        get(&sim, &format!("/v3/{P}/backups"), Some("nope"))
+            .await
+            .unwrap()
+            .0,
+        401
+    );
     let auth = |pw: &str| json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "bot", "password": pw, "domain": {"name": "Default"}}}}, "scope": {"project": {"id": P}}}});
     let client = reqwest::Client::new();
-    let bad = client.post(format!("{}/v3/auth/tokens", sim.base_url())).json(&auth("wrong")).send().await.unwrap();
+    let bad = client
+        .post(format!("{}/v3/auth/tokens", sim.base_url()))
+        .json(&auth("wrong"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status().as_u16(), 401);
-    let ok = client.post(format!("{}/v3/auth/tokens", sim.base_url())).json(&auth("pw")).send().await.unwrap();
+    let ok = client
+        .post(format!("{}/v3/auth/tokens", sim.base_url()))
+        .json(&auth("pw"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status().as_u16(), 201);
-    let token = ok.headers()["X-Subject-Token"].to_str().unwrap().to_string();
+    let token = ok.headers()["X-Subject-Token"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let body: Value = ok.json().await.unwrap();
     assert!(body["token"]["expires_at"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(get(&sim, &format!("/v3/{P}/backups"), Some(&token)).await.unwrap().0, 200);
+    assert_eq!(
+        get(&sim, &format!("/v3/{P}/backups"), Some(&token))
+            .await
+            .unwrap()
+            .0,
+        200
+    );
 }
 
 #[tokio::test]
 async fn backup_detail_carries_every_documented_field() {
     let sim = started(Faults::default()).await;
     let id = backup_via_http(&sim, "detail").await;
-    let (status, text) = get(&sim, &format!("/v3/{P}/backups/{id}"), Some("tok")).await.unwrap();
+    let (status, text) = get(&sim, &format!("/v3/{P}/backups/{id}"), Some("tok"))
+        .await
+        .unwrap();
     assert_eq!(status, 200);
     let v: Value = serde_json::from_str(&text).unwrap();
     let b = v["backup"].as_object().unwrap();
-    for key in ["status", "description", "links", "availability_zone", "volume_id", "fail_reason", "id", "size", "object_count", "container", "name", "created_at", "os-backup-project-attr:project_id", "updated_at", "data_timestamp", "has_dependent_backups", "snapshot_id", "is_incremental"] {
+    for key in [
+        "status",
+        "description",
+        "links",
+        "availability_zone",
+        "volume_id",
+        "fail_reason",
+        "id",
+        "size",
+        "object_count",
+        "container",
+        "name",
+        "created_at",
+        "os-backup-project-attr:project_id",
+        "updated_at",
+        "data_timestamp",
+        "has_dependent_backups",
+        "snapshot_id",
+        "is_incremental",
+    ] {
         assert!(b.contains_key(key), "missing {key}");
     }
     assert!(b["fail_reason"].is_null() && b["availability_zone"].is_null());
-    assert!(!b["created_at"].as_str().unwrap().ends_with('Z'), "Cinder timestamps carry no zone");
-    let (status, _) = get(&sim, &format!("/v3/{P}/backups/00000000-0000-4000-8000-00000000dead"), Some("tok")).await.unwrap();
+    assert!(
+        !b["created_at"].as_str().unwrap().ends_with('Z'),
+        "Cinder timestamps carry no zone"
+    );
+    let (status, _) = get(
+        &sim,
+        &format!("/v3/{P}/backups/00000000-0000-4000-8000-00000000dead"),
+        Some("tok"),
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 404);
 }
 
@@ -199,51 +360,102 @@ async fn lists_filter_exactly_and_page_by_marker_with_versionless_links() {
     for n in 0..3 {
         ids.push(backup_via_http(&sim, &format!("pg-{n}")).await);
     }
-    let (_, text) = get(&sim, &format!("/v2/{P}/backups?limit=2"), Some("tok")).await.unwrap();
+    let (_, text) = get(&sim, &format!("/v2/{P}/backups?limit=2"), Some("tok"))
+        .await
+        .unwrap();
     let page: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(page["backups"].as_array().unwrap().len(), 2);
     let href = page["backups_links"][0]["href"].as_str().unwrap();
-    assert!(href.starts_with(&format!("{}/{P}/backups?", sim.base_url())), "{href}");
+    assert!(
+        href.starts_with(&format!("{}/{P}/backups?", sim.base_url())),
+        "{href}"
+    );
     let marker = href.split("marker=").nth(1).unwrap();
-    let (_, text) = get(&sim, &format!("/v2/{P}/backups?limit=2&marker={marker}"), Some("tok")).await.unwrap();
+    let (_, text) = get(
+        &sim,
+        &format!("/v2/{P}/backups?limit=2&marker={marker}"),
+        Some("tok"),
+    )
+    .await
+    .unwrap();
     let rest: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(rest["backups"].as_array().unwrap().len(), 1);
     assert!(rest.get("backups_links").is_none());
 
-    let (_, text) = get(&sim, &format!("/v2/{P}/backups?name=pg-1&volume_id={VOL}"), Some("tok")).await.unwrap();
+    let (_, text) = get(
+        &sim,
+        &format!("/v2/{P}/backups?name=pg-1&volume_id={VOL}"),
+        Some("tok"),
+    )
+    .await
+    .unwrap();
     let one: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(one["backups"][0]["id"], ids[1].as_str());
     assert_eq!(one["backups"].as_array().unwrap().len(), 1);
-    let (_, text) = get(&sim, &format!("/v2/{P}/backups?name=pg"), Some("tok")).await.unwrap();
-    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["backups"], json!([]));
+    let (_, text) = get(&sim, &format!("/v2/{P}/backups?name=pg"), Some("tok"))
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["backups"],
+        json!([])
+    );
 }
 
 #[tokio::test]
 async fn injected_faults_are_what_they_say() {
     let path = format!("/v3/{P}/backups");
-    let sim = started(Faults { seed: 1, drop_rate: 1.0, ..Faults::default() }).await;
-    assert!(get(&sim, &path, Some("tok")).await.is_err(), "a dropped connection is a transport error");
+    let sim = started(Faults {
+        seed: 1,
+        drop_rate: 1.0,
+        ..Faults::default()
+    })
+    .await;
+    assert!(
+        get(&sim, &path, Some("tok")).await.is_err(),
+        "a dropped connection is a transport error"
+    );
 
-    sim.set_faults(Faults { seed: 1, throttle_rate: 1.0, ..Faults::default() });
-    let resp = reqwest::Client::new().get(format!("{}{path}", sim.base_url())).header("X-Auth-Token", "tok").send().await.unwrap();
+    sim.set_faults(Faults {
+        seed: 1,
+        throttle_rate: 1.0,
+        ..Faults::default()
+    });
+    let resp = reqwest::Client::new()
+        .get(format!("{}{path}", sim.base_url()))
+        .header("X-Auth-Token", "tok")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 429);
     assert_eq!(resp.headers()["retry-after"], "1");
 
-    sim.set_faults(Faults { seed: 1, malformed_rate: 1.0, ..Faults::default() });
+    sim.set_faults(Faults {
+        seed: 1,
+        malformed_rate: 1.0,
+        ..Faults::default()
+    });
     for _ in 0..4 {
         let (status, text) = get(&sim, &path, Some("tok")).await.unwrap();
         assert_eq!(status, 200);
         assert!(serde_json::from_str::<Value>(&text).is_err(), "{text}");
     }
 
-    sim.set_faults(Faults { seed: 1, server_error_rate: 1.0, ..Faults::default() });
+    sim.set_faults(Faults {
+        seed: 1,
+        server_error_rate: 1.0,
+        ..Faults::default()
+    });
     let (status, _) = get(&sim, &path, Some("tok")).await.unwrap();
     assert!(status == 500 || status == 503);
 
     // The same seed gives the same sequence of outcomes.
     let mut runs = Vec::new();
     for _ in 0..2 {
-        sim.set_faults(Faults { seed: 7, server_error_rate: 0.5, ..Faults::default() });
+        sim.set_faults(Faults {
+            seed: 7,
+            server_error_rate: 0.5,
+            ..Faults::default()
+        });
         let mut seen = Vec::new();
         for _ in 0..10 {
             seen.push(get(&sim, &path, Some("tok")).await.unwrap().0 == 200);
@@ -253,6 +465,10 @@ async fn injected_faults_are_what_they_say() {
     assert_eq!(runs[0], runs[1]);
     assert!(runs[0].contains(&true) && runs[0].contains(&false));
     // Controls are never faulted.
-    sim.set_faults(Faults { seed: 1, drop_rate: 1.0, ..Faults::default() });
+    sim.set_faults(Faults {
+        seed: 1,
+        drop_rate: 1.0,
+        ..Faults::default()
+    });
     assert_eq!(get(&sim, "/sim/ledger", None).await.unwrap().0, 200);
 }

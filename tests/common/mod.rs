@@ -37,6 +37,20 @@ impl World {
     /// Starts a simulator with these volumes, a static token and a
     /// Keystone user `bot` / [`PASSWORD`].
     pub async fn start(volumes: Vec<SimVolume>) -> Self {
+        Self::start_with(
+            volumes,
+            Duration::from_millis(300),
+            Duration::from_millis(800),
+        )
+        .await
+    }
+
+    /// Like [`World::start`], with resources that settle at once.
+    pub async fn start_instant(volumes: Vec<SimVolume>) -> Self {
+        Self::start_with(volumes, Duration::ZERO, Duration::ZERO).await
+    }
+
+    async fn start_with(volumes: Vec<SimVolume>, snapshot: Duration, backup: Duration) -> Self {
         let config = SimConfig {
             projects: vec![SimProject {
                 id: PROJECT.into(),
@@ -48,8 +62,8 @@ impl World {
                 domain: "Default".into(),
                 password: PASSWORD.into(),
             }],
-            snapshot_duration: Duration::from_millis(300),
-            backup_duration: Duration::from_millis(800),
+            snapshot_duration: snapshot,
+            backup_duration: backup,
             delete_duration: Duration::from_millis(200),
             ..SimConfig::default()
         };

@@ -1,0 +1,167 @@
+//! The `vbs-agent` binary as an operator runs it: exit codes and output.
+
+mod common;
+
+use std::process::Output;
+
+use common::{volume, volume_id, World};
+use vbs_agent::sim::VolumeFault;
+
+fn agent(args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("vbs-agent runs")
+}
+
+/// Same as [`agent`], off the async runtime so the in-process simulator keeps serving.
+async fn agent_async(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        agent(&args)
+    })
+    .await
+    .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_accepts_the_example_and_shows_next_fire_times() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.yaml");
+    let out = agent(&["check", "--config", example]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("valid (2 cloud(s), 3 policy(ies))"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("policy db-nightly (backup, cloud prod, 2 volume(s))"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("  next: ").count(),
+        9,
+        "3 fire times per policy: {stdout}"
+    );
+    assert!(
+        stdout.contains(" CET  (") || stdout.contains(" CEST  ("),
+        "local time with zone: {stdout}"
+    );
+}
+
+#[test]
+fn check_reports_every_error_and_exits_2() {
+    let broken = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/config-errors/several-errors.yaml"
+    );
+    let out = agent(&["check", "--config", broken]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("several-errors.yaml:15:15: policies[0].schedule: invalid cron expression"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("3 errors in"), "{stderr}");
+    let missing = agent(&["check", "--config", "/nonexistent/policy.yaml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("/nonexistent/policy.yaml"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_runs_a_policy_now_and_history_shows_it() {
+    let reason = "Connection to swift failed: [Errno 111] ECONNREFUSED";
+    let world = World::start(vec![
+        volume(1, None),
+        volume(
+            2,
+            Some(VolumeFault::BackupError {
+                fail_reason: reason.into(),
+            }),
+        ),
+    ])
+    .await;
+    world.config("0 0 3 1 1 *", &[volume_id(1)], "", false);
+    std::fs::rename(world.path("policy.yaml"), world.path("good.yaml")).unwrap();
+    world.config("0 0 3 1 1 *", &[volume_id(1), volume_id(2)], "", false);
+    let good = world.path("good.yaml").display().to_string();
+    let mixed = world.path("policy.yaml").display().to_string();
+
+    let out = agent_async(vec![
+        "trigger".into(),
+        "--config".into(),
+        good.clone(),
+        "--policy".into(),
+        "e2e".into(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("succeeded") && stdout.contains("1 of 1 job(s) succeeded"),
+        "{stdout}"
+    );
+
+    let out = agent_async(vec![
+        "trigger".into(),
+        "--config".into(),
+        mixed.clone(),
+        "--policy".into(),
+        "e2e".into(),
+    ])
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one job failed: {}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stdout).contains(reason));
+
+    let out = agent_async(vec![
+        "trigger".into(),
+        "--config".into(),
+        mixed.clone(),
+        "--policy".into(),
+        "nope".into(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no policy `nope`"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = agent_async(vec!["history".into(), "--config".into(), mixed]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let table = text(&out.stdout);
+    assert!(table.starts_with("policy"), "{table}");
+    assert_eq!(table.lines().count(), 4, "header and three jobs: {table}");
+    assert_eq!(table.matches("succeeded").count(), 2, "{table}");
+    assert_eq!(table.matches(reason).count(), 1, "{table}");
+}
+
+#[test]
+fn demo_runs_from_any_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
+        .args(["demo", "--seconds", "12"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("succeeded"), "{stdout}");
+    assert!(
+        stdout.contains("failed") && stdout.contains("Connection to swift failed"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("running"), "every job finished: {stdout}");
+}
