@@ -1,17 +1,20 @@
-//! The long-running agent: schedules every policy, runs each firing, and
-//! stops cleanly when the shutdown future resolves. A library function so
-//! that tests run it in-process.
+//! The long-running agent: continues unfinished jobs, catches up a slot
+//! missed while it was down, schedules every policy, runs each firing,
+//! reloads the policy file on request and stops cleanly when the shutdown
+//! future resolves. A library function so that tests run it in-process.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::api::ClientSettings;
-use crate::config::Config;
+use crate::config::{self, Config, Misfire, Policy};
 use crate::engine::{Engine, EngineError, RunReport};
+use crate::notify;
 use crate::scheduler::{self, Firing};
 use crate::store::{Store, StoreError, Trigger};
 
@@ -19,6 +22,9 @@ use crate::store::{Store, StoreError, Trigger};
 /// is still running then is stopped; its state is in the history and it is
 /// continued on the next start.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Older missed slots recorded individually at start, at most.
+const MAX_MISSED_RECORDED: usize = 1000;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -29,13 +35,58 @@ pub enum DaemonError {
     Engine(#[from] EngineError),
 }
 
+/// Where to reload the policy file from, and the requests to do so (SIGHUP).
+pub struct Reload {
+    pub path: PathBuf,
+    pub requests: mpsc::Receiver<()>,
+}
+
+type Runs = JoinSet<Result<Option<RunReport>, EngineError>>;
+
 /// Runs the agent until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
-    let store = Arc::new(Store::open(&config.history_path())?);
-    let engine = Engine::new(&config, store, ClientSettings::default())?;
-    let (tx, mut rx) = mpsc::channel::<Firing>(64);
-    let mut timers = scheduler::start(&config.policies, tx);
-    let mut runs: JoinSet<Result<RunReport, EngineError>> = JoinSet::new();
+    serve(config, shutdown, None, ClientSettings::default()).await
+}
+
+/// Runs the agent until `shutdown` resolves, reloading the policy file
+/// whenever `reload` asks; an invalid file is rejected with its errors
+/// logged, and the running policies stay.
+pub async fn run_with_reload(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    reload: Reload,
+) -> Result<(), DaemonError> {
+    serve(config, shutdown, Some(reload), ClientSettings::default()).await
+}
+
+/// The daemon with explicit API client settings (tests use short retries).
+pub async fn serve(
+    mut config: Config,
+    shutdown: impl Future<Output = ()>,
+    mut reload: Option<Reload>,
+    settings: ClientSettings,
+) -> Result<(), DaemonError> {
+    let store = std::sync::Arc::new(Store::open(&config.history_path())?);
+    let mut engine = Engine::new(&config, store, settings.clone())?;
+    let mut runs: Runs = JoinSet::new();
+
+    let resumer = engine.clone();
+    let resumed_config = config.clone();
+    runs.spawn(async move {
+        let n = resumer.resume(&resumed_config).await?;
+        if n > 0 {
+            tracing::info!(jobs = n, "unfinished jobs continued");
+        }
+        Ok(None)
+    });
+    let now = Utc::now();
+    catch_up(&engine, &config, now, &mut runs)?;
+    let (tx, mut rx) = mpsc::channel::<Firing>(256);
+    let mut timers = scheduler::start(&config.policies, now, tx.clone());
+
+    let watchdog = notify::watchdog_interval();
+    let mut ping = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    notify::ready(&format!("{} policies scheduled", config.policies.len()));
     tracing::info!(policies = config.policies.len(), history = %config.history_path().display(), "agent started");
 
     tokio::pin!(shutdown);
@@ -44,16 +95,39 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             () = &mut shutdown => break,
             Some(firing) = rx.recv() => {
                 let Some(policy) = config.policy(&firing.policy).cloned() else { continue };
-                let engine = engine.clone();
-                if let Err(e) = engine.store().mark_slot(&policy.name, firing.slot, chrono::Utc::now()) {
+                if let Err(e) = engine.store().mark_slot(&policy.name, &schedule_key(&policy), firing.slot, Utc::now()) {
                     tracing::error!(policy = %policy.name, error = %e, "cannot record the slot");
                 }
-                runs.spawn(async move { engine.run_policy(&policy, firing.slot, Trigger::Schedule).await });
+                spawn_run(&mut runs, &engine, policy, firing.slot, Trigger::Schedule);
             }
             Some(done) = runs.join_next() => log_run(done),
+            Some(()) = next_reload(&mut reload) => {
+                let Some(path) = reload.as_ref().map(|r| r.path.clone()) else { continue };
+                notify::reloading();
+                match config::load(&path) {
+                    Ok(new) => {
+                        let now = Utc::now();
+                        engine = engine.reconfigured(&new, settings.clone())?;
+                        timers.abort_all();
+                        config = new;
+                        catch_up(&engine, &config, now, &mut runs)?;
+                        timers = scheduler::start(&config.policies, now, tx.clone());
+                        tracing::info!(policies = config.policies.len(), "policy file reloaded");
+                    }
+                    Err(errors) => {
+                        for e in &errors.errors {
+                            tracing::error!("{e}");
+                        }
+                        tracing::error!(file = %path.display(), "policy file rejected; the running policies stay");
+                    }
+                }
+                notify::ready(&format!("{} policies scheduled", config.policies.len()));
+            }
+            _ = ping.tick(), if watchdog.is_some() => notify::watchdog(),
         }
     }
 
+    notify::stopping();
     tracing::info!(in_flight = runs.len(), "shutting down");
     timers.abort_all();
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
@@ -73,9 +147,94 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     Ok(())
 }
 
-fn log_run(done: Result<Result<RunReport, EngineError>, tokio::task::JoinError>) {
+async fn next_reload(reload: &mut Option<Reload>) -> Option<()> {
+    match reload {
+        Some(r) => r.requests.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn spawn_run(
+    runs: &mut Runs,
+    engine: &Engine,
+    policy: Policy,
+    slot: DateTime<Utc>,
+    trigger: Trigger,
+) {
+    let engine = engine.clone();
+    runs.spawn(async move { engine.run_policy(&policy, slot, trigger).await.map(Some) });
+}
+
+/// What identifies a policy's schedule in its mark: a changed expression
+/// or zone starts afresh instead of catching up under the new rules.
+fn schedule_key(policy: &Policy) -> String {
+    format!("{} {}", policy.schedule.as_str(), policy.timezone)
+}
+
+/// Handles the slots each policy missed since its last mark: the most
+/// recent one runs now (`misfire: run_once`) or is recorded as missed
+/// (`skip`); older ones are recorded as missed. A policy never fired
+/// before, or whose schedule changed, starts from `now` with nothing to
+/// catch up.
+fn catch_up(
+    engine: &Engine,
+    config: &Config,
+    now: DateTime<Utc>,
+    runs: &mut Runs,
+) -> Result<(), DaemonError> {
+    let store = engine.store();
+    for policy in &config.policies {
+        let key = schedule_key(policy);
+        let last = match store.last_mark(&policy.name)? {
+            Some((last, k)) if k == key => last,
+            _ => {
+                store.mark_slot(&policy.name, &key, now, now)?;
+                continue;
+            }
+        };
+        let missed = missed_slots(policy, last, now);
+        let Some((&latest, older)) = missed.split_last() else {
+            continue;
+        };
+        for &slot in older.iter().rev().take(MAX_MISSED_RECORDED) {
+            engine.record_missed(policy, slot)?;
+        }
+        if older.len() > MAX_MISSED_RECORDED {
+            tracing::warn!(policy = %policy.name, missed = older.len(), recorded = MAX_MISSED_RECORDED, "many slots missed; only the most recent are recorded");
+        }
+        match policy.misfire {
+            Misfire::RunOnce => {
+                tracing::info!(policy = %policy.name, slot = %latest, missed = missed.len(), "catching up the most recent missed slot");
+                spawn_run(runs, engine, policy.clone(), latest, Trigger::CatchUp);
+            }
+            Misfire::Skip => engine.record_missed(policy, latest)?,
+        }
+        store.mark_slot(&policy.name, &key, latest, now)?;
+    }
+    Ok(())
+}
+
+/// Slots in `(last, now]`.
+fn missed_slots(policy: &Policy, last: DateTime<Utc>, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::new();
+    let mut cursor = last;
+    while let Some(slot) = policy.schedule.next_after(cursor, policy.timezone) {
+        if slot > now {
+            break;
+        }
+        out.push(slot);
+        cursor = slot;
+        if out.len() > 100_000 {
+            // Bounded even for a per-second schedule down for days.
+            out.drain(..50_000);
+        }
+    }
+    out
+}
+
+fn log_run(done: Result<Result<Option<RunReport>, EngineError>, tokio::task::JoinError>) {
     match done {
-        Ok(Ok(report)) => {
+        Ok(Ok(Some(report))) => {
             let failed = report
                 .jobs
                 .iter()
@@ -83,6 +242,7 @@ fn log_run(done: Result<Result<RunReport, EngineError>, tokio::task::JoinError>)
                 .count();
             tracing::info!(policy = %report.policy, slot = %report.slot, jobs = report.jobs.len(), failed, "run complete");
         }
+        Ok(Ok(None)) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "run aborted"),
         Err(e) if e.is_cancelled() => {}
         Err(e) => tracing::error!(error = %e, "run task panicked"),

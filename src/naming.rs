@@ -15,6 +15,20 @@ pub fn resource_name(policy: &str, slot: DateTime<Utc>, volume_id: &str) -> Stri
     format!("{policy}-{}-{short}", slot.format("%Y%m%dT%H%M%SZ"))
 }
 
+/// The name of attempt `attempt` (2, 3, …) of a job: the first attempt's
+/// name with `-r{attempt}`, so every attempt is found by its own name.
+pub fn attempt_name(resource_name: &str, attempt: u32) -> String {
+    let base = match resource_name.rsplit_once("-r") {
+        Some((base, n)) if n.parse::<u32>().is_ok() => base,
+        _ => resource_name,
+    };
+    if attempt <= 1 {
+        base.to_string()
+    } else {
+        format!("{base}-r{attempt}")
+    }
+}
+
 /// Checks a name against the VBS rule: 1–64 characters of letters, digits,
 /// `_` and `-`, not starting with `auto` (reserved for the console's own
 /// automatic backups). Returns what is wrong.
@@ -64,6 +78,17 @@ mod tests {
         let policy = "p".repeat(MAX_POLICY_NAME);
         let name = resource_name(&policy, slot, "c5834fe1-577f-462e-9bf3-1b158e1dde9c");
         check_vendor_name(&format!("{name}-r9")).unwrap();
+    }
+
+    #[test]
+    fn attempts_get_their_own_names() {
+        let first = "db-20261122T013000Z-c5834fe1";
+        assert_eq!(attempt_name(first, 2), "db-20261122T013000Z-c5834fe1-r2");
+        assert_eq!(
+            attempt_name(&attempt_name(first, 2), 3),
+            "db-20261122T013000Z-c5834fe1-r3"
+        );
+        assert_eq!(attempt_name(first, 1), first);
     }
 
     #[test]

@@ -22,20 +22,19 @@ pub struct Firing {
     pub slot: DateTime<Utc>,
 }
 
-/// Starts one timer task per policy; firings go to `tx`. Dropping (or
-/// aborting) the returned set stops them.
-pub fn start(policies: &[Policy], tx: mpsc::Sender<Firing>) -> JoinSet<()> {
+/// Starts one timer task per policy, firing the slots after `after`;
+/// firings go to `tx`. Dropping (or aborting) the returned set stops them.
+pub fn start(policies: &[Policy], after: DateTime<Utc>, tx: mpsc::Sender<Firing>) -> JoinSet<()> {
     let mut set = JoinSet::new();
     for policy in policies {
         let policy = policy.clone();
         let tx = tx.clone();
-        set.spawn(async move { fire_forever(policy, tx).await });
+        set.spawn(async move { fire_forever(policy, after, tx).await });
     }
     set
 }
 
-async fn fire_forever(policy: Policy, tx: mpsc::Sender<Firing>) {
-    let mut after = Utc::now();
+async fn fire_forever(policy: Policy, mut after: DateTime<Utc>, tx: mpsc::Sender<Firing>) {
     loop {
         let Some(slot) = policy.schedule.next_after(after, policy.timezone) else {
             tracing::warn!(policy = %policy.name, schedule = policy.schedule.as_str(), "schedule never fires again");

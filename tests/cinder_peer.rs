@@ -85,11 +85,46 @@ impl Peer {
         panic!("{path} never reached {want}");
     }
 
+    /// Deletes every backup of the project, dependants first, and the volumes.
+    async fn tidy(&self, volumes: &[String]) {
+        for _ in 0..120 {
+            let (_, list) = self
+                .call(reqwest::Method::GET, "backups/detail", None)
+                .await;
+            let backups = list["backups"].as_array().cloned().unwrap_or_default();
+            if backups.is_empty() {
+                break;
+            }
+            for b in backups {
+                if b["status"] == "available" || b["status"] == "error" {
+                    let id = b["id"].as_str().unwrap_or_default();
+                    self.call(reqwest::Method::DELETE, &format!("backups/{id}"), None)
+                        .await;
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        for v in volumes {
+            self.call(reqwest::Method::DELETE, &format!("volumes/{v}"), None)
+                .await;
+        }
+    }
+
     fn config(&self, dir: &std::path::Path, volumes: &[String]) -> Config {
+        config::load(&self.write_policy(dir, volumes, "0 0 3 * * *"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn write_policy(
+        &self,
+        dir: &std::path::Path,
+        volumes: &[String],
+        schedule: &str,
+    ) -> std::path::PathBuf {
         std::fs::write(dir.join("token"), "cinder-peer-accepts-any-token\n").unwrap();
         let vols: String = volumes.iter().map(|v| format!("      - {v}\n")).collect();
         let text = format!(
-            "state_dir: {state}\ndefaults:\n  completion_timeout: 10m\n  poll: {{ initial: 1s, max: 3s }}\nclouds:\n  peer:\n    project_id: {project}\n    endpoints:\n      volume: {url}\n      backup: {url}\n    auth:\n      type: token\n      token_file: {token}\npolicies:\n  - name: peer-test\n    kind: backup\n    cloud: peer\n    schedule: \"0 0 3 * * *\"\n    volumes:\n{vols}",
+            "state_dir: {state}\ndefaults:\n  completion_timeout: 10m\n  poll: {{ initial: 1s, max: 3s }}\nclouds:\n  peer:\n    project_id: {project}\n    endpoints:\n      volume: {url}\n      backup: {url}\n    auth:\n      type: token\n      token_file: {token}\npolicies:\n  - name: peer-test\n    kind: backup\n    cloud: peer\n    schedule: \"{schedule}\"\n    volumes:\n{vols}",
             state = dir.join("state").display(),
             project = self.project,
             url = self.url,
@@ -97,7 +132,7 @@ impl Peer {
         );
         let path = dir.join("policy.yaml");
         std::fs::write(&path, text).unwrap();
-        config::load(&path).unwrap_or_else(|e| panic!("{e}"))
+        path
     }
 }
 
@@ -197,4 +232,150 @@ async fn backup_flow_against_real_cinder() {
         peer.call(reqwest::Method::DELETE, &format!("volumes/{v}"), None)
             .await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_volume_is_waited_for_not_failed() {
+    let Some(url) = cinder_url() else { return };
+    let peer = Peer::new(url);
+    let volume = peer.create_volume().await;
+    // Someone else's backup keeps the volume `backing-up` for a while.
+    let (status, other) = peer
+        .call(
+            reqwest::Method::POST,
+            "backups",
+            Some(json!({"backup": {"volume_id": volume, "name": "someone-else"}})),
+        )
+        .await;
+    assert_eq!(status, 202, "{other}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = peer.config(dir.path(), std::slice::from_ref(&volume));
+    let store = Arc::new(Store::open(&config.history_path()).unwrap());
+    let engine = Engine::new(&config, Arc::clone(&store), ClientSettings::default()).unwrap();
+
+    let report = engine
+        .run_policy(
+            &config.policies[0],
+            Utc::now().trunc_subsecs(0),
+            Trigger::Manual,
+        )
+        .await
+        .unwrap();
+
+    let job = &report.jobs[0];
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
+    let events = store.job_events(job.id).unwrap();
+    let busy: Vec<_> = events
+        .iter()
+        .filter(|e| e.class.as_deref() == Some("busy"))
+        .collect();
+    assert!(
+        !busy.is_empty(),
+        "Cinder's 400 was classified busy: {events:#?}"
+    );
+    assert!(busy.iter().all(|e| e.http_status == Some(400)));
+    assert!(
+        busy[0]
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("backing-up"),
+        "{busy:#?}"
+    );
+    peer.tidy(&[volume]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_and_restarted_against_real_cinder_no_duplicates_nothing_lost() {
+    let Some(url) = cinder_url() else { return };
+    let peer = Peer::new(url);
+    let volumes = vec![peer.create_volume().await, peer.create_volume().await];
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("state/history.db");
+    let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
+    let spawn = |policy: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
+            .args(["run", "--config"])
+            .arg(policy)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(log.try_clone().unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let kill = |child: &std::process::Child, sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+    };
+    let policy = peer.write_policy(dir.path(), &volumes, "*/10 * * * * *");
+    let mut rng = fastrand::Rng::with_seed(5);
+    let cycles = 5;
+    for _ in 0..cycles {
+        let mut agent = spawn(&policy);
+        tokio::time::sleep(Duration::from_millis(rng.u64(2000..9000))).await;
+        kill(&agent, "-KILL");
+        agent.wait().unwrap();
+    }
+    // Drain: a schedule that will not fire now, so only unfinished jobs continue.
+    let policy = peer.write_policy(dir.path(), &volumes, "0 0 3 1 1 *");
+    let mut agent = spawn(&policy);
+    for _ in 0..600 {
+        let done = Store::open_read_only(&history)
+            .and_then(|s| s.unfinished_jobs())
+            .is_ok_and(|u| u.is_empty());
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    kill(&agent, "-TERM");
+    assert!(agent.wait().unwrap().success());
+
+    let store = Store::open_read_only(&history).unwrap();
+    let jobs = store.recent_jobs(10_000).unwrap();
+    assert!(store.unfinished_jobs().unwrap().is_empty());
+    let (_, list) = peer
+        .call(reqwest::Method::GET, "backups/detail", None)
+        .await;
+    let backups = list["backups"].as_array().cloned().unwrap_or_default();
+    let mut names = std::collections::BTreeMap::<String, usize>::new();
+    for b in &backups {
+        *names
+            .entry(b["name"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    let duplicates: Vec<_> = names.iter().filter(|(_, n)| **n > 1).collect();
+    let known: std::collections::BTreeSet<String> =
+        jobs.iter().filter_map(|j| j.backup_id.clone()).collect();
+    let lost: Vec<_> = backups
+        .iter()
+        .filter(|b| !known.contains(b["id"].as_str().unwrap_or_default()))
+        .collect();
+    let (_, snaps) = peer.call(reqwest::Method::GET, "snapshots", None).await;
+    let snapshots_left = snaps["snapshots"].as_array().map_or(0, Vec::len);
+    let _ = writeln!(
+        std::io::stderr(),
+        "real-Cinder crash loop: {cycles} SIGKILL cycles, {} jobs, {} backups, {} duplicates, {} lost, {snapshots_left} snapshots left",
+        jobs.len(),
+        backups.len(),
+        duplicates.len(),
+        lost.len()
+    );
+    assert!(duplicates.is_empty(), "{duplicates:?}");
+    assert!(lost.is_empty(), "{lost:#?}");
+    assert_eq!(snapshots_left, 0, "{snaps}");
+    for job in jobs.iter().filter(|j| j.status == JobStatus::Succeeded) {
+        let b = backups
+            .iter()
+            .find(|b| b["name"] == job.resource_name.as_str())
+            .expect("succeeded job's backup exists");
+        assert_eq!(b["status"], "available");
+    }
+    assert!(
+        jobs.iter().any(|j| j.status == JobStatus::Succeeded),
+        "{jobs:#?}"
+    );
+    peer.tidy(&volumes).await;
 }

@@ -18,6 +18,7 @@ use super::auth::{path_of, TokenSource};
 use super::decode::{self, DecodeError, Page};
 use super::error::{classify, ApiError, ErrorClass};
 use super::fault::FaultBody;
+use super::limit::RateLimiter;
 use super::observe::{CallObserver, CallRecord, TraceObserver};
 use super::types::{Backup, BackupSummary, Snapshot};
 use crate::config::{ApiVersion, Cloud};
@@ -91,6 +92,7 @@ struct Inner {
     snapshot_api: ApiVersion,
     tokens: TokenSource,
     settings: ClientSettings,
+    limiter: Option<RateLimiter>,
 }
 
 enum Service {
@@ -125,6 +127,7 @@ impl CloudClient {
                 snapshot_api: cloud.snapshot_api,
                 tokens: TokenSource::new(cloud.auth.clone(), cloud.project_id.clone()),
                 settings,
+                limiter: cloud.rate_limit.map(|r| RateLimiter::new(r.interval())),
             }),
             observer: Arc::new(TraceObserver),
         })
@@ -353,6 +356,9 @@ impl CloudClient {
         decode: &impl Fn(&str) -> Result<T, DecodeError>,
     ) -> Result<T, ApiError> {
         let inner = &self.inner;
+        if let Some(limiter) = &inner.limiter {
+            limiter.acquire().await;
+        }
         let token = inner
             .tokens
             .token(&inner.http, self.observer.as_ref())

@@ -8,6 +8,7 @@ mod client;
 pub mod decode;
 mod error;
 mod fault;
+mod limit;
 mod observe;
 pub mod types;
 

@@ -12,7 +12,7 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    println!(
+    outln!(
         "{}: valid ({} cloud(s), {} policy(ies)); history in {}",
         path.display(),
         config.clouds.len(),
@@ -21,21 +21,21 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     );
     let now = Utc::now();
     for p in &config.policies {
-        println!();
-        println!(
+        outln!();
+        outln!(
             "policy {} ({}, cloud {}, {} volume(s))",
             p.name,
             p.kind.as_str(),
             p.cloud,
             p.volumes.len()
         );
-        println!("  schedule \"{}\" in {}", p.schedule.as_str(), p.timezone);
+        outln!("  schedule \"{}\" in {}", p.schedule.as_str(), p.timezone);
         let next = p.schedule.upcoming(now, p.timezone, 3);
         if next.is_empty() {
-            println!("  never fires");
+            outln!("  never fires");
         }
         for t in next {
-            println!(
+            outln!(
                 "  next: {}  ({})",
                 t.with_timezone(&p.timezone).format("%Y-%m-%d %H:%M:%S %Z"),
                 t.to_rfc3339_opts(SecondsFormat::Secs, true)

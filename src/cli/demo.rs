@@ -41,9 +41,9 @@ pub async fn run(seconds: u64, state_dir: Option<PathBuf>) -> anyhow::Result<Exi
     let config =
         config::load(&policy_path).map_err(|e| anyhow::anyhow!("demo policy is invalid: {e}"))?;
 
-    println!("Simulated cloud on {} (project {PROJECT}).", sim.base_url());
-    println!("Policy file: {}", policy_path.display());
-    println!("Backing up 4 volumes every 10 s for {seconds} s; volume {FAILING_VOLUME} fails in the cloud.\n");
+    outln!("Simulated cloud on {} (project {PROJECT}).", sim.base_url());
+    outln!("Policy file: {}", policy_path.display());
+    outln!("Backing up 4 volumes every 10 s for {seconds} s; volume {FAILING_VOLUME} fails in the cloud.\n");
 
     daemon::run(
         config.clone(),
@@ -54,18 +54,18 @@ pub async fn run(seconds: u64, state_dir: Option<PathBuf>) -> anyhow::Result<Exi
 
     let store = Store::open_read_only(&config.history_path())?;
     let jobs = store.recent_jobs(100)?;
-    println!();
-    print!(
+    outln!();
+    out!(
         "{}",
         table::render(history::HEADER, &history::job_rows(&jobs))
     );
-    println!(
+    outln!(
         "\nHistory: {}  (try: sqlite3 {} 'SELECT status, count(*) FROM jobs GROUP BY status')",
         config.history_path().display(),
         config.history_path().display()
     );
     if !keep {
-        println!("(removed on exit; pass --state-dir DIR to keep it)");
+        outln!("(removed on exit; pass --state-dir DIR to keep it)");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use chrono::SecondsFormat;
 
 use super::{load_config, table};
-use crate::store::{JobRecord, Store};
+use crate::store::{JobRecord, JobStatus, Store};
 
 /// Columns of the job table.
 pub const HEADER: &[&str] = &[
@@ -14,6 +14,7 @@ pub const HEADER: &[&str] = &[
     "target",
     "slot",
     "status",
+    "attempts",
     "backup id",
     "duration",
     "failure reason",
@@ -34,9 +35,9 @@ pub fn run(config: Option<&Path>, db: Option<&Path>, limit: usize) -> anyhow::Re
     let store = Store::open_read_only(&path)?;
     let jobs = store.recent_jobs(limit)?;
     if jobs.is_empty() {
-        println!("no jobs recorded yet in {}", path.display());
+        outln!("no jobs recorded yet in {}", path.display());
     } else {
-        print!("{}", table::render(HEADER, &job_rows(&jobs)));
+        out!("{}", table::render(HEADER, &job_rows(&jobs)));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -52,14 +53,24 @@ pub fn job_rows(jobs: &[JobRecord]) -> Vec<Vec<String>> {
                     humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
                 })
                 .unwrap_or_else(|| "-".into());
+            let reason = match (j.status, &j.fail_reason) {
+                (_, Some(r)) => r.clone(),
+                (JobStatus::SkippedOverlap, None) => format!(
+                    "job {} of this volume was still running",
+                    j.blocked_by.unwrap_or_default()
+                ),
+                (JobStatus::Missed, None) => "slot missed while the agent was down".into(),
+                _ => String::new(),
+            };
             vec![
                 j.policy.clone(),
                 j.target.clone(),
                 j.slot.to_rfc3339_opts(SecondsFormat::Secs, true),
                 j.status.as_str().to_string(),
+                j.attempt.to_string(),
                 j.backup_id.clone().unwrap_or_else(|| "-".into()),
                 duration,
-                j.fail_reason.clone().unwrap_or_default(),
+                reason,
             ]
         })
         .collect()

@@ -1,5 +1,17 @@
 //! Subcommands and their output. One file per command.
 
+/// `print!` that ends the program quietly when stdout is closed
+/// (`vbs-agent history | head`) instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::emit(format_args!($($t)*)) };
+}
+
+/// `println!` with the same behaviour as [`out!`].
+macro_rules! outln {
+    () => { $crate::cli::emit(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::cli::emit(format_args!("{}\n", format_args!($($t)*))) };
+}
+
 mod check;
 mod demo;
 mod history;
@@ -76,9 +88,12 @@ pub enum Command {
 pub fn init_logging(_cli: &Cli) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: journald and log files get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .init();
 }
 
@@ -99,6 +114,18 @@ pub async fn run(cli: Cli) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Writes to stdout; a closed pipe ends the program with success.
+pub(crate) fn emit(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write output: {e}");
+        std::process::exit(1);
     }
 }
 

@@ -11,8 +11,32 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    daemon::run(config, shutdown_signal()).await?;
+    let (tx, requests) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(forward_sighup(tx));
+    let reload = daemon::Reload {
+        path: path.to_path_buf(),
+        requests,
+    };
+    daemon::run_with_reload(config, shutdown_signal(), reload).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Turns each SIGHUP into a reload request.
+async fn forward_sighup(tx: tokio::sync::mpsc::Sender<()>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; reload by restarting");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP received: reloading the policy file");
+        if tx.send(()).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

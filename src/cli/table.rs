@@ -1,7 +1,12 @@
 //! Plain aligned text tables for terminal output.
 
 /// Renders rows under a header, columns padded to their widest cell.
+/// Every row has one cell per header column.
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+    debug_assert!(
+        rows.iter().all(|r| r.len() == header.len()),
+        "row width differs from header"
+    );
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -34,7 +34,7 @@ pub async fn run(path: &Path, policy_name: &str) -> anyhow::Result<ExitCode> {
         .run_policy(&policy, slot, Trigger::Manual)
         .await
         .with_context(|| format!("running policy {policy_name}"))?;
-    print!(
+    out!(
         "{}",
         table::render(super::history::HEADER, &job_rows(&report.jobs))
     );
@@ -43,7 +43,7 @@ pub async fn run(path: &Path, policy_name: &str) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|j| j.status == crate::store::JobStatus::Succeeded)
         .count();
-    println!("{ok} of {} job(s) succeeded", report.jobs.len());
+    outln!("{ok} of {} job(s) succeeded", report.jobs.len());
     Ok(if report.succeeded() {
         ExitCode::SUCCESS
     } else {

@@ -5,6 +5,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use super::model::{Misfire, RateLimit};
+
 use chrono_tz::Tz;
 use url::{Host, Url};
 
@@ -18,6 +20,43 @@ pub(crate) fn duration(text: &str) -> Result<Duration, String> {
         Ok(d) if d.is_zero() => Err(format!("duration \"{text}\" is zero; {hint}")),
         Ok(d) => Ok(d),
         Err(e) => Err(format!("invalid duration \"{text}\": {e} ({hint})")),
+    }
+}
+
+/// A duration that may be zero (`jitter: 0s`).
+pub(crate) fn duration_or_zero(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!(
+            "invalid duration \"{text}\": {e} (use a number with a unit, such as 0s, 30s or 15m)"
+        )
+    })
+}
+
+/// `N/s`, `N/m` or `N/h` with N ≥ 1.
+pub(crate) fn rate_limit(text: &str) -> Result<RateLimit, String> {
+    let bad = || format!("\"{text}\" is not a rate (write N/s, N/m or N/h, e.g. 10/s)");
+    let (n, unit) = text.trim().split_once('/').ok_or_else(bad)?;
+    let requests: u32 = n.trim().parse().map_err(|_| bad())?;
+    let per = match unit.trim() {
+        "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        _ => return Err(bad()),
+    };
+    if requests == 0 {
+        return Err(format!("rate_limit \"{text}\" allows no request at all; use at least 1, or leave rate_limit out for no limit"));
+    }
+    Ok(RateLimit { requests, per })
+}
+
+/// `run_once` or `skip`.
+pub(crate) fn misfire(text: &str) -> Result<Misfire, String> {
+    match text {
+        "run_once" => Ok(Misfire::RunOnce),
+        "skip" => Ok(Misfire::Skip),
+        other => Err(format!(
+            "unknown misfire \"{other}\" (use run_once or skip)"
+        )),
     }
 }
 

@@ -155,6 +155,9 @@ fn split(root: &Node, report: &mut Report<'_>) -> Option<Parsed> {
             "state_dir" => {
                 parsed.state_dir = section::<Option<String>>(node, &path, report).flatten()
             }
+            "max_concurrent_jobs" => {
+                parsed.max_concurrent_jobs = section::<Option<u64>>(node, &path, report).flatten()
+            }
             "defaults" => {
                 parsed.defaults = section::<Option<RawDefaults>>(node, &path, report)
                     .flatten()
@@ -265,7 +268,11 @@ mod tests {
 
     use super::*;
     use crate::config::secret::SecretSource;
-    use crate::config::{ApiVersion, AuthConfig, PolicyKind, DEFAULT_POLL};
+    use crate::config::validate::DEFAULT_RETRIES;
+    use crate::config::{
+        ApiVersion, AuthConfig, Misfire, PolicyKind, Retries, DEFAULT_MAX_CONCURRENT_JOBS,
+        DEFAULT_POLL,
+    };
 
     const MINIMAL: &str = "\
 clouds:
@@ -284,6 +291,37 @@ policies:
     schedule: \"0 30 1 * * *\"
     volumes: [C5834FE1-577F-462E-9BF3-1B158E1DDE9C]
 ";
+
+    #[test]
+    fn limits_retries_jitter_and_misfire_default_and_override() {
+        let config = parse(MINIMAL, Path::new("policy.yaml")).unwrap();
+        assert_eq!(config.max_concurrent_jobs, DEFAULT_MAX_CONCURRENT_JOBS);
+        assert_eq!(config.clouds["prod"].rate_limit, None);
+        let p = &config.policies[0];
+        assert_eq!(
+            (p.jitter, p.misfire, p.retries),
+            (Duration::ZERO, Misfire::RunOnce, DEFAULT_RETRIES)
+        );
+
+        let text = MINIMAL
+            .replace("clouds:\n", "max_concurrent_jobs: 4\ndefaults:\n  misfire: skip\n  jitter: 30s\n  retries: { max_attempts: 2, delay: 1m }\nclouds:\n")
+            .replace("    auth:\n", "    rate_limit: 300/m\n    auth:\n")
+            .replace("    cloud: prod\n", "    cloud: prod\n    retries: { max_attempts: 5 }\n    jitter: 0s\n");
+        let config = parse(&text, Path::new("policy.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.max_concurrent_jobs, 4);
+        let rate = config.clouds["prod"].rate_limit.unwrap();
+        assert_eq!(rate.interval(), Duration::from_millis(200));
+        let p = &config.policies[0];
+        assert_eq!(p.misfire, Misfire::Skip);
+        assert_eq!(p.jitter, Duration::ZERO);
+        assert_eq!(
+            p.retries,
+            Retries {
+                max_attempts: 5,
+                delay: Duration::from_secs(60)
+            }
+        );
+    }
 
     fn errors(text: &str) -> Vec<String> {
         match parse(text, Path::new("policy.yaml")) {

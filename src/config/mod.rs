@@ -27,4 +27,4 @@ mod validate;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
 pub use model::*;
-pub use validate::{DEFAULT_COMPLETION_TIMEOUT, DEFAULT_POLL, DEFAULT_STATE_DIR};
+pub use validate::{DEFAULT_COMPLETION_TIMEOUT, DEFAULT_POLL, DEFAULT_RETRIES, DEFAULT_STATE_DIR};

@@ -17,6 +17,8 @@ use crate::schedule::Schedule;
 pub struct Config {
     /// Where `history.db` lives.
     pub state_dir: PathBuf,
+    /// Jobs in flight at once, over all policies.
+    pub max_concurrent_jobs: usize,
     /// Named clouds, by name.
     pub clouds: BTreeMap<String, Cloud>,
     /// Policies in file order; names are unique.
@@ -45,7 +47,53 @@ pub struct Cloud {
     /// API version used for snapshots; the vendor recommends v2.
     pub snapshot_api: ApiVersion,
     pub auth: AuthConfig,
+    /// Requests to this cloud are spaced to stay within this rate.
+    pub rate_limit: Option<RateLimit>,
 }
+
+/// `requests` per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub per: Duration,
+}
+
+impl RateLimit {
+    /// The spacing between two requests.
+    pub fn interval(&self) -> Duration {
+        self.per / self.requests.max(1)
+    }
+}
+
+/// What to do with a slot missed while the agent was down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Misfire {
+    /// Run the most recent missed slot once at start.
+    RunOnce,
+    /// Record it as missed.
+    Skip,
+}
+
+impl Misfire {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Misfire::RunOnce => "run_once",
+            Misfire::Skip => "skip",
+        }
+    }
+}
+
+/// Job-level retries of a snapshot or backup that ends in `error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retries {
+    /// Attempts in all (1 = no retry).
+    pub max_attempts: u32,
+    /// Wait between a failed attempt and the next.
+    pub delay: Duration,
+}
+
+/// `max_concurrent_jobs` when not given.
+pub const DEFAULT_MAX_CONCURRENT_JOBS: usize = 16;
 
 /// Service base URLs, without version or project segments
 /// (`https://evs.eu-de.otc.t-systems.com`).
@@ -137,4 +185,8 @@ pub struct Policy {
     /// How long a job may take from first call to terminal status.
     pub completion_timeout: Duration,
     pub poll: PollSettings,
+    /// Start each job at a random moment in `[slot, slot + jitter)`.
+    pub jitter: Duration,
+    pub misfire: Misfire,
+    pub retries: Retries,
 }

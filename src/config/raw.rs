@@ -7,6 +7,7 @@
 //! | field | required | meaning |
 //! | --- | --- | --- |
 //! | `state_dir` | no | Directory of the agent's SQLite history (`history.db`). Default `/var/lib/vbs-agent`. A relative path is relative to the directory of the policy file. |
+//! | `max_concurrent_jobs` | no | Jobs in flight at once, over all policies; 1 to 10000, default 16. Jobs over the limit wait in order. |
 //! | `defaults` | no | [`RawDefaults`]: values policies inherit. |
 //! | `clouds` | yes | Mapping from a cloud name to a [`RawCloud`]; at least one. Names are 1–64 letters, digits, `_` or `-`. |
 //! | `policies` | yes | Sequence of [`RawPolicy`]; at least one. |
@@ -55,7 +56,13 @@
 use serde::Deserialize;
 
 /// Top-level fields, in the order of the table above.
-pub(crate) const TOP_FIELDS: &[&str] = &["state_dir", "defaults", "clouds", "policies"];
+pub(crate) const TOP_FIELDS: &[&str] = &[
+    "state_dir",
+    "max_concurrent_jobs",
+    "defaults",
+    "clouds",
+    "policies",
+];
 
 /// `defaults:` — what a policy uses when it does not say otherwise.
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +76,26 @@ pub(crate) struct RawDefaults {
     pub(crate) completion_timeout: Option<String>,
     /// Polling cadence while a snapshot or backup is still working.
     pub(crate) poll: Option<RawPoll>,
+    /// Spread the start of a policy's jobs uniformly over this window
+    /// (`0s`, the default, starts them at the slot). Must be shorter than
+    /// the schedule's interval.
+    pub(crate) jitter: Option<String>,
+    /// A slot missed while the agent was down: `run_once` (default) runs
+    /// the most recent one at start; `skip` records it as missed.
+    pub(crate) misfire: Option<String>,
+    /// Job-level retries of a backup or snapshot that ends in `error`.
+    pub(crate) retries: Option<RawRetries>,
+}
+
+/// `retries:` — each field optional; a policy's `retries` overrides
+/// `defaults.retries` field by field.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawRetries {
+    /// Attempts in all, 1 (no retry, the default) to 10.
+    pub(crate) max_attempts: Option<u32>,
+    /// Wait between a failed attempt and the next. Default `5m`.
+    pub(crate) delay: Option<String>,
 }
 
 /// `poll:` — how often to ask whether a snapshot or backup is done. Each
@@ -98,6 +125,10 @@ pub(crate) struct RawCloud {
     /// API version for snapshots: `v2` (default; the vendor recommends it)
     /// or `v3`.
     pub(crate) snapshot_api: Option<String>,
+    /// Most API requests to this cloud per second, minute or hour: `10/s`,
+    /// `300/m`, `5000/h`. Requests over the limit wait their turn. No limit
+    /// when absent.
+    pub(crate) rate_limit: Option<String>,
     /// Allow plain `http://` endpoints on non-loopback hosts. Default
     /// `false`: the auth token would travel in clear. `http://` on
     /// `localhost`, `127.0.0.0/8` and `::1` is always allowed (tests, the
@@ -194,4 +225,10 @@ pub(crate) struct RawPolicy {
     pub(crate) completion_timeout: Option<String>,
     /// Overrides `defaults.poll`, field by field.
     pub(crate) poll: Option<RawPoll>,
+    /// Overrides `defaults.jitter`.
+    pub(crate) jitter: Option<String>,
+    /// Overrides `defaults.misfire`.
+    pub(crate) misfire: Option<String>,
+    /// Overrides `defaults.retries`, field by field.
+    pub(crate) retries: Option<RawRetries>,
 }

@@ -12,10 +12,11 @@ use chrono_tz::Tz;
 
 use super::checks::{self, UrlRole};
 use super::model::{
-    ApiVersion, AuthConfig, Cloud, Config, Endpoints, Policy, PolicyKind, PollSettings,
+    ApiVersion, AuthConfig, Cloud, Config, Endpoints, Misfire, Policy, PolicyKind, PollSettings,
+    Retries, DEFAULT_MAX_CONCURRENT_JOBS,
 };
 use super::path::FieldPath;
-use super::raw::{RawAuth, RawCloud, RawDefaults, RawPolicy, RawPoll};
+use super::raw::{RawAuth, RawCloud, RawDefaults, RawPolicy, RawPoll, RawRetries};
 use super::report::Report;
 use super::secret::SecretSource;
 use crate::naming;
@@ -32,10 +33,17 @@ pub const DEFAULT_POLL: PollSettings = PollSettings {
     factor: 1.5,
 };
 
+/// `retries` when not given: one attempt.
+pub const DEFAULT_RETRIES: Retries = Retries {
+    max_attempts: 1,
+    delay: Duration::from_secs(300),
+};
+
 /// The sections of the file that deserialized, as the loader split them.
 #[derive(Debug, Default)]
 pub(crate) struct Parsed {
     pub(crate) state_dir: Option<String>,
+    pub(crate) max_concurrent_jobs: Option<u64>,
     pub(crate) defaults: RawDefaults,
     /// Every key under `clouds`, with the cloud if it deserialized.
     pub(crate) clouds: Vec<(String, Option<RawCloud>)>,
@@ -48,6 +56,7 @@ pub(crate) fn validate(parsed: Parsed, origin: &Path, report: &mut Report<'_>) -
     let base_dir = origin.parent().unwrap_or(Path::new(""));
     let state_dir = state_dir(parsed.state_dir.as_deref(), base_dir, report);
     let defaults = defaults(&parsed.defaults, report);
+    let max_concurrent_jobs = max_concurrent_jobs(parsed.max_concurrent_jobs, report);
 
     let clouds_path = FieldPath::root().key("clouds");
     let defined: Vec<&str> = parsed.clouds.iter().map(|(n, _)| n.as_str()).collect();
@@ -94,9 +103,24 @@ pub(crate) fn validate(parsed: Parsed, origin: &Path, report: &mut Report<'_>) -
     }
     Some(Config {
         state_dir,
+        max_concurrent_jobs,
         clouds,
         policies,
     })
+}
+
+fn max_concurrent_jobs(value: Option<u64>, report: &mut Report<'_>) -> usize {
+    match value {
+        None => DEFAULT_MAX_CONCURRENT_JOBS,
+        Some(n @ 1..=10_000) => usize::try_from(n).unwrap_or(DEFAULT_MAX_CONCURRENT_JOBS),
+        Some(n) => {
+            report.value(
+                &FieldPath::root().key("max_concurrent_jobs"),
+                format!("max_concurrent_jobs {n} is out of range; use 1 to 10000"),
+            );
+            DEFAULT_MAX_CONCURRENT_JOBS
+        }
+    }
 }
 
 /// A relative path is relative to the policy file's directory, so a policy
@@ -127,6 +151,9 @@ struct Defaults {
     timezone: Tz,
     completion_timeout: Duration,
     poll: PollParts,
+    jitter: Duration,
+    misfire: Misfire,
+    retries: RetryParts,
 }
 
 fn defaults(raw: &RawDefaults, report: &mut Report<'_>) -> Defaults {
@@ -144,10 +171,68 @@ fn defaults(raw: &RawDefaults, report: &mut Report<'_>) -> Defaults {
     let poll_path = path.key("poll");
     let poll = PollParts::parse(raw.poll.as_ref(), &poll_path, report);
     poll.check_order(&PollParts::default(), &poll_path, report);
+    let jitter = raw
+        .jitter
+        .as_deref()
+        .and_then(|d| ok_or_report(checks::duration_or_zero(d), &path.key("jitter"), report))
+        .unwrap_or(Duration::ZERO);
+    let misfire = raw
+        .misfire
+        .as_deref()
+        .and_then(|m| ok_or_report(checks::misfire(m), &path.key("misfire"), report))
+        .unwrap_or(Misfire::RunOnce);
+    let retries = RetryParts::parse(raw.retries.as_ref(), &path.key("retries"), report);
     Defaults {
         timezone,
         completion_timeout,
         poll,
+        jitter,
+        misfire,
+        retries,
+    }
+}
+
+/// The fields of one `retries` block that are set and valid.
+#[derive(Debug, Clone, Copy, Default)]
+struct RetryParts {
+    max_attempts: Option<u32>,
+    delay: Option<Duration>,
+}
+
+impl RetryParts {
+    fn parse(raw: Option<&RawRetries>, path: &FieldPath, report: &mut Report<'_>) -> Self {
+        let Some(raw) = raw else {
+            return Self::default();
+        };
+        let max_attempts = raw.max_attempts.filter(|n| {
+            let ok = (1..=10).contains(n);
+            if !ok {
+                report.value(
+                    &path.key("max_attempts"),
+                    format!("max_attempts {n} is out of range; use 1 (no retry) to 10"),
+                );
+            }
+            ok
+        });
+        let delay = raw
+            .delay
+            .as_deref()
+            .and_then(|d| ok_or_report(checks::duration(d), &path.key("delay"), report));
+        Self {
+            max_attempts,
+            delay,
+        }
+    }
+
+    /// These parts over `base`, then over the built-in defaults.
+    fn resolve(&self, base: &RetryParts) -> Retries {
+        Retries {
+            max_attempts: self
+                .max_attempts
+                .or(base.max_attempts)
+                .unwrap_or(DEFAULT_RETRIES.max_attempts),
+            delay: self.delay.or(base.delay).unwrap_or(DEFAULT_RETRIES.delay),
+        }
     }
 }
 
@@ -331,12 +416,18 @@ fn cloud(
         Some(raw_auth) => auth(raw_auth, &path.key("auth"), allow_http, base_dir, report),
     };
 
+    let rate_limit = match raw.rate_limit.as_deref() {
+        None => Some(None),
+        Some(r) => ok_or_report(checks::rate_limit(r), &path.key("rate_limit"), report).map(Some),
+    };
+
     Some(Cloud {
         name: name.to_string(),
         project_id: project_id?,
         endpoints: endpoints?,
         snapshot_api: snapshot_api?,
         auth: auth?,
+        rate_limit: rate_limit?,
     })
 }
 
@@ -586,6 +677,20 @@ fn policy(
     let poll = PollParts::parse(raw.poll.as_ref(), &poll_path, report);
     poll.check_order(&defaults.poll, &poll_path, report);
 
+    let jitter = match raw.jitter.as_deref() {
+        None => Some(defaults.jitter),
+        Some(d) => ok_or_report(checks::duration_or_zero(d), &path.key("jitter"), report),
+    };
+    if let (Some(jitter), Some(schedule), Some(tz)) = (jitter, &schedule, timezone) {
+        check_jitter(jitter, schedule, tz, raw.jitter.is_some(), path, report);
+    }
+    let misfire = match raw.misfire.as_deref() {
+        None => Some(defaults.misfire),
+        Some(m) => ok_or_report(checks::misfire(m), &path.key("misfire"), report),
+    };
+    let retries = RetryParts::parse(raw.retries.as_ref(), &path.key("retries"), report)
+        .resolve(&defaults.retries);
+
     Some(Policy {
         name: name?.to_string(),
         kind: kind?,
@@ -598,7 +703,53 @@ fn policy(
         keep_snapshot: raw.keep_snapshot.unwrap_or(false),
         completion_timeout: completion_timeout?,
         poll: poll.resolve(&defaults.poll),
+        jitter: jitter?,
+        misfire: misfire?,
+        retries,
     })
+}
+
+/// Jitter must be shorter than the gap between two slots, or one slot's
+/// jobs would start after the next slot fired.
+fn check_jitter(
+    jitter: Duration,
+    schedule: &Schedule,
+    tz: Tz,
+    set_by_policy: bool,
+    path: &FieldPath,
+    report: &mut Report<'_>,
+) {
+    if jitter.is_zero() {
+        return;
+    }
+    let slots = schedule.upcoming(Utc::now(), tz, 50);
+    let Some(gap) = slots
+        .windows(2)
+        .filter_map(|w| (w[1] - w[0]).to_std().ok())
+        .min()
+    else {
+        return;
+    };
+    if jitter < gap {
+        return;
+    }
+    let (field, origin) = if set_by_policy {
+        (path.key("jitter"), "")
+    } else {
+        (
+            FieldPath::root().key("defaults").key("jitter"),
+            " (from defaults.jitter)",
+        )
+    };
+    report.value(
+        &field,
+        format!(
+            "jitter {}{origin} is not shorter than the interval of {} between slots of {}; jobs of one slot would run into the next",
+            humantime::format_duration(jitter),
+            humantime::format_duration(gap),
+            path,
+        ),
+    );
 }
 
 /// Non-empty, each a volume ID, none twice.

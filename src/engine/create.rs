@@ -17,7 +17,9 @@ pub enum Created {
     /// The resource exists (created now, or found by name and adopted).
     Id { id: String, adopted: bool },
     /// The cloud refused for good (or quota, or auth); the reason says why.
-    Refused(String),
+    /// `retry_worthy` when a later attempt of the job may succeed (the cloud
+    /// reports that a snapshot or backup it made for the request failed).
+    Refused { reason: String, retry_worthy: bool },
     /// The deadline passed while the cloud kept failing or stayed busy.
     TimedOut(String),
 }
@@ -58,7 +60,10 @@ where
                 Ok(None) => {}
                 Err(e) => {
                     if !retry_worthy(&e) {
-                        return Created::Refused(format!("looking up {what} by name failed: {e}"));
+                        return Created::Refused {
+                            reason: format!("looking up {what} by name failed: {e}"),
+                            retry_worthy: false,
+                        };
                     }
                     last_error = Some(e);
                     continue;
@@ -73,10 +78,26 @@ where
                 maybe_exists |= !e.not_processed && e.class != ErrorClass::Busy;
                 last_error = Some(e);
             }
-            Err(e) => return Created::Refused(refusal(what, &e)),
+            Err(e) => {
+                return Created::Refused {
+                    reason: refusal(what, &e),
+                    retry_worthy: e
+                        .code
+                        .as_deref()
+                        .is_some_and(|c| RETRY_WORTHY_CODES.contains(&c)),
+                }
+            }
         }
     }
 }
+
+/// VBS codes saying a snapshot, temporary disk or backup made for the
+/// request went to error: the job may succeed on a later attempt.
+const RETRY_WORTHY_CODES: &[&str] = &[
+    "VolumeBackup.0062",
+    "VolumeBackup.0063",
+    "VolumeBackup.0064",
+];
 
 fn retry_worthy(e: &ApiError) -> bool {
     matches!(
@@ -263,7 +284,7 @@ mod tests {
         )
         .await;
         assert!(
-            matches!(got, Created::Refused(ref r) if r.starts_with("quota exhausted")),
+            matches!(got, Created::Refused { ref reason, retry_worthy: false } if reason.starts_with("quota exhausted")),
             "{got:?}"
         );
     }

@@ -34,6 +34,8 @@ pub struct JobRunner {
     /// Whether a `*_requested` phase may already have created its resource
     /// (true when continuing a job recorded by an earlier process).
     maybe_exists: bool,
+    /// Status strings already reported as unknown (reported once each).
+    unknown_statuses: Vec<String>,
 }
 
 impl JobRunner {
@@ -54,6 +56,7 @@ impl JobRunner {
             job,
             deadline: Instant::now() + remaining,
             maybe_exists: resumed,
+            unknown_statuses: Vec::new(),
         }
     }
 
@@ -61,13 +64,7 @@ impl JobRunner {
     pub async fn run(mut self) -> Result<JobRecord, StoreError> {
         loop {
             match self.job.phase {
-                Phase::Pending => self.apply(
-                    JobUpdate {
-                        phase: Some(Phase::SnapshotRequested),
-                        ..Default::default()
-                    },
-                    "starting",
-                )?,
+                Phase::Pending => self.start_attempt().await?,
                 Phase::SnapshotRequested => self.request_snapshot().await?,
                 Phase::SnapshotCreating => self.await_snapshot().await?,
                 Phase::BackupRequested => self.request_backup().await?,
@@ -136,7 +133,10 @@ impl JobRunner {
                     &note,
                 )
             }
-            Created::Refused(reason) => self.finish(JobStatus::Failed, &reason),
+            Created::Refused {
+                reason,
+                retry_worthy,
+            } => self.fail_then_cleanup(JobStatus::Failed, &reason, retry_worthy),
             Created::TimedOut(reason) => self.finish(JobStatus::TimedOut, &reason),
         }
     }
@@ -168,10 +168,13 @@ impl JobRunner {
                 },
                 &format!("snapshot {id} available"),
             ),
-            Err(PollEnd::Failed(reason)) => self.fail_then_cleanup(JobStatus::Failed, &reason),
+            Err(PollEnd::Failed(reason)) => {
+                self.fail_then_cleanup(JobStatus::Failed, &reason, true)
+            }
             Err(PollEnd::Deadline) => self.fail_then_cleanup(
                 JobStatus::TimedOut,
                 &format!("snapshot {id} not available within the completion timeout"),
+                false,
             ),
         }
     }
@@ -238,8 +241,13 @@ impl JobRunner {
                     &note,
                 )
             }
-            Created::Refused(reason) => self.fail_then_cleanup(JobStatus::Failed, &reason),
-            Created::TimedOut(reason) => self.fail_then_cleanup(JobStatus::TimedOut, &reason),
+            Created::Refused {
+                reason,
+                retry_worthy,
+            } => self.fail_then_cleanup(JobStatus::Failed, &reason, retry_worthy),
+            Created::TimedOut(reason) => {
+                self.fail_then_cleanup(JobStatus::TimedOut, &reason, false)
+            }
         }
     }
 
@@ -251,18 +259,31 @@ impl JobRunner {
             );
         };
         let client = &self.client;
+        let unknown = std::sync::Mutex::new(Vec::new());
         let outcome = poll_until(&self.policy.poll, self.deadline, || async {
             match client.backup(&id).await {
-                Ok(b) if b.status == "available" || b.status == "error" => Look::Done(b),
-                Ok(_) => Look::Pending,
+                Ok(b) => match b.status.as_str() {
+                    // A backup being restored from was available.
+                    "available" | "error" | "restoring" | "error_restoring" => Look::Done(b),
+                    "deleting" | "error_deleting" | "deleted" => Look::Fail(format!(
+                        "backup {id} is being deleted by someone else (status `{}`)",
+                        b.status
+                    )),
+                    "creating" | "backing-up" => Look::Pending,
+                    other => {
+                        note_unknown(&unknown, other);
+                        Look::Pending
+                    }
+                },
                 Err(e) => look_error("backup", &id, e),
             }
         })
         .await;
+        self.warn_unknown("backup", &id, unknown)?;
         match outcome {
             Ok(b) => {
                 let size = b.size.and_then(|s| i64::try_from(s).ok());
-                let succeeded = b.status == "available";
+                let succeeded = b.status != "error";
                 let reason = match (succeeded, b.fail_reason.as_deref()) {
                     (true, _) => None,
                     (false, Some(r)) if !r.trim().is_empty() => Some(r.to_string()),
@@ -280,6 +301,7 @@ impl JobRunner {
                     size_gb: size,
                     is_incremental: b.is_incremental,
                     fail_reason: reason.as_deref(),
+                    retry_at: if succeeded { None } else { self.retry_at() },
                     ..Default::default()
                 };
                 let note = match &reason {
@@ -288,7 +310,9 @@ impl JobRunner {
                 };
                 self.apply(update, &note)
             }
-            Err(PollEnd::Failed(reason)) => self.fail_then_cleanup(JobStatus::Failed, &reason),
+            Err(PollEnd::Failed(reason)) => {
+                self.fail_then_cleanup(JobStatus::Failed, &reason, false)
+            }
             Err(PollEnd::Deadline) => {
                 // The snapshot is still being read by the backup and cannot be deleted.
                 if let Some(snap) = self.job.snapshot_id.clone() {
@@ -312,6 +336,9 @@ impl JobRunner {
                 self.warn(&format!("temporary snapshot {id} left behind: {reason}"))?;
             }
         }
+        if let Some(start) = self.job.retry_at {
+            return self.next_attempt(start);
+        }
         self.apply(
             JobUpdate {
                 phase: Some(Phase::Done),
@@ -322,16 +349,69 @@ impl JobRunner {
         )
     }
 
+    /// Starts the current attempt, at its scheduled time for a retry.
+    async fn start_attempt(&mut self) -> Result<(), StoreError> {
+        let wait = (self.job.attempt_started_at - Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        tokio::time::sleep(wait).await;
+        let note = format!("attempt {} as {}", self.job.attempt, self.job.resource_name);
+        self.apply(
+            JobUpdate {
+                phase: Some(Phase::SnapshotRequested),
+                ..Default::default()
+            },
+            &note,
+        )
+    }
+
+    /// When the next attempt should start, if the policy allows one more
+    /// and it can start before the completion deadline.
+    fn retry_at(&self) -> Option<chrono::DateTime<Utc>> {
+        let retries = self.policy.retries;
+        if self.job.attempt >= retries.max_attempts {
+            return None;
+        }
+        let start = Utc::now() + chrono::TimeDelta::from_std(retries.delay).ok()?;
+        let deadline = self.job.started_at
+            + chrono::TimeDelta::from_std(self.policy.completion_timeout).ok()?;
+        (start < deadline).then_some(start)
+    }
+
+    /// Archives the failed attempt and schedules the next one under its own name.
+    fn next_attempt(&mut self, start: chrono::DateTime<Utc>) -> Result<(), StoreError> {
+        let attempt = self.job.attempt + 1;
+        let name = crate::naming::attempt_name(&self.job.resource_name, attempt);
+        self.store.begin_next_attempt(self.job.id, &name, start)?;
+        self.job = self.store.job(self.job.id)?;
+        let message = format!(
+            "attempt {} failed; attempt {attempt} as {name} at {start}",
+            attempt - 1
+        );
+        tracing::info!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, "{message}");
+        self.store
+            .record_event(EventKind::State, &self.event(&message), Utc::now())
+    }
+
     /// Deletes the snapshot and waits until it is gone.
     async fn delete_snapshot(&self, id: &str) -> Result<(), String> {
         let deadline = Instant::now() + CLEANUP_BUDGET;
         let client = &self.client;
+        // "Already deleting or gone" counts as done: a restarted agent may
+        // have asked before, and Cinder refuses a second delete with a 400.
         let created = create_or_adopt(
             "snapshot deletion",
             &self.policy.poll,
             deadline,
-            false,
-            || async { Ok(None) },
+            true,
+            || async {
+                match client.snapshot(id).await {
+                    Err(e) if e.is_not_found() => Ok(Some(String::new())),
+                    Ok(s) if s.status == "deleting" => Ok(Some(String::new())),
+                    Ok(_) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            },
             || async {
                 match client.delete_snapshot(id).await {
                     Ok(()) => Ok(String::new()),
@@ -343,7 +423,7 @@ impl JobRunner {
         .await;
         match created {
             Created::Id { .. } => {}
-            Created::Refused(r) | Created::TimedOut(r) => return Err(r),
+            Created::Refused { reason, .. } | Created::TimedOut(reason) => return Err(reason),
         }
         poll_until(&self.policy.poll, deadline, || async {
             match client.snapshot(id).await {
@@ -368,20 +448,22 @@ impl JobRunner {
         })
     }
 
-    /// Ends the job with `status`, removing the snapshot first if there is one.
-    fn fail_then_cleanup(&mut self, status: JobStatus, reason: &str) -> Result<(), StoreError> {
-        let next = if self.job.snapshot_id.is_some() {
-            Phase::Cleanup
-        } else {
-            Phase::Done
-        };
-        let finished_at = (next == Phase::Done).then(Utc::now);
+    /// Ends the attempt with `status` through cleanup, which removes the
+    /// snapshot (if any), then starts the next attempt when the failure is
+    /// worth retrying and the policy allows one.
+    fn fail_then_cleanup(
+        &mut self,
+        status: JobStatus,
+        reason: &str,
+        retry_worthy: bool,
+    ) -> Result<(), StoreError> {
+        let retry_at = if retry_worthy { self.retry_at() } else { None };
         self.apply(
             JobUpdate {
-                phase: Some(next),
+                phase: Some(Phase::Cleanup),
                 status: Some(status),
                 fail_reason: Some(reason),
-                finished_at,
+                retry_at,
                 ..Default::default()
             },
             reason,
@@ -417,6 +499,26 @@ impl JobRunner {
             .record_event(EventKind::State, &self.event(&message), now)
     }
 
+    /// Records, once per status string, that the cloud answered with a
+    /// status the agent does not know (it keeps waiting until the deadline).
+    fn warn_unknown(
+        &mut self,
+        what: &str,
+        id: &str,
+        seen: std::sync::Mutex<Vec<String>>,
+    ) -> Result<(), StoreError> {
+        let seen = seen.into_inner().unwrap_or_else(|p| p.into_inner());
+        for status in seen {
+            if !self.unknown_statuses.contains(&status) {
+                self.warn(&format!(
+                    "{what} {id} reported unknown status `{status}`; treated as still working"
+                ))?;
+                self.unknown_statuses.push(status);
+            }
+        }
+        Ok(())
+    }
+
     fn warn(&self, message: &str) -> Result<(), StoreError> {
         tracing::warn!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, "{message}");
         self.store
@@ -430,6 +532,13 @@ impl JobRunner {
             message: Some(message),
             ..Default::default()
         }
+    }
+}
+
+fn note_unknown(seen: &std::sync::Mutex<Vec<String>>, status: &str) {
+    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    if !seen.iter().any(|s| s == status) {
+        seen.push(status.to_string());
     }
 }
 

@@ -1,6 +1,7 @@
 //! Runs policies: one run per firing, one job per target, each job driven
-//! through its persisted phases (see [`job`]). Knows nothing of cron or the
-//! command line.
+//! through its persisted phases (see [`job`]). Also continues the jobs a
+//! previous process left unfinished, and records slots that will not run
+//! (overlaps, missed slots). Knows nothing of cron or the command line.
 
 mod create;
 mod job;
@@ -9,14 +10,18 @@ pub mod poll;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::api::{ApiError, ClientSettings, CloudClient};
 use crate::config::{Config, Policy};
 use crate::naming::resource_name;
-use crate::store::{JobRecord, JobStatus, NewJob, RunStatus, Store, StoreError, Trigger};
+use crate::store::{
+    Event, EventKind, JobRecord, JobStatus, JobUpdate, NewRunJob, Phase, Store, StoreError, Trigger,
+};
 use job::JobRunner;
 use observer::JobObserver;
 
@@ -56,6 +61,10 @@ impl RunReport {
 pub struct Engine {
     store: Arc<Store>,
     clients: Arc<BTreeMap<String, CloudClient>>,
+    /// `max_concurrent_jobs`; tokio's semaphore is fair, so waiting jobs
+    /// start in the order they asked.
+    slots: Arc<Semaphore>,
+    limit: usize,
 }
 
 impl Engine {
@@ -78,7 +87,23 @@ impl Engine {
         Ok(Self {
             store,
             clients: Arc::new(clients),
+            slots: Arc::new(Semaphore::new(config.max_concurrent_jobs)),
+            limit: config.max_concurrent_jobs,
         })
+    }
+
+    /// The engine for a reloaded policy file: new clients, the same
+    /// history and, while the limit is unchanged, the same job slots.
+    pub fn reconfigured(
+        &self,
+        config: &Config,
+        settings: ClientSettings,
+    ) -> Result<Self, EngineError> {
+        let mut next = Self::new(config, Arc::clone(&self.store), settings)?;
+        if next.limit == self.limit {
+            next.slots = Arc::clone(&self.slots);
+        }
+        Ok(next)
     }
 
     /// The history this engine writes.
@@ -86,9 +111,11 @@ impl Engine {
         &self.store
     }
 
-    /// Runs `policy` for `slot`: records the run and its jobs, drives all
-    /// jobs concurrently and waits for them. A (policy, slot) already in the
-    /// history is not run again.
+    /// Runs `policy` for `slot`: records the run with all its jobs, drives
+    /// them concurrently (within `max_concurrent_jobs`) and waits for them.
+    /// A target whose previous job is still running is recorded as
+    /// `skipped_overlap`. A (policy, slot) already in the history is not
+    /// run again.
     pub async fn run_policy(
         &self,
         policy: &Policy,
@@ -96,49 +123,165 @@ impl Engine {
         trigger: Trigger,
     ) -> Result<RunReport, EngineError> {
         let now = Utc::now();
-        let (run_id, started) = self.store.begin_run(&policy.name, slot, trigger, now)?;
-        if !started {
+        let names: Vec<String> = policy
+            .volumes
+            .iter()
+            .map(|v| resource_name(&policy.name, slot, v))
+            .collect();
+        let mut specs = Vec::with_capacity(policy.volumes.len());
+        for (volume, name) in policy.volumes.iter().zip(&names) {
+            let blocked_by = self.store.running_job_for(&policy.cloud, volume)?;
+            specs.push(NewRunJob {
+                target: volume,
+                kind: policy.kind.as_str(),
+                cloud: &policy.cloud,
+                resource_name: name,
+                status: if blocked_by.is_some() {
+                    JobStatus::SkippedOverlap
+                } else {
+                    JobStatus::Running
+                },
+                blocked_by,
+            });
+        }
+        let Some(run_id) = self
+            .store
+            .create_run(&policy.name, slot, trigger, &specs, now)?
+        else {
             tracing::info!(policy = %policy.name, %slot, "slot already recorded; not running it again");
+            let run_id = self.store.run_for(&policy.name, slot)?.unwrap_or_default();
             let jobs = self.store.jobs_of_run(run_id)?;
             return Ok(RunReport {
                 run_id,
                 policy: policy.name.clone(),
                 slot,
-                started,
+                started: false,
                 jobs,
             });
-        }
-        tracing::info!(policy = %policy.name, %slot, trigger = trigger.as_str(), run_id, targets = policy.volumes.len(), "run started");
-        let mut records = Vec::with_capacity(policy.volumes.len());
-        for volume in &policy.volumes {
-            let name = resource_name(&policy.name, slot, volume);
-            let job = NewJob {
-                run_id,
-                policy: &policy.name,
-                kind: policy.kind.as_str(),
-                cloud: &policy.cloud,
-                target: volume,
-                slot,
-                resource_name: &name,
-            };
-            let id = self.store.insert_job(&job, now)?;
-            records.push(self.store.job(id)?);
-        }
-        let jobs = self.drive_all(policy, records, false).await?;
-        let status = if jobs.iter().all(|j| j.status == JobStatus::Succeeded) {
-            RunStatus::Succeeded
-        } else {
-            RunStatus::Failed
         };
-        self.store.finish_run(run_id, status, Utc::now())?;
-        tracing::info!(policy = %policy.name, %slot, run_id, status = status.as_str(), "run finished");
+        tracing::info!(policy = %policy.name, %slot, trigger = trigger.as_str(), run_id, targets = policy.volumes.len(), "run started");
+        let records = self.store.jobs_of_run(run_id)?;
+        for job in records
+            .iter()
+            .filter(|j| j.status == JobStatus::SkippedOverlap)
+        {
+            let message = format!(
+                "skipped: job {} of this volume is still running",
+                job.blocked_by.unwrap_or_default()
+            );
+            tracing::warn!(policy = %policy.name, target = %job.target, job_id = job.id, "{message}");
+            self.event(EventKind::Warning, job, &message)?;
+        }
+        let to_run = records
+            .into_iter()
+            .filter(|j| j.status == JobStatus::Running)
+            .collect();
+        self.drive_all(policy, to_run, false).await?;
+        self.store.settle_run(run_id, Utc::now())?;
+        let jobs = self.store.jobs_of_run(run_id)?;
+        tracing::info!(policy = %policy.name, %slot, run_id, status = ?self.store.run_status(run_id)?, "run finished");
         Ok(RunReport {
             run_id,
             policy: policy.name.clone(),
             slot,
-            started,
+            started: true,
             jobs,
         })
+    }
+
+    /// Records `slot` of `policy` as missed (the agent was down and the
+    /// policy says `misfire: skip`, or an older missed slot), one `missed`
+    /// job per target, so the gap is visible in the history.
+    pub fn record_missed(&self, policy: &Policy, slot: DateTime<Utc>) -> Result<(), EngineError> {
+        let names: Vec<String> = policy
+            .volumes
+            .iter()
+            .map(|v| resource_name(&policy.name, slot, v))
+            .collect();
+        let specs: Vec<NewRunJob<'_>> = policy
+            .volumes
+            .iter()
+            .zip(&names)
+            .map(|(volume, name)| NewRunJob {
+                target: volume,
+                kind: policy.kind.as_str(),
+                cloud: &policy.cloud,
+                resource_name: name,
+                status: JobStatus::Missed,
+                blocked_by: None,
+            })
+            .collect();
+        if self
+            .store
+            .create_run(&policy.name, slot, Trigger::Schedule, &specs, Utc::now())?
+            .is_some()
+        {
+            tracing::warn!(policy = %policy.name, %slot, "slot missed while the agent was down");
+        }
+        Ok(())
+    }
+
+    /// Continues every job a previous process left unfinished, from its
+    /// last recorded phase, and settles their runs.
+    pub async fn resume(&self, config: &Config) -> Result<usize, EngineError> {
+        let unfinished = self.store.unfinished_jobs()?;
+        let count = unfinished.len();
+        let mut by_policy: BTreeMap<String, Vec<JobRecord>> = BTreeMap::new();
+        for job in unfinished {
+            by_policy.entry(job.policy.clone()).or_default().push(job);
+        }
+        let mut set = JoinSet::new();
+        for (name, jobs) in by_policy {
+            let Some(policy) = config.policy(&name).cloned() else {
+                self.abandon(&name, jobs)?;
+                continue;
+            };
+            tracing::info!(policy = %name, jobs = jobs.len(), "continuing jobs left unfinished");
+            let engine = self.clone();
+            set.spawn(async move {
+                let runs: Vec<i64> = jobs.iter().map(|j| j.run_id).collect();
+                engine.drive_all(&policy, jobs, true).await?;
+                for run in runs {
+                    engine.store.settle_run(run, Utc::now())?;
+                }
+                Ok::<(), EngineError>(())
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            joined.map_err(|e| EngineError::Task(e.to_string()))??;
+        }
+        Ok(count)
+    }
+
+    /// Ends jobs whose policy is gone from the policy file: without its
+    /// settings they cannot be continued safely.
+    fn abandon(&self, policy: &str, jobs: Vec<JobRecord>) -> Result<(), EngineError> {
+        for job in jobs {
+            let reason = format!(
+                "policy {policy} was removed from the policy file while this job was running (phase {}); \
+                 check snapshot {} and backup {} by hand",
+                job.phase.as_str(),
+                job.snapshot_id.as_deref().unwrap_or("-"),
+                job.backup_id.as_deref().unwrap_or("-"),
+            );
+            let now = Utc::now();
+            let status = if job.status == JobStatus::Running {
+                JobStatus::Failed
+            } else {
+                job.status
+            };
+            let update = JobUpdate {
+                phase: Some(Phase::Done),
+                status: Some(status),
+                fail_reason: Some(&reason),
+                finished_at: Some(now),
+                ..Default::default()
+            };
+            self.store.update_job(job.id, &update, now)?;
+            self.event(EventKind::Warning, &job, &reason)?;
+            self.store.settle_run(job.run_id, now)?;
+        }
+        Ok(())
     }
 
     async fn drive_all(
@@ -158,6 +301,11 @@ impl Engine {
                 run_id: job.run_id,
                 job_id: Some(job.id),
             });
+            let jitter = if resumed || job.phase != Phase::Pending {
+                Duration::ZERO
+            } else {
+                random_below(policy.jitter)
+            };
             let runner = JobRunner::new(
                 Arc::clone(&self.store),
                 client.with_observer(observer),
@@ -165,7 +313,13 @@ impl Engine {
                 job,
                 resumed,
             );
-            set.spawn(async move { (index, runner.run().await) });
+            let slots = Arc::clone(&self.slots);
+            set.spawn(async move {
+                tokio::time::sleep(jitter).await;
+                // Closed only if the engine is dropped, and then nobody waits.
+                let _permit = slots.acquire_owned().await;
+                (index, runner.run().await)
+            });
         }
         let mut done = Vec::new();
         while let Some(joined) = set.join_next().await {
@@ -175,4 +329,23 @@ impl Engine {
         done.sort_by_key(|(i, _)| *i);
         Ok(done.into_iter().map(|(_, j)| j).collect())
     }
+
+    fn event(&self, kind: EventKind, job: &JobRecord, message: &str) -> Result<(), StoreError> {
+        let event = Event {
+            run_id: Some(job.run_id),
+            job_id: Some(job.id),
+            message: Some(message),
+            ..Default::default()
+        };
+        self.store.record_event(kind, &event, Utc::now())
+    }
+}
+
+/// A uniformly random duration in `[0, max)`.
+fn random_below(max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(fastrand::u64(0..nanos))
 }

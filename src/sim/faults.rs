@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::{lock, Shared};
+use super::{lock, Scripted, Shared};
 
 /// What the dice decided for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,8 +75,44 @@ impl futures_core::Stream for Broken {
     }
 }
 
+/// Takes the first scripted answer matching this request, if any.
+fn take_scripted(state: &Shared, req: &Request) -> Option<Scripted> {
+    let mut st = lock(state);
+    let method = req.method().as_str();
+    let path = req.uri().path();
+    let i = st.scripted.iter().position(|s| {
+        s.times > 0 && s.method.eq_ignore_ascii_case(method) && path.contains(&s.path_contains)
+    })?;
+    let entry = &mut st.scripted[i];
+    entry.times -= 1;
+    let answer = entry.clone();
+    if entry.times == 0 {
+        st.scripted.remove(i);
+    }
+    Some(answer)
+}
+
+fn scripted_response(s: &Scripted) -> Response {
+    let status = StatusCode::from_u16(s.status).unwrap_or(StatusCode::OK);
+    let content_type = HeaderValue::from_str(&s.content_type)
+        .unwrap_or(HeaderValue::from_static("application/json"));
+    (
+        status,
+        [(header::CONTENT_TYPE, content_type)],
+        s.body.clone(),
+    )
+        .into_response()
+}
+
 /// The middleware.
 pub async fn inject(AxState(state): AxState<Shared>, req: Request, next: Next) -> Response {
+    if let Some(answer) = take_scripted(&state, &req) {
+        lock(&state).requests += 1;
+        if answer.after_handling {
+            let _ = next.run(req).await;
+        }
+        return scripted_response(&answer);
+    }
     let (fault, slow) = roll(&state);
     if let Some(delay) = slow {
         tokio::time::sleep(delay).await;

@@ -81,6 +81,25 @@ pub enum VolumeFault {
     BackupNeverFinishes,
     /// Snapshots end in `error`.
     SnapshotError,
+    /// The next `times` backups end in `error` with this `fail_reason`,
+    /// later ones succeed (a transient backend problem).
+    BackupErrorTimes { fail_reason: String, times: u32 },
+}
+
+/// A canned answer for the next requests matching `method` and a path
+/// containing `path_contains`: for tests of answers the cloud should never
+/// give but sometimes does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scripted {
+    pub method: String,
+    pub path_contains: String,
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+    /// Handle the request first (so a create does happen), then answer this.
+    pub after_handling: bool,
+    /// How many matching requests get it.
+    pub times: u32,
 }
 
 /// A Keystone user.
@@ -216,6 +235,11 @@ impl SimHandle {
 
     pub fn set_volume_fault(&self, project: &str, volume_id: &str, fault: Option<VolumeFault>) {
         lock(&self.state).set_volume_fault(project, volume_id, fault);
+    }
+
+    /// Queues a canned answer.
+    pub fn script(&self, answer: Scripted) {
+        lock(&self.state).scripted.push(answer);
     }
 
     /// Cloud API requests served so far.

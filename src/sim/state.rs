@@ -86,6 +86,7 @@ pub struct State {
     pub faults: Faults,
     pub rng: fastrand::Rng,
     pub requests: u64,
+    pub scripted: Vec<super::Scripted>,
     ledger: Vec<LedgerEntry>,
 }
 
@@ -131,6 +132,7 @@ impl State {
             faults: Faults::default(),
             rng: fastrand::Rng::with_seed(0),
             requests: 0,
+            scripted: Vec::new(),
             ledger: Vec::new(),
         }
     }
@@ -377,6 +379,9 @@ impl State {
         };
         let (fail_reason, never_finishes) = match &v.fault {
             Some(VolumeFault::BackupError { fail_reason }) => (Some(fail_reason.clone()), false),
+            Some(VolumeFault::BackupErrorTimes { fail_reason, times }) if *times > 0 => {
+                (Some(fail_reason.clone()), false)
+            }
             Some(VolumeFault::BackupNeverFinishes) => (None, true),
             _ => (None, false),
         };
@@ -395,6 +400,14 @@ impl State {
             never_finishes,
             deleting_since: None,
         };
+        if let Some(VolumeFault::BackupErrorTimes { times, .. }) = self
+            .projects
+            .get_mut(project)
+            .and_then(|p| p.volumes.get_mut(volume_id))
+            .and_then(|v| v.fault.as_mut())
+        {
+            *times = times.saturating_sub(1);
+        }
         let id = backup.id.clone();
         self.record(
             "backup",

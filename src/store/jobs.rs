@@ -3,7 +3,7 @@
 //! after it (the outcome), so a restarted agent knows where every job stands.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Row};
+use rusqlite::{params, OptionalExtension, Row};
 
 use super::{format_ts, parse_ts, Store, StoreError};
 
@@ -63,6 +63,10 @@ pub enum JobStatus {
     Failed,
     /// No terminal status within the policy's completion timeout.
     TimedOut,
+    /// Not started: the target's previous job was still running (`blocked_by`).
+    SkippedOverlap,
+    /// The slot fell while the agent was down and was not caught up.
+    Missed,
 }
 
 impl JobStatus {
@@ -72,30 +76,27 @@ impl JobStatus {
             JobStatus::Succeeded => "succeeded",
             JobStatus::Failed => "failed",
             JobStatus::TimedOut => "timed_out",
+            JobStatus::SkippedOverlap => "skipped_overlap",
+            JobStatus::Missed => "missed",
         }
     }
 
-    fn parse(s: &str) -> Result<Self, StoreError> {
+    /// Whether a job in this status may still change.
+    pub fn is_final(self) -> bool {
+        self != JobStatus::Running
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
         Ok(match s {
             "running" => JobStatus::Running,
             "succeeded" => JobStatus::Succeeded,
             "failed" => JobStatus::Failed,
             "timed_out" => JobStatus::TimedOut,
+            "skipped_overlap" => JobStatus::SkippedOverlap,
+            "missed" => JobStatus::Missed,
             other => return Err(StoreError::Corrupt(format!("job status `{other}`"))),
         })
     }
-}
-
-/// A job to record at the start of a run.
-#[derive(Debug, Clone)]
-pub struct NewJob<'a> {
-    pub run_id: i64,
-    pub policy: &'a str,
-    pub kind: &'a str,
-    pub cloud: &'a str,
-    pub target: &'a str,
-    pub slot: DateTime<Utc>,
-    pub resource_name: &'a str,
 }
 
 /// A job as stored.
@@ -118,6 +119,24 @@ pub struct JobRecord {
     pub fail_reason: Option<String>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// 1 for the first attempt; earlier attempts are in `job_attempts`.
+    pub attempt: u32,
+    /// When the current attempt started.
+    pub attempt_started_at: DateTime<Utc>,
+    /// The running job that made this one `skipped_overlap`.
+    pub blocked_by: Option<i64>,
+    /// Set while a failed attempt is cleaned up: when the next one starts.
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+/// An earlier attempt of a retried job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub backup_id: Option<String>,
+    /// `failed` or `timed_out`.
+    pub status: String,
+    pub fail_reason: Option<String>,
 }
 
 /// Columns to change; `None` leaves a column as it is.
@@ -131,40 +150,14 @@ pub struct JobUpdate<'a> {
     pub is_incremental: Option<bool>,
     pub fail_reason: Option<&'a str>,
     pub finished_at: Option<DateTime<Utc>>,
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 const JOB_COLUMNS: &str = "id, run_id, policy, kind, cloud, target, slot, resource_name, status,
-    phase, snapshot_id, backup_id, size_gb, is_incremental, fail_reason, started_at, finished_at";
+    phase, snapshot_id, backup_id, size_gb, is_incremental, fail_reason, started_at, finished_at,
+    attempt, attempt_started_at, blocked_by, retry_at";
 
 impl Store {
-    /// Records a new job in phase `pending`. Returns its id, or the id of
-    /// the job already recorded for the same (policy, target, slot).
-    pub fn insert_job(&self, job: &NewJob<'_>, now: DateTime<Utc>) -> Result<i64, StoreError> {
-        let conn = self.conn();
-        let slot = format_ts(job.slot);
-        conn.execute(
-            "INSERT INTO jobs (run_id, policy, kind, cloud, target, slot, resource_name,
-                               status, phase, started_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', 'pending', ?8, ?8)
-             ON CONFLICT (policy, target, slot) DO NOTHING",
-            params![
-                job.run_id,
-                job.policy,
-                job.kind,
-                job.cloud,
-                job.target,
-                slot,
-                job.resource_name,
-                format_ts(now)
-            ],
-        )?;
-        Ok(conn.query_row(
-            "SELECT id FROM jobs WHERE policy = ?1 AND target = ?2 AND slot = ?3",
-            params![job.policy, job.target, slot],
-            |r| r.get(0),
-        )?)
-    }
-
     /// Applies `update` to a job.
     pub fn update_job(
         &self,
@@ -182,6 +175,7 @@ impl Store {
                 is_incremental = COALESCE(?7, is_incremental),
                 fail_reason = COALESCE(?8, fail_reason),
                 finished_at = COALESCE(?9, finished_at),
+                retry_at = COALESCE(?11, retry_at),
                 updated_at = ?10
              WHERE id = ?1",
             params![
@@ -194,7 +188,8 @@ impl Store {
                 update.is_incremental,
                 update.fail_reason,
                 update.finished_at.map(format_ts),
-                format_ts(now)
+                format_ts(now),
+                update.retry_at.map(format_ts)
             ],
         )?;
         Ok(())
@@ -213,6 +208,77 @@ impl Store {
             &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE run_id = ?1 ORDER BY id"),
             [run_id],
         )
+    }
+
+    /// Jobs not yet in phase `done`, oldest first: what a restarted agent
+    /// continues.
+    pub fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
+        self.query_jobs(
+            &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE phase <> 'done' ORDER BY id"),
+            [],
+        )
+    }
+
+    /// The running job of `target` on `cloud`, if any (for the overlap guard).
+    pub fn running_job_for(&self, cloud: &str, target: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id FROM jobs WHERE cloud = ?1 AND target = ?2 AND status = 'running'
+                 ORDER BY id LIMIT 1",
+                params![cloud, target],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Archives the job's current attempt in `job_attempts` and resets the
+    /// job for attempt `attempt + 1` under `resource_name`, starting at `start`.
+    pub fn begin_next_attempt(
+        &self,
+        job_id: i64,
+        resource_name: &str,
+        start: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = start;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO job_attempts (job_id, attempt, resource_name, snapshot_id, backup_id,
+                                       status, fail_reason, started_at, finished_at)
+             SELECT id, attempt, resource_name, snapshot_id, backup_id, status, fail_reason,
+                    COALESCE(attempt_started_at, started_at), ?2
+             FROM jobs WHERE id = ?1",
+            params![job_id, format_ts(now)],
+        )?;
+        tx.execute(
+            "UPDATE jobs SET attempt = attempt + 1, attempt_started_at = ?2, resource_name = ?3,
+                 status = 'running', phase = 'pending', snapshot_id = NULL, backup_id = NULL,
+                 size_gb = NULL, is_incremental = NULL, fail_reason = NULL, finished_at = NULL,
+                 retry_at = NULL, updated_at = ?2
+             WHERE id = ?1",
+            params![job_id, format_ts(now), resource_name],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Earlier attempts of a job, oldest first.
+    pub fn earlier_attempts(&self, job_id: i64) -> Result<Vec<AttemptRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT attempt, backup_id, status, fail_reason FROM job_attempts
+             WHERE job_id = ?1 ORDER BY attempt",
+        )?;
+        let rows = stmt.query_map([job_id], |r| {
+            Ok(AttemptRecord {
+                attempt: r.get(0)?,
+                backup_id: r.get(1)?,
+                status: r.get(2)?,
+                fail_reason: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The most recent jobs, newest first.
@@ -247,6 +313,10 @@ fn read_job(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord, StoreError>> {
     let phase: String = r.get(9)?;
     let started: String = r.get(15)?;
     let finished: Option<String> = r.get(16)?;
+    let attempt: u32 = r.get(17)?;
+    let attempt_started: Option<String> = r.get(18)?;
+    let blocked_by: Option<i64> = r.get(19)?;
+    let retry_at: Option<String> = r.get(20)?;
     let (id, run_id) = (r.get(0)?, r.get(1)?);
     let (policy, kind, cloud, target, resource_name) =
         (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(7)?);
@@ -271,6 +341,10 @@ fn read_job(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord, StoreError>> {
             fail_reason,
             started_at: parse_ts(&started)?,
             finished_at: finished.as_deref().map(parse_ts).transpose()?,
+            attempt,
+            attempt_started_at: parse_ts(attempt_started.as_deref().unwrap_or(&started))?,
+            blocked_by,
+            retry_at: retry_at.as_deref().map(parse_ts).transpose()?,
         })
     })())
 }

@@ -7,33 +7,40 @@ use rusqlite::{params, OptionalExtension};
 use super::{format_ts, parse_ts, Store, StoreError};
 
 impl Store {
-    /// Records that `policy` fired for `slot` (never moves backwards).
+    /// Records that `policy`, on `schedule` (expression and zone), has
+    /// handled every slot up to `slot`. Never moves backwards for the same
+    /// schedule; a changed schedule replaces the mark.
     pub fn mark_slot(
         &self,
         policy: &str,
+        schedule: &str,
         slot: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.conn().execute(
-            "INSERT INTO schedule_marks (policy, last_slot, updated_at) VALUES (?1, ?2, ?3)
+            "INSERT INTO schedule_marks (policy, schedule, last_slot, updated_at)
+             VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (policy) DO UPDATE SET last_slot = excluded.last_slot,
-                 updated_at = excluded.updated_at
-             WHERE excluded.last_slot > schedule_marks.last_slot",
-            params![policy, format_ts(slot), format_ts(now)],
+                 schedule = excluded.schedule, updated_at = excluded.updated_at
+             WHERE excluded.last_slot > schedule_marks.last_slot
+                OR excluded.schedule <> schedule_marks.schedule",
+            params![policy, schedule, format_ts(slot), format_ts(now)],
         )?;
         Ok(())
     }
 
-    /// The last slot fired for `policy`, if it ever fired.
-    pub fn last_slot(&self, policy: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let raw: Option<String> = self
+    /// The last slot handled for `policy` and the schedule it was computed
+    /// with, if the policy ever fired.
+    pub fn last_mark(&self, policy: &str) -> Result<Option<(DateTime<Utc>, String)>, StoreError> {
+        let raw: Option<(String, String)> = self
             .conn()
             .query_row(
-                "SELECT last_slot FROM schedule_marks WHERE policy = ?1",
+                "SELECT last_slot, schedule FROM schedule_marks WHERE policy = ?1",
                 [policy],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        raw.as_deref().map(parse_ts).transpose()
+        raw.map(|(slot, schedule)| Ok((parse_ts(&slot)?, schedule)))
+            .transpose()
     }
 }

@@ -21,14 +21,19 @@ use rusqlite_migration::{Migrations, M};
 
 pub use events::EventRecord;
 pub use events::{Event, EventKind};
-pub use jobs::{JobRecord, JobStatus, JobUpdate, NewJob, Phase};
-pub use runs::{RunStatus, Trigger};
+pub use jobs::{AttemptRecord, JobRecord, JobStatus, JobUpdate, Phase};
+pub use runs::{NewRunJob, RunStatus, Trigger};
 pub use time::{format_ts, parse_ts};
 
 /// How long a writer waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../migrations/0001_history.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("../../migrations/0001_history.sql")),
+    M::up(include_str!(
+        "../../migrations/0002_attempts_overlap_catchup.sql"
+    )),
+];
 
 /// Errors of the history store.
 #[derive(Debug, thiserror::Error)]

@@ -7,39 +7,57 @@ fn t0() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 1, 30, 0).unwrap()
 }
 
-fn new_job(run_id: i64) -> NewJob<'static> {
-    NewJob {
-        run_id,
-        policy: "db",
+const VOL: &str = "c5834fe1-577f-462e-9bf3-1b158e1dde9c";
+
+fn job(status: JobStatus) -> NewRunJob<'static> {
+    NewRunJob {
+        target: VOL,
         kind: "backup",
         cloud: "prod",
-        target: "c5834fe1-577f-462e-9bf3-1b158e1dde9c",
-        slot: t0(),
         resource_name: "db-20261122T013000Z-c5834fe1",
+        status,
+        blocked_by: None,
     }
 }
 
-#[test]
-fn a_slot_is_recorded_once() {
-    let (_dir, store) = temp_store();
-    let (a, new_a) = store
-        .begin_run("db", t0(), Trigger::Schedule, t0())
+fn run_with_one_job(store: &Store) -> (i64, i64) {
+    let run = store
+        .create_run(
+            "db",
+            t0(),
+            Trigger::Schedule,
+            &[job(JobStatus::Running)],
+            t0(),
+        )
+        .unwrap()
         .unwrap();
-    let (b, new_b) = store
-        .begin_run("db", t0(), Trigger::Schedule, t0())
-        .unwrap();
-    assert_eq!(a, b);
-    assert!(new_a && !new_b);
-    let job = store.insert_job(&new_job(a), t0()).unwrap();
-    assert_eq!(store.insert_job(&new_job(a), t0()).unwrap(), job);
-    assert_eq!(store.jobs_of_run(a).unwrap().len(), 1);
+    let id = store.jobs_of_run(run).unwrap()[0].id;
+    (run, id)
 }
 
 #[test]
-fn job_updates_keep_unchanged_columns() {
+fn a_slot_is_recorded_once_with_all_its_jobs() {
     let (_dir, store) = temp_store();
-    let (run, _) = store.begin_run("db", t0(), Trigger::Manual, t0()).unwrap();
-    let id = store.insert_job(&new_job(run), t0()).unwrap();
+    let (run, _) = run_with_one_job(&store);
+    let again = store
+        .create_run(
+            "db",
+            t0(),
+            Trigger::Schedule,
+            &[job(JobStatus::Running)],
+            t0(),
+        )
+        .unwrap();
+    assert_eq!(again, None);
+    assert_eq!(store.run_for("db", t0()).unwrap(), Some(run));
+    assert_eq!(store.jobs_of_run(run).unwrap().len(), 1);
+    assert_eq!(store.run_status(run).unwrap().as_deref(), Some("running"));
+}
+
+#[test]
+fn job_updates_keep_unchanged_columns_and_settle_the_run() {
+    let (_dir, store) = temp_store();
+    let (run, id) = run_with_one_job(&store);
     let update = JobUpdate {
         phase: Some(Phase::SnapshotCreating),
         snapshot_id: Some("snap-1"),
@@ -59,26 +77,110 @@ fn job_updates_keep_unchanged_columns() {
     let job = store.job(id).unwrap();
     assert_eq!(job.snapshot_id.as_deref(), Some("snap-1"));
     assert_eq!(job.backup_id.as_deref(), Some("bk-1"));
-    assert_eq!(job.status, JobStatus::Succeeded);
-    assert_eq!(job.phase, Phase::Done);
+    assert_eq!(
+        (job.status, job.phase, job.attempt),
+        (JobStatus::Succeeded, Phase::Done, 1)
+    );
     assert_eq!(job.finished_at, Some(t0() + Duration::seconds(42)));
+    assert!(store.unfinished_jobs().unwrap().is_empty());
+    store.settle_run(run, t0()).unwrap();
+    assert_eq!(store.run_status(run).unwrap().as_deref(), Some("succeeded"));
+}
+
+#[test]
+fn a_retried_job_keeps_its_earlier_attempt() {
+    let (_dir, store) = temp_store();
+    let (_, id) = run_with_one_job(&store);
+    let failed = JobUpdate {
+        status: Some(JobStatus::Failed),
+        backup_id: Some("bk-1"),
+        fail_reason: Some("swift down"),
+        ..Default::default()
+    };
+    store.update_job(id, &failed, t0()).unwrap();
+    store
+        .begin_next_attempt(
+            id,
+            "db-20261122T013000Z-c5834fe1-r2",
+            t0() + Duration::minutes(5),
+        )
+        .unwrap();
+    let job = store.job(id).unwrap();
+    assert_eq!(
+        (job.attempt, job.status, job.phase),
+        (2, JobStatus::Running, Phase::Pending)
+    );
+    assert_eq!((job.backup_id, job.fail_reason), (None, None));
+    assert_eq!(job.resource_name, "db-20261122T013000Z-c5834fe1-r2");
+    assert_eq!(job.attempt_started_at, t0() + Duration::minutes(5));
+    let earlier = store.earlier_attempts(id).unwrap();
+    assert_eq!(
+        earlier,
+        [AttemptRecord {
+            attempt: 1,
+            backup_id: Some("bk-1".into()),
+            status: "failed".into(),
+            fail_reason: Some("swift down".into()),
+        }]
+    );
+}
+
+#[test]
+fn overlap_and_missed_records_are_final_at_once() {
+    let (_dir, store) = temp_store();
+    let (_, running) = run_with_one_job(&store);
+    assert_eq!(store.running_job_for("prod", VOL).unwrap(), Some(running));
+    assert_eq!(store.running_job_for("other", VOL).unwrap(), None);
+    let skipped = NewRunJob {
+        blocked_by: Some(running),
+        ..job(JobStatus::SkippedOverlap)
+    };
+    let run = store
+        .create_run(
+            "db",
+            t0() + Duration::hours(1),
+            Trigger::Schedule,
+            &[skipped],
+            t0(),
+        )
+        .unwrap()
+        .unwrap();
+    let rec = &store.jobs_of_run(run).unwrap()[0];
+    assert_eq!(
+        (rec.status, rec.phase, rec.blocked_by),
+        (JobStatus::SkippedOverlap, Phase::Done, Some(running))
+    );
+    assert_eq!(store.run_status(run).unwrap().as_deref(), Some("skipped"));
+    let run = store
+        .create_run(
+            "db",
+            t0() + Duration::hours(2),
+            Trigger::Schedule,
+            &[job(JobStatus::Missed)],
+            t0(),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.run_status(run).unwrap().as_deref(), Some("missed"));
+    assert_eq!(
+        store.unfinished_jobs().unwrap().len(),
+        1,
+        "only the running one"
+    );
 }
 
 #[test]
 fn events_are_append_only() {
     let (dir, store) = temp_store();
+    let event = Event {
+        method: Some("GET"),
+        path: Some("/v3/p/backups/x"),
+        http_status: Some(200),
+        class: Some("ok"),
+        ..Default::default()
+    };
     store
-        .record_event(
-            EventKind::ApiCall,
-            &Event {
-                method: Some("GET"),
-                path: Some("/v3/p/backups/x"),
-                http_status: Some(200),
-                class: Some("ok"),
-                ..Default::default()
-            },
-            t0(),
-        )
+        .record_event(EventKind::ApiCall, &event, t0())
         .unwrap();
     let conn = rusqlite::Connection::open(dir.path().join("history.db")).unwrap();
     let err = conn
@@ -90,28 +192,32 @@ fn events_are_append_only() {
 }
 
 #[test]
-fn schedule_marks_never_move_backwards() {
+fn schedule_marks_never_move_backwards_unless_the_schedule_changed() {
     let (_dir, store) = temp_store();
-    assert_eq!(store.last_slot("db").unwrap(), None);
-    store.mark_slot("db", t0(), t0()).unwrap();
+    assert_eq!(store.last_mark("db").unwrap(), None);
     store
-        .mark_slot("db", t0() - Duration::hours(1), t0())
+        .mark_slot("db", "0 30 1 * * * UTC", t0(), t0())
         .unwrap();
-    assert_eq!(store.last_slot("db").unwrap(), Some(t0()));
     store
-        .mark_slot("db", t0() + Duration::hours(1), t0())
+        .mark_slot("db", "0 30 1 * * * UTC", t0() - Duration::hours(1), t0())
         .unwrap();
     assert_eq!(
-        store.last_slot("db").unwrap(),
-        Some(t0() + Duration::hours(1))
+        store.last_mark("db").unwrap(),
+        Some((t0(), "0 30 1 * * * UTC".into()))
+    );
+    store
+        .mark_slot("db", "0 0 * * * * UTC", t0() - Duration::hours(1), t0())
+        .unwrap();
+    assert_eq!(
+        store.last_mark("db").unwrap(),
+        Some((t0() - Duration::hours(1), "0 0 * * * * UTC".into()))
     );
 }
 
 #[test]
 fn read_only_store_reads_while_writer_is_open() {
     let (dir, store) = temp_store();
-    let (run, _) = store.begin_run("db", t0(), Trigger::Manual, t0()).unwrap();
-    store.insert_job(&new_job(run), t0()).unwrap();
+    run_with_one_job(&store);
     let reader = Store::open_read_only(&dir.path().join("history.db")).unwrap();
     assert_eq!(reader.recent_jobs(10).unwrap().len(), 1);
 }

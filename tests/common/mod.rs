@@ -28,9 +28,10 @@ pub fn volume(n: u32, fault: Option<VolumeFault>) -> SimVolume {
     }
 }
 
-/// A stable UUID per test volume number.
+/// A stable UUID per test volume number, distinct in its first 8 digits
+/// (the part that goes into resource names).
 pub fn volume_id(n: u32) -> String {
-    format!("00000000-0000-4000-8000-{n:012}")
+    format!("{n:08x}-0000-4000-8000-{n:012x}")
 }
 
 impl World {
@@ -82,6 +83,11 @@ impl World {
 
     /// The `clouds:` block: token auth (or password auth via the simulator's Keystone).
     pub fn clouds_yaml(&self, password_auth: bool) -> String {
+        self.clouds_yaml_with(password_auth, "")
+    }
+
+    /// The `clouds:` block with extra lines for the cloud (`rate_limit: …`).
+    pub fn clouds_yaml_with(&self, password_auth: bool, cloud_extra: &str) -> String {
         let base = self.sim.base_url();
         let auth = if password_auth {
             format!(
@@ -95,7 +101,7 @@ impl World {
             )
         };
         format!(
-            "clouds:\n  sim:\n    project_id: {PROJECT}\n    endpoints:\n      volume: {base}\n      backup: {base}\n    auth:\n      {auth}\n"
+            "clouds:\n  sim:\n    project_id: {PROJECT}\n{cloud_extra}    endpoints:\n      volume: {base}\n      backup: {base}\n    auth:\n      {auth}\n"
         )
     }
 
@@ -116,6 +122,27 @@ impl World {
         let path = self.path("policy.yaml");
         std::fs::write(&path, text).unwrap();
         load(&path)
+    }
+}
+
+/// One policy entry for [`World::write_config`].
+pub fn policy_yaml(name: &str, schedule: &str, volumes: &[String], extra: &str) -> String {
+    let vols: String = volumes.iter().map(|v| format!("      - {v}\n")).collect();
+    format!("  - name: {name}\n    kind: backup\n    cloud: sim\n    schedule: \"{schedule}\"\n    force: true\n{extra}    volumes:\n{vols}")
+}
+
+impl World {
+    /// Writes `policy.yaml` from parts (top-level lines, cloud lines, the
+    /// policies list as from [`policy_yaml`]) and returns its path.
+    pub fn write_config(&self, top: &str, cloud_extra: &str, policies: &str) -> PathBuf {
+        let text = format!(
+            "state_dir: {state}\n{top}defaults:\n  completion_timeout: 30s\n  poll: {{ initial: 100ms, max: 300ms }}\n{clouds}policies:\n{policies}",
+            state = self.path("state").display(),
+            clouds = self.clouds_yaml_with(false, cloud_extra),
+        );
+        let path = self.path("policy.yaml");
+        std::fs::write(&path, text).unwrap();
+        path
     }
 }
 

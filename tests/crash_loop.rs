@@ -1,0 +1,170 @@
+//! The agent killed with SIGKILL at random moments while jobs run, then
+//! restarted, many times. Afterwards the simulator's ledger of everything
+//! it ever created is compared with the history:
+//! - no duplicates: at most one backup per resource name, and exactly one
+//!   available backup for each succeeded (policy, target, slot);
+//! - nothing lost: every backup the cloud created is in the history;
+//! - no temporary snapshot left behind.
+//!
+//! `VBS_CRASH_CYCLES` sets the number of cycles (default 20; the long
+//! version is e.g. `VBS_CRASH_CYCLES=300 cargo test --release --test
+//! crash_loop -- --nocapture`).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{policy_yaml, volume, volume_id, wait_for, World, PROJECT};
+use vbs_agent::store::{JobStatus, Store};
+
+fn spawn_agent(policy: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
+        .args(["run", "--config"])
+        .arg(policy)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("agent starts")
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_backup() {
+    let cycles: u32 = std::env::var("VBS_CRASH_CYCLES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(20);
+    let world = World::start((1..=3).map(|n| volume(n, None)).collect()).await;
+    let volumes: Vec<String> = (1..=3).map(volume_id).collect();
+    let policies = policy_yaml("crash", "*/2 * * * * *", &volumes, "");
+    let policy = world.write_config("", "", &policies);
+    let history = world.path("state/history.db");
+    let log = world.path("agent.log");
+
+    let mut rng = fastrand::Rng::with_seed(u64::from(cycles));
+    for _ in 0..cycles {
+        let mut agent = spawn_agent(&policy, &log);
+        tokio::time::sleep(Duration::from_millis(rng.u64(300..2500))).await;
+        signal(&agent, "-KILL");
+        agent.wait().unwrap();
+    }
+
+    // A last, clean run: everything left unfinished is continued.
+    let mut agent = spawn_agent(&policy, &log);
+    wait_for("every job to finish", || {
+        Store::open_read_only(&history)
+            .and_then(|s| s.unfinished_jobs())
+            .is_ok_and(|u| u.is_empty())
+    })
+    .await;
+    signal(&agent, "-TERM");
+    let exit = agent.wait().unwrap();
+    assert!(exit.success(), "SIGTERM ends the agent with 0: {exit}");
+
+    let store = Store::open_read_only(&history).unwrap();
+    let jobs = store.recent_jobs(100_000).unwrap();
+    let unfinished = store.unfinished_jobs().unwrap();
+    assert!(
+        unfinished.is_empty(),
+        "jobs left unfinished after a clean stop: {unfinished:#?}"
+    );
+    let ledger = world.sim.ledger();
+    let backups: Vec<_> = ledger.iter().filter(|e| e.kind == "backup").collect();
+
+    // No duplicates: one backup per name at most.
+    let mut per_name: BTreeMap<&str, usize> = BTreeMap::new();
+    for b in &backups {
+        *per_name.entry(b.name.as_str()).or_default() += 1;
+    }
+    let duplicates: Vec<_> = per_name.iter().filter(|(_, n)| **n > 1).collect();
+
+    // Nothing lost: every backup created is in the history.
+    let mut known: BTreeSet<String> = jobs.iter().filter_map(|j| j.backup_id.clone()).collect();
+    for job in &jobs {
+        known.extend(
+            store
+                .earlier_attempts(job.id)
+                .unwrap()
+                .into_iter()
+                .filter_map(|a| a.backup_id),
+        );
+    }
+    let lost: Vec<_> = backups.iter().filter(|b| !known.contains(&b.id)).collect();
+
+    // Each succeeded job has exactly its one available backup.
+    for job in jobs.iter().filter(|j| j.status == JobStatus::Succeeded) {
+        let mine: Vec<_> = backups
+            .iter()
+            .filter(|b| b.name == job.resource_name)
+            .collect();
+        assert_eq!(mine.len(), 1, "{job:#?}");
+        assert_eq!(mine[0].status, "available");
+        assert_eq!(Some(&mine[0].id), job.backup_id.as_ref());
+    }
+    let snapshots_left = world.sim.snapshots(PROJECT);
+    let conn = rusqlite::Connection::open(&history).unwrap();
+    let adopted: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM events WHERE message LIKE '%adopted by name%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let continued = std::fs::read_to_string(&log)
+        .unwrap()
+        .matches("continuing jobs left unfinished")
+        .count();
+    let succeeded = jobs
+        .iter()
+        .filter(|j| j.status == JobStatus::Succeeded)
+        .count();
+    let _ = writeln!(
+        std::io::stderr(),
+        "crash loop: {cycles} SIGKILL cycles, {} jobs ({succeeded} succeeded), {} backups created, {continued} restarts continued unfinished jobs, {adopted} resources adopted by name, {} duplicates, {} lost, {} snapshots left",
+        jobs.len(),
+        backups.len(),
+        duplicates.len(),
+        lost.len(),
+        snapshots_left.len()
+    );
+    assert!(duplicates.is_empty(), "duplicate backups: {duplicates:?}");
+    assert!(
+        lost.is_empty(),
+        "backups missing from the history: {lost:#?}"
+    );
+    assert!(
+        snapshots_left.is_empty(),
+        "snapshots left behind: {snapshots_left:#?}"
+    );
+    assert!(succeeded > 0);
+    assert!(
+        jobs.iter().all(|j| matches!(
+            j.status,
+            JobStatus::Succeeded | JobStatus::Missed | JobStatus::SkippedOverlap
+        )),
+        "{:#?}",
+        jobs.iter()
+            .filter(|j| !matches!(
+                j.status,
+                JobStatus::Succeeded | JobStatus::Missed | JobStatus::SkippedOverlap
+            ))
+            .collect::<Vec<_>>()
+    );
+}

@@ -1,0 +1,136 @@
+//! A storm of faults from the cloud — 20% server errors, 5% throttling, 2%
+//! dropped connections, 1% malformed answers — and every job still reaches
+//! the terminal status it deserves, with the retries in the event log.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{load, policy_yaml, volume, volume_id, wait_for, World, PROJECT};
+use tokio::sync::oneshot;
+use vbs_agent::api::ClientSettings;
+use vbs_agent::sim::{Faults, VolumeFault};
+use vbs_agent::store::{JobStatus, Store};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_job_reaches_the_right_terminal_status_through_a_fault_storm() {
+    let reason = "Connection to swift failed: [Errno 111] ECONNREFUSED";
+    let mut volumes: Vec<_> = (1..=4).map(|n| volume(n, None)).collect();
+    volumes.push(volume(
+        5,
+        Some(VolumeFault::BackupError {
+            fail_reason: reason.into(),
+        }),
+    ));
+    let world = World::start(volumes).await;
+    world.sim.set_faults(Faults {
+        seed: 2026,
+        server_error_rate: 0.20,
+        throttle_rate: 0.05,
+        drop_rate: 0.02,
+        malformed_rate: 0.01,
+        ..Faults::default()
+    });
+    let ids: Vec<String> = (1..=5).map(volume_id).collect();
+    let policies = policy_yaml(
+        "storm",
+        "*/3 * * * * *",
+        &ids,
+        "    completion_timeout: 2m\n",
+    );
+    let config = load(&world.write_config("", "", &policies));
+    let history = config.history_path();
+    let settings = ClientSettings {
+        retry_min_delay: Duration::from_millis(10),
+        retry_max_delay: Duration::from_millis(100),
+        max_retries: 6,
+        ..ClientSettings::default()
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let daemon = tokio::spawn(vbs_agent::daemon::serve(
+        config,
+        async {
+            let _ = stopped.await;
+        },
+        None,
+        settings.clone(),
+    ));
+    let read = || {
+        Store::open_read_only(&history)
+            .and_then(|s| s.recent_jobs(1000))
+            .unwrap_or_default()
+    };
+    wait_for("three slots of five jobs to finish", || {
+        read().iter().filter(|j| j.finished_at.is_some()).count() >= 15
+    })
+    .await;
+    stop.send(()).unwrap();
+    daemon.await.unwrap().unwrap();
+
+    // Drain whatever the stop interrupted, still in the storm, with a
+    // schedule that does not fire now.
+    let quiet = policy_yaml("storm", "0 0 3 1 1 *", &ids, "    completion_timeout: 2m\n");
+    let config = load(&world.write_config("", "", &quiet));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let daemon = tokio::spawn(vbs_agent::daemon::serve(
+        config,
+        async {
+            let _ = stopped.await;
+        },
+        None,
+        settings,
+    ));
+    wait_for("interrupted jobs to finish", || {
+        Store::open_read_only(&history)
+            .and_then(|s| s.unfinished_jobs())
+            .is_ok_and(|u| u.is_empty())
+    })
+    .await;
+    stop.send(()).unwrap();
+    daemon.await.unwrap().unwrap();
+
+    let jobs: Vec<_> = read()
+        .into_iter()
+        .filter(|j| j.finished_at.is_some())
+        .collect();
+    for job in &jobs {
+        if job.status == JobStatus::SkippedOverlap {
+            continue;
+        }
+        if job.target == volume_id(5) {
+            assert_eq!(
+                (job.status, job.fail_reason.as_deref()),
+                (JobStatus::Failed, Some(reason)),
+                "{job:#?}"
+            );
+        } else {
+            assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
+        }
+    }
+    let conn = rusqlite::Connection::open(&history).unwrap();
+    let count = |class: &str| -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM events WHERE kind = 'api_call' AND class = ?1",
+            [class],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert!(
+        count("retryable") > 10,
+        "retries recorded: {}",
+        count("retryable")
+    );
+    assert!(count("ok") > 0);
+    // The cloud created each backup once, and no snapshot is left.
+    let ledger = world.sim.ledger();
+    for job in jobs.iter().filter(|j| j.status == JobStatus::Succeeded) {
+        let n = ledger
+            .iter()
+            .filter(|e| e.kind == "backup" && e.name == job.resource_name)
+            .count();
+        assert_eq!(n, 1, "{}", job.resource_name);
+    }
+    let left = world.sim.snapshots(PROJECT);
+    assert!(left.is_empty(), "snapshots left behind: {left:#?}");
+}

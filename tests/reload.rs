@@ -1,0 +1,89 @@
+//! The agent as systemd runs it: SIGHUP reloads the policy file (an
+//! invalid one is rejected and the running policies stay), SIGTERM stops
+//! it with exit code 0.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use chrono::Utc;
+use common::{policy_yaml, volume, volume_id, wait_for, World};
+use vbs_agent::store::Store;
+
+fn kill(pid: u32, sig: &str) {
+    assert!(Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_a_valid_file_and_rejects_an_invalid_one() {
+    let world = World::start(vec![volume(1, None), volume(3, None)]).await;
+    let first = policy_yaml("alpha", "*/2 * * * * *", &[volume_id(1)], "");
+    let path = world.write_config("", "", &first);
+    let history = world.path("state/history.db");
+    let log = world.path("agent.log");
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let policies_seen = |since: chrono::DateTime<Utc>| -> Vec<String> {
+        Store::open_read_only(&history)
+            .and_then(|s| s.recent_jobs(1000))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|j| j.started_at > since && j.finished_at.is_some())
+            .map(|j| j.policy)
+            .collect()
+    };
+    let t0 = Utc::now();
+    wait_for("alpha to run", || {
+        policies_seen(t0).contains(&"alpha".to_string())
+    })
+    .await;
+
+    // A valid change: a second policy appears.
+    let both = format!(
+        "{first}{}",
+        policy_yaml("beta", "*/2 * * * * *", &[volume_id(3)], "")
+    );
+    world.write_config("", "", &both);
+    kill(agent.id(), "-HUP");
+    let t1 = Utc::now();
+    wait_for("beta to run after the reload", || {
+        policies_seen(t1).contains(&"beta".to_string())
+    })
+    .await;
+
+    // An invalid file: rejected, both policies keep running.
+    std::fs::write(&path, "policies: [this is: not valid\n").unwrap();
+    kill(agent.id(), "-HUP");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t2 = Utc::now();
+    wait_for("both policies to keep running", || {
+        let seen = policies_seen(t2);
+        seen.contains(&"alpha".to_string()) && seen.contains(&"beta".to_string())
+    })
+    .await;
+
+    kill(agent.id(), "-TERM");
+    let status = agent.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("policy file reloaded"), "{log}");
+    assert!(
+        log.contains("policy file rejected; the running policies stay"),
+        "{log}"
+    );
+    assert!(
+        log.contains("policy.yaml:2:1: invalid YAML"),
+        "the rejection names file and line: {log}"
+    );
+}
