@@ -87,3 +87,48 @@ async fn sighup_reloads_a_valid_file_and_rejects_an_invalid_one() {
         "the rejection names file and line: {log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_hears_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+
+    let world = World::start(vec![volume(1, None)]).await;
+    let path = world.write_config(
+        "",
+        "",
+        &policy_yaml("alpha", "0 0 3 1 1 *", &[volume_id(1)], ""),
+    );
+    let socket_path = world.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut received = String::new();
+    let mut buf = [0u8; 4096];
+    let recv = |received: &mut String, buf: &mut [u8]| {
+        let n = socket.recv(buf).expect("a notification within 30 s");
+        received.push_str(&String::from_utf8_lossy(&buf[..n]));
+        received.push('\n');
+    };
+    while !(received.contains("READY=1") && received.matches("WATCHDOG=1").count() >= 2) {
+        recv(&mut received, &mut buf);
+    }
+    kill(agent.id(), "-TERM");
+    while !received.contains("STOPPING=1") {
+        recv(&mut received, &mut buf);
+    }
+    assert!(agent.wait().unwrap().success());
+    assert!(
+        received.contains("STATUS=1 policies scheduled"),
+        "{received}"
+    );
+}

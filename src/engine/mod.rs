@@ -349,3 +349,18 @@ fn random_below(max: Duration) -> Duration {
     let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
     Duration::from_nanos(fastrand::u64(0..nanos))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_inside_its_window() {
+        assert_eq!(random_below(Duration::ZERO), Duration::ZERO);
+        let window = Duration::from_secs(300);
+        let draws: Vec<Duration> = (0..1000).map(|_| random_below(window)).collect();
+        assert!(draws.iter().all(|d| *d < window));
+        // Spread over the window, not bunched at one end.
+        assert!(draws.iter().any(|d| *d < window / 4) && draws.iter().any(|d| *d > window * 3 / 4));
+    }
+}
