@@ -320,7 +320,21 @@ async fn killed_and_restarted_against_real_cinder_no_duplicates_nothing_lost() {
     }
     // Drain: a schedule that will not fire now, so only unfinished jobs continue.
     let policy = peer.write_policy(dir.path(), &volumes, "0 0 3 1 1 *");
+    let log_path = dir.path().join("agent.log");
+    let starts = || {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .matches("agent started")
+            .count()
+    };
+    let before = starts();
     let mut agent = spawn(&policy);
+    for _ in 0..300 {
+        if starts() > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for _ in 0..600 {
         let done = Store::open_read_only(&history)
             .and_then(|s| s.unfinished_jobs())

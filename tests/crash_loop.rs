@@ -67,7 +67,19 @@ async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_backup() {
     }
 
     // A last, clean run: everything left unfinished is continued.
+    let started = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .matches("agent started")
+        .count();
     let mut agent = spawn_agent(&policy, &log);
+    wait_for("the agent to start", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("agent started")
+            .count()
+            > started
+    })
+    .await;
     wait_for("every job to finish", || {
         Store::open_read_only(&history)
             .and_then(|s| s.unfinished_jobs())
