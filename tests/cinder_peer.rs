@@ -60,13 +60,22 @@ impl Peer {
     }
 
     async fn create_volume(&self) -> String {
-        let (status, body) = self
-            .call(
-                reqwest::Method::POST,
-                "volumes",
-                Some(json!({"volume": {"size": 1}})),
-            )
-            .await;
+        // Test set-up, not the agent under test: ride out a transient 5xx.
+        let mut attempt = 0;
+        let (status, body) = loop {
+            let (status, body) = self
+                .call(
+                    reqwest::Method::POST,
+                    "volumes",
+                    Some(json!({"volume": {"size": 1}})),
+                )
+                .await;
+            attempt += 1;
+            if status < 500 || attempt == 5 {
+                break (status, body);
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        };
         assert_eq!(status, 202, "{body}");
         let id = body["volume"]["id"].as_str().unwrap().to_string();
         self.wait_status(&format!("volumes/{id}"), "volume", "available")
