@@ -113,32 +113,7 @@ impl JobRunner {
             },
         )
         .await;
-        self.maybe_exists = false;
-        match created {
-            Created::Id { id, adopted } => {
-                let note = format!(
-                    "snapshot {id} {}",
-                    if adopted {
-                        "adopted by name"
-                    } else {
-                        "created"
-                    }
-                );
-                self.apply(
-                    JobUpdate {
-                        phase: Some(Phase::SnapshotCreating),
-                        snapshot_id: Some(&id),
-                        ..Default::default()
-                    },
-                    &note,
-                )
-            }
-            Created::Refused {
-                reason,
-                retry_worthy,
-            } => self.fail_then_cleanup(JobStatus::Failed, &reason, retry_worthy),
-            Created::TimedOut(reason) => self.finish(JobStatus::TimedOut, &reason),
-        }
+        self.record_created(created, "snapshot", Phase::SnapshotCreating)
     }
 
     async fn await_snapshot(&mut self) -> Result<(), StoreError> {
@@ -221,25 +196,35 @@ impl JobRunner {
             },
         )
         .await;
+        self.record_created(created, "backup", Phase::BackupCreating)
+    }
+
+    /// Records how a create-or-adopt ended: the resource's id and the next
+    /// phase, or the failure.
+    fn record_created(
+        &mut self,
+        created: Created,
+        what: &str,
+        next: Phase,
+    ) -> Result<(), StoreError> {
         self.maybe_exists = false;
         match created {
             Created::Id { id, adopted } => {
-                let note = format!(
-                    "backup {id} {}",
-                    if adopted {
-                        "adopted by name"
-                    } else {
-                        "created"
-                    }
-                );
-                self.apply(
-                    JobUpdate {
-                        phase: Some(Phase::BackupCreating),
-                        backup_id: Some(&id),
-                        ..Default::default()
-                    },
-                    &note,
-                )
+                let how = if adopted {
+                    "adopted by name"
+                } else {
+                    "created"
+                };
+                let mut update = JobUpdate {
+                    phase: Some(next),
+                    ..Default::default()
+                };
+                if next == Phase::SnapshotCreating {
+                    update.snapshot_id = Some(&id);
+                } else {
+                    update.backup_id = Some(&id);
+                }
+                self.apply(update, &format!("{what} {id} {how}"))
             }
             Created::Refused {
                 reason,
