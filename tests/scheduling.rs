@@ -315,3 +315,29 @@ async fn concurrency_and_rate_limits_hold_and_nobody_is_dropped() {
         assert!(window <= 21, "{window} calls within a second from {t}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_schedule_starts_afresh_instead_of_catching_up() {
+    let world = World::start(vec![volume(1, None)]).await;
+    let every_two = policy_yaml("chg", "*/2 * * * * *", &[volume_id(1)], "");
+    let config = load(&world.write_config("", "", &every_two));
+    let history = config.history_path();
+    daemon_until(config, |j| finished(j) >= 1).await;
+    // Down across slots of the new schedule too.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let every_three = policy_yaml("chg", "*/3 * * * * *", &[volume_id(1)], "");
+    let config = load(&world.write_config("", "", &every_three));
+    let restarted = Utc::now();
+    daemon_until(config, |_| {
+        Utc::now() - restarted > TimeDelta::milliseconds(500)
+    })
+    .await;
+    let after: Vec<_> = runs(&history)
+        .into_iter()
+        .filter(|(_, trigger, status)| trigger == "catch_up" || status == "missed")
+        .collect();
+    assert!(
+        after.is_empty(),
+        "nothing caught up or recorded missed for a changed schedule: {after:?}"
+    );
+}
