@@ -189,4 +189,18 @@ pub struct Policy {
     pub jitter: Duration,
     pub misfire: Misfire,
     pub retries: Retries,
+    /// What to keep; `None`: the policy never deletes anything.
+    pub retention: Option<Retention>,
+}
+
+/// Retention rules; a backup is kept if any rule keeps it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub keep_last: u32,
+    pub max_age: Option<Duration>,
+    pub keep_hourly: u32,
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
+    pub keep_yearly: u32,
 }

@@ -98,6 +98,26 @@ pub(crate) struct RawRetries {
     pub(crate) delay: Option<String>,
 }
 
+/// `retention:` — a backup is kept if any rule keeps it. Buckets
+/// (`keep_daily` and the like) are counted in the policy's time zone and
+/// keep the newest backup of each of the most recent N buckets. Whatever the
+/// rules say, the agent never deletes a backup it did not make under this
+/// policy, the newest available backup of a volume, one with dependent
+/// incremental backups, or one that is still busy.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawRetention {
+    /// Keep the newest N available backups of each volume.
+    pub(crate) keep_last: Option<u32>,
+    /// Keep every backup younger than this.
+    pub(crate) max_age: Option<String>,
+    pub(crate) keep_hourly: Option<u32>,
+    pub(crate) keep_daily: Option<u32>,
+    pub(crate) keep_weekly: Option<u32>,
+    pub(crate) keep_monthly: Option<u32>,
+    pub(crate) keep_yearly: Option<u32>,
+}
+
 /// `poll:` — how often to ask whether a snapshot or backup is done. Each
 /// field is optional; a policy's `poll` overrides `defaults.poll` field by
 /// field.
@@ -231,4 +251,7 @@ pub(crate) struct RawPolicy {
     pub(crate) misfire: Option<String>,
     /// Overrides `defaults.retries`, field by field.
     pub(crate) retries: Option<RawRetries>,
+    /// Which of this policy's backups to keep; the rest are deleted after
+    /// each successful job and by `vbs-agent prune`. No pruning when absent.
+    pub(crate) retention: Option<RawRetention>,
 }

@@ -13,10 +13,10 @@ use chrono_tz::Tz;
 use super::checks::{self, UrlRole};
 use super::model::{
     ApiVersion, AuthConfig, Cloud, Config, Endpoints, Misfire, Policy, PolicyKind, PollSettings,
-    Retries, DEFAULT_MAX_CONCURRENT_JOBS,
+    Retention, Retries, DEFAULT_MAX_CONCURRENT_JOBS,
 };
 use super::path::FieldPath;
-use super::raw::{RawAuth, RawCloud, RawDefaults, RawPolicy, RawPoll, RawRetries};
+use super::raw::{RawAuth, RawCloud, RawDefaults, RawPolicy, RawPoll, RawRetention, RawRetries};
 use super::report::Report;
 use super::secret::SecretSource;
 use crate::naming;
@@ -690,6 +690,10 @@ fn policy(
     };
     let retries = RetryParts::parse(raw.retries.as_ref(), &path.key("retries"), report)
         .resolve(&defaults.retries);
+    let retention = match &raw.retention {
+        None => Some(None),
+        Some(r) => retention(r, &path.key("retention"), report).map(Some),
+    };
 
     Some(Policy {
         name: name?.to_string(),
@@ -706,7 +710,34 @@ fn policy(
         jitter: jitter?,
         misfire: misfire?,
         retries,
+        retention: retention?,
     })
+}
+
+/// Retention rules; a block that keeps nothing is refused rather than
+/// read as "delete everything".
+fn retention(raw: &RawRetention, path: &FieldPath, report: &mut Report<'_>) -> Option<Retention> {
+    let max_age = match raw.max_age.as_deref() {
+        None => Some(None),
+        Some(d) => ok_or_report(checks::duration(d), &path.key("max_age"), report).map(Some),
+    }?;
+    let rules = Retention {
+        keep_last: raw.keep_last.unwrap_or(0),
+        max_age,
+        keep_hourly: raw.keep_hourly.unwrap_or(0),
+        keep_daily: raw.keep_daily.unwrap_or(0),
+        keep_weekly: raw.keep_weekly.unwrap_or(0),
+        keep_monthly: raw.keep_monthly.unwrap_or(0),
+        keep_yearly: raw.keep_yearly.unwrap_or(0),
+    };
+    if rules == Retention::default() {
+        report.value(
+            path,
+            "retention keeps nothing; set at least one of keep_last, max_age, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly (or leave retention out to never delete)",
+        );
+        return None;
+    }
+    Some(rules)
 }
 
 /// Jitter must be shorter than the gap between two slots, or one slot's

@@ -7,6 +7,7 @@ mod create;
 mod job;
 mod observer;
 pub mod poll;
+pub mod retention;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
