@@ -155,6 +155,9 @@ fn decide(
     (Verdict::Delete, reason.to_string())
 }
 
+/// The bucket (hour, day, ISO week, month, year) a local time falls in.
+type Bucket = fn(DateTime<Tz>) -> String;
+
 /// (backup id, reason) for every keep rule that keeps a backup.
 fn keep_reasons(ctx: &Context<'_>, available: &[&Candidate]) -> Vec<(String, String)> {
     let r = ctx.rules;
@@ -178,7 +181,7 @@ fn keep_reasons(ctx: &Context<'_>, available: &[&Candidate]) -> Vec<(String, Str
             }
         }
     }
-    let tiers: [(&str, u32, fn(DateTime<Tz>) -> String); 5] = [
+    let tiers: [(&str, u32, Bucket); 5] = [
         ("keep_hourly", r.keep_hourly, |t| {
             t.format("%Y-%m-%d %H:00").to_string()
         }),
