@@ -52,6 +52,14 @@ async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_backup() {
         .and_then(|c| c.parse().ok())
         .unwrap_or(20);
     let world = World::start((1..=3).map(|n| volume(n, None)).collect()).await;
+    // Slow answers widen the window between the cloud acting on a create and
+    // the agent hearing of it, where a kill forces adoption by name.
+    world.sim.set_faults(vbs_agent::sim::Faults {
+        seed: 11,
+        slow_rate: 0.3,
+        slow_delay_ms: 400,
+        ..Default::default()
+    });
     let volumes: Vec<String> = (1..=3).map(volume_id).collect();
     let policies = policy_yaml("crash", "*/2 * * * * *", &volumes, "");
     let policy = world.write_config("", "", &policies);

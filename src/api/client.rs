@@ -227,6 +227,21 @@ impl CloudClient {
         self.call(Method::GET, url, None, decode::backup).await
     }
 
+    /// `DELETE /v3/{project}/backups/{id}` (202; the backup goes `deleting`,
+    /// then disappears).
+    pub async fn delete_backup(&self, id: &str) -> Result<(), ApiError> {
+        let url = self.url(Service::Backup, "v3", &format!("backups/{id}"));
+        self.call(Method::DELETE, url, None, |_| Ok(())).await
+    }
+
+    /// Every backup of `volume_id` with its details
+    /// (`GET /v2/{project}/backups/detail?volume_id=…`), across all pages.
+    pub async fn backups_of_volume(&self, volume_id: &str) -> Result<Vec<Backup>, ApiError> {
+        let url = self.url(Service::Backup, "v2", "backups/detail");
+        self.list_all(url, &[("volume_id", volume_id)], decode::backups)
+            .await
+    }
+
     /// Backups of `volume_id` named exactly `name`, from the summary list
     /// (`GET /v2/{project}/backups?name=…&volume_id=…`), across all pages.
     pub async fn find_backups(

@@ -15,6 +15,7 @@ macro_rules! outln {
 mod check;
 mod demo;
 mod history;
+mod prune;
 mod run;
 mod table;
 mod trigger;
@@ -55,6 +56,17 @@ pub enum Command {
         config: PathBuf,
         #[arg(long, short, value_name = "NAME")]
         policy: String,
+    },
+    /// Apply retention now: delete what the policies' retention rules no longer keep.
+    Prune {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Only this policy.
+        #[arg(long, short, value_name = "NAME")]
+        policy: Option<String>,
+        /// Show the plan (every backup, kept or deleted, and why) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Show the most recent jobs from the history.
     History {
@@ -103,6 +115,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Check { config } => check::run(&config),
         Command::Run { config } => run::run(&config).await,
         Command::Trigger { config, policy } => trigger::run(&config, &policy).await,
+        Command::Prune {
+            config,
+            policy,
+            dry_run,
+        } => prune::run(&config, policy.as_deref(), dry_run).await,
         Command::History { config, db, limit } => {
             history::run(config.as_deref(), db.as_deref(), limit)
         }

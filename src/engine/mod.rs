@@ -7,6 +7,7 @@ mod create;
 mod job;
 mod observer;
 pub mod poll;
+mod prune;
 pub mod retention;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use crate::store::{
 };
 use job::JobRunner;
 use observer::JobObserver;
+pub use prune::{PruneLine, PruneReport};
 
 /// Errors that stop a run (job failures are outcomes, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,8 @@ pub enum EngineError {
     Client { cloud: String, source: ApiError },
     #[error("a job task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Api(#[from] ApiError),
 }
 
 /// The outcome of one policy firing.
@@ -177,8 +181,9 @@ impl Engine {
             .into_iter()
             .filter(|j| j.status == JobStatus::Running)
             .collect();
-        self.drive_all(policy, to_run, false).await?;
+        let done = self.drive_all(policy, to_run, false).await?;
         self.store.settle_run(run_id, Utc::now())?;
+        self.prune_after(policy, &done).await;
         let jobs = self.store.jobs_of_run(run_id)?;
         tracing::info!(policy = %policy.name, %slot, run_id, status = ?self.store.run_status(run_id)?, "run finished");
         Ok(RunReport {
@@ -299,7 +304,7 @@ impl Engine {
         for (index, job) in jobs.into_iter().enumerate() {
             let observer = Arc::new(JobObserver {
                 store: Arc::clone(&self.store),
-                run_id: job.run_id,
+                run_id: Some(job.run_id),
                 job_id: Some(job.id),
             });
             let jitter = if resumed || job.phase != Phase::Pending {

@@ -7,10 +7,11 @@ use chrono::Utc;
 use crate::api::{CallObserver, CallRecord};
 use crate::store::{Event, EventKind, Store};
 
-/// Records the API attempts of one job (or of a run, with no job).
+/// Records the API attempts of one job (or of a run, or of a prune, with
+/// neither).
 pub struct JobObserver {
     pub store: Arc<Store>,
-    pub run_id: i64,
+    pub run_id: Option<i64>,
     pub job_id: Option<i64>,
 }
 
@@ -28,7 +29,7 @@ impl CallObserver for JobObserver {
             "api call"
         );
         let event = Event {
-            run_id: Some(self.run_id),
+            run_id: self.run_id,
             job_id: self.job_id,
             method: Some(c.method),
             path: Some(c.path),

@@ -114,11 +114,16 @@ pub async fn inject(AxState(state): AxState<Shared>, req: Request, next: Next) -
         return scripted_response(&answer);
     }
     let (fault, slow) = roll(&state);
-    if let Some(delay) = slow {
-        tokio::time::sleep(delay).await;
-    }
     match fault {
-        Fault::None => next.run(req).await,
+        // A slow answer comes after the work is done, so a client that gives
+        // up (or dies) while waiting leaves a resource it never heard of.
+        Fault::None => {
+            let response = next.run(req).await;
+            if let Some(delay) = slow {
+                tokio::time::sleep(delay).await;
+            }
+            response
+        }
         Fault::ServerError { unavailable: false } => {
             let body = json!({"computeFault": {"code": 500, "message": "The server has either erred or is incapable of performing the requested operation."}});
             (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()

@@ -125,7 +125,7 @@ pub struct Faults {
     pub drop_rate: f64,
     /// 200 with truncated JSON or an HTML error page, after handling.
     pub malformed_rate: f64,
-    /// An answer delayed by `slow_delay_ms`.
+    /// An answer delayed by `slow_delay_ms` after the request was handled.
     pub slow_rate: f64,
     pub slow_delay_ms: u64,
 }

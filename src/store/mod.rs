@@ -9,6 +9,7 @@
 mod events;
 mod jobs;
 mod marks;
+mod retention;
 mod runs;
 mod time;
 
@@ -22,6 +23,7 @@ use rusqlite_migration::{Migrations, M};
 pub use events::EventRecord;
 pub use events::{Event, EventKind};
 pub use jobs::{AttemptRecord, JobRecord, JobStatus, JobUpdate, Phase};
+pub use retention::RetentionAction;
 pub use runs::{NewRunJob, RunStatus, Trigger};
 pub use time::{format_ts, parse_ts};
 
@@ -33,6 +35,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "../../migrations/0002_attempts_overlap_catchup.sql"
     )),
+    M::up(include_str!("../../migrations/0003_retention.sql")),
 ];
 
 /// Errors of the history store.

@@ -221,3 +221,20 @@ fn read_only_store_reads_while_writer_is_open() {
     let reader = Store::open_read_only(&dir.path().join("history.db")).unwrap();
     assert_eq!(reader.recent_jobs(10).unwrap().len(), 1);
 }
+
+#[test]
+fn every_migration_file_is_applied() {
+    let (dir, _store) = temp_store();
+    let conn = rusqlite::Connection::open(dir.path().join("history.db")).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        version,
+        i64::try_from(files).unwrap(),
+        "a file in migrations/ is not listed in store::MIGRATIONS"
+    );
+}

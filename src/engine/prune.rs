@@ -1,0 +1,217 @@
+//! Retention execution: list a volume's backups, plan (see [`retention`]),
+//! delete what the plan deletes and wait until each is gone, and record
+//! every action with its reason. A delete the cloud refuses because
+//! incremental backups depend on the backup (Cinder's 400) is "kept,
+//! blocked by dependants", not a failure.
+//!
+//! [`retention`]: super::retention
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::time::Instant;
+
+use super::observer::JobObserver;
+use super::poll::{poll_until, Look, PollEnd};
+use super::retention::{plan, Candidate, Context, Decision, Verdict};
+use super::{Engine, EngineError};
+use crate::api::{ApiError, CloudClient, ErrorClass};
+use crate::config::Policy;
+use crate::store::{JobRecord, JobStatus, RetentionAction};
+
+/// How long one deletion may take to complete.
+const DELETE_BUDGET: Duration = Duration::from_secs(600);
+
+/// One backup's line in a prune: the plan's decision and what came of it.
+#[derive(Debug, Clone)]
+pub struct PruneLine {
+    pub decision: Decision,
+    /// `deleted`, `blocked_by_dependants`, `delete_failed: …`; `None` when
+    /// nothing was attempted (kept, or a dry run).
+    pub outcome: Option<String>,
+}
+
+/// The prune of one volume of one policy.
+#[derive(Debug, Clone)]
+pub struct PruneReport {
+    pub policy: String,
+    pub target: String,
+    pub lines: Vec<PruneLine>,
+}
+
+impl PruneReport {
+    /// Whether a deletion failed (as opposed to being blocked).
+    pub fn has_failures(&self) -> bool {
+        self.lines.iter().any(|l| {
+            l.outcome
+                .as_deref()
+                .is_some_and(|o| o.starts_with("delete_failed"))
+        })
+    }
+}
+
+impl Engine {
+    /// Prunes every volume of `policy`; `dry_run` plans only.
+    pub async fn prune_policy(
+        &self,
+        policy: &Policy,
+        dry_run: bool,
+    ) -> Result<Vec<PruneReport>, EngineError> {
+        let mut reports = Vec::new();
+        for target in &policy.volumes {
+            reports.push(self.prune_target(policy, target, dry_run).await?);
+        }
+        Ok(reports)
+    }
+
+    /// Prunes one volume of `policy`.
+    pub async fn prune_target(
+        &self,
+        policy: &Policy,
+        target: &str,
+        dry_run: bool,
+    ) -> Result<PruneReport, EngineError> {
+        let mut report = PruneReport {
+            policy: policy.name.clone(),
+            target: target.to_string(),
+            lines: Vec::new(),
+        };
+        let Some(rules) = &policy.retention else {
+            return Ok(report);
+        };
+        let client = self
+            .clients
+            .get(&policy.cloud)
+            .ok_or_else(|| EngineError::UnknownCloud(policy.cloud.clone()))?
+            .with_observer(Arc::new(JobObserver {
+                store: Arc::clone(&self.store),
+                run_id: None,
+                job_id: None,
+            }));
+        let candidates: Vec<Candidate> = client
+            .backups_of_volume(target)
+            .await?
+            .into_iter()
+            .map(|b| Candidate {
+                id: b.id,
+                name: b.name,
+                status: b.status,
+                created_at: b.created_at,
+                has_dependents: b.has_dependent_backups.unwrap_or(false),
+            })
+            .collect();
+        let ours = self.store.backups_made_by(&policy.name, target)?;
+        let prefix = format!("{}-", policy.name);
+        let ctx = Context {
+            rules,
+            tz: policy.timezone,
+            ours: &ours,
+            name_prefix: &prefix,
+            now: Utc::now(),
+        };
+        for decision in plan(&ctx, &candidates) {
+            let outcome = if decision.verdict == Verdict::Delete && !dry_run {
+                Some(self.delete(&client, policy, target, &decision).await?)
+            } else {
+                None
+            };
+            report.lines.push(PruneLine { decision, outcome });
+        }
+        Ok(report)
+    }
+
+    /// Deletes one backup, waits until it is gone, records the action.
+    async fn delete(
+        &self,
+        client: &CloudClient,
+        policy: &Policy,
+        target: &str,
+        decision: &Decision,
+    ) -> Result<String, EngineError> {
+        let (action, reason) = match delete_and_wait(client, policy, &decision.id).await {
+            Ok(()) => ("deleted", decision.reason.clone()),
+            Err(e) if refused_for_dependants(&e) => (
+                "blocked_by_dependants",
+                format!("{}; the cloud refused: {}", decision.reason, e.message),
+            ),
+            Err(e) => ("delete_failed", format!("{}; {e}", decision.reason)),
+        };
+        tracing::info!(policy = %policy.name, target, backup_id = %decision.id, action, "{reason}");
+        self.store.record_retention(
+            &RetentionAction {
+                policy: &policy.name,
+                target,
+                backup_id: &decision.id,
+                backup_name: decision.name.as_deref(),
+                created_at: decision.created_at,
+                action,
+                reason: &reason,
+            },
+            Utc::now(),
+        )?;
+        Ok(match action {
+            "delete_failed" => format!("delete_failed: {reason}"),
+            other => other.to_string(),
+        })
+    }
+
+    /// Prunes the volumes whose jobs just succeeded; trouble is logged, it
+    /// never changes the outcome of the backups themselves.
+    pub(super) async fn prune_after(&self, policy: &Policy, jobs: &[JobRecord]) {
+        if policy.retention.is_none() {
+            return;
+        }
+        for job in jobs.iter().filter(|j| j.status == JobStatus::Succeeded) {
+            if let Err(e) = self.prune_target(policy, &job.target, false).await {
+                tracing::warn!(policy = %policy.name, target = %job.target, error = %e, "pruning failed; it is tried again after the next backup");
+            }
+        }
+    }
+}
+
+async fn delete_and_wait(client: &CloudClient, policy: &Policy, id: &str) -> Result<(), ApiError> {
+    match client.delete_backup(id).await {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    let deadline = Instant::now() + DELETE_BUDGET;
+    let gone = poll_until(&policy.poll, deadline, || async {
+        match client.backup(id).await {
+            Err(e) if e.is_not_found() => Look::Done(()),
+            Ok(b) if b.status == "error_deleting" => {
+                Look::Fail(format!("backup {id} went to `error_deleting`"))
+            }
+            Ok(_) => Look::Pending,
+            Err(e) if matches!(e.class, ErrorClass::Retryable | ErrorClass::BadAnswer) => {
+                Look::Pending
+            }
+            Err(e) => Look::Fail(e.to_string()),
+        }
+    })
+    .await;
+    gone.map_err(|end| ApiError {
+        class: ErrorClass::Permanent,
+        call: format!("DELETE backup {id}"),
+        status: None,
+        code: None,
+        message: match end {
+            PollEnd::Deadline => format!(
+                "still present {} after the delete",
+                humantime::format_duration(DELETE_BUDGET)
+            ),
+            PollEnd::Failed(r) => r,
+        },
+        not_processed: false,
+        retry_after: None,
+    })
+}
+
+/// Cinder: 400 "Invalid backup: Incremental backups exist for this backup."
+fn refused_for_dependants(e: &ApiError) -> bool {
+    e.status == Some(400)
+        && e.message
+            .to_ascii_lowercase()
+            .contains("incremental backups exist")
+}

@@ -1,0 +1,66 @@
+//! `retention_actions`, and what retention needs to know from the history:
+//! which backups this policy made.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::{format_ts, Store, StoreError};
+
+/// One retention action, as recorded.
+#[derive(Debug, Clone)]
+pub struct RetentionAction<'a> {
+    pub policy: &'a str,
+    pub target: &'a str,
+    pub backup_id: &'a str,
+    pub backup_name: Option<&'a str>,
+    pub created_at: Option<DateTime<Utc>>,
+    /// `deleted`, `blocked_by_dependants` or `delete_failed`.
+    pub action: &'a str,
+    pub reason: &'a str,
+}
+
+impl Store {
+    /// Every backup id the history records for `policy` on `target`,
+    /// earlier attempts included.
+    pub fn backups_made_by(
+        &self,
+        policy: &str,
+        target: &str,
+    ) -> Result<HashSet<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT backup_id FROM jobs WHERE policy = ?1 AND target = ?2 AND backup_id IS NOT NULL
+             UNION
+             SELECT a.backup_id FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+             WHERE j.policy = ?1 AND j.target = ?2 AND a.backup_id IS NOT NULL",
+        )?;
+        let ids = stmt.query_map(params![policy, target], |r| r.get::<_, String>(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
+    }
+
+    /// Appends a retention action.
+    pub fn record_retention(
+        &self,
+        a: &RetentionAction<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO retention_actions (at, policy, target, backup_id, backup_name, created_at,
+                                            action, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                format_ts(at),
+                a.policy,
+                a.target,
+                a.backup_id,
+                a.backup_name,
+                a.created_at.map(format_ts),
+                a.action,
+                a.reason
+            ],
+        )?;
+        Ok(())
+    }
+}
