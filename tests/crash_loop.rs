@@ -188,3 +188,61 @@ async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_backup() {
             .collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_resumed_after_its_deadline_records_what_the_cloud_finished() {
+    let world = World::start(vec![volume(1, None)]).await;
+    let policy = world.write_config(
+        "",
+        "",
+        &policy_yaml(
+            "late",
+            "*/2 * * * * *",
+            &[volume_id(1)],
+            "    completion_timeout: 3s\n",
+        ),
+    );
+    let history = world.path("state/history.db");
+    let log = world.path("agent.log");
+    let mut agent = spawn_agent(&policy, &log);
+    wait_for("a backup to be under way", || {
+        Store::open_read_only(&history)
+            .and_then(|s| s.unfinished_jobs())
+            .is_ok_and(|jobs| jobs.iter().any(|j| j.backup_id.is_some()))
+    })
+    .await;
+    signal(&agent, "-KILL");
+    agent.wait().unwrap();
+    // Down for longer than the completion timeout; the backup finishes meanwhile.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let policy = world.write_config(
+        "",
+        "",
+        &policy_yaml(
+            "late",
+            "0 0 3 1 1 *",
+            &[volume_id(1)],
+            "    completion_timeout: 3s\n",
+        ),
+    );
+    let mut agent = spawn_agent(&policy, &log);
+    wait_for("the interrupted job to end", || {
+        Store::open_read_only(&history)
+            .and_then(|s| s.unfinished_jobs())
+            .is_ok_and(|u| u.is_empty())
+    })
+    .await;
+    signal(&agent, "-TERM");
+    agent.wait().unwrap();
+    let jobs = Store::open_read_only(&history)
+        .unwrap()
+        .recent_jobs(100)
+        .unwrap();
+    let job = jobs.iter().find(|j| j.backup_id.is_some()).unwrap();
+    assert_eq!(
+        job.status,
+        JobStatus::Succeeded,
+        "one last look finds the finished backup: {job:#?}"
+    );
+    assert!(world.sim.snapshots(PROJECT).is_empty());
+}

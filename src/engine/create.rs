@@ -45,6 +45,13 @@ where
     loop {
         let now = Instant::now();
         if now >= deadline {
+            // What an earlier attempt may have made is looked for once more,
+            // so that it is recorded even when the job has run out of time.
+            if maybe_exists {
+                if let Ok(Some(id)) = find().await {
+                    return Created::Id { id, adopted: true };
+                }
+            }
             let last = last_error.map_or_else(|| "none".to_string(), |e| e.to_string());
             return Created::TimedOut(format!(
                 "{what} was not created within the completion timeout (last error: {last})"
@@ -286,6 +293,30 @@ mod tests {
         assert!(
             matches!(got, Created::Refused { ref reason, retry_worthy: false } if reason.starts_with("quota exhausted")),
             "{got:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resumed_job_past_its_deadline_still_adopts_what_exists() {
+        let fake = Fake::new(vec![]);
+        fake.created
+            .borrow_mut()
+            .push("made-before-the-crash".into());
+        let got = create_or_adopt(
+            "backup",
+            &poll(),
+            Instant::now(),
+            true,
+            || fake.find(),
+            || fake.make(),
+        )
+        .await;
+        assert_eq!(
+            got,
+            Created::Id {
+                id: "made-before-the-crash".into(),
+                adopted: true
+            }
         );
     }
 

@@ -53,7 +53,8 @@ pub enum PollEnd<E> {
 
 /// Looks at the resource, then again after each wait of the cadence, until
 /// `look` settles it or `deadline` passes. The first look happens after the
-/// first wait: a resource just created is never settled at once.
+/// first wait (a resource just created is never settled at once), or at
+/// once when the deadline has already passed.
 pub async fn poll_until<T, E, F, Fut>(
     settings: &PollSettings,
     deadline: Instant,
@@ -65,11 +66,11 @@ where
 {
     let mut cadence = Cadence::new(settings);
     loop {
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(PollEnd::Deadline);
-        }
-        let wait = cadence.next_wait().min(deadline - now);
+        // Past the deadline (a job continued after a long downtime) there is
+        // still one look: the resource may well have settled meanwhile.
+        let wait = cadence
+            .next_wait()
+            .min(deadline.saturating_duration_since(Instant::now()));
         tokio::time::sleep(wait).await;
         match look().await {
             Look::Done(v) => return Ok(v),
@@ -133,6 +134,22 @@ mod tests {
             .await;
         assert_eq!(result, Err(PollEnd::Deadline));
         assert_eq!(start.elapsed(), Duration::from_secs(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_the_deadline_there_is_one_look() {
+        let start = Instant::now();
+        let looks = Cell::new(0);
+        let result: Result<(), PollEnd<()>> = poll_until(&settings(), start, || {
+            looks.set(looks.get() + 1);
+            async { Look::Pending }
+        })
+        .await;
+        assert_eq!((result, looks.get()), (Err(PollEnd::Deadline), 1));
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        let settled: Result<u8, PollEnd<()>> =
+            poll_until(&settings(), start, || async { Look::Done(7) }).await;
+        assert_eq!(settled, Ok(7));
     }
 
     #[tokio::test(start_paused = true)]
