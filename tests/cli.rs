@@ -36,7 +36,7 @@ fn check_accepts_the_example_and_shows_next_fire_times() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("valid (2 cloud(s), 3 policy(ies))"),
+        stdout.contains("valid (2 cloud(s), 4 policy(ies))"),
         "{stdout}"
     );
     assert!(
@@ -45,7 +45,7 @@ fn check_accepts_the_example_and_shows_next_fire_times() {
     );
     assert_eq!(
         stdout.matches("  next: ").count(),
-        9,
+        12,
         "3 fire times per policy: {stdout}"
     );
     assert!(

@@ -203,6 +203,17 @@ impl CloudClient {
             .collect())
     }
 
+    /// Every snapshot of `volume_id` with its details, across all pages.
+    pub async fn snapshots_of_volume(&self, volume_id: &str) -> Result<Vec<Snapshot>, ApiError> {
+        let url = self.url(
+            Service::Volume,
+            self.inner.snapshot_api.segment(),
+            "snapshots/detail",
+        );
+        self.list_all(url, &[("volume_id", volume_id)], decode::snapshots)
+            .await
+    }
+
     /// `POST /v3/{project}/backups` with both volume and snapshot.
     pub async fn create_backup(&self, b: &NewBackup<'_>) -> Result<BackupSummary, ApiError> {
         let mut backup = json!({

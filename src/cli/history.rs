@@ -15,7 +15,7 @@ pub const HEADER: &[&str] = &[
     "slot",
     "status",
     "attempts",
-    "backup id",
+    "backup/snapshot",
     "duration",
     "failure reason",
 ];
@@ -68,7 +68,14 @@ pub fn job_rows(jobs: &[JobRecord]) -> Vec<Vec<String>> {
                 j.slot.to_rfc3339_opts(SecondsFormat::Secs, true),
                 j.status.as_str().to_string(),
                 j.attempt.to_string(),
-                j.backup_id.clone().unwrap_or_else(|| "-".into()),
+                j.backup_id
+                    .clone()
+                    .or_else(|| {
+                        (j.kind == "snapshot")
+                            .then(|| j.snapshot_id.clone())
+                            .flatten()
+                    })
+                    .unwrap_or_else(|| "-".into()),
                 duration,
                 reason,
             ]

@@ -143,12 +143,15 @@ pub enum AuthConfig {
 pub enum PolicyKind {
     /// Snapshot → VBS backup → snapshot cleanup.
     Backup,
+    /// Snapshot only, kept on the block store.
+    Snapshot,
 }
 
 impl PolicyKind {
     pub fn as_str(self) -> &'static str {
         match self {
             PolicyKind::Backup => "backup",
+            PolicyKind::Snapshot => "snapshot",
         }
     }
 }

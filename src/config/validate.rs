@@ -587,21 +587,28 @@ fn policy(
     let kind = match required(&raw.kind, path, "kind", "backup", report) {
         None => None,
         Some("backup") => Some(PolicyKind::Backup),
-        Some(planned @ ("snapshot" | "server")) => {
+        Some("snapshot") => Some(PolicyKind::Snapshot),
+        Some(planned @ "server") => {
             report.value(
                 &path.key("kind"),
-                format!("kind `{planned}` is not supported yet (supported: backup)"),
+                format!("kind `{planned}` is not supported yet (supported: backup, snapshot)"),
             );
             None
         }
         Some(other) => {
             report.value(
                 &path.key("kind"),
-                format!("unknown kind \"{other}\" (supported: backup)"),
+                format!("unknown kind \"{other}\" (supported: backup, snapshot)"),
             );
             None
         }
     };
+    if kind == Some(PolicyKind::Snapshot) && raw.keep_snapshot.is_some() {
+        report.key(
+            &path.key("keep_snapshot"),
+            "keep_snapshot applies to kind backup only; a snapshot policy keeps its snapshots until retention removes them",
+        );
+    }
 
     let cloud = required(
         &raw.cloud,

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::create::{create_or_adopt, Created};
 use super::poll::{poll_until, Look, PollEnd};
 use crate::api::{ApiError, CloudClient, ErrorClass, NewBackup, NewSnapshot};
-use crate::config::Policy;
+use crate::config::{Policy, PolicyKind};
 use crate::store::{Event, EventKind, JobRecord, JobStatus, JobUpdate, Phase, Store, StoreError};
 
 /// How long removing the temporary snapshot may take, on top of the job.
@@ -126,7 +126,7 @@ impl JobRunner {
         let client = &self.client;
         let outcome = poll_until(&self.policy.poll, self.deadline, || async {
             match client.snapshot(&id).await {
-                Ok(s) if s.status == "available" => Look::Done(()),
+                Ok(s) if s.status == "available" => Look::Done(s.size),
                 Ok(s) if s.status.starts_with("error") => {
                     Look::Fail(format!("snapshot {id} went to status `{}`", s.status))
                 }
@@ -136,7 +136,18 @@ impl JobRunner {
         })
         .await;
         match outcome {
-            Ok(()) => self.apply(
+            // A snapshot policy is done when its snapshot is.
+            Ok(size) if self.policy.kind == PolicyKind::Snapshot => self.apply(
+                JobUpdate {
+                    phase: Some(Phase::Done),
+                    status: Some(JobStatus::Succeeded),
+                    size_gb: size.and_then(|s| i64::try_from(s).ok()),
+                    finished_at: Some(Utc::now()),
+                    ..Default::default()
+                },
+                &format!("snapshot {id} available"),
+            ),
+            Ok(_) => self.apply(
                 JobUpdate {
                     phase: Some(Phase::BackupRequested),
                     ..Default::default()

@@ -17,7 +17,7 @@ use super::poll::{poll_until, Look, PollEnd};
 use super::retention::{plan, Candidate, Context, Decision, Verdict};
 use super::{Engine, EngineError};
 use crate::api::{ApiError, CloudClient, ErrorClass};
-use crate::config::Policy;
+use crate::config::{Policy, PolicyKind};
 use crate::store::{JobRecord, JobStatus, RetentionAction};
 
 /// How long one deletion may take to complete.
@@ -89,19 +89,38 @@ impl Engine {
                 run_id: None,
                 job_id: None,
             }));
-        let candidates: Vec<Candidate> = client
-            .backups_of_volume(target)
-            .await?
-            .into_iter()
-            .map(|b| Candidate {
-                id: b.id,
-                name: b.name,
-                status: b.status,
-                created_at: b.created_at,
-                has_dependents: b.has_dependent_backups.unwrap_or(false),
-            })
-            .collect();
-        let ours = self.store.backups_made_by(&policy.name, target)?;
+        let (candidates, ours): (Vec<Candidate>, _) = match policy.kind {
+            PolicyKind::Backup => (
+                client
+                    .backups_of_volume(target)
+                    .await?
+                    .into_iter()
+                    .map(|b| Candidate {
+                        id: b.id,
+                        name: b.name,
+                        status: b.status,
+                        created_at: b.created_at,
+                        has_dependents: b.has_dependent_backups.unwrap_or(false),
+                    })
+                    .collect(),
+                self.store.backups_made_by(&policy.name, target)?,
+            ),
+            PolicyKind::Snapshot => (
+                client
+                    .snapshots_of_volume(target)
+                    .await?
+                    .into_iter()
+                    .map(|s| Candidate {
+                        id: s.id,
+                        name: s.name,
+                        status: s.status,
+                        created_at: s.created_at,
+                        has_dependents: false,
+                    })
+                    .collect(),
+                self.store.snapshots_made_by(&policy.name, target)?,
+            ),
+        };
         let prefix = format!("{}-", policy.name);
         let ctx = Context {
             rules,
@@ -170,18 +189,28 @@ impl Engine {
     }
 }
 
+/// Deletes the policy's kind of resource and waits until it is gone.
 async fn delete_and_wait(client: &CloudClient, policy: &Policy, id: &str) -> Result<(), ApiError> {
-    match client.delete_backup(id).await {
+    let kind = policy.kind;
+    let deleted = match kind {
+        PolicyKind::Backup => client.delete_backup(id).await,
+        PolicyKind::Snapshot => client.delete_snapshot(id).await,
+    };
+    match deleted {
         Ok(()) => {}
         Err(e) if e.is_not_found() => return Ok(()),
         Err(e) => return Err(e),
     }
     let deadline = Instant::now() + DELETE_BUDGET;
     let gone = poll_until(&policy.poll, deadline, || async {
-        match client.backup(id).await {
+        let status = match kind {
+            PolicyKind::Backup => client.backup(id).await.map(|b| b.status),
+            PolicyKind::Snapshot => client.snapshot(id).await.map(|s| s.status),
+        };
+        match status {
             Err(e) if e.is_not_found() => Look::Done(()),
-            Ok(b) if b.status == "error_deleting" => {
-                Look::Fail(format!("backup {id} went to `error_deleting`"))
+            Ok(s) if s == "error_deleting" => {
+                Look::Fail(format!("{} {id} went to `error_deleting`", kind.as_str()))
             }
             Ok(_) => Look::Pending,
             Err(e) if matches!(e.class, ErrorClass::Retryable | ErrorClass::BadAnswer) => {
@@ -193,7 +222,7 @@ async fn delete_and_wait(client: &CloudClient, policy: &Policy, id: &str) -> Res
     .await;
     gone.map_err(|end| ApiError {
         class: ErrorClass::Permanent,
-        call: format!("DELETE backup {id}"),
+        call: format!("DELETE {} {id}", policy.kind.as_str()),
         status: None,
         code: None,
         message: match end {

@@ -40,6 +40,25 @@ impl Store {
         Ok(ids.collect::<Result<_, _>>()?)
     }
 
+    /// Every snapshot id the history records for a snapshot `policy` on
+    /// `target`, earlier attempts included.
+    pub fn snapshots_made_by(
+        &self,
+        policy: &str,
+        target: &str,
+    ) -> Result<HashSet<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT snapshot_id FROM jobs
+             WHERE policy = ?1 AND target = ?2 AND kind = 'snapshot' AND snapshot_id IS NOT NULL
+             UNION
+             SELECT a.snapshot_id FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+             WHERE j.policy = ?1 AND j.target = ?2 AND j.kind = 'snapshot' AND a.snapshot_id IS NOT NULL",
+        )?;
+        let ids = stmt.query_map(params![policy, target], |r| r.get::<_, String>(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
+    }
+
     /// Appends a retention action.
     pub fn record_retention(
         &self,
