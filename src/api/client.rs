@@ -20,7 +20,7 @@ use super::error::{classify, ApiError, ErrorClass};
 use super::fault::FaultBody;
 use super::limit::RateLimiter;
 use super::observe::{CallObserver, CallRecord, TraceObserver};
-use super::types::{Backup, BackupSummary, Snapshot};
+use super::types::{Backup, BackupSummary, Share, Snapshot};
 use crate::config::{ApiVersion, Cloud};
 
 /// Page size for list calls.
@@ -201,6 +201,47 @@ impl CloudClient {
                     && s.volume_id.as_deref().is_none_or(|v| v == volume_id)
             })
             .collect())
+    }
+
+    /// Shares `backup_id` with each project
+    /// (`POST /v2/{project}/os-vendor-backup-sharing`).
+    pub async fn share_backup(
+        &self,
+        backup_id: &str,
+        to: &[String],
+    ) -> Result<Vec<Share>, ApiError> {
+        let url = self.url(Service::Backup, "v2", "os-vendor-backup-sharing");
+        let body = json!({"shared": {"backup_id": backup_id, "to_project_ids": to}});
+        self.call(Method::POST, url, Some(body), decode::shares)
+            .await
+    }
+
+    /// Backup shares matching `filters`
+    /// (`GET /v2/{project}/os-vendor-backup-sharing/detail`). With `limit`
+    /// or `offset` among the filters, that one page; otherwise every page.
+    pub async fn shares(&self, filters: &[(&str, &str)]) -> Result<Vec<Share>, ApiError> {
+        let url = self.url(Service::Backup, "v2", "os-vendor-backup-sharing/detail");
+        if filters.iter().any(|(k, _)| *k == "limit" || *k == "offset") {
+            return self
+                .call(Method::GET, with_query(&url, filters), None, decode::shares)
+                .await;
+        }
+        let limit = PAGE_SIZE.to_string();
+        let mut all = Vec::new();
+        for page_no in 0..MAX_PAGES {
+            let offset = (page_no * PAGE_SIZE).to_string();
+            let mut query = filters.to_vec();
+            query.extend([("limit", limit.as_str()), ("offset", offset.as_str())]);
+            let page = self
+                .call(Method::GET, with_query(&url, &query), None, decode::shares)
+                .await?;
+            let last = page.len() < PAGE_SIZE;
+            all.extend(page);
+            if last {
+                break;
+            }
+        }
+        Ok(all)
     }
 
     /// Every snapshot of `volume_id` with its details, across all pages.

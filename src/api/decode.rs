@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::fault::non_json_summary;
-use super::types::{next_marker, Backup, BackupSummary, Link, Snapshot};
+use super::types::{next_marker, Backup, BackupSummary, Link, Share, Snapshot};
 
 /// Why a body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,6 +92,11 @@ pub fn backups(body: &str) -> Result<Page<Backup>, DecodeError> {
     page(body, "backups", |v| {
         Backup::from_value(v).map_err(|e| DecodeError(format!("unexpected `backups[]`: {e}")))
     })
+}
+
+/// `{"shared": […]}` from the share create and list calls.
+pub fn shares(body: &str) -> Result<Vec<Share>, DecodeError> {
+    Ok(page(body, "shared", |v| typed(v, "shared[]"))?.items)
 }
 
 /// A page of the detailed snapshot list (`GET …/snapshots/detail`).

@@ -98,6 +98,45 @@ pub struct BackupSummary {
     pub name: Option<String>,
 }
 
+/// A backup share (VBS `os-vendor-backup-sharing`).
+#[derive(Debug, Clone, Deserialize, PartialEq, serde::Serialize)]
+pub struct Share {
+    pub id: String,
+    #[serde(default)]
+    pub backup_id: Option<String>,
+    #[serde(default)]
+    pub from_project_id: Option<String>,
+    #[serde(default)]
+    pub to_project_id: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient_time",
+        serialize_with = "time_out"
+    )]
+    pub created_at: Option<DateTime<Utc>>,
+    /// The shared backup, as the list call nests it.
+    #[serde(default)]
+    pub backup: Option<SharedBackup>,
+}
+
+/// The part of a shared backup the share list carries that the agent shows.
+#[derive(Debug, Clone, Deserialize, PartialEq, serde::Serialize)]
+pub struct SharedBackup {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub volume_id: Option<String>,
+}
+
+fn time_out<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&t.to_rfc3339()),
+        None => s.serialize_none(),
+    }
+}
+
 /// A `*_links` entry.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Link {

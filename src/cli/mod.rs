@@ -17,6 +17,7 @@ mod demo;
 mod history;
 mod prune;
 mod run;
+mod shares;
 mod table;
 mod trigger;
 
@@ -68,6 +69,18 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// List backup shares of a cloud (all pages), with the vendor's filters.
+    Shares {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, value_name = "NAME")]
+        cloud: String,
+        #[command(flatten)]
+        filters: Box<shares::ShareFilters>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Show the most recent jobs from the history.
     History {
         /// Policy file whose state_dir holds the history.
@@ -96,6 +109,13 @@ pub enum Command {
     },
 }
 
+/// How a listing is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
 /// Sets up `tracing` on stderr; `RUST_LOG` overrides the level.
 pub fn init_logging(_cli: &Cli) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -120,6 +140,12 @@ pub async fn run(cli: Cli) -> ExitCode {
             policy,
             dry_run,
         } => prune::run(&config, policy.as_deref(), dry_run).await,
+        Command::Shares {
+            config,
+            cloud,
+            filters,
+            format,
+        } => shares::run(&config, &cloud, &filters, format == Format::Json).await,
         Command::History { config, db, limit } => {
             history::run(config.as_deref(), db.as_deref(), limit)
         }

@@ -194,6 +194,8 @@ pub struct Policy {
     pub retries: Retries,
     /// What to keep; `None`: the policy never deletes anything.
     pub retention: Option<Retention>,
+    /// Projects each available backup is shared with (lower-case IDs).
+    pub share_to: Vec<String>,
 }
 
 /// Retention rules; a backup is kept if any rule keeps it.

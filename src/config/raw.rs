@@ -254,4 +254,7 @@ pub(crate) struct RawPolicy {
     /// Which of this policy's backups to keep; the rest are deleted after
     /// each successful job and by `vbs-agent prune`. No pruning when absent.
     pub(crate) retention: Option<RawRetention>,
+    /// Kind `backup`: project IDs to share each backup with once it is
+    /// available (VBS backup sharing).
+    pub(crate) share_to: Option<Vec<String>>,
 }

@@ -701,6 +701,7 @@ fn policy(
         None => Some(None),
         Some(r) => retention(r, &path.key("retention"), report).map(Some),
     };
+    let share_to = share_to(raw.share_to.as_deref(), kind, path, report);
 
     Some(Policy {
         name: name?.to_string(),
@@ -718,7 +719,47 @@ fn policy(
         misfire: misfire?,
         retries,
         retention: retention?,
+        share_to: share_to?,
     })
+}
+
+/// Project IDs, each once, for kind `backup` only.
+fn share_to(
+    raw: Option<&[String]>,
+    kind: Option<PolicyKind>,
+    path: &FieldPath,
+    report: &mut Report<'_>,
+) -> Option<Vec<String>> {
+    let Some(raw) = raw else {
+        return Some(Vec::new());
+    };
+    let list = path.key("share_to");
+    if kind == Some(PolicyKind::Snapshot) {
+        report.key(
+            &list,
+            "share_to applies to kind backup only: snapshots cannot be shared",
+        );
+        return None;
+    }
+    let mut ids: Vec<String> = Vec::with_capacity(raw.len());
+    let mut valid = true;
+    for (i, text) in raw.iter().enumerate() {
+        match checks::project_id(text) {
+            Ok(id) if ids.contains(&id) => {
+                report.value(
+                    &list.index(i),
+                    format!("project {id} is listed twice; list each project once"),
+                );
+                valid = false;
+            }
+            Ok(id) => ids.push(id),
+            Err(message) => {
+                report.value(&list.index(i), message);
+                valid = false;
+            }
+        }
+    }
+    valid.then_some(ids)
 }
 
 /// Retention rules; a block that keeps nothing is refused rather than

@@ -21,6 +21,9 @@ use crate::api::{ApiError, CloudClient, ErrorClass, NewBackup, NewSnapshot};
 use crate::config::{Policy, PolicyKind};
 use crate::store::{Event, EventKind, JobRecord, JobStatus, JobUpdate, Phase, Store, StoreError};
 
+/// Rounds of sharing before a share is recorded as failed.
+const SHARE_ATTEMPTS: u32 = 3;
+
 /// How long removing the temporary snapshot may take, on top of the job.
 const CLEANUP_BUDGET: Duration = Duration::from_secs(600);
 
@@ -69,6 +72,7 @@ impl JobRunner {
                 Phase::SnapshotCreating => self.await_snapshot().await?,
                 Phase::BackupRequested => self.request_backup().await?,
                 Phase::BackupCreating => self.await_backup().await?,
+                Phase::Sharing => self.share().await?,
                 Phase::Cleanup => self.cleanup().await?,
                 Phase::Done => return Ok(self.job),
             }
@@ -287,8 +291,13 @@ impl JobRunner {
                         "backup {id} went to status `error` without a fail_reason"
                     )),
                 };
+                let next = if succeeded && !self.policy.share_to.is_empty() {
+                    Phase::Sharing
+                } else {
+                    Phase::Cleanup
+                };
                 let update = JobUpdate {
-                    phase: Some(Phase::Cleanup),
+                    phase: Some(next),
                     status: Some(if succeeded {
                         JobStatus::Succeeded
                     } else {
@@ -343,6 +352,126 @@ impl JobRunner {
             },
             "done",
         )
+    }
+
+    /// Shares the available backup with every `share_to` project that does
+    /// not have it yet, confirmed by the share list. A share that keeps
+    /// failing is recorded and warned about; the backup still counts as
+    /// succeeded.
+    async fn share(&mut self) -> Result<(), StoreError> {
+        let Some(backup_id) = self.job.backup_id.clone() else {
+            return self.apply(
+                JobUpdate {
+                    phase: Some(Phase::Cleanup),
+                    ..Default::default()
+                },
+                "nothing to share",
+            );
+        };
+        let mut cadence = super::poll::Cadence::new(&self.policy.poll);
+        let mut last_error = String::new();
+        for attempt in 1..=SHARE_ATTEMPTS {
+            if attempt > 1 {
+                tokio::time::sleep(cadence.next_wait()).await;
+            }
+            match self.share_once(&backup_id).await {
+                Ok(shared) => {
+                    for (project, share_id) in &shared {
+                        self.store.record_share(
+                            self.job.id,
+                            &backup_id,
+                            project,
+                            Some(share_id),
+                            None,
+                            Utc::now(),
+                        )?;
+                    }
+                    let note = format!(
+                        "backup {backup_id} shared with {}",
+                        self.policy.share_to.join(", ")
+                    );
+                    return self.apply(
+                        JobUpdate {
+                            phase: Some(Phase::Cleanup),
+                            ..Default::default()
+                        },
+                        &note,
+                    );
+                }
+                Err(e) => {
+                    last_error = e;
+                    self.warn(&format!("sharing backup {backup_id} failed (try {attempt} of {SHARE_ATTEMPTS}): {last_error}"))?;
+                }
+            }
+        }
+        for project in &self.policy.share_to {
+            self.store.record_share(
+                self.job.id,
+                &backup_id,
+                project,
+                None,
+                Some(&last_error),
+                Utc::now(),
+            )?;
+        }
+        self.apply(
+            JobUpdate {
+                phase: Some(Phase::Cleanup),
+                ..Default::default()
+            },
+            &format!("backup {backup_id} not shared: {last_error}"),
+        )
+    }
+
+    /// One round: list, share what is missing, list again to confirm.
+    /// Returns (project, share id) for every `share_to` project.
+    async fn share_once(&self, backup_id: &str) -> Result<Vec<(String, String)>, String> {
+        let shared_with = |shares: &[crate::api::types::Share]| -> Vec<(String, String)> {
+            shares
+                .iter()
+                .filter_map(|s| Some((s.to_project_id.clone()?, s.id.clone())))
+                .collect()
+        };
+        let filter = [("backup_id", backup_id)];
+        let before = self
+            .client
+            .shares(&filter)
+            .await
+            .map_err(|e| e.to_string())?;
+        let have = shared_with(&before);
+        let missing: Vec<String> = self
+            .policy
+            .share_to
+            .iter()
+            .filter(|p| !have.iter().any(|(h, _)| h == *p))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            self.client
+                .share_backup(backup_id, &missing)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let after = shared_with(
+            &self
+                .client
+                .shares(&filter)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+        self.policy
+            .share_to
+            .iter()
+            .map(|p| {
+                after
+                    .iter()
+                    .find(|(h, _)| h == p)
+                    .map(|(h, id)| (h.clone(), id.clone()))
+                    .ok_or_else(|| {
+                        format!("the share list does not show project {p} after sharing")
+                    })
+            })
+            .collect()
     }
 
     /// Starts the current attempt, at its scheduled time for a retry.

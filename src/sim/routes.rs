@@ -45,6 +45,14 @@ pub fn router(state: Shared) -> Router {
             .route(
                 &format!("/{v}/{{project}}/backups/{{id}}"),
                 get(show_backup).delete(delete_backup),
+            )
+            .route(
+                &format!("/{v}/{{project}}/os-vendor-backup-sharing"),
+                post(create_shares),
+            )
+            .route(
+                &format!("/{v}/{{project}}/os-vendor-backup-sharing/detail"),
+                get(list_shares),
             );
     }
     let cloud = cloud
@@ -392,6 +400,121 @@ async fn list_backups_detail(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     list_backups_json(&state, &project, &q, true)
+}
+
+async fn create_shares(
+    AxState(state): AxState<Shared>,
+    Path(project): Path<String>,
+    body: Option<Json<Value>>,
+) -> Response {
+    let Some(req) = body
+        .as_ref()
+        .and_then(|Json(b)| b.get("shared"))
+        .filter(|s| s.is_object())
+    else {
+        return bad_body("shared");
+    };
+    let Some(backup_id) = text(req, "backup_id") else {
+        return bad_body("backup_id");
+    };
+    let to: Vec<String> = req
+        .get("to_project_ids")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut st = lock(&state);
+    match st.share(&project, &backup_id, &to) {
+        Ok(ids) => {
+            let shared: Vec<Value> = st
+                .shares
+                .iter()
+                .filter(|s| ids.contains(&s.id))
+                .map(|s| {
+                    json!({"backup_id": s.backup_id, "deleted": null, "created_at": null, "updated_at": null,
+                           "to_project_id": s.to_project, "from_project_id": s.from_project,
+                           "deleted_at": null, "id": s.id})
+                })
+                .collect();
+            Json(json!({ "shared": shared })).into_response()
+        }
+        Err(r) => refused(r),
+    }
+}
+
+/// The share list with the page's filters; `share_to_me=true` lists what
+/// other projects shared with this one.
+async fn list_shares(
+    AxState(state): AxState<Shared>,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut st = lock(&state);
+    st.sweep();
+    let st = &*st;
+    let to_me = q.get("share_to_me").is_some_and(|v| v == "true");
+    let mut rows: Vec<(&super::state::Share, Value)> = Vec::new();
+    for s in &st.shares {
+        let mine = if to_me {
+            s.to_project == project
+        } else {
+            s.from_project == project
+        };
+        if !mine
+            || !matches(&q, "backup_id", &s.backup_id)
+            || !matches(&q, "to_project_id", &s.to_project)
+            || !matches(&q, "from_project_id", &s.from_project)
+        {
+            continue;
+        }
+        let Some((p, b)) = st.projects.get(&s.from_project).and_then(|p| {
+            p.backups
+                .iter()
+                .find(|b| b.id == s.backup_id)
+                .map(|b| (p, b))
+        }) else {
+            continue;
+        };
+        let backup = shapes::backup_detail(st, &s.from_project, p, b);
+        let name_ok = q.get("name").is_none_or(|n| b.name.contains(n.as_str()));
+        if !name_ok
+            || !matches(&q, "status", st.backup_status(b))
+            || !matches(&q, "volume_id", &b.volume_id)
+        {
+            continue;
+        }
+        let share = json!({"backup": backup, "backup_id": s.backup_id, "created_at": super::state::cinder_time(s.created_at),
+                           "from_project_id": s.from_project, "id": s.id, "to_project_id": s.to_project, "updated_at": null});
+        rows.push((s, share));
+    }
+    let desc = q.get("sort_dir").is_none_or(|d| d != "asc");
+    rows.sort_by(|(a, _), (b, _)| {
+        let order = match q.get("sort_key").map(String::as_str) {
+            Some("id") => a.id.cmp(&b.id),
+            _ => a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)),
+        };
+        if desc {
+            order.reverse()
+        } else {
+            order
+        }
+    });
+    let offset = q.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(MAX_PAGE)
+        .min(MAX_PAGE);
+    let page: Vec<Value> = rows
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|(_, v)| v)
+        .collect();
+    Json(json!({ "shared": page })).into_response()
 }
 
 async fn ledger(AxState(state): AxState<Shared>) -> Response {

@@ -87,7 +87,18 @@ pub struct State {
     pub rng: fastrand::Rng,
     pub requests: u64,
     pub scripted: Vec<super::Scripted>,
+    /// Backup shares across projects.
+    pub shares: Vec<Share>,
     ledger: Vec<LedgerEntry>,
+}
+
+/// One backup shared from one project to another.
+pub struct Share {
+    pub id: String,
+    pub backup_id: String,
+    pub from_project: String,
+    pub to_project: String,
+    pub created_at: DateTime<Utc>,
 }
 
 /// Cinder's timestamp format: no zone, microseconds.
@@ -133,6 +144,7 @@ impl State {
             rng: fastrand::Rng::with_seed(0),
             requests: 0,
             scripted: Vec::new(),
+            shares: Vec::new(),
             ledger: Vec::new(),
         }
     }
@@ -452,6 +464,57 @@ impl State {
             b.deleting_since = Some(Instant::now());
         }
         Ok(())
+    }
+
+    /// `POST …/os-vendor-backup-sharing`: shares an available backup;
+    /// a project it is already shared with keeps its existing share.
+    pub fn share(
+        &mut self,
+        project: &str,
+        backup_id: &str,
+        to: &[String],
+    ) -> Result<Vec<String>, Refusal> {
+        self.sweep();
+        let missing = || Refusal::not_found(format!("Backup {backup_id} could not be found."));
+        let p = self.projects.get(project).ok_or_else(missing)?;
+        let b = p
+            .backups
+            .iter()
+            .find(|b| b.id == backup_id)
+            .ok_or_else(missing)?;
+        if self.backup_status(b) != "available" {
+            return Err(Refusal::bad_request(format!(
+                "Invalid backup: Backup {backup_id} status must be available to be shared."
+            )));
+        }
+        if to.is_empty() || to.iter().any(|t| t == project) {
+            return Err(Refusal::bad_request(
+                "Invalid input: to_project_ids must name other projects.",
+            ));
+        }
+        let mut ids = Vec::new();
+        for target in to {
+            let existing = self
+                .shares
+                .iter()
+                .find(|s| s.backup_id == backup_id && &s.to_project == target);
+            let id = match existing {
+                Some(s) => s.id.clone(),
+                None => {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    self.shares.push(Share {
+                        id: id.clone(),
+                        backup_id: backup_id.to_string(),
+                        from_project: project.to_string(),
+                        to_project: target.clone(),
+                        created_at: Utc::now(),
+                    });
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     fn record(

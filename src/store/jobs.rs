@@ -20,6 +20,8 @@ pub enum Phase {
     BackupRequested,
     /// Backup exists; waiting for a terminal status.
     BackupCreating,
+    /// Backup available; sharing it with the policy's `share_to` projects.
+    Sharing,
     /// Deleting the temporary snapshot.
     Cleanup,
     /// Terminal: see the job's status.
@@ -34,6 +36,7 @@ impl Phase {
             Phase::SnapshotCreating => "snapshot_creating",
             Phase::BackupRequested => "backup_requested",
             Phase::BackupCreating => "backup_creating",
+            Phase::Sharing => "sharing",
             Phase::Cleanup => "cleanup",
             Phase::Done => "done",
         }
@@ -46,6 +49,7 @@ impl Phase {
             "snapshot_creating" => Phase::SnapshotCreating,
             "backup_requested" => Phase::BackupRequested,
             "backup_creating" => Phase::BackupCreating,
+            "sharing" => Phase::Sharing,
             "cleanup" => Phase::Cleanup,
             "done" => Phase::Done,
             other => return Err(StoreError::Corrupt(format!("job phase `{other}`"))),

@@ -36,6 +36,7 @@ const MIGRATIONS: &[M<'static>] = &[
         "../../migrations/0002_attempts_overlap_catchup.sql"
     )),
     M::up(include_str!("../../migrations/0003_retention.sql")),
+    M::up(include_str!("../../migrations/0004_shares.sql")),
 ];
 
 /// Errors of the history store.

@@ -59,6 +59,29 @@ impl Store {
         Ok(ids.collect::<Result<_, _>>()?)
     }
 
+    /// Records the outcome of sharing a job's backup with one project.
+    pub fn record_share(
+        &self,
+        job_id: i64,
+        backup_id: &str,
+        to_project: &str,
+        share_id: Option<&str>,
+        message: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let status = if share_id.is_some() {
+            "shared"
+        } else {
+            "failed"
+        };
+        self.conn().execute(
+            "INSERT INTO backup_shares (at, job_id, backup_id, to_project_id, share_id, status, message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![format_ts(at), job_id, backup_id, to_project, share_id, status, message],
+        )?;
+        Ok(())
+    }
+
     /// Appends a retention action.
     pub fn record_retention(
         &self,

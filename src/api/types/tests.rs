@@ -152,3 +152,24 @@ fn vbs_description_wrapper_is_unwrapped() {
     b.description = Some("plain".into());
     assert_eq!(b.description_text().as_deref(), Some("plain"));
 }
+
+#[test]
+fn share_samples_parse() {
+    let list = decode::shares(&sample("vbs_share_list_otc.json")).unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(
+        list[0].to_project_id.as_deref(),
+        Some("722513ed0a324dadaabe5b2d0fe848b9")
+    );
+    assert_eq!(
+        list[0].backup.as_ref().and_then(|b| b.name.as_deref()),
+        Some("lbf")
+    );
+    // Reduced nested backup, no timestamps.
+    let list = decode::shares(&sample("vbs_share_list_gophertelekomcloud.json")).unwrap();
+    assert_eq!((list.len(), list[0].created_at), (1, None));
+    // The create answer is a list with nulls.
+    let created = decode::shares(&sample("vbs_share_create_response_otc.json")).unwrap();
+    assert_eq!(created[0].id, "8332443e-9866-41d8-8a58-a898cf5db030");
+    assert_eq!(created[0].created_at, None);
+}
