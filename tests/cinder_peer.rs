@@ -10,6 +10,7 @@ use chrono::{SubsecRound, TimeDelta, Utc};
 use serde_json::{json, Value};
 use vbs_agent::api::{ClientSettings, CloudClient};
 use vbs_agent::config::{self, Config};
+use vbs_agent::engine::retention::Verdict;
 use vbs_agent::engine::Engine;
 use vbs_agent::store::{JobStatus, Store, Trigger};
 
@@ -130,10 +131,20 @@ impl Peer {
         volumes: &[String],
         schedule: &str,
     ) -> std::path::PathBuf {
+        self.write_policy_with(dir, volumes, schedule, "")
+    }
+
+    fn write_policy_with(
+        &self,
+        dir: &std::path::Path,
+        volumes: &[String],
+        schedule: &str,
+        extra: &str,
+    ) -> std::path::PathBuf {
         std::fs::write(dir.join("token"), "cinder-peer-accepts-any-token\n").unwrap();
         let vols: String = volumes.iter().map(|v| format!("      - {v}\n")).collect();
         let text = format!(
-            "state_dir: {state}\ndefaults:\n  completion_timeout: 10m\n  poll: {{ initial: 1s, max: 3s }}\nclouds:\n  peer:\n    project_id: {project}\n    endpoints:\n      volume: {url}\n      backup: {url}\n    auth:\n      type: token\n      token_file: {token}\npolicies:\n  - name: peer-test\n    kind: backup\n    cloud: peer\n    schedule: \"{schedule}\"\n    volumes:\n{vols}",
+            "state_dir: {state}\ndefaults:\n  completion_timeout: 10m\n  poll: {{ initial: 1s, max: 3s }}\nclouds:\n  peer:\n    project_id: {project}\n    endpoints:\n      volume: {url}\n      backup: {url}\n    auth:\n      type: token\n      token_file: {token}\npolicies:\n  - name: peer-test\n    kind: backup\n    cloud: peer\n    schedule: \"{schedule}\"\n{extra}    volumes:\n{vols}",
             state = dir.join("state").display(),
             project = self.project,
             url = self.url,
@@ -401,4 +412,96 @@ async fn killed_and_restarted_against_real_cinder_no_duplicates_nothing_lost() {
         "{jobs:#?}"
     );
     peer.tidy(&volumes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_on_a_real_incremental_chain() {
+    let Some(url) = cinder_url() else { return };
+    let peer = Peer::new(url);
+    let volume = peer.create_volume().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = peer.write_policy_with(
+        dir.path(),
+        std::slice::from_ref(&volume),
+        "0 0 3 * * *",
+        "    retention: { keep_last: 1 }\n    full_backup_every: 3\n",
+    );
+    let config = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let policy = config.policies[0].clone();
+    let store = Arc::new(Store::open(&config.history_path()).unwrap());
+    let engine = Engine::new(&config, Arc::clone(&store), ClientSettings::default()).unwrap();
+    let slot = Utc::now().trunc_subsecs(0);
+    let mut chain = Vec::new();
+    for n in 0..3 {
+        let r = engine
+            .run_policy(&policy, slot + TimeDelta::minutes(n), Trigger::Manual)
+            .await
+            .unwrap();
+        assert_eq!(r.jobs[0].status, JobStatus::Succeeded, "{:#?}", r.jobs[0]);
+        chain.push(r.jobs[0].clone());
+    }
+    let flags: Vec<_> = chain.iter().map(|j| j.is_incremental).collect();
+    assert_eq!(
+        flags,
+        [Some(false), Some(true), Some(true)],
+        "one full, then incrementals"
+    );
+
+    // Retention wants the full and the first incremental gone; Cinder's
+    // chain forbids it. The plan says so, and nothing failed.
+    let plan = engine.prune_target(&policy, &volume, true).await.unwrap();
+    for old in &chain[..2] {
+        let line = plan
+            .lines
+            .iter()
+            .find(|l| Some(&l.decision.id) == old.backup_id.as_ref())
+            .unwrap();
+        assert_eq!(
+            line.decision.verdict,
+            Verdict::BlockedByDependants,
+            "{:?}",
+            line.decision
+        );
+    }
+    let conn = rusqlite::Connection::open(config.history_path()).unwrap();
+    let failed: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM retention_actions WHERE action = 'delete_failed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(failed, 0);
+
+    // A new full backup; the old chain goes, tip first.
+    let fourth = engine
+        .run_policy(&policy, slot + TimeDelta::minutes(3), Trigger::Manual)
+        .await
+        .unwrap();
+    assert_eq!(fourth.jobs[0].is_incremental, Some(false));
+    let mut stmt = conn
+        .prepare("SELECT backup_id FROM retention_actions WHERE action = 'deleted' ORDER BY id")
+        .unwrap();
+    let deleted: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let tip_first: Vec<String> = chain
+        .iter()
+        .rev()
+        .map(|j| j.backup_id.clone().unwrap())
+        .collect();
+    assert_eq!(deleted, tip_first);
+    let (_, list) = peer
+        .call(reqwest::Method::GET, "backups/detail", None)
+        .await;
+    let left: Vec<&str> = list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, [fourth.jobs[0].backup_id.as_deref().unwrap()]);
+    peer.tidy(&[volume]).await;
 }

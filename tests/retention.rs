@@ -190,3 +190,71 @@ async fn pruning_deletes_what_no_rule_keeps_and_nothing_it_must_not() {
     );
     assert!(world.sim.backups(PROJECT).iter().any(|b| b.id == b2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_chain_goes_from_its_tip_once_a_new_full_backup_exists() {
+    let world = World::start(vec![volume(1, None)]).await;
+    let policies = policy_yaml(
+        "chain",
+        "0 0 3 1 1 *",
+        &[volume_id(1)],
+        "    retention: { keep_last: 1 }\n    full_backup_every: 3\n",
+    );
+    let config = load(&world.write_config("", "", &policies));
+    let policy = config.policies[0].clone();
+    let history = config.history_path();
+    let store = Arc::new(Store::open(&history).unwrap());
+    let engine = Engine::new(&config, Arc::clone(&store), fast()).unwrap();
+    let slot = Utc::now().trunc_subsecs(0);
+    let mut made = Vec::new();
+    for n in 0..3 {
+        let r = engine
+            .run_policy(&policy, slot + TimeDelta::hours(n), Trigger::Manual)
+            .await
+            .unwrap();
+        made.push(r.jobs[0].clone());
+    }
+    let flags: Vec<_> = made.iter().map(|j| j.is_incremental).collect();
+    assert_eq!(flags, [Some(false), Some(true), Some(true)]);
+    // keep_last 1 wants the first two gone, but each has a dependant.
+    assert!(actions(&history).is_empty(), "{:#?}", actions(&history));
+    let plan = engine
+        .prune_target(&policy, &volume_id(1), true)
+        .await
+        .unwrap();
+    let blocked = plan
+        .lines
+        .iter()
+        .filter(|l| l.decision.verdict == Verdict::BlockedByDependants)
+        .count();
+    assert_eq!(blocked, 2);
+
+    // The third backup in the chain makes the next one full; then the old
+    // chain is pruned tip first.
+    let fourth = engine
+        .run_policy(&policy, slot + TimeDelta::hours(3), Trigger::Manual)
+        .await
+        .unwrap();
+    assert_eq!(fourth.jobs[0].is_incremental, Some(false));
+    let deleted: Vec<String> = actions(&history)
+        .into_iter()
+        .filter(|a| a.1 == "deleted")
+        .map(|a| a.0)
+        .collect();
+    let ids: Vec<String> = made
+        .iter()
+        .rev()
+        .map(|j| j.backup_id.clone().unwrap())
+        .collect();
+    assert_eq!(
+        deleted, ids,
+        "newest first: the tip, then what it depended on"
+    );
+    let left: Vec<String> = world
+        .sim
+        .backups(PROJECT)
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(left, [fourth.jobs[0].backup_id.clone().unwrap()]);
+}

@@ -196,6 +196,9 @@ pub struct Policy {
     pub retention: Option<Retention>,
     /// Projects each available backup is shared with (lower-case IDs).
     pub share_to: Vec<String>,
+    /// Every Nth backup of a volume is full; `None`: incremental whenever
+    /// an earlier backup is available.
+    pub full_backup_every: Option<u32>,
 }
 
 /// Retention rules; a backup is kept if any rule keeps it.

@@ -254,6 +254,10 @@ pub(crate) struct RawPolicy {
     /// Which of this policy's backups to keep; the rest are deleted after
     /// each successful job and by `vbs-agent prune`. No pruning when absent.
     pub(crate) retention: Option<RawRetention>,
+    /// Kind `backup`: make every Nth backup of a volume a full one, starting
+    /// a new incremental chain (Cinder otherwise chains every backup to the
+    /// previous one, and a chain can only be pruned from its tip).
+    pub(crate) full_backup_every: Option<u32>,
     /// Kind `backup`: project IDs to share each backup with once it is
     /// available (VBS backup sharing).
     pub(crate) share_to: Option<Vec<String>>,

@@ -702,6 +702,24 @@ fn policy(
         Some(r) => retention(r, &path.key("retention"), report).map(Some),
     };
     let share_to = share_to(raw.share_to.as_deref(), kind, path, report);
+    let full_backup_every = match raw.full_backup_every {
+        None => Some(None),
+        Some(_) if kind == Some(PolicyKind::Snapshot) => {
+            report.key(
+                &path.key("full_backup_every"),
+                "full_backup_every applies to kind backup only",
+            );
+            None
+        }
+        Some(n @ 1..=1000) => Some(Some(n)),
+        Some(n) => {
+            report.value(
+                &path.key("full_backup_every"),
+                format!("full_backup_every {n} is out of range; use 1 (always full) to 1000"),
+            );
+            None
+        }
+    };
 
     Some(Policy {
         name: name?.to_string(),
@@ -720,6 +738,7 @@ fn policy(
         retries,
         retention: retention?,
         share_to: share_to?,
+        full_backup_every: full_backup_every?,
     })
 }
 

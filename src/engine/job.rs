@@ -182,6 +182,15 @@ impl JobRunner {
             self.description(),
         );
         let client = &self.client;
+        let full_due = match self.policy.full_backup_every {
+            Some(n) => {
+                self.store
+                    .incrementals_since_full(&self.policy.name, &self.job.target)?
+                    + 1
+                    >= n
+            }
+            None => false,
+        };
         let created = create_or_adopt(
             "backup",
             &self.policy.poll,
@@ -198,7 +207,7 @@ impl JobRunner {
             || async {
                 // Cinder only makes an incremental backup when asked, and
                 // refuses to without a parent; VBS decides by itself.
-                let incremental = client.has_available_backup(&volume).await?;
+                let incremental = !full_due && client.has_available_backup(&volume).await?;
                 let b = NewBackup {
                     volume_id: &volume,
                     snapshot_id: &snapshot_id,

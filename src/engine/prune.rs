@@ -6,6 +6,7 @@
 //!
 //! [`retention`]: super::retention
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,9 @@ use super::{Engine, EngineError};
 use crate::api::{ApiError, CloudClient, ErrorClass};
 use crate::config::{Policy, PolicyKind};
 use crate::store::{JobRecord, JobStatus, RetentionAction};
+
+/// Plan-and-delete rounds in one prune, at most.
+const MAX_ROUNDS: usize = 20;
 
 /// How long one deletion may take to complete.
 const DELETE_BUDGET: Duration = Duration::from_secs(600);
@@ -89,7 +93,51 @@ impl Engine {
                 run_id: None,
                 job_id: None,
             }));
-        let (candidates, ours): (Vec<Candidate>, _) = match policy.kind {
+        let prefix = format!("{}-", policy.name);
+        // Deleting the tip of an incremental chain frees its parent, so a
+        // chain that has expired goes in rounds, newest first, until a
+        // round deletes nothing.
+        for round in 1..=MAX_ROUNDS {
+            let (candidates, ours) = self.candidates(&client, policy, target).await?;
+            let ctx = Context {
+                rules,
+                tz: policy.timezone,
+                ours: &ours,
+                name_prefix: &prefix,
+                now: Utc::now(),
+            };
+            let mut kept = Vec::new();
+            let mut deleted_any = false;
+            for decision in plan(&ctx, &candidates) {
+                let outcome = if decision.verdict == Verdict::Delete && !dry_run {
+                    Some(self.delete(&client, policy, target, &decision).await?)
+                } else {
+                    None
+                };
+                if outcome.as_deref() == Some("deleted") {
+                    deleted_any = true;
+                    report.lines.push(PruneLine { decision, outcome });
+                } else {
+                    kept.push(PruneLine { decision, outcome });
+                }
+            }
+            if !deleted_any || round == MAX_ROUNDS {
+                report.lines.extend(kept);
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// The volume's backups (or snapshots, for a snapshot policy) and the
+    /// ids the history says this policy made.
+    async fn candidates(
+        &self,
+        client: &CloudClient,
+        policy: &Policy,
+        target: &str,
+    ) -> Result<(Vec<Candidate>, HashSet<String>), EngineError> {
+        Ok(match policy.kind {
             PolicyKind::Backup => (
                 client
                     .backups_of_volume(target)
@@ -120,24 +168,7 @@ impl Engine {
                     .collect(),
                 self.store.snapshots_made_by(&policy.name, target)?,
             ),
-        };
-        let prefix = format!("{}-", policy.name);
-        let ctx = Context {
-            rules,
-            tz: policy.timezone,
-            ours: &ours,
-            name_prefix: &prefix,
-            now: Utc::now(),
-        };
-        for decision in plan(&ctx, &candidates) {
-            let outcome = if decision.verdict == Verdict::Delete && !dry_run {
-                Some(self.delete(&client, policy, target, &decision).await?)
-            } else {
-                None
-            };
-            report.lines.push(PruneLine { decision, outcome });
-        }
-        Ok(report)
+        })
     }
 
     /// Deletes one backup, waits until it is gone, records the action.

@@ -223,6 +223,26 @@ impl Store {
         )
     }
 
+    /// How many incremental backups `policy` made of `target` since its
+    /// last full one (its succeeded jobs, newest first).
+    pub fn incrementals_since_full(&self, policy: &str, target: &str) -> Result<u32, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT is_incremental FROM jobs
+             WHERE policy = ?1 AND target = ?2 AND status = 'succeeded' AND backup_id IS NOT NULL
+             ORDER BY slot DESC",
+        )?;
+        let flags = stmt.query_map(params![policy, target], |r| r.get::<_, Option<bool>>(0))?;
+        let mut count = 0;
+        for flag in flags {
+            if flag? != Some(true) {
+                break;
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// The running job of `target` on `cloud`, if any (for the overlap guard).
     pub fn running_job_for(&self, cloud: &str, target: &str) -> Result<Option<i64>, StoreError> {
         Ok(self
