@@ -190,18 +190,24 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_lost_answer_is_adopted_not_repeated() {
-        let fake = Fake::new(vec![Err(err(ErrorClass::Retryable, false)), Ok(())]);
-        let got = create_or_adopt(
+    /// Create-or-adopt against the fake, with a deadline `secs` from now.
+    async fn attempt(fake: &Fake, maybe_exists: bool, secs: u64) -> Created {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        create_or_adopt(
             "backup",
             &poll(),
-            Instant::now() + Duration::from_secs(60),
-            false,
+            deadline,
+            maybe_exists,
             || fake.find(),
             || fake.make(),
         )
-        .await;
+        .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_answer_is_adopted_not_repeated() {
+        let fake = Fake::new(vec![Err(err(ErrorClass::Retryable, false)), Ok(())]);
+        let got = attempt(&fake, false, 60).await;
         assert_eq!(
             got,
             Created::Id {
@@ -215,15 +221,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_refused_connection_is_simply_retried() {
         let fake = Fake::new(vec![Err(err(ErrorClass::Retryable, true)), Ok(())]);
-        let got = create_or_adopt(
-            "backup",
-            &poll(),
-            Instant::now() + Duration::from_secs(60),
-            false,
-            || fake.find(),
-            || fake.make(),
-        )
-        .await;
+        let got = attempt(&fake, false, 60).await;
         assert_eq!(
             got,
             Created::Id {
@@ -238,15 +236,7 @@ mod tests {
     async fn a_resumed_job_looks_before_creating() {
         let fake = Fake::new(vec![Ok(())]);
         fake.created.borrow_mut().push("before-crash".into());
-        let got = create_or_adopt(
-            "backup",
-            &poll(),
-            Instant::now() + Duration::from_secs(60),
-            true,
-            || fake.find(),
-            || fake.make(),
-        )
-        .await;
+        let got = attempt(&fake, true, 60).await;
         assert_eq!(
             got,
             Created::Id {
@@ -263,15 +253,7 @@ mod tests {
             Err(err(ErrorClass::Busy, false)),
             Ok(()),
         ]);
-        let got = create_or_adopt(
-            "backup",
-            &poll(),
-            Instant::now() + Duration::from_secs(60),
-            false,
-            || fake.find(),
-            || fake.make(),
-        )
-        .await;
+        let got = attempt(&fake, false, 60).await;
         assert_eq!(
             got,
             Created::Id {
@@ -281,15 +263,7 @@ mod tests {
         );
 
         let fake = Fake::new(vec![Err(err(ErrorClass::Quota, false))]);
-        let got = create_or_adopt(
-            "backup",
-            &poll(),
-            Instant::now() + Duration::from_secs(60),
-            false,
-            || fake.find(),
-            || fake.make(),
-        )
-        .await;
+        let got = attempt(&fake, false, 60).await;
         assert!(
             matches!(got, Created::Refused { ref reason, retry_worthy: false } if reason.starts_with("quota exhausted")),
             "{got:?}"
@@ -302,15 +276,7 @@ mod tests {
         fake.created
             .borrow_mut()
             .push("made-before-the-crash".into());
-        let got = create_or_adopt(
-            "backup",
-            &poll(),
-            Instant::now(),
-            true,
-            || fake.find(),
-            || fake.make(),
-        )
-        .await;
+        let got = attempt(&fake, true, 0).await;
         assert_eq!(
             got,
             Created::Id {
@@ -327,15 +293,7 @@ mod tests {
                 .map(|_| Err(err(ErrorClass::Busy, false)))
                 .collect(),
         );
-        let got = create_or_adopt(
-            "backup",
-            &poll(),
-            Instant::now() + Duration::from_secs(30),
-            false,
-            || fake.find(),
-            || fake.make(),
-        )
-        .await;
+        let got = attempt(&fake, false, 30).await;
         assert!(
             matches!(got, Created::TimedOut(ref r) if r.contains("boom")),
             "{got:?}"

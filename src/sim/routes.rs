@@ -213,6 +213,25 @@ fn paginate<T>(
     (out, next)
 }
 
+/// One page of a list, `{"<key>": […], "<key>_links": [next]}`; the next
+/// link lacks the version segment, as in the vendor's sample, so clients
+/// must rebuild it from the marker.
+fn page_response(
+    key: &str,
+    items: Vec<(&str, Value)>,
+    q: &HashMap<String, String>,
+    base_url: &str,
+    project: &str,
+) -> Response {
+    let (page, next) = paginate(items, q);
+    let mut body = json!({ key: page });
+    if let Some((marker, limit)) = next {
+        let href = format!("{base_url}/{project}/{key}?limit={limit}&marker={marker}");
+        body[format!("{key}_links")] = json!([{"rel": "next", "href": href}]);
+    }
+    Json(body).into_response()
+}
+
 fn matches(q: &HashMap<String, String>, key: &str, value: &str) -> bool {
     q.get(key).is_none_or(|want| want == value)
 }
@@ -247,12 +266,7 @@ fn list_snapshots_json(
             (s.id.as_str(), v)
         })
         .collect();
-    let (page, next) = paginate(items, q);
-    let mut body = json!({ "snapshots": page });
-    if let Some((marker, limit)) = next {
-        body["snapshots_links"] = json!([{"rel": "next", "href": format!("{}/{project}/snapshots?limit={limit}&marker={marker}", st.base_url)}]);
-    }
-    Json(body).into_response()
+    page_response("snapshots", items, q, &st.base_url, project)
 }
 
 async fn list_snapshots(
@@ -377,13 +391,7 @@ fn list_backups_json(
             (b.id.as_str(), v)
         })
         .collect();
-    let (page, next) = paginate(items, q);
-    let mut body = json!({ "backups": page });
-    if let Some((marker, limit)) = next {
-        // Without the version segment, as in the vendor's sample.
-        body["backups_links"] = json!([{"rel": "next", "href": format!("{}/{project}/backups?limit={limit}&marker={marker}", st.base_url)}]);
-    }
-    Json(body).into_response()
+    page_response("backups", items, q, &st.base_url, project)
 }
 
 async fn list_backups(
