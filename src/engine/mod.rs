@@ -70,7 +70,13 @@ pub struct Engine {
     /// start in the order they asked.
     slots: Arc<Semaphore>,
     limit: usize,
+    /// "Now" for retention decisions; the wall clock except in tests that
+    /// play out days of slots.
+    clock: Clock,
 }
+
+/// A source of the current time.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 impl Engine {
     /// One API client per configured cloud.
@@ -94,6 +100,7 @@ impl Engine {
             clients: Arc::new(clients),
             slots: Arc::new(Semaphore::new(config.max_concurrent_jobs)),
             limit: config.max_concurrent_jobs,
+            clock: Arc::new(Utc::now),
         })
     }
 
@@ -108,7 +115,14 @@ impl Engine {
         if next.limit == self.limit {
             next.slots = Arc::clone(&self.slots);
         }
+        next.clock = Arc::clone(&self.clock);
         Ok(next)
+    }
+
+    /// The same engine deciding retention by `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The history this engine writes.

@@ -104,7 +104,7 @@ impl Engine {
                 tz: policy.timezone,
                 ours: &ours,
                 name_prefix: &prefix,
-                now: Utc::now(),
+                now: (self.clock)(),
             };
             let mut kept = Vec::new();
             let mut deleted_any = false;

@@ -237,6 +237,12 @@ impl SimHandle {
         lock(&self.state).set_volume_fault(project, volume_id, fault);
     }
 
+    /// Moves the cloud's clock to `now` (only the timestamps it reports;
+    /// durations still run on tokio's clock).
+    pub fn set_now(&self, now: chrono::DateTime<chrono::Utc>) {
+        lock(&self.state).clock_offset = now - chrono::Utc::now();
+    }
+
     /// Queues a canned answer.
     pub fn script(&self, answer: Scripted) {
         lock(&self.state).scripted.push(answer);

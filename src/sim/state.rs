@@ -87,6 +87,9 @@ pub struct State {
     pub rng: fastrand::Rng,
     pub requests: u64,
     pub scripted: Vec<super::Scripted>,
+    /// Added to the wall clock for the timestamps the cloud reports, so
+    /// tests can play out days of backups in seconds.
+    pub clock_offset: chrono::TimeDelta,
     /// Backup shares across projects.
     pub shares: Vec<Share>,
     ledger: Vec<LedgerEntry>,
@@ -144,9 +147,15 @@ impl State {
             rng: fastrand::Rng::with_seed(0),
             requests: 0,
             scripted: Vec::new(),
+            clock_offset: chrono::TimeDelta::zero(),
             shares: Vec::new(),
             ledger: Vec::new(),
         }
+    }
+
+    /// The cloud's idea of now.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.clock_offset
     }
 
     pub fn set_faults(&mut self, faults: Faults) {
@@ -195,7 +204,7 @@ impl State {
                 keep
             });
         }
-        let stamp = cinder_time(Utc::now());
+        let stamp = cinder_time(self.now());
         for e in self.ledger.iter_mut().filter(|e| removed.contains(&e.id)) {
             e.deleted_at = Some(stamp.clone());
             e.status = "deleted".into();
@@ -285,7 +294,7 @@ impl State {
             size_gb: v.size_gb,
             metadata,
             created: Instant::now(),
-            created_at: Utc::now(),
+            created_at: self.now(),
             fails: v.fault == Some(VolumeFault::SnapshotError),
             deleting_since: None,
         };
@@ -405,7 +414,7 @@ impl State {
             snapshot_id: snapshot_id.map(str::to_string),
             size_gb: v.size_gb,
             created: Instant::now(),
-            created_at: Utc::now(),
+            created_at: self.now(),
             incremental,
             parent,
             fail_reason,
@@ -507,7 +516,7 @@ impl State {
                         backup_id: backup_id.to_string(),
                         from_project: project.to_string(),
                         to_project: target.clone(),
-                        created_at: Utc::now(),
+                        created_at: self.now(),
                     });
                     id
                 }
