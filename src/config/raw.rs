@@ -72,7 +72,8 @@ pub(crate) struct RawDefaults {
     /// (`Europe/Berlin`). Default `UTC`.
     pub(crate) timezone: Option<String>,
     /// How long a job may take from its first API call to a terminal
-    /// status before it is recorded as `timed_out`. Default `6h`.
+    /// status before it is recorded as `timed_out` (retries included; time
+    /// queued for a `max_concurrent_jobs` slot does not count). Default `6h`.
     pub(crate) completion_timeout: Option<String>,
     /// Polling cadence while a snapshot or backup is still working.
     pub(crate) poll: Option<RawPoll>,

@@ -1,13 +1,18 @@
-//! One job (policy kind `backup`): snapshot → backup → snapshot cleanup.
+//! One job: snapshot → backup → sharing → snapshot cleanup (kind
+//! `backup`), or the snapshot alone (kind `snapshot`).
 //!
 //! Every transition is written to the history before the next API call, so
 //! a job can be continued from its last phase after a restart:
 //!
 //! ```text
 //! pending → snapshot_requested → snapshot_creating → backup_requested
-//!         → backup_creating → cleanup → done
+//!         → backup_creating → sharing → cleanup → done
 //! ```
-//! Failures jump to `cleanup` (when there is a snapshot to remove) or `done`.
+//! Failures go through `cleanup` (which removes a snapshot if there is one)
+//! and from there to `done`, or back to `pending` for another attempt.
+//! The completion timeout runs from the job's first API call (time spent
+//! waiting for a `max_concurrent_jobs` slot or jitter does not count) and
+//! covers every attempt.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +70,10 @@ impl JobRunner {
 
     /// Runs the job to its end and returns the final record.
     pub async fn run(mut self) -> Result<JobRecord, StoreError> {
+        if self.job.phase == Phase::Pending && self.job.attempt == 1 {
+            // A fresh job's clock starts now, not when it was queued.
+            self.deadline = Instant::now() + self.policy.completion_timeout;
+        }
         loop {
             match self.job.phase {
                 Phase::Pending => self.start_attempt().await?,
