@@ -10,6 +10,7 @@ mod error;
 mod fault;
 mod limit;
 mod observe;
+pub mod sign;
 pub mod types;
 
 pub use client::{ClientSettings, CloudClient, NewBackup, NewSnapshot};
