@@ -1,6 +1,7 @@
 //! Tokens: a static token read from a file or the environment, or a
 //! Keystone v3 password token scoped to the project, renewed before it
-//! expires and once after a 401.
+//! expires and once after a 401, with the service catalog that came with
+//! it. With AK/SK there is no token: each request is signed instead.
 
 use std::time::Instant;
 
@@ -8,10 +9,12 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::Mutex;
 
+use super::catalog::Catalog;
 use super::decode;
 use super::error::{ApiError, ErrorClass};
 use super::fault::FaultBody;
 use super::observe::{CallObserver, CallRecord};
+use super::sign;
 use super::types::parse_api_time;
 use crate::config::secret::{Secret, SecretSource};
 use crate::config::AuthConfig;
@@ -23,11 +26,15 @@ const RENEW_BEFORE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 pub struct TokenSource {
     config: AuthConfig,
     project_id: String,
+    /// Ask Keystone for the service catalog (some endpoint is not given).
+    want_catalog: bool,
     cached: Mutex<Option<Cached>>,
 }
 
 struct Cached {
     token: Secret,
+    /// The catalog of the token answer (empty for static tokens).
+    catalog: std::sync::Arc<Catalog>,
     /// How long obtaining it took (for the event log).
     latency: std::time::Duration,
     /// `None` for static tokens: valid until the server says otherwise.
@@ -35,12 +42,74 @@ struct Cached {
 }
 
 impl TokenSource {
-    pub fn new(config: AuthConfig, project_id: String) -> Self {
+    pub fn new(config: AuthConfig, project_id: String, want_catalog: bool) -> Self {
         Self {
             config,
             project_id,
+            want_catalog,
             cached: Mutex::new(None),
         }
+    }
+
+    /// Adds the credentials to a request: `X-Auth-Token`, or for AK/SK the
+    /// `SDK-HMAC-SHA256` signature over method, URL, the signed headers
+    /// (`Host`, `X-Project-Id`, `X-Sdk-Date`) and `body`.
+    pub async fn authorize(
+        &self,
+        http: &reqwest::Client,
+        observer: &dyn CallObserver,
+        req: reqwest::RequestBuilder,
+        method: &str,
+        url: &url::Url,
+        body: &[u8],
+    ) -> Result<reqwest::RequestBuilder, ApiError> {
+        let AuthConfig::AkSk {
+            access_key,
+            secret_key,
+        } = &self.config
+        else {
+            let token = self.token(http, observer).await?;
+            return Ok(req.header("X-Auth-Token", token.expose()));
+        };
+        let (access_key, secret_key) = (read_secret(access_key)?, read_secret(secret_key)?);
+        let host = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_string(),
+        };
+        let date = sign::date(Utc::now());
+        let headers = [
+            ("host".to_string(), host),
+            ("x-project-id".to_string(), self.project_id.clone()),
+            ("x-sdk-date".to_string(), date.clone()),
+        ];
+        let canonical = sign::canonical_request(&sign::SignedRequest {
+            method,
+            path: url.path(),
+            query: url.query().unwrap_or(""),
+            headers: &headers,
+            body,
+        });
+        let signature = sign::signature(secret_key.expose(), &date, &canonical);
+        let authorization = sign::authorization(
+            access_key.expose(),
+            &sign::signed_headers(&headers),
+            &signature,
+        );
+        Ok(req
+            .header(sign::DATE_HEADER, date)
+            .header("X-Project-Id", &self.project_id)
+            .header("Authorization", authorization))
+    }
+
+    /// The service catalog of the current token (empty until one was
+    /// obtained, and for static tokens).
+    pub async fn catalog(&self) -> std::sync::Arc<Catalog> {
+        self.cached
+            .lock()
+            .await
+            .as_ref()
+            .map(|c| std::sync::Arc::clone(&c.catalog))
+            .unwrap_or_default()
     }
 
     /// A token valid for a while yet, obtaining a new one when needed.
@@ -77,6 +146,7 @@ impl TokenSource {
         match &self.config {
             AuthConfig::Token { token } => Ok(Cached {
                 token: read_secret(token)?,
+                catalog: Default::default(),
                 latency: std::time::Duration::ZERO,
                 expires_at: None,
             }),
@@ -104,6 +174,15 @@ impl TokenSource {
                 });
                 result
             }
+            AuthConfig::AkSk { .. } => Err(ApiError {
+                class: ErrorClass::Permanent,
+                call: "obtain token".into(),
+                status: None,
+                code: None,
+                message: "AK/SK credentials sign requests; they give no token".into(),
+                not_processed: true,
+                retry_after: None,
+            }),
         }
     }
 
@@ -130,19 +209,18 @@ impl TokenSource {
             not_processed: false,
             retry_after: None,
         };
-        let resp = http
-            .post(url)
-            .query(&[("nocatalog", "true")])
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| {
-                err(
-                    ErrorClass::Retryable,
-                    None,
-                    format!("Keystone unreachable: {e}"),
-                )
-            })?;
+        let mut req = http.post(url);
+        if !self.want_catalog {
+            req = req.query(&[("nocatalog", "true")]);
+        }
+        let resp = req.json(&body).send().await.map_err(|e| {
+            let e = super::client::transport_error(&call, &e);
+            err(
+                e.class,
+                None,
+                format!("Keystone unreachable: {}", e.message),
+            )
+        })?;
         let status = resp.status().as_u16();
         let token = resp
             .headers()
@@ -174,12 +252,14 @@ impl TokenSource {
                 "Keystone answer lacks the X-Subject-Token header".into(),
             )
         })?;
-        let expires_at =
-            token_expiry(&text).map_err(|e| err(ErrorClass::BadAnswer, Some(status), e.0))?;
+        let parsed =
+            decode::json(&text).map_err(|e| err(ErrorClass::BadAnswer, Some(status), e.0))?;
+        let expires_at = token_expiry(&parsed);
         // Without an expiry, assume the documented 24 h and renew early.
         let expires_at = expires_at.unwrap_or_else(|| Utc::now() + chrono::TimeDelta::hours(23));
         Ok(Cached {
             token,
+            catalog: std::sync::Arc::new(Catalog::from_token_body(&parsed)),
             latency: started.elapsed(),
             expires_at: Some(expires_at),
         })
@@ -189,16 +269,16 @@ impl TokenSource {
         match &self.config {
             AuthConfig::Password { user, .. } => user,
             AuthConfig::Token { .. } => "token",
+            AuthConfig::AkSk { .. } => "access key",
         }
     }
 }
 
 /// `token.expires_at` of a Keystone token answer.
-fn token_expiry(body: &str) -> Result<Option<DateTime<Utc>>, decode::DecodeError> {
-    let v = decode::json(body)?;
-    Ok(v.pointer("/token/expires_at")
+fn token_expiry(body: &serde_json::Value) -> Option<DateTime<Utc>> {
+    body.pointer("/token/expires_at")
         .and_then(|x| x.as_str())
-        .and_then(parse_api_time))
+        .and_then(parse_api_time)
 }
 
 fn read_secret(source: &SecretSource) -> Result<Secret, ApiError> {
@@ -236,9 +316,9 @@ mod tests {
             "/../shared/api-samples/keystone_token_response_project_scope.json"
         );
         let body = std::fs::read_to_string(path).unwrap();
-        let expiry = token_expiry(&body).unwrap().expect("expires_at");
+        let body = decode::json(&body).unwrap();
+        let expiry = token_expiry(&body).expect("expires_at");
         assert_eq!(expiry, Utc.with_ymd_and_hms(2017, 6, 3, 2, 19, 49).unwrap());
-        assert_eq!(token_expiry("{}").unwrap(), None);
-        assert!(token_expiry("{").is_err());
+        assert_eq!(token_expiry(&serde_json::json!({})), None);
     }
 }

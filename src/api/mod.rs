@@ -4,6 +4,7 @@
 //! [`CallObserver`].
 
 mod auth;
+pub mod catalog;
 mod client;
 pub mod decode;
 mod error;

@@ -21,6 +21,7 @@ mod path;
 mod raw;
 mod report;
 pub mod secret;
+mod source;
 mod suggest;
 mod validate;
 

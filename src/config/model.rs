@@ -49,6 +49,39 @@ pub struct Cloud {
     pub auth: AuthConfig,
     /// Requests to this cloud are spaced to stay within this rate.
     pub rate_limit: Option<RateLimit>,
+    /// Where the cloud's settings came from (shown by `check`).
+    pub origin: CloudOrigin,
+    /// Catalog region (`region` / `region_name` / `OS_REGION_NAME`); `None`
+    /// accepts an endpoint of any region.
+    pub region: Option<String>,
+    /// Catalog interface: `public` (default), `internal` or `admin`.
+    pub interface: String,
+    /// A PEM file of extra CA certificates trusted for this cloud, besides
+    /// the built-in roots.
+    pub cacert: Option<PathBuf>,
+}
+
+/// Where a cloud's settings came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloudOrigin {
+    /// Written out in the policy file.
+    Inline,
+    /// An entry of a `clouds.yaml` file.
+    CloudsYaml { file: PathBuf, entry: String },
+    /// The `OS_*` environment variables.
+    Env,
+}
+
+impl std::fmt::Display for CloudOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CloudOrigin::Inline => f.write_str("the policy file"),
+            CloudOrigin::CloudsYaml { file, entry } => {
+                write!(f, "cloud `{entry}` of {}", file.display())
+            }
+            CloudOrigin::Env => f.write_str("the OS_* environment variables"),
+        }
+    }
 }
 
 /// `requests` per `per`.
@@ -96,13 +129,14 @@ pub struct Retries {
 pub const DEFAULT_MAX_CONCURRENT_JOBS: usize = 16;
 
 /// Service base URLs, without version or project segments
-/// (`https://evs.eu-de.otc.t-systems.com`).
+/// (`https://evs.eu-de.otc.t-systems.com`). `None`: taken from the Keystone
+/// service catalog (password auth only).
 #[derive(Debug, Clone)]
 pub struct Endpoints {
     /// EVS/Cinder: snapshots.
-    pub volume: Url,
+    pub volume: Option<Url>,
     /// VBS/Cinder: backups.
-    pub backup: Url,
+    pub backup: Option<Url>,
 }
 
 /// `/v2` or `/v3` path segment.
@@ -135,6 +169,12 @@ pub enum AuthConfig {
         /// The user's domain name (on OTC, `OTC000000000010000xxxxx`).
         user_domain: String,
         password: SecretSource,
+    },
+    /// Huawei Cloud access key / secret key: every request is signed
+    /// (`SDK-HMAC-SHA256`); there is no token.
+    AkSk {
+        access_key: SecretSource,
+        secret_key: SecretSource,
     },
 }
 

@@ -155,8 +155,26 @@ pub(crate) struct RawCloud {
     /// `localhost`, `127.0.0.0/8` and `::1` is always allowed (tests, the
     /// simulator, local proxies).
     pub(crate) allow_http: Option<bool>,
-    /// Required. How the agent authenticates.
+    /// Required unless `clouds_yaml` or `from_env` is given. How the agent
+    /// authenticates.
     pub(crate) auth: Option<RawAuth>,
+    /// Take this cloud from the entry of this name in the first
+    /// `clouds.yaml` found (`$OS_CLIENT_CONFIG_FILE`, `./clouds.yaml`,
+    /// `$XDG_CONFIG_HOME/openstack/` or `~/.config/openstack/`,
+    /// `/etc/openstack/`), with the same entry of a `secure.yaml` in those
+    /// places merged over it. `auth` must then be left out; other fields
+    /// given here win over the entry's.
+    pub(crate) clouds_yaml: Option<String>,
+    /// `true`: take this cloud from the `OS_*` environment variables, as
+    /// the OpenStack command-line clients do. `auth` must then be left out.
+    pub(crate) from_env: Option<bool>,
+    /// Region of the service-catalog endpoints to use (e.g. `eu-de`).
+    pub(crate) region: Option<String>,
+    /// Catalog interface: `public` (default), `internal` or `admin`.
+    pub(crate) interface: Option<String>,
+    /// PEM file of a private CA to trust for this cloud (in addition to the
+    /// built-in roots). Relative to the policy file.
+    pub(crate) cacert: Option<String>,
 }
 
 /// `clouds.NAME.endpoints:` — base URLs such as
@@ -166,9 +184,11 @@ pub(crate) struct RawCloud {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a mapping")]
 pub(crate) struct RawEndpoints {
-    /// Required. EVS / Cinder: snapshots.
+    /// EVS / Cinder: snapshots. Discovered from the Keystone catalog
+    /// (types `volumev3`, `block-storage`, `volumev2`, `volume`) when absent.
     pub(crate) volume: Option<String>,
-    /// Required. VBS / Cinder: backups.
+    /// VBS / Cinder: backups. Discovered from the catalog (type `vbs`, else
+    /// the volume service) when absent.
     pub(crate) backup: Option<String>,
 }
 
@@ -209,6 +229,19 @@ pub(crate) struct RawAuth {
     pub(crate) token_file: Option<String>,
     /// Token auth: environment variable holding the token.
     pub(crate) token_env: Option<String>,
+    /// Password auth: name of a systemd credential holding the password,
+    /// read from `$CREDENTIALS_DIRECTORY/NAME`.
+    pub(crate) password_credential: Option<String>,
+    /// Token auth: name of a systemd credential holding the token.
+    pub(crate) token_credential: Option<String>,
+    /// AK/SK auth: the access key, from a file, a variable or a credential.
+    pub(crate) access_key_file: Option<String>,
+    pub(crate) access_key_env: Option<String>,
+    pub(crate) access_key_credential: Option<String>,
+    /// AK/SK auth: the secret key, from a file, a variable or a credential.
+    pub(crate) secret_key_file: Option<String>,
+    pub(crate) secret_key_env: Option<String>,
+    pub(crate) secret_key_credential: Option<String>,
 }
 
 /// `policies[N]:` — what to back up, where, and when.

@@ -52,10 +52,20 @@ pub async fn issue_token(AxState(state): AxState<Shared>, body: Option<Json<Valu
 
     let now = Utc::now();
     let expires = now + chrono::TimeDelta::from_std(ttl).unwrap_or(chrono::TimeDelta::hours(24));
+    // Every service is this simulator, on the public interface of region
+    // `sim-1`; the decoys (another region, the admin interface) point at a
+    // port nothing listens on, so a client that ignores region or interface
+    // fails.
     let endpoint = |kind: &str, version: &str| {
+        let here = |interface: &str, region: &str, url: String| {
+            json!({"interface": interface, "region": region, "region_id": region,
+                   "id": uuid::Uuid::new_v4().simple().to_string(), "url": url})
+        };
         json!({"type": kind, "name": "cinder", "id": uuid::Uuid::new_v4().simple().to_string(),
-               "endpoints": [{"interface": "public", "region": "sim-1", "region_id": "sim-1",
-                              "url": format!("{base}/{version}/{project}")}]})
+               "endpoints": [
+                   here("admin", "sim-1", format!("http://127.0.0.1:9/{version}/{project}")),
+                   here("public", "sim-1", format!("{base}/{version}/{project}")),
+                   here("public", "sim-0", format!("http://127.0.0.1:9/{version}/{project}"))]})
     };
     let body = json!({"token": {
         "methods": ["password"],
@@ -67,7 +77,7 @@ pub async fn issue_token(AxState(state): AxState<Shared>, body: Option<Json<Valu
         "user": {"id": uuid::Uuid::new_v4().simple().to_string(), "name": name,
                  "domain": {"id": "default", "name": domain}, "password_expires_at": null},
         "roles": [{"id": "member", "name": "member"}],
-        "catalog": [endpoint("volumev3", "v3"), endpoint("volumev2", "v2")],
+        "catalog": [endpoint("volumev3", "v3"), endpoint("volumev2", "v2"), endpoint("vbs", "v2")],
     }});
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&token) {

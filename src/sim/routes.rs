@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::state::{Refusal, State};
-use super::{faults, keystone, lock, shapes, Faults, Shared, VolumeFault};
+use super::{aksk, faults, keystone, lock, shapes, Faults, Shared, VolumeFault};
 
 /// Largest page the list calls return, as VBS does.
 const MAX_PAGE: usize = 1000;
@@ -73,6 +73,12 @@ pub fn router(state: Shared) -> Router {
 }
 
 async fn require_token(AxState(state): AxState<Shared>, req: Request, next: Next) -> Response {
+    if aksk::is_signed(&req) {
+        return match aksk::verify(&state, req).await {
+            Ok(req) => next.run(req).await,
+            Err(refused) => refused,
+        };
+    }
     let ok = req
         .headers()
         .get("X-Auth-Token")

@@ -93,6 +93,8 @@ pub struct State {
     /// Backup shares across projects.
     pub shares: Vec<Share>,
     ledger: Vec<LedgerEntry>,
+    /// AK/SK pairs whose signed requests are accepted: access key → secret key.
+    pub access_keys: HashMap<String, String>,
 }
 
 /// One backup shared from one project to another.
@@ -150,6 +152,7 @@ impl State {
             clock_offset: chrono::TimeDelta::zero(),
             shares: Vec::new(),
             ledger: Vec::new(),
+            access_keys: HashMap::new(),
         }
     }
 
