@@ -138,10 +138,12 @@ pub(crate) struct RawPoll {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a mapping")]
 pub(crate) struct RawCloud {
-    /// Required. The project ID: 32 hex digits (as shown in the console
-    /// under "My Credentials"). Stored in lower case.
+    /// Required (unless `clouds_yaml` or `from_env` gives it). The project
+    /// ID: 32 hex digits (as shown in the console under "My Credentials").
+    /// Stored in lower case.
     pub(crate) project_id: Option<String>,
-    /// Required. Service base URLs.
+    /// Service base URLs. Required with token and AK/SK auth; with
+    /// password auth, those left out come from the Keystone service catalog.
     pub(crate) endpoints: Option<RawEndpoints>,
     /// API version for snapshots: `v2` (default; the vendor recommends it)
     /// or `v3`.
@@ -192,7 +194,7 @@ pub(crate) struct RawEndpoints {
     pub(crate) backup: Option<String>,
 }
 
-/// `clouds.NAME.auth:` — one of two shapes, chosen by `type`:
+/// `clouds.NAME.auth:` — one of three shapes, chosen by `type`:
 ///
 /// ```yaml
 /// auth:                        # Keystone v3 password, scoped to project_id
@@ -204,14 +206,19 @@ pub(crate) struct RawEndpoints {
 /// auth:                        # a pre-issued token
 ///   type: token
 ///   token_file: /run/credentials/vbs-agent.service/token        # or token_env: VBS_TOKEN
+/// auth:                        # Huawei Cloud AK/SK: every request is signed
+///   type: aksk
+///   access_key_credential: access-key                           # or access_key_file / _env
+///   secret_key_credential: secret-key                           # or secret_key_file / _env
 /// ```
 ///
-/// Exactly one of `password_file` / `password_env` (or `token_file` /
-/// `token_env`) must be given. Fields of the other type are errors.
+/// Each secret is given exactly one way: `*_file`, `*_env`, or
+/// `*_credential` (a systemd credential name, read from
+/// `$CREDENTIALS_DIRECTORY/NAME`). Fields of another type are errors.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a mapping")]
 pub(crate) struct RawAuth {
-    /// Required. `password` or `token`.
+    /// Required. `password`, `token` or `aksk`.
     #[serde(rename = "type")]
     pub(crate) kind: Option<String>,
     /// Password auth: the identity endpoint, ending in `/v3`.
