@@ -29,6 +29,8 @@ pub struct TokenSource {
     /// Ask Keystone for the service catalog (some endpoint is not given).
     want_catalog: bool,
     cached: Mutex<Option<Cached>>,
+    /// AK/SK auth: the keys as last read (again after a 401).
+    keys: Mutex<Option<(Secret, Secret)>>,
 }
 
 struct Cached {
@@ -48,6 +50,7 @@ impl TokenSource {
             project_id,
             want_catalog,
             cached: Mutex::new(None),
+            keys: Mutex::new(None),
         }
     }
 
@@ -71,7 +74,17 @@ impl TokenSource {
             let token = self.token(http, observer).await?;
             return Ok(req.header("X-Auth-Token", token.expose()));
         };
-        let (access_key, secret_key) = (read_secret(access_key)?, read_secret(secret_key)?);
+        let (access_key, secret_key) = {
+            let mut keys = self.keys.lock().await;
+            match keys.as_ref() {
+                Some(k) => k.clone(),
+                None => {
+                    let read = (read_secret(access_key)?, read_secret(secret_key)?);
+                    *keys = Some(read.clone());
+                    read
+                }
+            }
+        };
         let host = match url.port() {
             Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
             None => url.host_str().unwrap_or_default().to_string(),
@@ -133,9 +146,10 @@ impl TokenSource {
         Ok(token)
     }
 
-    /// Forgets the cached token after the server refused it (401).
+    /// Forgets the cached token (or AK/SK pair) after the server refused it (401).
     pub async fn invalidate(&self) {
         *self.cached.lock().await = None;
+        *self.keys.lock().await = None;
     }
 
     async fn obtain(

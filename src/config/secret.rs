@@ -108,7 +108,12 @@ impl SecretSource {
         let (path, mask) = match self {
             SecretSource::File(path) => (path.clone(), 0o077),
             SecretSource::Credential(name) => (credential_path(name).ok()?, 0o007),
-            SecretSource::CloudsYaml { files, .. } => (files.first()?.clone(), 0o077),
+            SecretSource::CloudsYaml { files, cloud, key } => {
+                let holder = files.iter().find(|f| {
+                    std::fs::read_to_string(f).is_ok_and(|t| yaml_value(&t, cloud, key).is_some())
+                })?;
+                (holder.clone(), 0o077)
+            }
             SecretSource::Env(_) => return None,
         };
         let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o777;
@@ -176,5 +181,69 @@ impl fmt::Display for SecretSource {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn chmod(path: &std::path::Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn group_or_world_readable_secret_files_are_flagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("password");
+        std::fs::write(&file, "pw\n").unwrap();
+        let source = SecretSource::File(file.clone());
+        chmod(&file, 0o600);
+        assert_eq!(source.exposure(), None);
+        chmod(&file, 0o640);
+        let warning = source.exposure().unwrap();
+        assert!(
+            warning.contains("mode 0640: readable by its group; chmod 600"),
+            "{warning}"
+        );
+        chmod(&file, 0o604);
+        assert!(source
+            .exposure()
+            .unwrap()
+            .contains("readable by other users"));
+        assert_eq!(source.read().unwrap().expose(), "pw");
+        assert!(!warning.contains("pw\n"));
+        assert_eq!(SecretSource::Env("X".into()).exposure(), None);
+    }
+
+    #[test]
+    fn clouds_yaml_secret_is_read_from_the_file_that_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let secure = dir.path().join("secure.yaml");
+        let clouds = dir.path().join("clouds.yaml");
+        std::fs::write(&secure, "clouds:\n  otc:\n    region_name: x\n").unwrap();
+        std::fs::write(
+            &clouds,
+            "clouds:\n  otc:\n    auth:\n      password: from-clouds\n",
+        )
+        .unwrap();
+        chmod(&secure, 0o644);
+        chmod(&clouds, 0o600);
+        let source = SecretSource::CloudsYaml {
+            files: vec![secure, clouds],
+            cloud: "otc".into(),
+            key: vec!["auth".into(), "password".into()],
+        };
+        assert_eq!(source.read().unwrap().expose(), "from-clouds");
+        // secure.yaml is open, but it does not hold the password.
+        assert_eq!(source.exposure(), None);
+        let gone = SecretSource::CloudsYaml {
+            files: vec![dir.path().join("clouds.yaml")],
+            cloud: "other".into(),
+            key: vec!["auth".into(), "password".into()],
+        };
+        assert!(matches!(gone.read(), Err(SecretError::NotInCloudsYaml(_))));
     }
 }

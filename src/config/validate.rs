@@ -19,7 +19,7 @@ use super::path::FieldPath;
 use super::raw::{RawAuth, RawCloud, RawDefaults, RawPolicy, RawPoll, RawRetention, RawRetries};
 use super::report::Report;
 use super::secret::SecretSource;
-use super::source::{self, ProcessEnv, Sourced};
+use super::source::{self, Env, ProcessEnv, Sourced};
 use crate::naming;
 use crate::schedule::Schedule;
 
@@ -537,18 +537,28 @@ fn sourced(raw: &RawCloud, path: &FieldPath, report: &mut Report<'_>) -> Option<
             );
             None
         }
-        Some(entry) => {
-            let cwd = std::env::current_dir().unwrap_or_default();
-            ok_or_report(
-                source::from_clouds_yaml(entry, &ProcessEnv, &cwd),
-                &path.key("clouds_yaml"),
-                report,
-            )
-            .map(Some)
-        }
-        None if from_env => Some(Some(source::from_env(&ProcessEnv))),
+        Some(entry) => clouds_yaml_entry(entry, &path.key("clouds_yaml"), report),
+        // As for the openstack CLI, OS_CLOUD names a clouds.yaml entry.
+        None if from_env => match ProcessEnv.var("OS_CLOUD") {
+            Some(entry) => clouds_yaml_entry(&entry, &path.key("from_env"), report),
+            None => Some(Some(source::from_env(&ProcessEnv))),
+        },
         None => Some(None),
     }
+}
+
+fn clouds_yaml_entry(
+    entry: &str,
+    field: &FieldPath,
+    report: &mut Report<'_>,
+) -> Option<Option<Sourced>> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    ok_or_report(
+        source::from_clouds_yaml(entry, &ProcessEnv, &cwd),
+        field,
+        report,
+    )
+    .map(Some)
 }
 
 const PASSWORD_FIELDS: &[&str] = &[
