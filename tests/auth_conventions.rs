@@ -373,3 +373,22 @@ async fn private_ca_is_trusted_only_when_given_as_cacert() {
         .unwrap();
     assert_eq!(world.sim.snapshots(PROJECT).len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clouds_yaml_entry_that_is_not_there_is_reported_at_its_line() {
+    let world = World::start_instant(vec![volume(1, None)]).await;
+    let clouds = world.path("clouds.yaml");
+    std::fs::write(&clouds, "clouds:\n  otc: {}\n  lab: {}\n").unwrap();
+    let policy = write_policy(&world, "    clouds_yaml: prod\n");
+    let env = [("OS_CLIENT_CONFIG_FILE", clouds.display().to_string())];
+    let out = agent(&["check", "--config", &policy], &env).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "policy.yaml:7:18: clouds.sim.clouds_yaml: cloud `prod` is not in {} (clouds there: otc, lab)",
+            clouds.display()
+        )),
+        "{stderr}"
+    );
+}
