@@ -404,15 +404,16 @@ impl CloudClient {
     /// A `catalog://SERVICE/…` URL with the service's base from the catalog
     /// of the current token; other URLs unchanged.
     async fn resolve(&self, url: &str) -> Result<String, ApiError> {
-        let prefix = format!("{CATALOG_SCHEME}://");
-        let Some(rest) = url.strip_prefix(&prefix) else {
+        let found = [Service::Volume, Service::Backup]
+            .into_iter()
+            .find_map(|service| {
+                let prefix = format!("{CATALOG_SCHEME}://{}/", service.name());
+                url.strip_prefix(&prefix).map(|tail| (service, tail))
+            });
+        let Some((service, tail)) = found else {
             return Ok(url.to_string());
         };
-        let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
-        let service = [Service::Volume, Service::Backup]
-            .into_iter()
-            .find(|s| s.name() == name)
-            .unwrap_or(Service::Volume);
+        let name = service.name();
         let inner = &self.inner;
         let catalog = inner.tokens.catalog().await;
         let types = service.catalog_types();
