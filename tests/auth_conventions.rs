@@ -141,6 +141,12 @@ async fn clouds_yaml_cloud_finds_its_endpoints_in_the_catalog_and_never_leaks_th
         text(&run.stderr)
     );
 
+    // The scan covers a log that shows the Keystone call itself.
+    assert!(
+        text(&run.stderr).contains("/v3/auth/tokens"),
+        "{}",
+        text(&run.stderr)
+    );
     for output in [&check, &run] {
         assert!(!contains(&output.stdout, PASSWORD));
         assert!(!contains(&output.stderr, PASSWORD));
