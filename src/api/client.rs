@@ -124,6 +124,21 @@ impl Service {
     }
 }
 
+/// The certificates of a `cacert` PEM file, or why there are none.
+pub fn ca_bundle(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem =
+        std::fs::read(path).map_err(|e| format!("cannot read cacert {}: {e}", path.display()))?;
+    reqwest::Certificate::from_pem_bundle(&pem)
+        .ok()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "cacert {} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
+                path.display()
+            )
+        })
+}
+
 /// URLs of services whose base comes from the catalog are built as
 /// `catalog://SERVICE/v2/…` and resolved at each attempt, once a token (and
 /// with it the catalog) is at hand.
@@ -147,18 +162,7 @@ impl CloudClient {
             .timeout(settings.request_timeout)
             .user_agent(concat!("vbs-agent/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &cloud.cacert {
-            let pem = std::fs::read(path)
-                .map_err(|e| setup_error(format!("cannot read cacert {}: {e}", path.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .ok()
-                .filter(|c| !c.is_empty())
-                .ok_or_else(|| {
-                    setup_error(format!(
-                        "cacert {} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
-                        path.display()
-                    ))
-                })?;
-            for cert in certs {
+            for cert in ca_bundle(path).map_err(setup_error)? {
                 builder = builder.add_root_certificate(cert);
             }
         }

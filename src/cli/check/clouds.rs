@@ -49,6 +49,9 @@ pub(super) fn show(cloud: &Cloud) {
     outln!("  backup endpoint: {}", endpoint(&cloud.endpoints.backup));
     if let Some(ca) = &cloud.cacert {
         outln!("  extra CA certificates: {}", ca.display());
+        if let Err(problem) = crate::api::ca_bundle(ca) {
+            outln!("  warning: {problem}");
+        }
     }
     for (_, source) in &secrets {
         if let Some(warning) = source.exposure() {
