@@ -398,3 +398,33 @@ async fn a_clouds_yaml_entry_that_is_not_there_is_reported_at_its_line() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn os_token_with_auth_url_finds_its_endpoints_in_the_catalog() {
+    let world = World::start_instant(vec![volume(1, None)]).await;
+    let env = [
+        ("OS_AUTH_URL", world.sim.base_url()),
+        ("OS_TOKEN", common::TOKEN.to_string()),
+        ("OS_PROJECT_ID", PROJECT.to_string()),
+        ("OS_REGION_NAME", "sim-1".to_string()),
+    ];
+    let policy = write_policy(&world, "    from_env: true\n");
+    let check = agent(&["check", "--config", &policy], &env).await;
+    let stdout = text(&check.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "auth: token, service catalog from {}/v3",
+            world.sim.base_url()
+        )) && stdout.contains("token from environment variable OS_TOKEN"),
+        "{stdout}"
+    );
+    let run = agent(&["trigger", "--config", &policy, "--policy", "e2e"], &env).await;
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    assert!(
+        text(&run.stderr).contains("/v3/auth/catalog"),
+        "{}",
+        text(&run.stderr)
+    );
+    assert_eq!(world.sim.backups(PROJECT).len(), 1);
+    assert!(!contains(&history_bytes(&world), common::TOKEN));
+}

@@ -37,8 +37,6 @@ struct Cached {
     token: Secret,
     /// The catalog of the token answer (empty for static tokens).
     catalog: std::sync::Arc<Catalog>,
-    /// How long obtaining it took (for the event log).
-    latency: std::time::Duration,
     /// `None` for static tokens: valid until the server says otherwise.
     expires_at: Option<DateTime<Utc>>,
 }
@@ -158,12 +156,25 @@ impl TokenSource {
         observer: &dyn CallObserver,
     ) -> Result<Cached, ApiError> {
         match &self.config {
-            AuthConfig::Token { token } => Ok(Cached {
-                token: read_secret(token)?,
-                catalog: Default::default(),
-                latency: std::time::Duration::ZERO,
-                expires_at: None,
-            }),
+            AuthConfig::Token { token, auth_url } => {
+                let token = read_secret(token)?;
+                let catalog = match auth_url {
+                    Some(auth_url) if self.want_catalog => {
+                        let url =
+                            format!("{}/auth/catalog", auth_url.as_str().trim_end_matches('/'));
+                        let started = Instant::now();
+                        let result = token_catalog(http, &url, &token).await;
+                        record(observer, "GET", &url, 200, started, &result);
+                        result?
+                    }
+                    _ => Catalog::default(),
+                };
+                Ok(Cached {
+                    token,
+                    catalog: std::sync::Arc::new(catalog),
+                    expires_at: None,
+                })
+            }
             AuthConfig::Password {
                 auth_url,
                 user,
@@ -172,20 +183,11 @@ impl TokenSource {
             } => {
                 let password = read_secret(password)?;
                 let url = format!("{}/auth/tokens", auth_url.as_str().trim_end_matches('/'));
+                let started = Instant::now();
                 let result = self
                     .keystone(http, &url, user, user_domain, &password)
                     .await;
-                let path = path_of(&url);
-                observer.on_call(&CallRecord {
-                    method: "POST",
-                    path: &path,
-                    status: result.as_ref().map_or_else(|e| e.status, |_| Some(201)),
-                    latency: result
-                        .as_ref()
-                        .map_or(std::time::Duration::ZERO, |c| c.latency),
-                    class: result.as_ref().map_or_else(|e| e.class.as_str(), |_| "ok"),
-                    message: result.as_ref().err().map(|e| e.message.as_str()),
-                });
+                record(observer, "POST", &url, 201, started, &result);
                 result
             }
             AuthConfig::AkSk { .. } => Err(ApiError {
@@ -213,28 +215,16 @@ impl TokenSource {
                 "name": user, "password": password.expose(), "domain": {"name": domain}}}},
             "scope": {"project": {"id": self.project_id}}}});
         let call = format!("POST {}", path_of(url));
-        let started = Instant::now();
-        let err = |class, status, message: String| ApiError {
-            class,
-            call: call.clone(),
-            status,
-            code: None,
-            message,
-            not_processed: false,
-            retry_after: None,
-        };
+        let err = |class, status, message| keystone_error(&call, class, status, message);
         let mut req = http.post(url);
         if !self.want_catalog {
             req = req.query(&[("nocatalog", "true")]);
         }
-        let resp = req.json(&body).send().await.map_err(|e| {
-            let e = super::client::transport_error(&call, &e);
-            err(
-                e.class,
-                None,
-                format!("Keystone unreachable: {}", e.message),
-            )
-        })?;
+        let resp = req
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| unreachable(&call, &e))?;
         let status = resp.status().as_u16();
         let token = resp
             .headers()
@@ -243,13 +233,7 @@ impl TokenSource {
             .map(Secret::new);
         let text = resp.text().await.unwrap_or_default();
         if status != 201 && status != 200 {
-            let fault = FaultBody::parse(&text);
-            let class = if status == 401 {
-                ErrorClass::Auth
-            } else {
-                super::error::classify(status, &fault)
-            };
-            let detail = fault.describe().unwrap_or_else(|| format!("HTTP {status}"));
+            let (class, detail) = refusal(status, &text);
             return Err(err(
                 class,
                 Some(status),
@@ -274,7 +258,6 @@ impl TokenSource {
         Ok(Cached {
             token,
             catalog: std::sync::Arc::new(Catalog::from_token_body(&parsed)),
-            latency: started.elapsed(),
             expires_at: Some(expires_at),
         })
     }
@@ -286,6 +269,93 @@ impl TokenSource {
             AuthConfig::AkSk { .. } => "access key",
         }
     }
+}
+
+/// Reports one Keystone call to the observer.
+fn record<T>(
+    observer: &dyn CallObserver,
+    method: &str,
+    url: &str,
+    ok_status: u16,
+    started: Instant,
+    result: &Result<T, ApiError>,
+) {
+    observer.on_call(&CallRecord {
+        method,
+        path: &path_of(url),
+        status: result
+            .as_ref()
+            .map_or_else(|e| e.status, |_| Some(ok_status)),
+        latency: started.elapsed(),
+        class: result.as_ref().map_or_else(|e| e.class.as_str(), |_| "ok"),
+        message: result.as_ref().err().map(|e| e.message.as_str()),
+    });
+}
+
+/// The service catalog for a pre-issued token (`GET /v3/auth/catalog`).
+async fn token_catalog(
+    http: &reqwest::Client,
+    url: &str,
+    token: &Secret,
+) -> Result<Catalog, ApiError> {
+    let call = format!("GET {}", path_of(url));
+    let err = |class, status, message| keystone_error(&call, class, status, message);
+    let resp = http
+        .get(url)
+        .header("X-Auth-Token", token.expose())
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| unreachable(&call, &e))?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    if status != 200 {
+        let (class, detail) = refusal(status, &text);
+        return Err(err(
+            class,
+            Some(status),
+            format!("Keystone refused to list the service catalog for the token: {detail}"),
+        ));
+    }
+    let body = decode::json(&text).map_err(|e| err(ErrorClass::BadAnswer, Some(status), e.0))?;
+    Ok(Catalog::from_catalog_body(&body))
+}
+
+/// A failed Keystone call.
+fn keystone_error(call: &str, class: ErrorClass, status: Option<u16>, message: String) -> ApiError {
+    ApiError {
+        class,
+        call: call.to_string(),
+        status,
+        code: None,
+        message,
+        not_processed: false,
+        retry_after: None,
+    }
+}
+
+/// A Keystone call that got no answer.
+fn unreachable(call: &str, e: &reqwest::Error) -> ApiError {
+    let error = super::client::transport_error(call, e);
+    keystone_error(
+        call,
+        error.class,
+        None,
+        format!("Keystone unreachable: {}", error.message),
+    )
+}
+
+/// The class of a refused Keystone call (401: the credentials) and the
+/// explanation in its answer.
+fn refusal(status: u16, text: &str) -> (ErrorClass, String) {
+    let fault = FaultBody::parse(text);
+    let class = if status == 401 {
+        ErrorClass::Auth
+    } else {
+        super::error::classify(status, &fault)
+    };
+    let detail = fault.describe().unwrap_or_else(|| format!("HTTP {status}"));
+    (class, detail)
 }
 
 /// `token.expires_at` of a Keystone token answer.

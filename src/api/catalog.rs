@@ -32,9 +32,17 @@ impl Catalog {
     /// The catalog of a Keystone v3 token answer (`token.catalog`); empty
     /// when there is none. Endpoints without a URL are skipped.
     pub fn from_token_body(body: &Value) -> Self {
+        Self::from_services(body.pointer("/token/catalog"))
+    }
+
+    /// The catalog of a `GET /v3/auth/catalog` answer (`catalog`).
+    pub fn from_catalog_body(body: &Value) -> Self {
+        Self::from_services(body.get("catalog"))
+    }
+
+    fn from_services(services: Option<&Value>) -> Self {
         let mut entries = Vec::new();
-        let services = body
-            .pointer("/token/catalog")
+        let services = services
             .and_then(Value::as_array)
             .map_or(&[][..], Vec::as_slice);
         for service in services {
@@ -189,6 +197,8 @@ mod tests {
         );
         assert_eq!(get(SERVER_BACKUP_TYPES, Some("eu-nl"), "public"), None);
         assert_eq!(Catalog::from_token_body(&json!({})), Catalog::default());
+        let listed = json!({"catalog": body["token"]["catalog"].clone()});
+        assert_eq!(Catalog::from_catalog_body(&listed), c);
     }
 
     #[test]

@@ -363,7 +363,7 @@ policies:
             Some("https://evs.eu-de.example.com/")
         );
         match &cloud.auth {
-            AuthConfig::Token { token } => assert_eq!(
+            AuthConfig::Token { token, .. } => assert_eq!(
                 token,
                 &SecretSource::File(PathBuf::from("/etc/vbs-agent/secrets/token"))
             ),

@@ -160,7 +160,12 @@ impl ApiVersion {
 #[derive(Debug, Clone)]
 pub enum AuthConfig {
     /// A pre-issued token, read from a file or environment variable at use.
-    Token { token: SecretSource },
+    Token {
+        token: SecretSource,
+        /// Keystone v3 URL; when given, endpoints left out come from its
+        /// service catalog (`GET /auth/catalog`).
+        auth_url: Option<Url>,
+    },
     /// Keystone v3 password auth scoped to the cloud's project.
     Password {
         /// Identity base URL including `/v3`, e.g. `https://iam.eu-de.otc.t-systems.com/v3`.

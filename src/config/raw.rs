@@ -142,8 +142,9 @@ pub(crate) struct RawCloud {
     /// ID: 32 hex digits (as shown in the console under "My Credentials").
     /// Stored in lower case.
     pub(crate) project_id: Option<String>,
-    /// Service base URLs. Required with token and AK/SK auth; with
-    /// password auth, those left out come from the Keystone service catalog.
+    /// Service base URLs. Required with AK/SK auth, and with token auth
+    /// without `auth_url`; otherwise those left out come from the Keystone
+    /// service catalog.
     pub(crate) endpoints: Option<RawEndpoints>,
     /// API version for snapshots: `v2` (default; the vendor recommends it)
     /// or `v3`.
@@ -221,7 +222,8 @@ pub(crate) struct RawAuth {
     /// Required. `password`, `token` or `aksk`.
     #[serde(rename = "type")]
     pub(crate) kind: Option<String>,
-    /// Password auth: the identity endpoint, ending in `/v3`.
+    /// Password auth: the identity endpoint, ending in `/v3`. Token auth
+    /// (optional): where to fetch the service catalog for endpoints left out.
     pub(crate) auth_url: Option<String>,
     /// Password auth: the user name.
     pub(crate) user: Option<String>,

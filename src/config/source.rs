@@ -230,6 +230,29 @@ impl Sourced {
             .map_or_else(String::new, ToString::to_string)
     }
 
+    /// The Keystone v3 URL, if given: the clients discover the identity
+    /// version, the agent speaks v3, so `/v3` is added when missing.
+    fn identity_url(&self, allow_http: bool) -> Result<Option<url::Url>, String> {
+        let Some(url) = self.auth_url.as_deref() else {
+            return Ok(None);
+        };
+        let url = url.trim_end_matches('/');
+        let url = if url.ends_with("/v3") {
+            url.to_string()
+        } else {
+            format!("{url}/v3")
+        };
+        checks::url(&url, UrlRole::Identity, allow_http)
+            .map(Some)
+            .map_err(|e| {
+                format!(
+                    "{} {}: {e}",
+                    self.origin_label(),
+                    self.label("auth.auth_url", "OS_AUTH_URL")
+                )
+            })
+    }
+
     /// The auth method, from `auth_type` / `OS_AUTH_TYPE`, else from which
     /// credentials are present (AK/SK, a token, or a password).
     pub(crate) fn auth(&self, allow_http: bool) -> Result<AuthConfig, String> {
@@ -255,28 +278,15 @@ impl Sourced {
         match kind {
             "token" => Ok(AuthConfig::Token {
                 token: need(&self.token, "auth.token", "OS_TOKEN", "the token")?,
+                auth_url: self.identity_url(allow_http)?,
             }),
             "aksk" => Ok(AuthConfig::AkSk {
                 access_key: need(&self.access_key, "ak", "OS_ACCESS_KEY", "the access key")?,
                 secret_key: need(&self.secret_key, "sk", "OS_SECRET_KEY", "the secret key")?,
             }),
             _ => {
-                let url = self.auth_url.as_deref().ok_or_else(|| {
+                let auth_url = self.identity_url(allow_http)?.ok_or_else(|| {
                     self.missing("auth.auth_url", "OS_AUTH_URL", "the Keystone URL")
-                })?;
-                let url = url.trim_end_matches('/');
-                // The clients discover the identity version; the agent speaks v3.
-                let url = if url.ends_with("/v3") {
-                    url.to_string()
-                } else {
-                    format!("{url}/v3")
-                };
-                let auth_url = checks::url(&url, UrlRole::Identity, allow_http).map_err(|e| {
-                    format!(
-                        "{} {}: {e}",
-                        self.origin_label(),
-                        self.label("auth.auth_url", "OS_AUTH_URL")
-                    )
                 })?;
                 let user = self
                     .username

@@ -393,7 +393,16 @@ fn cloud(
             auth(raw_auth, &path.key("auth"), allow_http, base_dir, report)
         }
     };
-    let discoverable = matches!(auth, Some(AuthConfig::Password { .. }));
+    let discoverable = matches!(
+        auth,
+        Some(
+            AuthConfig::Password { .. }
+                | AuthConfig::Token {
+                    auth_url: Some(_),
+                    ..
+                }
+        )
+    );
 
     let endpoints = match &raw.endpoints {
         None if discoverable => Some(Endpoints {
@@ -403,8 +412,10 @@ fn cloud(
         None => {
             // A password block with other mistakes, or a source that failed,
             // is reported on its own.
-            let password_declared =
-                raw.auth.as_ref().and_then(|a| a.kind.as_deref()) == Some("password");
+            let password_declared = raw.auth.as_ref().is_some_and(|a| {
+                a.kind.as_deref() == Some("password")
+                    || (a.kind.as_deref() == Some("token") && a.auth_url.is_some())
+            });
             let source_failed = match &sourced {
                 None => true,
                 Some(Some(_)) => auth.is_none(),
@@ -415,7 +426,8 @@ fn cloud(
                     path,
                     "endpoints",
                     "missing required field `endpoints` (with `volume` and `backup` base URLs; \
-                     only password auth can find them in the Keystone service catalog)",
+                     only password auth, or token auth with auth_url, can find them in the \
+                     Keystone service catalog)",
                 );
             }
             None
@@ -433,8 +445,8 @@ fn cloud(
                     value,
                     &ep_path,
                     field,
-                    "a base URL such as https://evs.eu-de.example.com; only password auth can \
-                     find it in the Keystone service catalog",
+                    "a base URL such as https://evs.eu-de.example.com; only password auth, or \
+                     token auth with auth_url, can find it in the Keystone service catalog",
                     report,
                 )?;
                 ok_or_report(
@@ -570,7 +582,13 @@ const PASSWORD_FIELDS: &[&str] = &[
     "password_env",
     "password_credential",
 ];
-const TOKEN_FIELDS: &[&str] = &["type", "token_file", "token_env", "token_credential"];
+const TOKEN_FIELDS: &[&str] = &[
+    "type",
+    "auth_url",
+    "token_file",
+    "token_env",
+    "token_credential",
+];
 const AKSK_FIELDS: &[&str] = &[
     "type",
     "access_key_file",
@@ -705,7 +723,19 @@ fn auth(
                 &raw.token_env,
                 &raw.token_credential,
             );
-            Some(AuthConfig::Token { token: token? })
+            let auth_url = match raw.auth_url.as_deref() {
+                None => Some(None),
+                Some(u) => ok_or_report(
+                    checks::url(u, UrlRole::Identity, allow_http),
+                    &path.key("auth_url"),
+                    report,
+                )
+                .map(Some),
+            };
+            Some(AuthConfig::Token {
+                token: token?,
+                auth_url: auth_url?,
+            })
         }
     }
 }

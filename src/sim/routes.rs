@@ -56,6 +56,7 @@ pub fn router(state: Shared) -> Router {
             );
     }
     let cloud = cloud
+        .route("/v3/auth/catalog", get(keystone::token_catalog))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
         .route("/v3/auth/tokens", post(keystone::issue_token))
         .layer(middleware::from_fn_with_state(

@@ -15,8 +15,11 @@ pub(super) fn show(cloud: &Cloud) {
         cloud.origin
     );
     let secrets: Vec<(&str, &SecretSource)> = match &cloud.auth {
-        AuthConfig::Token { token } => {
-            outln!("  auth: token");
+        AuthConfig::Token { token, auth_url } => {
+            match auth_url {
+                Some(url) => outln!("  auth: token, service catalog from {url}"),
+                None => outln!("  auth: token"),
+            }
             vec![("token", token)]
         }
         AuthConfig::Password {
