@@ -21,7 +21,7 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use super::create::{create_or_adopt, Created};
-use super::poll::{poll_until, Look, PollEnd};
+use super::poll::{poll_until, poll_with, Cadence, Expected, Look, PollEnd};
 use crate::api::{ApiError, CloudClient, ErrorClass, NewBackup, NewSnapshot};
 use crate::config::{Policy, PolicyKind};
 use crate::store::{Event, EventKind, JobRecord, JobStatus, JobUpdate, Phase, Store, StoreError};
@@ -191,15 +191,7 @@ impl JobRunner {
             self.description(),
         );
         let client = &self.client;
-        let full_due = match self.policy.full_backup_every {
-            Some(n) => {
-                self.store
-                    .incrementals_since_full(&self.policy.name, &self.job.target)?
-                    + 1
-                    >= n
-            }
-            None => false,
-        };
+        let full_due = self.full_backup_due()?;
         let created = create_or_adopt(
             "backup",
             &self.policy.poll,
@@ -276,9 +268,10 @@ impl JobRunner {
                 "internal: backup phase without a backup id",
             );
         };
+        let cadence = self.backup_cadence()?;
         let client = &self.client;
         let unknown = std::sync::Mutex::new(Vec::new());
-        let outcome = poll_until(&self.policy.poll, self.deadline, || async {
+        let outcome = poll_with(cadence, self.deadline, || async {
             match client.backup(&id).await {
                 Ok(b) => match b.status.as_str() {
                     // A backup being restored from was available.
@@ -327,6 +320,17 @@ impl JobRunner {
                     retry_at: if succeeded { None } else { self.retry_at() },
                     ..Default::default()
                 };
+                if succeeded {
+                    let took = match (b.created_at, b.updated_at) {
+                        (Some(c), Some(u)) if u > c => (u - c).to_std().ok(),
+                        _ => None,
+                    };
+                    let took =
+                        took.or_else(|| (Utc::now() - self.job.attempt_started_at).to_std().ok());
+                    if let Some(took) = took {
+                        self.store.record_backup_duration(self.job.id, took)?;
+                    }
+                }
                 let note = match &reason {
                     None => format!("backup {id} available"),
                     Some(r) => format!("backup {id} failed: {r}"),
@@ -346,6 +350,39 @@ impl JobRunner {
                 self.finish(JobStatus::TimedOut, &format!("backup {id} did not reach a terminal status within the completion timeout ({})", humantime::format_duration(self.policy.completion_timeout)))
             }
         }
+    }
+
+    /// Whether `full_backup_every` asks for a full backup this time.
+    fn full_backup_due(&self) -> Result<bool, StoreError> {
+        Ok(match self.policy.full_backup_every {
+            Some(n) => {
+                self.store
+                    .incrementals_since_full(&self.policy.name, &self.job.target)?
+                    + 1
+                    >= n
+            }
+            None => false,
+        })
+    }
+
+    /// Polling waits for this job's backup: shaped by how long the volume's
+    /// earlier backups of the same kind took, or the plain growing waits
+    /// for its first backup.
+    fn backup_cadence(&self) -> Result<Cadence, StoreError> {
+        let earlier = self.store.backup_durations(
+            &self.job.cloud,
+            &self.job.target,
+            Some(!self.full_backup_due()?),
+        )?;
+        Ok(match Expected::from_history(&earlier) {
+            Some(expected) => {
+                let since = (Utc::now() - self.job.attempt_started_at)
+                    .to_std()
+                    .unwrap_or_default();
+                Cadence::expecting(&self.policy.poll, expected, since)
+            }
+            None => Cadence::new(&self.policy.poll),
+        })
     }
 
     async fn cleanup(&mut self) -> Result<(), StoreError> {
@@ -386,7 +423,7 @@ impl JobRunner {
                 "nothing to share",
             );
         };
-        let mut cadence = super::poll::Cadence::new(&self.policy.poll);
+        let mut cadence = Cadence::new(&self.policy.poll);
         let mut last_error = String::new();
         for attempt in 1..=SHARE_ATTEMPTS {
             if attempt > 1 {

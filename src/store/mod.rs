@@ -6,6 +6,7 @@
 //! writer; readers (`vbs-agent history`, `sqlite3`) use their own connections,
 //! which WAL mode lets run while the daemon writes.
 
+mod durations;
 mod events;
 mod jobs;
 mod marks;
@@ -37,6 +38,7 @@ const MIGRATIONS: &[M<'static>] = &[
     )),
     M::up(include_str!("../../migrations/0003_retention.sql")),
     M::up(include_str!("../../migrations/0004_shares.sql")),
+    M::up(include_str!("../../migrations/0008_backup_duration.sql")),
 ];
 
 /// Errors of the history store.
