@@ -1,8 +1,14 @@
 //! `vbs-bench`: the agent's benchmarks. Each subcommand prints one JSON
 //! result per line and a Markdown table for `BENCHMARKS.md`.
 
+mod fleet;
+mod fleet_file;
+mod history;
 mod polling;
+mod process;
 mod report;
+mod scheduler;
+mod startup;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +30,14 @@ enum Bench {
     /// API GETs per backup and detection delay of the agent's polling
     /// against fixed 2 s and 10 s loops, on a simulated clock.
     Polling(polling::Args),
+    /// 10,000 volumes in 100 policies firing in the same minute; then limits.
+    Fleet(fleet::Args),
+    /// Fire lateness with 1,000 cron jobs registered, and the idle daemon's CPU.
+    Scheduler(scheduler::Args),
+    /// `check` and daemon READY on a 10,000-volume policy file.
+    Startup(startup::Args),
+    /// Audit commands on 1,000,000 jobs and 10,000,000 events, event insert rate, bytes per job.
+    History(history::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +45,10 @@ fn main() -> ExitCode {
     let command = command_without_write(std::env::args().skip(1));
     let (name, result) = match &args.bench {
         Bench::Polling(a) => ("polling", polling::run(a)),
+        Bench::Fleet(a) => ("fleet", fleet::run(a)),
+        Bench::Scheduler(a) => ("scheduler", scheduler::run(a)),
+        Bench::Startup(a) => ("startup", startup::run(a)),
+        Bench::History(a) => ("history", history::run(a)),
     };
     let result = result.and_then(|table| {
         println!("\n{table}");
