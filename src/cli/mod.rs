@@ -12,7 +12,9 @@ macro_rules! outln {
     ($($t:tt)*) => { $crate::cli::emit(format_args!("{}\n", format_args!($($t)*))) };
 }
 
+mod backups;
 mod check;
+mod cloud;
 mod demo;
 mod history;
 mod prune;
@@ -107,6 +109,40 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// List a cloud's backups (the summary list, every page), with the vendor's filters.
+    Backups {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, value_name = "NAME")]
+        cloud: String,
+        #[command(flatten)]
+        filters: backups::BackupFilters,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// One backup as the cloud reports it.
+    Backup {
+        #[command(subcommand)]
+        action: BackupAction,
+    },
+}
+
+/// `vbs-agent backup …`.
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Every field of one backup's detail (`GET /v3/{project_id}/backups/{id}`).
+    Show {
+        /// The backup id.
+        id: String,
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, value_name = "NAME")]
+        cloud: String,
+        /// Output format (json: the record exactly as the cloud sent it).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 /// How a listing is printed.
@@ -150,6 +186,21 @@ pub async fn run(cli: Cli) -> ExitCode {
             history::run(config.as_deref(), db.as_deref(), limit)
         }
         Command::Demo { seconds, state_dir } => demo::run(seconds, state_dir).await,
+        Command::Backups {
+            config,
+            cloud,
+            filters,
+            format,
+        } => backups::list(&config, &cloud, &filters, format == Format::Json).await,
+        Command::Backup {
+            action:
+                BackupAction::Show {
+                    id,
+                    config,
+                    cloud,
+                    format,
+                },
+        } => backups::show(&config, &cloud, &id, format == Format::Json).await,
     };
     match result {
         Ok(code) => code,
