@@ -17,6 +17,7 @@ mod check;
 mod cloud;
 mod demo;
 mod history;
+mod progress;
 mod prune;
 mod run;
 mod shares;
@@ -154,8 +155,10 @@ pub enum Format {
 
 /// Sets up `tracing` on stderr; `RUST_LOG` overrides the level.
 pub fn init_logging(_cli: &Cli) {
+    let live = matches!(_cli.command, Command::Trigger { .. }) && trigger::live();
+    let default = if live { "error" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colours only on a terminal: journald and log files get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
