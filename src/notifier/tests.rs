@@ -143,3 +143,18 @@ fn secrets_in_the_environment_are_kept_from_commands() {
     let notifier = Notifier::new(&config, None);
     assert_eq!(notifier.hidden_env, ["VBS_TOKEN"]);
 }
+
+#[test]
+fn the_example_policy_file_notifies_as_its_comments_say() {
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.yaml"));
+    let config = config::load(path).unwrap_or_else(|e| panic!("{e}"));
+    let notify = |name: &str| config.policy(name).unwrap().notify.clone().unwrap();
+    let paging = notify("db-nightly");
+    assert_eq!(paging.on, [NotifyOn::Failure, NotifyOn::RpoBreach]);
+    assert_eq!(paging.command.unwrap()[0], "/usr/local/bin/page-oncall");
+    let staging = notify("staging-db");
+    assert_eq!(
+        (staging.command, staging.on),
+        (None, vec![NotifyOn::Failure, NotifyOn::Success])
+    );
+}
