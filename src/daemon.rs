@@ -110,6 +110,7 @@ pub async fn serve(
                     Ok(new) => {
                         let now = Utc::now();
                         engine = engine.reconfigured(&new, settings.clone())?;
+                        notifier.reconfigure(&new);
                         timers.abort_all();
                         config = new;
                         catch_up(&engine, &config, now, &mut runs)?;

@@ -338,3 +338,50 @@ async fn an_rpo_breach_is_notified_and_a_hung_command_is_given_up() {
     assert_eq!(command.1, "timed_out", "{recorded:?}");
     assert!(command.3.contains("no answer within 1s"), "{}", command.3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_notifies_every_failed_job_once_and_no_success() {
+    let world = World::start(world_volumes()).await;
+    let hook = Receiver::start(200).await;
+    let notify = format!("    notify:\n      webhook: {}\n", hook.url);
+    let config = world.config(
+        "*/2 * * * * *",
+        &[volume_id(1), volume_id(2)],
+        &notify,
+        false,
+    );
+    let history = config.history_path();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(vbs_agent::daemon::run(config, async {
+        let _ = stopped.await;
+    }));
+    wait_for("two failures notified", || hook.payloads().len() >= 2).await;
+    stop.send(()).unwrap();
+    daemon.await.unwrap().unwrap();
+
+    let jobs = Store::open_read_only(&history)
+        .unwrap()
+        .recent_jobs(1000)
+        .unwrap();
+    let mut failed: Vec<i64> = jobs
+        .iter()
+        .filter(|j| j.status == JobStatus::Failed)
+        .map(|j| j.id)
+        .collect();
+    let payloads = hook.payloads();
+    let mut notified: Vec<i64> = payloads
+        .iter()
+        .map(|p| p["job_id"].as_i64().unwrap())
+        .collect();
+    failed.sort_unstable();
+    notified.sort_unstable();
+    assert_eq!(
+        notified, failed,
+        "each failed job once, succeeded ones not (on: default)"
+    );
+    assert!(payloads
+        .iter()
+        .all(|p| p["target"] == volume_id(2).as_str() && p["reason"] == REASON));
+    assert!(jobs.iter().any(|j| j.status == JobStatus::Succeeded));
+    assert_eq!(deliveries(&history).len(), failed.len());
+}

@@ -137,27 +137,13 @@ pub struct Notifier {
     http: Option<reqwest::Client>,
     /// Environment variables holding the clouds' secrets: never passed on
     /// to a command notifier.
-    hidden_env: Vec<String>,
+    hidden_env: Mutex<Vec<String>>,
     in_flight: Mutex<JoinSet<()>>,
 }
 
 impl Notifier {
     /// A notifier recording its deliveries in `store` when given.
     pub fn new(config: &Config, store: Option<Arc<Store>>) -> Self {
-        let hidden_env = config
-            .clouds
-            .values()
-            .filter_map(|c| match &c.auth {
-                AuthConfig::Token {
-                    token: SecretSource::Env(name),
-                }
-                | AuthConfig::Password {
-                    password: SecretSource::Env(name),
-                    ..
-                } => Some(name.clone()),
-                _ => None,
-            })
-            .collect();
         let http = reqwest::Client::builder()
             .user_agent(concat!("vbs-agent/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -166,8 +152,19 @@ impl Notifier {
         Self {
             store,
             http,
-            hidden_env,
+            hidden_env: Mutex::new(secret_env_names(config)),
             in_flight: Mutex::new(JoinSet::new()),
+        }
+    }
+
+    /// Also keeps the secret variables of a reloaded policy file from
+    /// commands (those of the old one stay hidden too).
+    pub fn reconfigure(&self, config: &Config) {
+        let mut hidden = lock(&self.hidden_env);
+        for name in secret_env_names(config) {
+            if !hidden.contains(&name) {
+                hidden.push(name);
+            }
         }
     }
 
@@ -225,12 +222,30 @@ impl Notifier {
         if let Some(argv) = &notify.command {
             out.push(deliver::Delivery::Command {
                 argv: argv.clone(),
-                hidden_env: self.hidden_env.clone(),
+                hidden_env: lock(&self.hidden_env).clone(),
                 timeout: notify.timeout,
             });
         }
         out
     }
+}
+
+/// The environment variables the clouds' secrets are read from.
+fn secret_env_names(config: &Config) -> Vec<String> {
+    config
+        .clouds
+        .values()
+        .filter_map(|c| match &c.auth {
+            AuthConfig::Token {
+                token: SecretSource::Env(name),
+            }
+            | AuthConfig::Password {
+                password: SecretSource::Env(name),
+                ..
+            } => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -141,7 +141,7 @@ fn a_policy_notify_replaces_the_default_one() {
 fn secrets_in_the_environment_are_kept_from_commands() {
     let config = policies("  timezone: UTC\n", &policy("p", ""));
     let notifier = Notifier::new(&config, None);
-    assert_eq!(notifier.hidden_env, ["VBS_TOKEN"]);
+    assert_eq!(*lock(&notifier.hidden_env), ["VBS_TOKEN"]);
 }
 
 #[test]
