@@ -120,12 +120,12 @@ fn world_volumes() -> Vec<vbs_agent::sim::SimVolume> {
 async fn trigger_notifies_the_webhook_and_the_command_of_each_outcome() {
     let world = World::start(world_volumes()).await;
     let hook = Receiver::start(204).await;
-    let out_file = world.path("command.jsonl");
+    let out_file = world.path("command-out");
     let notify = format!(
         "    notify:\n      webhook: {}\n{}      on: [failure, success]\n",
         hook.url,
         sh(
-            r#"cat >> "$0"; echo >> "$0"; echo "$VBS_EVENT $VBS_STATUS $VBS_TARGET" >> "$0.env""#,
+            r#"cat > "$0.$VBS_TARGET"; echo "$VBS_EVENT $VBS_STATUS" > "$0.$VBS_TARGET.env""#,
             &out_file
         ),
     );
@@ -156,26 +156,17 @@ async fn trigger_notifies_the_webhook_and_the_command_of_each_outcome() {
         .iter()
         .any(|b| b.id == backup_id && b.status == "available"));
 
-    let lines = std::fs::read_to_string(&out_file).unwrap();
-    let from_command: Vec<Value> = lines
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(
-        about(&from_command, &volume_id(2)),
-        failed,
-        "same payload on stdin"
-    );
-    let env = std::fs::read_to_string(world.path("command.jsonl.env")).unwrap();
-    assert!(
-        env.contains(&format!("failure failed {}", volume_id(2))),
-        "{env}"
-    );
-    assert!(
-        env.contains(&format!("success succeeded {}", volume_id(1))),
-        "{env}"
-    );
+    // The two jobs end concurrently: each command writes its own files.
+    let read = |suffix: String| {
+        let mut name = out_file.clone().into_os_string();
+        name.push(suffix);
+        std::fs::read_to_string(name).unwrap()
+    };
+    let (v1, v2) = (volume_id(1), volume_id(2));
+    let stdin: Value = serde_json::from_str(&read(format!(".{v2}"))).unwrap();
+    assert_eq!(&stdin, failed, "the same payload on the command's stdin");
+    assert_eq!(read(format!(".{v2}.env")), "failure failed\n");
+    assert_eq!(read(format!(".{v1}.env")), "success succeeded\n");
 
     let recorded = deliveries(&config.history_path());
     assert_eq!(
