@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use crate::api::ClientSettings;
 use crate::config::{self, Config, Misfire, Policy};
 use crate::engine::{Engine, EngineError, RunReport};
+use crate::notifier::Notifier;
 use crate::notify;
 use crate::scheduler::{self, Firing};
 use crate::store::{Store, StoreError, Trigger};
@@ -67,7 +68,8 @@ pub async fn serve(
     settings: ClientSettings,
 ) -> Result<(), DaemonError> {
     let store = std::sync::Arc::new(Store::open(&config.history_path())?);
-    let mut engine = Engine::new(&config, store, settings.clone())?;
+    let notifier = std::sync::Arc::new(Notifier::new(&config, Some(store.clone())));
+    let mut engine = Engine::new(&config, store, settings.clone())?.with_listener(notifier.clone());
     let mut runs: Runs = JoinSet::new();
 
     let resumer = engine.clone();
@@ -108,6 +110,7 @@ pub async fn serve(
                     Ok(new) => {
                         let now = Utc::now();
                         engine = engine.reconfigured(&new, settings.clone())?;
+                        notifier.reconfigure(&new);
                         timers.abort_all();
                         config = new;
                         catch_up(&engine, &config, now, &mut runs)?;
@@ -142,6 +145,12 @@ pub async fn serve(
             "runs still in flight after the grace period; they continue on the next start"
         );
         runs.abort_all();
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, notifier.flush())
+        .await
+        .is_err()
+    {
+        tracing::warn!("notifications still in flight at shutdown were given up");
     }
     tracing::info!("agent stopped");
     Ok(())

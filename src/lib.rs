@@ -6,6 +6,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod naming;
+pub mod notifier;
 pub mod notify;
 pub mod schedule;
 pub mod scheduler;

@@ -315,6 +315,20 @@ impl CloudClient {
             .collect())
     }
 
+    /// The backup summary list (`GET /v2/{project}/backups`) with the
+    /// vendor's filters (`name`, `status`, `volume_id`, as the cloud matches
+    /// them), following `backups_links` across every page; at most `max`
+    /// backups when given.
+    pub async fn backup_summaries(
+        &self,
+        filters: &[(&str, &str)],
+        max: Option<usize>,
+    ) -> Result<Vec<BackupSummary>, ApiError> {
+        let url = self.url(Service::Backup, "v2", "backups");
+        self.list_up_to(url, filters, max, decode::backup_summaries)
+            .await
+    }
+
     /// Whether `volume_id` has at least one `available` backup (the parent an
     /// incremental backup needs).
     pub async fn has_available_backup(&self, volume_id: &str) -> Result<bool, ApiError> {
@@ -348,11 +362,27 @@ impl CloudClient {
         filters: &[(&str, &str)],
         decode: fn(&str) -> Result<Page<T>, DecodeError>,
     ) -> Result<Vec<T>, ApiError> {
-        let limit = PAGE_SIZE.to_string();
+        self.list_up_to(url, filters, None, decode).await
+    }
+
+    /// [`Self::list_all`], stopping once `max` items are in (pages are then
+    /// no larger than `max`).
+    async fn list_up_to<T>(
+        &self,
+        url: String,
+        filters: &[(&str, &str)],
+        max: Option<usize>,
+        decode: fn(&str) -> Result<Page<T>, DecodeError>,
+    ) -> Result<Vec<T>, ApiError> {
+        let max = max.unwrap_or(usize::MAX);
+        let limit = PAGE_SIZE.min(max).to_string();
         let mut items = Vec::new();
         let mut seen = HashSet::new();
         let mut marker: Option<String> = None;
         for _ in 0..MAX_PAGES {
+            if items.len() >= max {
+                break;
+            }
             let mut query = filters.to_vec();
             query.push(("limit", &limit));
             if let Some(m) = &marker {
@@ -367,6 +397,7 @@ impl CloudClient {
                 _ => break,
             }
         }
+        items.truncate(max);
         Ok(items)
     }
 

@@ -12,9 +12,12 @@ macro_rules! outln {
     ($($t:tt)*) => { $crate::cli::emit(format_args!("{}\n", format_args!($($t)*))) };
 }
 
+mod backups;
 mod check;
+mod cloud;
 mod demo;
 mod history;
+mod progress;
 mod prune;
 mod run;
 mod shares;
@@ -107,6 +110,40 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// List a cloud's backups (the summary list, every page), with the vendor's filters.
+    Backups {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, value_name = "NAME")]
+        cloud: String,
+        #[command(flatten)]
+        filters: backups::BackupFilters,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// One backup as the cloud reports it.
+    Backup {
+        #[command(subcommand)]
+        action: BackupAction,
+    },
+}
+
+/// `vbs-agent backup …`.
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Every field of one backup's detail (`GET /v3/{project_id}/backups/{id}`).
+    Show {
+        /// The backup id.
+        id: String,
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, value_name = "NAME")]
+        cloud: String,
+        /// Output format (json: the record exactly as the cloud sent it).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 /// How a listing is printed.
@@ -118,8 +155,10 @@ pub enum Format {
 
 /// Sets up `tracing` on stderr; `RUST_LOG` overrides the level.
 pub fn init_logging(_cli: &Cli) {
+    let live = matches!(_cli.command, Command::Trigger { .. }) && trigger::live();
+    let default = if live { "error" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colours only on a terminal: journald and log files get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
@@ -150,6 +189,21 @@ pub async fn run(cli: Cli) -> ExitCode {
             history::run(config.as_deref(), db.as_deref(), limit)
         }
         Command::Demo { seconds, state_dir } => demo::run(seconds, state_dir).await,
+        Command::Backups {
+            config,
+            cloud,
+            filters,
+            format,
+        } => backups::list(&config, &cloud, &filters, format == Format::Json).await,
+        Command::Backup {
+            action:
+                BackupAction::Show {
+                    id,
+                    config,
+                    cloud,
+                    format,
+                },
+        } => backups::show(&config, &cloud, &id, format == Format::Json).await,
     };
     match result {
         Ok(code) => code,

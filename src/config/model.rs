@@ -199,6 +199,8 @@ pub struct Policy {
     /// Every Nth backup of a volume is full; `None`: incremental whenever
     /// an earlier backup is available.
     pub full_backup_every: Option<u32>,
+    /// Whom to tell about outcomes; `None`: nobody.
+    pub notify: Option<Notify>,
 }
 
 /// Retention rules; a backup is kept if any rule keeps it.
@@ -211,4 +213,48 @@ pub struct Retention {
     pub keep_weekly: u32,
     pub keep_monthly: u32,
     pub keep_yearly: u32,
+}
+
+/// Where and when to tell operators about outcomes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notify {
+    /// Gets each notification as a JSON POST.
+    pub webhook: Option<Url>,
+    /// Program and arguments run for each notification (never empty when set).
+    pub command: Option<Vec<String>>,
+    /// The outcomes notified.
+    pub on: Vec<NotifyOn>,
+    /// Longest time one delivery may take.
+    pub timeout: Duration,
+}
+
+impl Notify {
+    /// Whether `outcome` is notified.
+    pub fn wants(&self, outcome: NotifyOn) -> bool {
+        self.on.contains(&outcome)
+    }
+}
+
+/// An outcome a notification can be sent for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyOn {
+    /// A job ended `failed` or `timed_out`.
+    Failure,
+    /// A target's newest good backup is older than the policy's RPO.
+    RpoBreach,
+    /// A job succeeded.
+    Success,
+}
+
+impl NotifyOn {
+    /// Every outcome, for messages.
+    pub const ALL: [NotifyOn; 3] = [NotifyOn::Failure, NotifyOn::RpoBreach, NotifyOn::Success];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyOn::Failure => "failure",
+            NotifyOn::RpoBreach => "rpo_breach",
+            NotifyOn::Success => "success",
+        }
+    }
 }

@@ -86,6 +86,39 @@ pub(crate) struct RawDefaults {
     pub(crate) misfire: Option<String>,
     /// Job-level retries of a backup or snapshot that ends in `error`.
     pub(crate) retries: Option<RawRetries>,
+    /// Notifications for every policy without its own `notify`.
+    pub(crate) notify: Option<RawNotify>,
+}
+
+/// `notify:` — tell operators about job outcomes. At least one of
+/// `webhook` and `command`. A policy's `notify` replaces
+/// `defaults.notify` as a whole (`on: []` silences a policy). A notifier
+/// that fails or hangs is logged and recorded, never fails or delays a
+/// backup.
+///
+/// ```yaml
+/// notify:
+///   webhook: https://hooks.example.com/vbs-agent   # POST, JSON body
+///   command: [/usr/local/bin/page-oncall, --team, storage]
+///   on: [failure, rpo_breach, success]
+///   timeout: 10s
+/// ```
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawNotify {
+    /// `http://` or `https://` URL that gets each notification as a JSON
+    /// POST. Logged by host only, since such URLs often carry a token.
+    pub(crate) webhook: Option<String>,
+    /// Program and arguments (a list, no shell) run for each notification,
+    /// with the JSON on standard input and the fields as `VBS_*`
+    /// environment variables.
+    pub(crate) command: Option<Vec<String>>,
+    /// Which outcomes: `failure` (job `failed` or `timed_out`),
+    /// `rpo_breach`, `success`. Default `[failure, rpo_breach]`.
+    pub(crate) on: Option<Vec<String>>,
+    /// How long one delivery may take before it is given up (the command is
+    /// killed). Default `10s`.
+    pub(crate) timeout: Option<String>,
 }
 
 /// `retries:` — each field optional; a policy's `retries` overrides
@@ -262,4 +295,6 @@ pub(crate) struct RawPolicy {
     /// Kind `backup`: project IDs to share each backup with once it is
     /// available (VBS backup sharing).
     pub(crate) share_to: Option<Vec<String>>,
+    /// Replaces `defaults.notify` for this policy.
+    pub(crate) notify: Option<RawNotify>,
 }

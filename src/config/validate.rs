@@ -154,6 +154,7 @@ struct Defaults {
     jitter: Duration,
     misfire: Misfire,
     retries: RetryParts,
+    notify: Option<super::model::Notify>,
 }
 
 fn defaults(raw: &RawDefaults, report: &mut Report<'_>) -> Defaults {
@@ -182,6 +183,10 @@ fn defaults(raw: &RawDefaults, report: &mut Report<'_>) -> Defaults {
         .and_then(|m| ok_or_report(checks::misfire(m), &path.key("misfire"), report))
         .unwrap_or(Misfire::RunOnce);
     let retries = RetryParts::parse(raw.retries.as_ref(), &path.key("retries"), report);
+    let notify = raw
+        .notify
+        .as_ref()
+        .and_then(|n| super::notify::notify(n, &path.key("notify"), report));
     Defaults {
         timezone,
         completion_timeout,
@@ -189,6 +194,7 @@ fn defaults(raw: &RawDefaults, report: &mut Report<'_>) -> Defaults {
         jitter,
         misfire,
         retries,
+        notify,
     }
 }
 
@@ -721,6 +727,11 @@ fn policy(
         }
     };
 
+    let notify = match &raw.notify {
+        None => Some(defaults.notify.clone()),
+        Some(n) => super::notify::notify(n, &path.key("notify"), report).map(Some),
+    };
+
     Some(Policy {
         name: name?.to_string(),
         kind: kind?,
@@ -739,6 +750,7 @@ fn policy(
         retention: retention?,
         share_to: share_to?,
         full_backup_every: full_backup_every?,
+        notify: notify?,
     })
 }
 

@@ -21,6 +21,7 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use super::create::{create_or_adopt, Created};
+use super::observer::{JobEvent, Listeners};
 use super::poll::{poll_until, poll_with, Cadence, Expected, Look, PollEnd};
 use crate::api::{ApiError, CloudClient, ErrorClass, NewBackup, NewSnapshot};
 use crate::config::{Policy, PolicyKind};
@@ -44,6 +45,8 @@ pub struct JobRunner {
     maybe_exists: bool,
     /// Status strings already reported as unknown (reported once each).
     unknown_statuses: Vec<String>,
+    /// Told of every transition, poll and warning.
+    listeners: Listeners,
 }
 
 impl JobRunner {
@@ -54,6 +57,7 @@ impl JobRunner {
         policy: Policy,
         job: JobRecord,
         resumed: bool,
+        listeners: Listeners,
     ) -> Self {
         let elapsed = (Utc::now() - job.started_at).to_std().unwrap_or_default();
         let remaining = policy.completion_timeout.saturating_sub(elapsed);
@@ -65,6 +69,7 @@ impl JobRunner {
             deadline: Instant::now() + remaining,
             maybe_exists: resumed,
             unknown_statuses: Vec::new(),
+            listeners,
         }
     }
 
@@ -83,7 +88,11 @@ impl JobRunner {
                 Phase::BackupCreating => self.await_backup().await?,
                 Phase::Sharing => self.share().await?,
                 Phase::Cleanup => self.cleanup().await?,
-                Phase::Done => return Ok(self.job),
+                Phase::Done => {
+                    self.listeners
+                        .tell(&self.policy, &self.job, &JobEvent::Finished);
+                    return Ok(self.job);
+                }
             }
         }
     }
@@ -138,7 +147,11 @@ impl JobRunner {
         };
         let client = &self.client;
         let outcome = poll_until(&self.policy.poll, self.deadline, || async {
-            match client.snapshot(&id).await {
+            let snapshot = client.snapshot(&id).await;
+            if let Ok(s) = &snapshot {
+                self.polled("snapshot", &id, &s.status);
+            }
+            match snapshot {
                 Ok(s) if s.status == "available" => Look::Done(s.size),
                 Ok(s) if s.status.starts_with("error") => {
                     Look::Fail(format!("snapshot {id} went to status `{}`", s.status))
@@ -272,7 +285,11 @@ impl JobRunner {
         let client = &self.client;
         let unknown = std::sync::Mutex::new(Vec::new());
         let outcome = poll_with(cadence, self.deadline, || async {
-            match client.backup(&id).await {
+            let backup = client.backup(&id).await;
+            if let Ok(b) = &backup {
+                self.polled("backup", &id, &b.status);
+            }
+            match backup {
                 Ok(b) => match b.status.as_str() {
                     // A backup being restored from was available.
                     "available" | "error" | "restoring" | "error_restoring" => Look::Done(b),
@@ -570,7 +587,10 @@ impl JobRunner {
         );
         tracing::info!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, "{message}");
         self.store
-            .record_event(EventKind::State, &self.event(&message), Utc::now())
+            .record_event(EventKind::State, &self.event(&message), Utc::now())?;
+        let note = JobEvent::Phase { note: &message };
+        self.listeners.tell(&self.policy, &self.job, &note);
+        Ok(())
     }
 
     /// Deletes the snapshot and waits until it is gone.
@@ -676,7 +696,20 @@ impl JobRunner {
         );
         tracing::info!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, snapshot_id = self.job.snapshot_id, backup_id = self.job.backup_id, "{message}");
         self.store
-            .record_event(EventKind::State, &self.event(&message), now)
+            .record_event(EventKind::State, &self.event(&message), now)?;
+        self.listeners
+            .tell(&self.policy, &self.job, &JobEvent::Phase { note });
+        Ok(())
+    }
+
+    /// Tells the listeners what one look at the job's resource found.
+    fn polled(&self, resource: &str, id: &str, status: &str) {
+        let event = JobEvent::Poll {
+            resource,
+            id,
+            status,
+        };
+        self.listeners.tell(&self.policy, &self.job, &event);
     }
 
     /// Records, once per status string, that the cloud answered with a
@@ -701,6 +734,8 @@ impl JobRunner {
 
     fn warn(&self, message: &str) -> Result<(), StoreError> {
         tracing::warn!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, "{message}");
+        self.listeners
+            .tell(&self.policy, &self.job, &JobEvent::Warning { message });
         self.store
             .record_event(EventKind::Warning, &self.event(message), Utc::now())
     }

@@ -25,7 +25,8 @@ use crate::store::{
     Event, EventKind, JobRecord, JobStatus, JobUpdate, NewRunJob, Phase, Store, StoreError, Trigger,
 };
 use job::JobRunner;
-use observer::JobObserver;
+pub use observer::{JobEvent, JobListener};
+use observer::{JobObserver, Listeners};
 pub use prune::{PruneLine, PruneReport};
 
 /// Errors that stop a run (job failures are outcomes, not errors).
@@ -73,6 +74,8 @@ pub struct Engine {
     /// "Now" for retention decisions; the wall clock except in tests that
     /// play out days of slots.
     clock: Clock,
+    /// Told what every job does (live views, notifications).
+    listeners: Listeners,
 }
 
 /// A source of the current time.
@@ -101,6 +104,7 @@ impl Engine {
             slots: Arc::new(Semaphore::new(config.max_concurrent_jobs)),
             limit: config.max_concurrent_jobs,
             clock: Arc::new(Utc::now),
+            listeners: Listeners::default(),
         })
     }
 
@@ -116,7 +120,14 @@ impl Engine {
             next.slots = Arc::clone(&self.slots);
         }
         next.clock = Arc::clone(&self.clock);
+        next.listeners = self.listeners.clone();
         Ok(next)
+    }
+
+    /// The same engine, also telling `listener` what every job does.
+    pub fn with_listener(mut self, listener: Arc<dyn JobListener>) -> Self {
+        self.listeners.0.push(listener);
+        self
     }
 
     /// The same engine deciding retention by `clock` instead of the wall clock.
@@ -332,6 +343,7 @@ impl Engine {
                 policy.clone(),
                 job,
                 resumed,
+                self.listeners.clone(),
             );
             let slots = Arc::clone(&self.slots);
             set.spawn(async move {

@@ -2,6 +2,8 @@
 //! policy file pointing at it, in a temp dir.
 #![allow(dead_code)]
 
+pub mod run;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -161,4 +163,30 @@ pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Snapshots `volume` and backs the snapshot up as `name`; returns the backup id.
+pub async fn make_backup(client: &vbs_agent::api::CloudClient, volume: &str, name: &str) -> String {
+    use vbs_agent::api::{NewBackup, NewSnapshot};
+    let snap = client
+        .create_snapshot(&NewSnapshot {
+            volume_id: volume,
+            name,
+            description: "t",
+            force: false,
+        })
+        .await
+        .unwrap();
+    client
+        .create_backup(&NewBackup {
+            volume_id: volume,
+            snapshot_id: &snap.id,
+            name,
+            description: "t",
+            force: false,
+            incremental: false,
+        })
+        .await
+        .unwrap()
+        .id
 }

@@ -5,7 +5,8 @@ use chrono::{TimeZone, Utc};
 use super::*;
 use crate::api::decode;
 
-fn sample(name: &str) -> String {
+/// A file of the shared API samples.
+pub(crate) fn sample(name: &str) -> String {
     let path = format!(
         "{}/../shared/api-samples/{name}",
         env!("CARGO_MANIFEST_DIR")
