@@ -199,6 +199,9 @@ pub struct Policy {
     /// Every Nth backup of a volume is full; `None`: incremental whenever
     /// an earlier backup is available.
     pub full_backup_every: Option<u32>,
+    /// Recovery point objective as written; `None`: derived from the
+    /// schedule (see [`crate::audit::effective_rpo`]).
+    pub rpo: Option<Duration>,
 }
 
 /// Retention rules; a backup is kept if any rule keeps it.

@@ -262,4 +262,9 @@ pub(crate) struct RawPolicy {
     /// Kind `backup`: project IDs to share each backup with once it is
     /// available (VBS backup sharing).
     pub(crate) share_to: Option<Vec<String>>,
+    /// Recovery point objective: the oldest the newest successful backup of
+    /// each target may be before `vbs-agent report` flags it (exit 3), e.g.
+    /// `26h`. Default: the schedule's longest gap between two fire times
+    /// plus `jitter` and `completion_timeout`.
+    pub(crate) rpo: Option<String>,
 }

@@ -721,6 +721,11 @@ fn policy(
         }
     };
 
+    let rpo = match raw.rpo.as_deref() {
+        None => Some(None),
+        Some(d) => ok_or_report(checks::duration(d), &path.key("rpo"), report).map(Some),
+    };
+
     Some(Policy {
         name: name?.to_string(),
         kind: kind?,
@@ -739,6 +744,7 @@ fn policy(
         retention: retention?,
         share_to: share_to?,
         full_backup_every: full_backup_every?,
+        rpo: rpo?,
     })
 }
 

@@ -6,6 +6,7 @@
 //! writer; readers (`vbs-agent history`, `sqlite3`) use their own connections,
 //! which WAL mode lets run while the daemon writes.
 
+mod audit;
 mod events;
 mod jobs;
 mod marks;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{Migrations, M};
 
+pub use audit::{FailureCount, JobFilter};
 pub use events::EventRecord;
 pub use events::{Event, EventKind};
 pub use jobs::{AttemptRecord, JobRecord, JobStatus, JobUpdate, Phase};
@@ -37,6 +39,7 @@ const MIGRATIONS: &[M<'static>] = &[
     )),
     M::up(include_str!("../../migrations/0003_retention.sql")),
     M::up(include_str!("../../migrations/0004_shares.sql")),
+    M::up(include_str!("../../migrations/0006_audit_views.sql")),
 ];
 
 /// Errors of the history store.
