@@ -31,7 +31,7 @@ SELECT
     COALESCE(j.attempt_started_at, j.started_at) AS attempt_started_at,
     j.finished_at        AS finished_at,
     CAST(round((julianday(j.finished_at) - julianday(j.started_at)) * 86400) AS INTEGER)
-                         AS duration_s,
+                         AS duration_seconds,
     j.updated_at         AS updated_at
 FROM jobs j
 JOIN runs r ON r.id = j.run_id;
@@ -53,7 +53,8 @@ SELECT
     COALESCE(j.fail_reason,
         CASE j.status
             WHEN 'timed_out' THEN 'no terminal status within the completion timeout'
-            WHEN 'skipped_overlap' THEN 'job ' || COALESCE(j.blocked_by, '?') || ' of this target was still running'
+            WHEN 'skipped_overlap' THEN COALESCE('job ' || j.blocked_by, 'the previous job')
+                                        || ' of this target was still running'
             WHEN 'missed' THEN 'slot missed while the agent was down'
             ELSE 'no reason recorded'
         END)        AS reason,
@@ -82,7 +83,7 @@ JOIN jobs j ON j.id = a.job_id;
 
 -- Per (policy, target) in the history: the newest successful job and how
 -- the newest slot ended. The RPO lives in the policy file, so whether the
--- age breaches it is what `vbs-agent report` adds; `last_success_age_h` is
+-- age breaches it is what `vbs-agent report` adds; `last_success_age_hours` is
 -- measured from the moment of the query.
 CREATE VIEW v_compliance AS
 WITH last_ok AS (
@@ -121,7 +122,7 @@ SELECT
     COALESCE(o.backup_id, o.snapshot_id) AS last_success_resource_id,
     o.size_gb                AS last_success_size_gb,
     round((julianday('now') - julianday(o.attempt_started_at)) * 24, 2)
-                             AS last_success_age_h
+                             AS last_success_age_hours
 FROM totals t
 JOIN newest n ON n.policy = t.policy AND n.target = t.target AND n.n = 1
 LEFT JOIN last_ok o ON o.policy = t.policy AND o.target = t.target AND o.n = 1;

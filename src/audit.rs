@@ -311,10 +311,11 @@ impl WindowStats {
     }
 }
 
-/// Start of a finished job to its end, in whole seconds.
+/// Start of a finished job to its end, rounded to whole seconds (as
+/// `v_jobs.duration_seconds`).
 fn duration_seconds(job: &JobRecord) -> Option<i64> {
     job.finished_at
-        .map(|f| (f - job.started_at).num_seconds().max(0))
+        .map(|f| ((f - job.started_at).num_milliseconds().max(0) + 500) / 1000)
 }
 
 /// A job as `history --format json|csv` prints it: every recorded field,

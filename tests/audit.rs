@@ -624,3 +624,112 @@ async fn history_and_report_read_the_running_daemons_history() {
     stop_tx.send(()).unwrap();
     daemon.await.unwrap().unwrap();
 }
+
+#[test]
+fn the_views_answer_with_plain_sql() {
+    let h = History::new();
+    let conn =
+        rusqlite::Connection::open_with_flags(h.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let compliance: Vec<(
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        i64,
+        i64,
+        i64,
+    )> = conn
+        .prepare(
+            "SELECT target, last_status, last_success_at, last_success_resource_id,
+                    succeeded, failed, not_run
+             FROM v_compliance WHERE policy = 'nightly' ORDER BY target",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let at = |s: &str| Some(s.to_string());
+    assert_eq!(
+        compliance,
+        [
+            (
+                A.into(),
+                "succeeded".into(),
+                at("2026-11-21T01:30:00.000Z"),
+                at("bk-0000000a-1121"),
+                6,
+                0,
+                1
+            ),
+            (
+                B.into(),
+                "failed".into(),
+                at("2026-11-19T01:30:00.000Z"),
+                at("bk-0000000b-1119"),
+                5,
+                2,
+                0
+            ),
+            (C.into(), "skipped_overlap".into(), None, None, 0, 0, 1),
+        ]
+    );
+
+    // Which targets had no good backup in the week, and why: one query.
+    let no_good: Vec<(String, String, String, i64)> = conn
+        .prepare(
+            "SELECT target, status, reason, count(*) FROM v_failures
+             WHERE slot >= '2026-11-20' AND final = 1
+               AND (policy, target) NOT IN (SELECT policy, target FROM v_jobs
+                                            WHERE status = 'succeeded' AND slot >= '2026-11-20')
+             GROUP BY target, status, reason ORDER BY target",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        no_good,
+        [
+            (B.into(), "failed".into(), SWIFT.into(), 2),
+            (
+                C.into(),
+                "skipped_overlap".into(),
+                "the previous job of this target was still running".into(),
+                1
+            ),
+        ]
+    );
+
+    let retried: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM v_failures WHERE final = 0 AND reason = ?1",
+            [QUOTA],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        retried, 1,
+        "the retried attempt is listed with its own reason"
+    );
+    let duration: i64 = conn
+        .query_row(
+            "SELECT duration_seconds FROM v_jobs WHERE target = ?1 AND slot LIKE '2026-11-20%'",
+            [A],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(duration, 300);
+}
