@@ -31,6 +31,11 @@ const GAP_MAX_FIRES: usize = 100_000;
 pub enum AuditError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(
+        "the history has no audit views yet: an older vbs-agent wrote it; start the agent \
+         (vbs-agent run) once so it migrates the database"
+    )]
+    NotMigrated,
 }
 
 /// The longest time between two consecutive fire times of `schedule` in
@@ -184,6 +189,9 @@ pub fn compliance_report(
     since: DateTime<Utc>,
     at: DateTime<Utc>,
 ) -> Result<ComplianceReport, AuditError> {
+    if !store.has_audit_views()? {
+        return Err(AuditError::NotMigrated);
+    }
     let mut targets = Vec::new();
     for policy in &config.policies {
         let rpo = effective_rpo(policy, at);

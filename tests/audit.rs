@@ -699,3 +699,33 @@ fn the_views_answer_with_plain_sql() {
         .unwrap();
     assert_eq!(duration, 300);
 }
+
+#[test]
+fn check_shows_each_policys_rpo_and_where_it_comes_from() {
+    let h = History::new();
+    let config = h.config().display().to_string();
+    let out = agent(&["check", "--config", &config]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("rpo: 1day 1h (the schedule's longest gap + jitter + completion_timeout)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("rpo: 2h (configured)"), "{stdout}");
+}
+
+#[test]
+fn report_on_a_history_without_the_views_says_how_to_migrate_it() {
+    let h = History::new();
+    let conn = rusqlite::Connection::open(h.db()).unwrap();
+    conn.execute_batch("DROP VIEW v_compliance; DROP VIEW v_failures; DROP VIEW v_jobs;")
+        .unwrap();
+    drop(conn);
+    let out = h.report(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("an older vbs-agent wrote it; start the agent"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -89,6 +89,18 @@ impl Store {
         self.query_jobs(&sql, rusqlite::params_from_iter(values))
     }
 
+    /// Whether the history has the audit views (a database last migrated
+    /// by an older agent does not).
+    pub fn has_audit_views(&self) -> Result<bool, StoreError> {
+        let n: i64 = self.conn().query_row(
+            "SELECT count(*) FROM sqlite_master
+             WHERE type = 'view' AND name IN ('v_jobs', 'v_failures', 'v_compliance')",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n == 3)
+    }
+
     /// The distinct targets `policy` has jobs for, in order.
     pub fn targets_of_policy(&self, policy: &str) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
