@@ -30,6 +30,7 @@ SELECT
     j.started_at         AS started_at,
     COALESCE(j.attempt_started_at, j.started_at) AS attempt_started_at,
     j.finished_at        AS finished_at,
+    j.retry_at           AS retry_at,
     CAST(round((julianday(j.finished_at) - julianday(j.started_at)) * 86400) AS INTEGER)
                          AS duration_seconds,
     j.updated_at         AS updated_at

@@ -3,9 +3,6 @@
 //! history says about each target over a window. A library function, not
 //! CLI code, so `vbs-agent report`, metrics and notifications all judge a
 //! target the same way.
-//!
-//! Also the machine-stable export of a job ([`JobExport`]) that
-//! `history --format json|csv` prints.
 
 use std::time::Duration;
 
@@ -324,98 +321,6 @@ impl WindowStats {
 fn duration_seconds(job: &JobRecord) -> Option<i64> {
     job.finished_at
         .map(|f| ((f - job.started_at).num_milliseconds().max(0) + 500) / 1000)
-}
-
-/// A job as `history --format json|csv` prints it: every recorded field,
-/// in this order, times as UTC RFC 3339 with milliseconds. The field names
-/// and their order are a stable interface; new fields go at the end.
-#[derive(Debug, Clone, Serialize)]
-pub struct JobExport {
-    pub job_id: i64,
-    pub run_id: i64,
-    pub policy: String,
-    pub kind: String,
-    pub cloud: String,
-    pub target: String,
-    #[serde(serialize_with = "ts")]
-    pub slot: DateTime<Utc>,
-    pub status: &'static str,
-    pub phase: &'static str,
-    pub attempts: u32,
-    pub resource_name: String,
-    pub snapshot_id: Option<String>,
-    pub backup_id: Option<String>,
-    pub size_gb: Option<i64>,
-    pub is_incremental: Option<bool>,
-    pub fail_reason: Option<String>,
-    pub blocked_by: Option<i64>,
-    #[serde(serialize_with = "ts")]
-    pub started_at: DateTime<Utc>,
-    #[serde(serialize_with = "ts")]
-    pub attempt_started_at: DateTime<Utc>,
-    #[serde(serialize_with = "opt_ts")]
-    pub finished_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "opt_ts")]
-    pub retry_at: Option<DateTime<Utc>>,
-    /// `finished_at - started_at` in seconds; `None` while running.
-    pub duration_seconds: Option<i64>,
-}
-
-impl JobExport {
-    /// The field names in order: the CSV header.
-    pub const FIELDS: [&'static str; 22] = [
-        "job_id",
-        "run_id",
-        "policy",
-        "kind",
-        "cloud",
-        "target",
-        "slot",
-        "status",
-        "phase",
-        "attempts",
-        "resource_name",
-        "snapshot_id",
-        "backup_id",
-        "size_gb",
-        "is_incremental",
-        "fail_reason",
-        "blocked_by",
-        "started_at",
-        "attempt_started_at",
-        "finished_at",
-        "retry_at",
-        "duration_seconds",
-    ];
-}
-
-impl From<&JobRecord> for JobExport {
-    fn from(j: &JobRecord) -> Self {
-        Self {
-            job_id: j.id,
-            run_id: j.run_id,
-            policy: j.policy.clone(),
-            kind: j.kind.clone(),
-            cloud: j.cloud.clone(),
-            target: j.target.clone(),
-            slot: j.slot,
-            status: j.status.as_str(),
-            phase: j.phase.as_str(),
-            attempts: j.attempt,
-            resource_name: j.resource_name.clone(),
-            snapshot_id: j.snapshot_id.clone(),
-            backup_id: j.backup_id.clone(),
-            size_gb: j.size_gb,
-            is_incremental: j.is_incremental,
-            fail_reason: j.fail_reason.clone(),
-            blocked_by: j.blocked_by,
-            started_at: j.started_at,
-            attempt_started_at: j.attempt_started_at,
-            finished_at: j.finished_at,
-            retry_at: j.retry_at,
-            duration_seconds: duration_seconds(j),
-        }
-    }
 }
 
 fn ts<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {

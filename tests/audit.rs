@@ -329,6 +329,35 @@ fn history_filters_by_policy_target_status_and_time() {
     assert!(text(&wrong.stderr).contains("unknown status `ok`; use one of running, succeeded"));
 }
 
+/// The fields of `history --format json|csv` as the README documents them:
+/// the columns of `v_jobs`.
+const JOB_FIELDS: [&str; 24] = [
+    "job_id",
+    "run_id",
+    "policy",
+    "kind",
+    "cloud",
+    "target",
+    "slot",
+    "trigger",
+    "status",
+    "phase",
+    "attempts",
+    "resource_name",
+    "snapshot_id",
+    "backup_id",
+    "size_gb",
+    "is_incremental",
+    "fail_reason",
+    "blocked_by",
+    "started_at",
+    "attempt_started_at",
+    "finished_at",
+    "retry_at",
+    "duration_seconds",
+    "updated_at",
+];
+
 #[test]
 fn history_json_and_csv_carry_every_field_of_a_job() {
     let h = History::new();
@@ -341,7 +370,19 @@ fn history_json_and_csv_carry_every_field_of_a_job() {
         "2026-11-21T23:00:00Z",
     ]));
     let retried = &json[0];
+    let mut keys: Vec<&str> = retried
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut documented = JOB_FIELDS.to_vec();
+    keys.sort_unstable();
+    documented.sort_unstable();
+    assert_eq!(keys, documented, "JSON has the same fields as CSV");
     assert_eq!(retried["slot"], "2026-11-21T01:30:00.000Z");
+    assert_eq!(retried["trigger"], "schedule");
+    assert_eq!(retried["updated_at"], "2026-11-21T01:33:00.000Z");
     assert_eq!(retried["status"], "failed");
     assert_eq!(retried["attempts"], 2);
     assert_eq!(retried["fail_reason"], SWIFT);
@@ -360,11 +401,7 @@ fn history_json_and_csv_carry_every_field_of_a_job() {
     let csv = text(&out.stdout);
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    assert_eq!(
-        header,
-        vbs_agent::audit::JobExport::FIELDS,
-        "CSV columns are the JSON fields, in order"
-    );
+    assert_eq!(header, JOB_FIELDS, "the documented columns, in order");
     let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(records.len(), 7);
     let column = |name: &str| header.iter().position(|h| h == name).unwrap();
@@ -386,7 +423,7 @@ fn history_json_and_csv_carry_every_field_of_a_job() {
     let none = h.history(&["--format", "csv", "--policy", "nope"]);
     assert_eq!(
         text(&none.stdout).trim_end(),
-        vbs_agent::audit::JobExport::FIELDS.join(","),
+        JOB_FIELDS.join(","),
         "an empty result still has its header"
     );
 }

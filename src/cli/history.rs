@@ -1,5 +1,6 @@
 //! `vbs-agent history`: jobs from the history, filtered, as a table or as
-//! complete, machine-stable JSON or CSV ([`crate::audit::JobExport`]).
+//! complete, machine-stable JSON or CSV: the rows of the `v_jobs` view
+//! ([`crate::store::JobRow`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,8 +9,8 @@ use anyhow::Context;
 use chrono::{SecondsFormat, Utc};
 
 use super::{load_config, table, EXIT_INVALID};
-use crate::audit::{parse_time_bound, resource_id, JobExport};
-use crate::store::{JobFilter, JobRecord, JobStatus, Store};
+use crate::audit::{parse_time_bound, resource_id, AuditError};
+use crate::store::{JobFilter, JobRecord, JobRow, JobStatus, Store};
 
 /// Columns of the job table.
 pub const HEADER: &[&str] = &[
@@ -31,9 +32,9 @@ const DEFAULT_TABLE_LIMIT: usize = 20;
 pub enum HistoryFormat {
     /// Aligned columns for reading.
     Table,
-    /// An array of objects, every field of every job.
+    /// An array of objects: every column of `v_jobs` for every job.
     Json,
-    /// A header and one line per job, every field (RFC 4180).
+    /// A header and one line per job: every column of `v_jobs` (RFC 4180).
     Csv,
 }
 
@@ -123,37 +124,43 @@ pub fn run(
         HistoryFormat::Table => Some(DEFAULT_TABLE_LIMIT),
         HistoryFormat::Json | HistoryFormat::Csv => None,
     });
-    let jobs = store.jobs_matching(&JobFilter {
+    let filter = JobFilter {
         policy: query.policy.clone(),
         target: query.target.clone(),
         statuses: query.status.clone(),
         since,
         until,
         limit,
-    })?;
-    match query.format {
-        HistoryFormat::Table if jobs.is_empty() => {
+    };
+    if query.format == HistoryFormat::Table {
+        let jobs = store.jobs_matching(&filter)?;
+        if jobs.is_empty() {
             outln!("no matching jobs in {}", path.display());
+        } else {
+            out!("{}", table::render(HEADER, &job_rows(&jobs)));
         }
-        HistoryFormat::Table => out!("{}", table::render(HEADER, &job_rows(&jobs))),
-        HistoryFormat::Json => {
-            let rows: Vec<JobExport> = jobs.iter().map(JobExport::from).collect();
-            outln!("{}", serde_json::to_string_pretty(&rows)?);
-        }
-        HistoryFormat::Csv => out!("{}", csv_text(&jobs)?),
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !store.has_audit_views()? {
+        anyhow::bail!(AuditError::NotMigrated);
+    }
+    let rows = store.job_rows_matching(&filter)?;
+    if query.format == HistoryFormat::Json {
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        out!("{}", csv_text(&store.job_row_columns()?, &rows)?);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The jobs as CSV: the header of [`JobExport`] fields (also when there are
-/// no jobs), then one record each.
-fn csv_text(jobs: &[JobRecord]) -> anyhow::Result<String> {
+/// The rows as CSV under `header` (also when there are no rows).
+fn csv_text(header: &[String], rows: &[JobRow]) -> anyhow::Result<String> {
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(Vec::new());
-    writer.write_record(JobExport::FIELDS)?;
-    for job in jobs {
-        writer.serialize(JobExport::from(job))?;
+    writer.write_record(header)?;
+    for row in rows {
+        writer.serialize(row)?;
     }
     let bytes = writer.into_inner().context("cannot write CSV")?;
     Ok(String::from_utf8(bytes)?)

@@ -44,49 +44,135 @@ impl JobStatus {
     ];
 }
 
-impl Store {
-    /// Jobs matching `filter`, newest first (by start, then id).
-    pub fn jobs_matching(&self, filter: &JobFilter) -> Result<Vec<JobRecord>, StoreError> {
+impl JobFilter {
+    /// The `WHERE … ORDER BY … LIMIT …` tail selecting these jobs, newest
+    /// first, from `jobs` or `v_jobs` (whose id column is `id_column`).
+    fn sql_tail(&self, id_column: &str) -> (String, Vec<Value>) {
         let mut clauses = Vec::new();
         let mut values: Vec<Value> = Vec::new();
         let mut bind = |clause: &str, value: Value| {
             values.push(value);
             clauses.push(clause.replace('?', &format!("?{}", values.len())));
         };
-        if let Some(policy) = &filter.policy {
+        if let Some(policy) = &self.policy {
             bind("policy = ?", Value::Text(policy.clone()));
         }
-        if let Some(target) = &filter.target {
+        if let Some(target) = &self.target {
             bind("target = ?", Value::Text(target.clone()));
         }
-        if let Some(since) = filter.since {
+        if let Some(since) = self.since {
             bind("slot >= ?", Value::Text(format_ts(since)));
         }
-        if let Some(until) = filter.until {
+        if let Some(until) = self.until {
             bind("slot <= ?", Value::Text(format_ts(until)));
         }
-        if !filter.statuses.is_empty() {
+        if !self.statuses.is_empty() {
             // Statuses are our own closed set of identifiers, safe to inline.
-            let list: Vec<String> = filter
+            let list: Vec<String> = self
                 .statuses
                 .iter()
                 .map(|s| format!("'{}'", s.as_str()))
                 .collect();
             clauses.push(format!("status IN ({})", list.join(", ")));
         }
-        let mut sql = format!("SELECT {JOB_COLUMNS} FROM jobs");
+        let mut sql = String::new();
         if !clauses.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&clauses.join(" AND "));
         }
-        sql.push_str(" ORDER BY started_at DESC, id DESC");
-        if let Some(limit) = filter.limit {
+        sql.push_str(&format!(" ORDER BY started_at DESC, {id_column} DESC"));
+        if let Some(limit) = self.limit {
             sql.push_str(&format!(
                 " LIMIT {}",
                 i64::try_from(limit).unwrap_or(i64::MAX)
             ));
         }
-        self.query_jobs(&sql, rusqlite::params_from_iter(values))
+        (sql, values)
+    }
+}
+
+/// One row of the `v_jobs` view: every column, in the view's order, under
+/// the view's names, times as stored (UTC RFC 3339 with milliseconds).
+/// `history --format json|csv` prints these, so exports and SQL agree.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JobRow {
+    pub job_id: i64,
+    pub run_id: i64,
+    pub policy: String,
+    pub kind: String,
+    pub cloud: String,
+    pub target: String,
+    pub slot: String,
+    pub trigger: String,
+    pub status: String,
+    pub phase: String,
+    pub attempts: i64,
+    pub resource_name: String,
+    pub snapshot_id: Option<String>,
+    pub backup_id: Option<String>,
+    pub size_gb: Option<i64>,
+    pub is_incremental: Option<bool>,
+    pub fail_reason: Option<String>,
+    pub blocked_by: Option<i64>,
+    pub started_at: String,
+    pub attempt_started_at: String,
+    pub finished_at: Option<String>,
+    pub retry_at: Option<String>,
+    pub duration_seconds: Option<i64>,
+    pub updated_at: String,
+}
+
+impl Store {
+    /// Jobs matching `filter`, newest first (by start, then id).
+    pub fn jobs_matching(&self, filter: &JobFilter) -> Result<Vec<JobRecord>, StoreError> {
+        let (tail, values) = filter.sql_tail("id");
+        self.query_jobs(
+            &format!("SELECT {JOB_COLUMNS} FROM jobs{tail}"),
+            rusqlite::params_from_iter(values),
+        )
+    }
+
+    /// The `v_jobs` rows of the jobs matching `filter`, newest first.
+    pub fn job_rows_matching(&self, filter: &JobFilter) -> Result<Vec<JobRow>, StoreError> {
+        let (tail, values) = filter.sql_tail("job_id");
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT * FROM v_jobs{tail}"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
+            Ok(JobRow {
+                job_id: r.get("job_id")?,
+                run_id: r.get("run_id")?,
+                policy: r.get("policy")?,
+                kind: r.get("kind")?,
+                cloud: r.get("cloud")?,
+                target: r.get("target")?,
+                slot: r.get("slot")?,
+                trigger: r.get("trigger")?,
+                status: r.get("status")?,
+                phase: r.get("phase")?,
+                attempts: r.get("attempts")?,
+                resource_name: r.get("resource_name")?,
+                snapshot_id: r.get("snapshot_id")?,
+                backup_id: r.get("backup_id")?,
+                size_gb: r.get("size_gb")?,
+                is_incremental: r.get("is_incremental")?,
+                fail_reason: r.get("fail_reason")?,
+                blocked_by: r.get("blocked_by")?,
+                started_at: r.get("started_at")?,
+                attempt_started_at: r.get("attempt_started_at")?,
+                finished_at: r.get("finished_at")?,
+                retry_at: r.get("retry_at")?,
+                duration_seconds: r.get("duration_seconds")?,
+                updated_at: r.get("updated_at")?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The column names of `v_jobs`, in order (the CSV header).
+    pub fn job_row_columns(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let stmt = conn.prepare("SELECT * FROM v_jobs LIMIT 0")?;
+        Ok(stmt.column_names().into_iter().map(String::from).collect())
     }
 
     /// Whether the history has the audit views (a database last migrated
@@ -178,5 +264,48 @@ impl Store {
             },
         )?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobRow;
+    use crate::store::test_support::temp_store;
+
+    #[test]
+    fn a_job_row_serializes_its_fields_in_the_order_of_the_view() {
+        let (_dir, store) = temp_store();
+        let row = JobRow {
+            job_id: 1,
+            run_id: 1,
+            policy: "p".into(),
+            kind: "backup".into(),
+            cloud: "c".into(),
+            target: "t".into(),
+            slot: "2026-11-22T01:30:00.000Z".into(),
+            trigger: "schedule".into(),
+            status: "succeeded".into(),
+            phase: "done".into(),
+            attempts: 1,
+            resource_name: "p-x".into(),
+            snapshot_id: None,
+            backup_id: Some("b".into()),
+            size_gb: Some(8),
+            is_incremental: Some(false),
+            fail_reason: None,
+            blocked_by: None,
+            started_at: "2026-11-22T01:30:00.000Z".into(),
+            attempt_started_at: "2026-11-22T01:30:00.000Z".into(),
+            finished_at: Some("2026-11-22T01:32:00.000Z".into()),
+            retry_at: None,
+            duration_seconds: Some(120),
+            updated_at: "2026-11-22T01:32:00.000Z".into(),
+        };
+        // csv derives its header from the struct's field order.
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.serialize(&row).unwrap();
+        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        let header = text.lines().next().unwrap().to_string();
+        assert_eq!(header, store.job_row_columns().unwrap().join(","));
     }
 }

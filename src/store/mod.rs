@@ -21,7 +21,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{Migrations, M};
 
-pub use audit::{FailureCount, JobFilter};
+pub use audit::{FailureCount, JobFilter, JobRow};
 pub use events::EventRecord;
 pub use events::{Event, EventKind};
 pub use jobs::{AttemptRecord, JobRecord, JobStatus, JobUpdate, Phase};
