@@ -1,6 +1,7 @@
 //! vbs-agent: a scheduled backup-policy agent for cloud block volumes.
 
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod daemon;

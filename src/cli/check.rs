@@ -30,6 +30,18 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             p.volumes.len()
         );
         outln!("  schedule \"{}\" in {}", p.schedule.as_str(), p.timezone);
+        match crate::audit::effective_rpo(p, now) {
+            Some(rpo) => outln!(
+                "  rpo: {} ({})",
+                humantime::format_duration(rpo.max_age),
+                match rpo.source {
+                    crate::audit::RpoSource::Configured => "configured",
+                    crate::audit::RpoSource::Schedule =>
+                        "the schedule's longest gap + jitter + completion_timeout",
+                }
+            ),
+            None => outln!("  rpo: none (the schedule fires less than twice a year; set rpo:)"),
+        }
         let next = p.schedule.upcoming(now, p.timezone, 3);
         if next.is_empty() {
             outln!("  never fires");

@@ -19,6 +19,7 @@ mod demo;
 mod history;
 mod progress;
 mod prune;
+mod report;
 mod run;
 mod shares;
 mod table;
@@ -84,7 +85,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Show the most recent jobs from the history.
+    /// Show jobs from the history, filtered, as a table, JSON or CSV (read-only).
     History {
         /// Policy file whose state_dir holds the history.
         #[arg(
@@ -98,8 +99,8 @@ pub enum Command {
         /// The history database itself.
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
+        #[command(flatten)]
+        query: Box<history::HistoryQuery>,
     },
     /// Try the agent against a built-in simulator: policies every few seconds, then the history.
     Demo {
@@ -118,6 +119,21 @@ pub enum Command {
         cloud: String,
         #[command(flatten)]
         filters: backups::BackupFilters,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Per policy and target: last good backup, its age against the RPO, and
+    /// the window's statistics (read-only; exit 3 when a target is out of RPO).
+    Report {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Start of the window: a duration back from --at (30d), a date or an RFC 3339 time.
+        #[arg(long, value_name = "TIME", default_value = "30d")]
+        since: String,
+        /// Judge as of this time instead of now (a date or an RFC 3339 time).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -185,8 +201,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             filters,
             format,
         } => shares::run(&config, &cloud, &filters, format == Format::Json).await,
-        Command::History { config, db, limit } => {
-            history::run(config.as_deref(), db.as_deref(), limit)
+        Command::History { config, db, query } => {
+            history::run(config.as_deref(), db.as_deref(), &query)
         }
         Command::Demo { seconds, state_dir } => demo::run(seconds, state_dir).await,
         Command::Backups {
@@ -204,6 +220,12 @@ pub async fn run(cli: Cli) -> ExitCode {
                     format,
                 },
         } => backups::show(&config, &cloud, &id, format == Format::Json).await,
+        Command::Report {
+            config,
+            since,
+            at,
+            format,
+        } => report::run(&config, &since, at.as_deref(), format == Format::Json),
     };
     match result {
         Ok(code) => code,

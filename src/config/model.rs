@@ -201,6 +201,9 @@ pub struct Policy {
     pub full_backup_every: Option<u32>,
     /// Whom to tell about outcomes; `None`: nobody.
     pub notify: Option<Notify>,
+    /// Recovery point objective as written; `None`: derived from the
+    /// schedule (see [`crate::audit::effective_rpo`]).
+    pub rpo: Option<Duration>,
 }
 
 /// Retention rules; a backup is kept if any rule keeps it.

@@ -297,4 +297,9 @@ pub(crate) struct RawPolicy {
     pub(crate) share_to: Option<Vec<String>>,
     /// Replaces `defaults.notify` for this policy.
     pub(crate) notify: Option<RawNotify>,
+    /// Recovery point objective: the oldest the newest successful backup of
+    /// each target may be before `vbs-agent report` flags it (exit 3), e.g.
+    /// `26h`. Default: the schedule's longest gap between two fire times
+    /// plus `jitter` and `completion_timeout`.
+    pub(crate) rpo: Option<String>,
 }

@@ -732,6 +732,11 @@ fn policy(
         Some(n) => super::notify::notify(n, &path.key("notify"), report).map(Some),
     };
 
+    let rpo = match raw.rpo.as_deref() {
+        None => Some(None),
+        Some(d) => ok_or_report(checks::duration(d), &path.key("rpo"), report).map(Some),
+    };
+
     Some(Policy {
         name: name?.to_string(),
         kind: kind?,
@@ -751,6 +756,7 @@ fn policy(
         share_to: share_to?,
         full_backup_every: full_backup_every?,
         notify: notify?,
+        rpo: rpo?,
     })
 }
 

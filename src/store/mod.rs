@@ -7,6 +7,7 @@
 //! which WAL mode lets run while the daemon writes.
 
 mod durations;
+mod audit;
 mod events;
 mod jobs;
 mod marks;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{Migrations, M};
 
+pub use audit::{FailureCount, JobFilter, JobRow};
 pub use events::EventRecord;
 pub use events::{Event, EventKind};
 pub use jobs::{AttemptRecord, JobRecord, JobStatus, JobUpdate, Phase};
@@ -38,6 +40,7 @@ const MIGRATIONS: &[M<'static>] = &[
     )),
     M::up(include_str!("../../migrations/0003_retention.sql")),
     M::up(include_str!("../../migrations/0004_shares.sql")),
+    M::up(include_str!("../../migrations/0006_audit_views.sql")),
     M::up(include_str!("../../migrations/0008_backup_duration.sql")),
 ];
 

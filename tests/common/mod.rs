@@ -190,3 +190,28 @@ pub async fn make_backup(client: &vbs_agent::api::CloudClient, volume: &str, nam
         .unwrap()
         .id
 }
+
+/// Runs the `vbs-agent` binary with `args` (warnings only on stderr).
+pub fn agent(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("vbs-agent runs")
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Same as [`agent`], off the async runtime so an in-process simulator or
+/// daemon keeps running.
+pub async fn agent_async(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        agent(&args)
+    })
+    .await
+    .unwrap()
+}
