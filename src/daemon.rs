@@ -4,7 +4,9 @@
 //! future resolves. A library function so that tests run it in-process.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +16,7 @@ use tokio::task::JoinSet;
 use crate::api::ClientSettings;
 use crate::config::{self, Config, Misfire, Policy};
 use crate::engine::{Engine, EngineError, RunReport};
+use crate::metrics::{health, server, Heartbeat, Metrics};
 use crate::notify;
 use crate::scheduler::{self, Firing};
 use crate::store::{Store, StoreError, Trigger};
@@ -33,6 +36,11 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("cannot listen on metrics_listen {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Where to reload the policy file from, and the requests to do so (SIGHUP).
@@ -67,7 +75,23 @@ pub async fn serve(
     settings: ClientSettings,
 ) -> Result<(), DaemonError> {
     let store = std::sync::Arc::new(Store::open(&config.history_path())?);
-    let mut engine = Engine::new(&config, store, settings.clone())?;
+    let metrics = Metrics::new();
+    for last in store.last_successes()? {
+        metrics.set_last_success(&last.policy, &last.target, last.finished_at.timestamp());
+    }
+    let heartbeat = Arc::new(Heartbeat::new());
+    let listener = match config.metrics_listen {
+        Some(addr) => Some(
+            server::start(
+                addr,
+                server::router(metrics.clone(), Arc::clone(&heartbeat)),
+            )
+            .await
+            .map_err(|source| DaemonError::Metrics { addr, source })?,
+        ),
+        None => None,
+    };
+    let mut engine = Engine::new(&config, store, settings.clone())?.with_metrics(metrics);
     let mut runs: Runs = JoinSet::new();
 
     let resumer = engine.clone();
@@ -89,8 +113,10 @@ pub async fn serve(
     notify::ready(&format!("{} policies scheduled", config.policies.len()));
     tracing::info!(policies = config.policies.len(), history = %config.history_path().display(), "agent started");
 
+    let mut beat = tokio::time::interval(health::BEAT_EVERY);
     tokio::pin!(shutdown);
     loop {
+        heartbeat.beat();
         tokio::select! {
             () = &mut shutdown => break,
             Some(firing) = rx.recv() => {
@@ -106,6 +132,9 @@ pub async fn serve(
                 notify::reloading();
                 match config::load(&path) {
                     Ok(new) => {
+                        if new.metrics_listen != config.metrics_listen {
+                            tracing::warn!("a changed metrics_listen takes effect at the next start");
+                        }
                         let now = Utc::now();
                         engine = engine.reconfigured(&new, settings.clone())?;
                         timers.abort_all();
@@ -124,6 +153,7 @@ pub async fn serve(
                 notify::ready(&format!("{} policies scheduled", config.policies.len()));
             }
             _ = ping.tick(), if watchdog.is_some() => notify::watchdog(),
+            _ = beat.tick() => {}
         }
     }
 
@@ -142,6 +172,9 @@ pub async fn serve(
             "runs still in flight after the grace period; they continue on the next start"
         );
         runs.abort_all();
+    }
+    if let Some(listener) = listener {
+        listener.abort();
     }
     tracing::info!("agent stopped");
     Ok(())

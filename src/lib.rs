@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod metrics;
 pub mod naming;
 pub mod notify;
 pub mod schedule;

@@ -14,7 +14,9 @@ macro_rules! outln {
 
 mod check;
 mod demo;
+mod docs;
 mod history;
+mod logging;
 mod prune;
 mod run;
 mod shares;
@@ -37,6 +39,11 @@ const EXIT_INVALID: u8 = 2;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log line format on stderr: `pretty` (human-readable; coloured and
+    /// timestamped only on a terminal, journald adds its own) or `json`
+    /// (one object per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +114,16 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (vbs-agent.1 and one per subcommand) to DIR, or vbs-agent.1 to stdout.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// How a listing is printed.
@@ -116,17 +133,16 @@ pub enum Format {
     Json,
 }
 
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
 /// Sets up `tracing` on stderr; `RUST_LOG` overrides the level.
-pub fn init_logging(_cli: &Cli) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only on a terminal: journald and log files get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+pub fn init_logging(cli: &Cli) {
+    logging::init(cli.log_format);
 }
 
 /// Runs a parsed command and returns the process exit code.
@@ -150,6 +166,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             history::run(config.as_deref(), db.as_deref(), limit)
         }
         Command::Demo { seconds, state_dir } => demo::run(seconds, state_dir).await,
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { out } => docs::man(out.as_deref()),
     };
     match result {
         Ok(code) => code,

@@ -531,7 +531,7 @@ impl JobRunner {
             "attempt {} failed; attempt {attempt} as {name} at {start}",
             attempt - 1
         );
-        tracing::info!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, "{message}");
+        tracing::info!("{message}");
         self.store
             .record_event(EventKind::State, &self.event(&message), Utc::now())
     }
@@ -637,7 +637,11 @@ impl JobRunner {
             self.job.phase.as_str(),
             self.job.status.as_str()
         );
-        tracing::info!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, snapshot_id = self.job.snapshot_id, backup_id = self.job.backup_id, "{message}");
+        tracing::info!(
+            snapshot_id = self.job.snapshot_id,
+            backup_id = self.job.backup_id,
+            "{message}"
+        );
         self.store
             .record_event(EventKind::State, &self.event(&message), now)
     }
@@ -663,7 +667,7 @@ impl JobRunner {
     }
 
     fn warn(&self, message: &str) -> Result<(), StoreError> {
-        tracing::warn!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, "{message}");
+        tracing::warn!("{message}");
         self.store
             .record_event(EventKind::Warning, &self.event(message), Utc::now())
     }

@@ -17,9 +17,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::api::{ApiError, ClientSettings, CloudClient};
 use crate::config::{Config, Policy};
+use crate::metrics::Metrics;
 use crate::naming::resource_name;
 use crate::store::{
     Event, EventKind, JobRecord, JobStatus, JobUpdate, NewRunJob, Phase, Store, StoreError, Trigger,
@@ -73,6 +75,8 @@ pub struct Engine {
     /// "Now" for retention decisions; the wall clock except in tests that
     /// play out days of slots.
     clock: Clock,
+    /// Where job outcomes and API calls are counted.
+    metrics: Metrics,
 }
 
 /// A source of the current time.
@@ -101,6 +105,7 @@ impl Engine {
             slots: Arc::new(Semaphore::new(config.max_concurrent_jobs)),
             limit: config.max_concurrent_jobs,
             clock: Arc::new(Utc::now),
+            metrics: Metrics::new(),
         })
     }
 
@@ -116,12 +121,19 @@ impl Engine {
             next.slots = Arc::clone(&self.slots);
         }
         next.clock = Arc::clone(&self.clock);
+        next.metrics = self.metrics.clone();
         Ok(next)
     }
 
     /// The same engine deciding retention by `clock` instead of the wall clock.
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The same engine counting into `metrics` (the daemon's served set).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -190,6 +202,7 @@ impl Engine {
             );
             tracing::warn!(policy = %policy.name, target = %job.target, job_id = job.id, "{message}");
             self.event(EventKind::Warning, job, &message)?;
+            self.metrics.job_ended(job);
         }
         let to_run = records
             .into_iter()
@@ -231,12 +244,14 @@ impl Engine {
                 blocked_by: None,
             })
             .collect();
-        if self
-            .store
-            .create_run(&policy.name, slot, Trigger::Schedule, &specs, Utc::now())?
-            .is_some()
+        if let Some(run_id) =
+            self.store
+                .create_run(&policy.name, slot, Trigger::Schedule, &specs, Utc::now())?
         {
             tracing::warn!(policy = %policy.name, %slot, "slot missed while the agent was down");
+            for job in self.store.jobs_of_run(run_id)? {
+                self.metrics.job_ended(&job);
+            }
         }
         Ok(())
     }
@@ -320,12 +335,15 @@ impl Engine {
                 store: Arc::clone(&self.store),
                 run_id: Some(job.run_id),
                 job_id: Some(job.id),
+                metrics: self.metrics.clone(),
             });
             let jitter = if resumed || job.phase != Phase::Pending {
                 Duration::ZERO
             } else {
                 random_below(policy.jitter)
             };
+            // Every log line of the job carries these fields.
+            let span = tracing::info_span!("job", policy = %job.policy, target = %job.target, job_id = job.id);
             let runner = JobRunner::new(
                 Arc::clone(&self.store),
                 client.with_observer(observer),
@@ -334,12 +352,21 @@ impl Engine {
                 resumed,
             );
             let slots = Arc::clone(&self.slots);
-            set.spawn(async move {
-                tokio::time::sleep(jitter).await;
-                // Closed only if the engine is dropped, and then nobody waits.
-                let _permit = slots.acquire_owned().await;
-                (index, runner.run().await)
-            });
+            let metrics = self.metrics.clone();
+            set.spawn(
+                async move {
+                    tokio::time::sleep(jitter).await;
+                    // Closed only if the engine is dropped, and then nobody waits.
+                    let _permit = slots.acquire_owned().await;
+                    let _working = metrics.job_in_flight();
+                    let result = runner.run().await;
+                    if let Ok(record) = &result {
+                        metrics.job_ended(record);
+                    }
+                    (index, result)
+                }
+                .instrument(span),
+            );
         }
         let mut done = Vec::new();
         while let Some(joined) = set.join_next().await {
