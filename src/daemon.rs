@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::api::ClientSettings;
 use crate::config::{self, Config, Misfire, Policy};
@@ -75,22 +75,7 @@ pub async fn serve(
     settings: ClientSettings,
 ) -> Result<(), DaemonError> {
     let store = std::sync::Arc::new(Store::open(&config.history_path())?);
-    let metrics = Metrics::new();
-    for last in store.last_successes()? {
-        metrics.set_last_success(&last.policy, &last.target, last.finished_at.timestamp());
-    }
-    let heartbeat = Arc::new(Heartbeat::new());
-    let listener = match config.metrics_listen {
-        Some(addr) => Some(
-            server::start(
-                addr,
-                server::router(metrics.clone(), Arc::clone(&heartbeat)),
-            )
-            .await
-            .map_err(|source| DaemonError::Metrics { addr, source })?,
-        ),
-        None => None,
-    };
+    let (metrics, heartbeat, listener) = observe(&config, &store).await?;
     let mut engine = Engine::new(&config, store, settings.clone())?.with_metrics(metrics);
     let mut runs: Runs = JoinSet::new();
 
@@ -178,6 +163,27 @@ pub async fn serve(
     }
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// The metrics (last successes filled in from the history), the scheduler
+/// heartbeat, and their listener when `metrics_listen` is set.
+async fn observe(
+    config: &Config,
+    store: &Store,
+) -> Result<(Metrics, Arc<Heartbeat>, Option<JoinHandle<()>>), DaemonError> {
+    let metrics = Metrics::new();
+    for last in store.last_successes()? {
+        metrics.set_last_success(&last.policy, &last.target, last.finished_at.timestamp());
+    }
+    let heartbeat = Arc::new(Heartbeat::new());
+    let Some(addr) = config.metrics_listen else {
+        return Ok((metrics, heartbeat, None));
+    };
+    let routes = server::router(metrics.clone(), Arc::clone(&heartbeat));
+    let listener = server::start(addr, routes)
+        .await
+        .map_err(|source| DaemonError::Metrics { addr, source })?;
+    Ok((metrics, heartbeat, Some(listener)))
 }
 
 async fn next_reload(reload: &mut Option<Reload>) -> Option<()> {

@@ -151,3 +151,24 @@ async fn the_metrics_page_counts_jobs_api_calls_and_last_successes() {
     stop.send(()).unwrap();
     daemon.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_metrics_port_stops_the_start_with_the_address_named() {
+    let world = World::start_instant(vec![volume(1, None)]).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let path = world.write_config(
+        &format!("metrics_listen: 127.0.0.1:{port}\n"),
+        "",
+        &policy_yaml("e2e", "0 0 3 1 1 *", &[volume_id(1)], ""),
+    );
+    let err = vbs_agent::daemon::run(common::load(&path), std::future::pending())
+        .await
+        .expect_err("the port is taken");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("cannot listen on metrics_listen 127.0.0.1:{port}")),
+        "{message}"
+    );
+    drop(taken);
+}
