@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks systemd/vbs-agent.service with systemd's own tools:
-#   1. systemd-analyze verify: the unit parses and every command exists.
+#   1. systemd-analyze verify: the unit parses, every command exists, and
+#      nothing is reported, not even a warning.
 #      The unit's binary path (/usr/bin/vbs-agent) need not exist here: a
 #      copy of the unit with that path pointed at the built binary is
 #      verified, with the generated man page on MANPATH for Documentation=.
@@ -31,7 +32,13 @@ mkdir -p "$work/man/man1"
 sed "s#/usr/bin/vbs-agent#$bin#g" "$unit" > "$work/vbs-agent.service"
 
 echo "== systemd-analyze verify $unit (binary: $bin)"
-MANPATH="$work/man" systemd-analyze verify "$work/vbs-agent.service"
+# Warnings (an unknown directive, say) do not change the exit code: any
+# output at all counts as a failure.
+if ! out=$(MANPATH="$work/man" systemd-analyze verify "$work/vbs-agent.service" 2>&1) || [ -n "$out" ]; then
+  echo "$out" >&2
+  echo "systemd-analyze verify is not clean" >&2
+  exit 1
+fi
 echo "clean"
 
 echo "== systemd-analyze security --offline=true $unit"
