@@ -4,16 +4,19 @@
 //! future resolves. A library function so that tests run it in-process.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::api::ClientSettings;
 use crate::config::{self, Config, Misfire, Policy};
 use crate::engine::{Engine, EngineError, RunReport};
+use crate::metrics::{health, server, Heartbeat, Metrics};
 use crate::notifier::Notifier;
 use crate::notify;
 use crate::scheduler::{self, Firing};
@@ -34,6 +37,11 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("cannot listen on metrics_listen {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Where to reload the policy file from, and the requests to do so (SIGHUP).
@@ -69,7 +77,10 @@ pub async fn serve(
 ) -> Result<(), DaemonError> {
     let store = std::sync::Arc::new(Store::open(&config.history_path())?);
     let notifier = std::sync::Arc::new(Notifier::new(&config, Some(store.clone())));
-    let mut engine = Engine::new(&config, store, settings.clone())?.with_listener(notifier.clone());
+    let (metrics, heartbeat, listener) = observe(&config, &store).await?;
+    let mut engine = Engine::new(&config, store, settings.clone())?
+        .with_listener(notifier.clone())
+        .with_metrics(metrics);
     let mut runs: Runs = JoinSet::new();
 
     let resumer = engine.clone();
@@ -91,8 +102,10 @@ pub async fn serve(
     notify::ready(&format!("{} policies scheduled", config.policies.len()));
     tracing::info!(policies = config.policies.len(), history = %config.history_path().display(), "agent started");
 
+    let mut beat = tokio::time::interval(health::BEAT_EVERY);
     tokio::pin!(shutdown);
     loop {
+        heartbeat.beat();
         tokio::select! {
             () = &mut shutdown => break,
             Some(firing) = rx.recv() => {
@@ -108,6 +121,9 @@ pub async fn serve(
                 notify::reloading();
                 match config::load(&path) {
                     Ok(new) => {
+                        if new.metrics_listen != config.metrics_listen {
+                            tracing::warn!("a changed metrics_listen takes effect at the next start");
+                        }
                         let now = Utc::now();
                         engine = engine.reconfigured(&new, settings.clone())?;
                         notifier.reconfigure(&new);
@@ -127,6 +143,7 @@ pub async fn serve(
                 notify::ready(&format!("{} policies scheduled", config.policies.len()));
             }
             _ = ping.tick(), if watchdog.is_some() => notify::watchdog(),
+            _ = beat.tick() => {}
         }
     }
 
@@ -152,8 +169,32 @@ pub async fn serve(
     {
         tracing::warn!("notifications still in flight at shutdown were given up");
     }
+    if let Some(listener) = listener {
+        listener.abort();
+    }
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// The metrics (last successes filled in from the history), the scheduler
+/// heartbeat, and their listener when `metrics_listen` is set.
+async fn observe(
+    config: &Config,
+    store: &Store,
+) -> Result<(Metrics, Arc<Heartbeat>, Option<JoinHandle<()>>), DaemonError> {
+    let metrics = Metrics::new();
+    for last in store.last_successes()? {
+        metrics.set_last_success(&last.policy, &last.target, last.finished_at.timestamp());
+    }
+    let heartbeat = Arc::new(Heartbeat::new());
+    let Some(addr) = config.metrics_listen else {
+        return Ok((metrics, heartbeat, None));
+    };
+    let routes = server::router(metrics.clone(), Arc::clone(&heartbeat));
+    let listener = server::start(addr, routes)
+        .await
+        .map_err(|source| DaemonError::Metrics { addr, source })?;
+    Ok((metrics, heartbeat, Some(listener)))
 }
 
 async fn next_reload(reload: &mut Option<Reload>) -> Option<()> {

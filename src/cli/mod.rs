@@ -16,7 +16,9 @@ mod backups;
 mod check;
 mod cloud;
 mod demo;
+mod docs;
 mod history;
+mod logging;
 mod progress;
 mod prune;
 mod report;
@@ -41,6 +43,11 @@ const EXIT_INVALID: u8 = 2;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log line format on stderr: `pretty` (human-readable; coloured and
+    /// timestamped only on a terminal, journald adds its own) or `json`
+    /// (one object per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,6 +150,16 @@ pub enum Command {
         #[command(subcommand)]
         action: BackupAction,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (vbs-agent.1 and one per subcommand) to DIR, or vbs-agent.1 to stdout.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
 }
 
 /// `vbs-agent backup …`.
@@ -169,19 +186,18 @@ pub enum Format {
     Json,
 }
 
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
 /// Sets up `tracing` on stderr; `RUST_LOG` overrides the level.
-pub fn init_logging(_cli: &Cli) {
-    let live = matches!(_cli.command, Command::Trigger { .. }) && trigger::live();
-    let default = if live { "error" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colours only on a terminal: journald and log files get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+pub fn init_logging(cli: &Cli) {
+    // `trigger`'s live status lines would be broken up by log lines.
+    let live = matches!(cli.command, Command::Trigger { .. }) && trigger::live();
+    logging::init(cli.log_format, if live { "error" } else { "info" });
 }
 
 /// Runs a parsed command and returns the process exit code.
@@ -226,6 +242,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             at,
             format,
         } => report::run(&config, &since, at.as_deref(), format == Format::Json),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { out } => docs::man(out.as_deref()),
     };
     match result {
         Ok(code) => code,

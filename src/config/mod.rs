@@ -14,6 +14,7 @@
 mod checks;
 mod de;
 mod error;
+mod listen;
 mod load;
 mod locate;
 mod model;

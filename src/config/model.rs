@@ -23,6 +23,8 @@ pub struct Config {
     pub clouds: BTreeMap<String, Cloud>,
     /// Policies in file order; names are unique.
     pub policies: Vec<Policy>,
+    /// Where `/metrics` and `/healthz` are served (loopback only); off when `None`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {

@@ -11,6 +11,7 @@
 //! | `defaults` | no | [`RawDefaults`]: values policies inherit. |
 //! | `clouds` | yes | Mapping from a cloud name to a [`RawCloud`]; at least one. Names are 1–64 letters, digits, `_` or `-`. |
 //! | `policies` | yes | Sequence of [`RawPolicy`]; at least one. |
+//! | `metrics_listen` | no | Loopback address and port (`127.0.0.1:9464`) serving Prometheus metrics on `/metrics` and a health check on `/healthz`. Off when absent. Other addresses are refused: the endpoint has no authentication. |
 //!
 //! ```yaml
 //! state_dir: /var/lib/vbs-agent
@@ -62,6 +63,7 @@ pub(crate) const TOP_FIELDS: &[&str] = &[
     "defaults",
     "clouds",
     "policies",
+    "metrics_listen",
 ];
 
 /// `defaults:` — what a policy uses when it does not say otherwise.

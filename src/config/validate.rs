@@ -49,6 +49,7 @@ pub(crate) struct Parsed {
     pub(crate) clouds: Vec<(String, Option<RawCloud>)>,
     /// Every entry under `policies`, with the policy if it deserialized.
     pub(crate) policies: Vec<Option<RawPolicy>>,
+    pub(crate) metrics_listen: Option<String>,
 }
 
 /// Checks everything and resolves every default.
@@ -57,6 +58,7 @@ pub(crate) fn validate(parsed: Parsed, origin: &Path, report: &mut Report<'_>) -
     let state_dir = state_dir(parsed.state_dir.as_deref(), base_dir, report);
     let defaults = defaults(&parsed.defaults, report);
     let max_concurrent_jobs = max_concurrent_jobs(parsed.max_concurrent_jobs, report);
+    let metrics_listen = super::listen::metrics_listen(parsed.metrics_listen.as_deref(), report);
 
     let clouds_path = FieldPath::root().key("clouds");
     let defined: Vec<&str> = parsed.clouds.iter().map(|(n, _)| n.as_str()).collect();
@@ -106,6 +108,7 @@ pub(crate) fn validate(parsed: Parsed, origin: &Path, report: &mut Report<'_>) -
         max_concurrent_jobs,
         clouds,
         policies,
+        metrics_listen,
     })
 }
 

@@ -585,7 +585,7 @@ impl JobRunner {
             "attempt {} failed; attempt {attempt} as {name} at {start}",
             attempt - 1
         );
-        tracing::info!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, "{message}");
+        tracing::info!("{message}");
         self.store
             .record_event(EventKind::State, &self.event(&message), Utc::now())?;
         let note = JobEvent::Phase { note: &message };
@@ -694,7 +694,11 @@ impl JobRunner {
             self.job.phase.as_str(),
             self.job.status.as_str()
         );
-        tracing::info!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, snapshot_id = self.job.snapshot_id, backup_id = self.job.backup_id, "{message}");
+        tracing::info!(
+            snapshot_id = self.job.snapshot_id,
+            backup_id = self.job.backup_id,
+            "{message}"
+        );
         self.store
             .record_event(EventKind::State, &self.event(&message), now)?;
         self.listeners
@@ -733,7 +737,7 @@ impl JobRunner {
     }
 
     fn warn(&self, message: &str) -> Result<(), StoreError> {
-        tracing::warn!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, "{message}");
+        tracing::warn!("{message}");
         self.listeners
             .tell(&self.policy, &self.job, &JobEvent::Warning { message });
         self.store

@@ -17,9 +17,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::api::{ApiError, ClientSettings, CloudClient};
 use crate::config::{Config, Policy};
+use crate::metrics::Metrics;
 use crate::naming::resource_name;
 use crate::store::{
     Event, EventKind, JobRecord, JobStatus, JobUpdate, NewRunJob, Phase, Store, StoreError, Trigger,
@@ -76,6 +78,8 @@ pub struct Engine {
     clock: Clock,
     /// Told what every job does (live views, notifications).
     listeners: Listeners,
+    /// Where job outcomes and API calls are counted.
+    metrics: Metrics,
 }
 
 /// A source of the current time.
@@ -105,6 +109,7 @@ impl Engine {
             limit: config.max_concurrent_jobs,
             clock: Arc::new(Utc::now),
             listeners: Listeners::default(),
+            metrics: Metrics::new(),
         })
     }
 
@@ -121,6 +126,7 @@ impl Engine {
         }
         next.clock = Arc::clone(&self.clock);
         next.listeners = self.listeners.clone();
+        next.metrics = self.metrics.clone();
         Ok(next)
     }
 
@@ -133,6 +139,12 @@ impl Engine {
     /// The same engine deciding retention by `clock` instead of the wall clock.
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The same engine counting into `metrics` (the daemon's served set).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -201,6 +213,7 @@ impl Engine {
             );
             tracing::warn!(policy = %policy.name, target = %job.target, job_id = job.id, "{message}");
             self.event(EventKind::Warning, job, &message)?;
+            self.metrics.job_ended(job);
         }
         let to_run = records
             .into_iter()
@@ -242,12 +255,14 @@ impl Engine {
                 blocked_by: None,
             })
             .collect();
-        if self
-            .store
-            .create_run(&policy.name, slot, Trigger::Schedule, &specs, Utc::now())?
-            .is_some()
+        if let Some(run_id) =
+            self.store
+                .create_run(&policy.name, slot, Trigger::Schedule, &specs, Utc::now())?
         {
             tracing::warn!(policy = %policy.name, %slot, "slot missed while the agent was down");
+            for job in self.store.jobs_of_run(run_id)? {
+                self.metrics.job_ended(&job);
+            }
         }
         Ok(())
     }
@@ -331,12 +346,15 @@ impl Engine {
                 store: Arc::clone(&self.store),
                 run_id: Some(job.run_id),
                 job_id: Some(job.id),
+                metrics: self.metrics.clone(),
             });
             let jitter = if resumed || job.phase != Phase::Pending {
                 Duration::ZERO
             } else {
                 random_below(policy.jitter)
             };
+            // Every log line of the job carries these fields.
+            let span = tracing::info_span!("job", policy = %job.policy, target = %job.target, job_id = job.id);
             let runner = JobRunner::new(
                 Arc::clone(&self.store),
                 client.with_observer(observer),
@@ -346,12 +364,21 @@ impl Engine {
                 self.listeners.clone(),
             );
             let slots = Arc::clone(&self.slots);
-            set.spawn(async move {
-                tokio::time::sleep(jitter).await;
-                // Closed only if the engine is dropped, and then nobody waits.
-                let _permit = slots.acquire_owned().await;
-                (index, runner.run().await)
-            });
+            let metrics = self.metrics.clone();
+            set.spawn(
+                async move {
+                    tokio::time::sleep(jitter).await;
+                    // Closed only if the engine is dropped, and then nobody waits.
+                    let _permit = slots.acquire_owned().await;
+                    let _working = metrics.job_in_flight();
+                    let result = runner.run().await;
+                    if let Ok(record) = &result {
+                        metrics.job_ended(record);
+                    }
+                    (index, result)
+                }
+                .instrument(span),
+            );
         }
         let mut done = Vec::new();
         while let Some(joined) = set.join_next().await {

@@ -7,6 +7,7 @@ use chrono::Utc;
 
 use crate::api::{CallObserver, CallRecord};
 use crate::config::Policy;
+use crate::metrics::Metrics;
 use crate::store::{Event, EventKind, JobRecord, Store};
 
 /// Records the API attempts of one job (or of a run, or of a prune, with
@@ -15,10 +16,13 @@ pub struct JobObserver {
     pub store: Arc<Store>,
     pub run_id: Option<i64>,
     pub job_id: Option<i64>,
+    /// Counts the attempt in `api_requests_total`.
+    pub metrics: Metrics,
 }
 
 impl CallObserver for JobObserver {
     fn on_call(&self, c: &CallRecord<'_>) {
+        self.metrics.api_call(c);
         let latency_ms = u64::try_from(c.latency.as_millis()).unwrap_or(u64::MAX);
         tracing::debug!(
             run_id = self.run_id,

@@ -92,6 +92,7 @@ impl Engine {
                 store: Arc::clone(&self.store),
                 run_id: None,
                 job_id: None,
+                metrics: self.metrics.clone(),
             }));
         let prefix = format!("{}-", policy.name);
         // Deleting the tip of an incremental chain frees its parent, so a
