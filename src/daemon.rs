@@ -19,6 +19,7 @@ use crate::engine::{Engine, EngineError, RunReport};
 use crate::metrics::{health, server, Heartbeat, Metrics};
 use crate::notifier::Notifier;
 use crate::notify;
+use crate::rpo_watch::{self, RpoWatch};
 use crate::scheduler::{self, Firing};
 use crate::store::{Store, StoreError, Trigger};
 
@@ -80,7 +81,8 @@ pub async fn serve(
     let (metrics, heartbeat, listener) = observe(&config, &store).await?;
     let mut engine = Engine::new(&config, store, settings.clone())?
         .with_listener(notifier.clone())
-        .with_metrics(metrics);
+        .with_metrics(metrics.clone());
+    let mut rpo = RpoWatch::default();
     let mut runs: Runs = JoinSet::new();
 
     let resumer = engine.clone();
@@ -103,6 +105,7 @@ pub async fn serve(
     tracing::info!(policies = config.policies.len(), history = %config.history_path().display(), "agent started");
 
     let mut beat = tokio::time::interval(health::BEAT_EVERY);
+    let mut rpo_tick = tokio::time::interval(rpo_watch::CHECK_EVERY);
     tokio::pin!(shutdown);
     loop {
         heartbeat.beat();
@@ -115,7 +118,14 @@ pub async fn serve(
                 }
                 spawn_run(&mut runs, &engine, policy, firing.slot, Trigger::Schedule);
             }
-            Some(done) = runs.join_next() => log_run(done),
+            Some(done) = runs.join_next() => {
+                let ran = matches!(done, Ok(Ok(Some(_))));
+                log_run(done);
+                if ran {
+                    rpo.check(&config, &metrics, &notifier).await;
+                }
+            }
+            _ = rpo_tick.tick() => rpo.check(&config, &metrics, &notifier).await,
             Some(()) = next_reload(&mut reload) => {
                 let Some(path) = reload.as_ref().map(|r| r.path.clone()) else { continue };
                 notify::reloading();
