@@ -13,6 +13,7 @@ macro_rules! outln {
 }
 
 mod check;
+mod checkpoint_item;
 mod demo;
 mod history;
 mod prune;
@@ -107,6 +108,9 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// Server backups (CSBS checkpoint items) of a cloud.
+    #[command(subcommand)]
+    CheckpointItem(checkpoint_item::CheckpointItemCommand),
 }
 
 /// How a listing is printed.
@@ -150,6 +154,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             history::run(config.as_deref(), db.as_deref(), limit)
         }
         Command::Demo { seconds, state_dir } => demo::run(seconds, state_dir).await,
+        Command::CheckpointItem(command) => checkpoint_item::run(&command).await,
     };
     match result {
         Ok(code) => code,
@@ -179,4 +184,29 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
         eprintln!("{errors}");
         ExitCode::from(EXIT_INVALID)
     })
+}
+
+/// A client for cloud `name` of the policy file, or the exit code (2) after
+/// saying what is wrong: an invalid file or no such cloud.
+fn cloud_client(
+    path: &Path,
+    name: &str,
+) -> anyhow::Result<Result<crate::api::CloudClient, ExitCode>> {
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return Ok(Err(code)),
+    };
+    let Some(cloud) = config.clouds.get(name) else {
+        let known: Vec<&str> = config.clouds.keys().map(String::as_str).collect();
+        eprintln!(
+            "error: no cloud `{name}` in {} (clouds: {})",
+            path.display(),
+            known.join(", ")
+        );
+        return Ok(Err(ExitCode::from(EXIT_INVALID)));
+    };
+    Ok(Ok(crate::api::CloudClient::new(
+        cloud,
+        crate::api::ClientSettings::default(),
+    )?))
 }

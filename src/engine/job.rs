@@ -26,6 +26,8 @@ use crate::api::{ApiError, CloudClient, ErrorClass, NewBackup, NewSnapshot};
 use crate::config::{Policy, PolicyKind};
 use crate::store::{Event, EventKind, JobRecord, JobStatus, JobUpdate, Phase, Store, StoreError};
 
+mod server;
+
 /// Rounds of sharing before a share is recorded as failed.
 const SHARE_ATTEMPTS: u32 = 3;
 
@@ -79,6 +81,8 @@ impl JobRunner {
                 Phase::Pending => self.start_attempt().await?,
                 Phase::SnapshotRequested => self.request_snapshot().await?,
                 Phase::SnapshotCreating => self.await_snapshot().await?,
+                Phase::BackupRequested if self.is_server() => self.request_protect().await?,
+                Phase::BackupCreating if self.is_server() => self.await_checkpoint().await?,
                 Phase::BackupRequested => self.request_backup().await?,
                 Phase::BackupCreating => self.await_backup().await?,
                 Phase::Sharing => self.share().await?,
@@ -86,6 +90,11 @@ impl JobRunner {
                 Phase::Done => return Ok(self.job),
             }
         }
+    }
+
+    /// Kind `server`: a CSBS backup instead of snapshot and VBS backup.
+    fn is_server(&self) -> bool {
+        self.policy.kind == PolicyKind::Server
     }
 
     fn description(&self) -> String {
@@ -499,9 +508,15 @@ impl JobRunner {
             .unwrap_or_default();
         tokio::time::sleep(wait).await;
         let note = format!("attempt {} as {}", self.job.attempt, self.job.resource_name);
+        // A server backup has no snapshot step.
+        let first = if self.is_server() {
+            Phase::BackupRequested
+        } else {
+            Phase::SnapshotRequested
+        };
         self.apply(
             JobUpdate {
-                phase: Some(Phase::SnapshotRequested),
+                phase: Some(first),
                 ..Default::default()
             },
             &note,

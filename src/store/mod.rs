@@ -11,6 +11,7 @@ mod jobs;
 mod marks;
 mod retention;
 mod runs;
+mod server;
 mod time;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ pub use events::{Event, EventKind};
 pub use jobs::{AttemptRecord, JobRecord, JobStatus, JobUpdate, Phase};
 pub use retention::RetentionAction;
 pub use runs::{NewRunJob, RunStatus, Trigger};
+pub use server::{ServerColumns, ServerVolumeBackup};
 pub use time::{format_ts, parse_ts};
 
 /// How long a writer waits for a lock held by another connection.
@@ -37,6 +39,7 @@ const MIGRATIONS: &[M<'static>] = &[
     )),
     M::up(include_str!("../../migrations/0003_retention.sql")),
     M::up(include_str!("../../migrations/0004_shares.sql")),
+    M::up(include_str!("../../migrations/0005_server_backups.sql")),
 ];
 
 /// Errors of the history store.
