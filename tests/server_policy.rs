@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{SubsecRound, TimeDelta, Utc};
@@ -85,9 +85,6 @@ fn setup(world: &World, policies: &str) -> Setup {
 /// the engine's retention clock follow the slots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_weeks_of_nightly_server_backups_keep_exactly_what_the_rules_say() {
-    use chrono::{Datelike, TimeZone};
-    use chrono_tz::Europe::Berlin;
-
     let world = World::start_servers(vec![server(1)], Duration::ZERO, Duration::ZERO).await;
     let policies = server_policy_yaml(
         "web",
@@ -97,19 +94,10 @@ async fn three_weeks_of_nightly_server_backups_keep_exactly_what_the_rules_say()
     );
     let s = setup(&world, &policies);
     let policy = s.config.policies[0].clone();
-    let now = Arc::new(Mutex::new(Utc::now()));
-    let clock_now = Arc::clone(&now);
-    let engine = s
-        .engine
-        .clone()
-        .with_clock(Arc::new(move || *clock_now.lock().unwrap()));
+    let nights = common::Nights::new(&s.config, Arc::clone(&s.store), fast(), 21);
 
     // A server backup someone made by hand, with a lookalike name.
-    let first = Berlin
-        .with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
-        .unwrap()
-        .with_timezone(&Utc);
-    world.sim.set_now(first - TimeDelta::days(30));
+    world.sim.set_now(nights.slots[0] - TimeDelta::days(30));
     let foreign: serde_json::Value = reqwest::Client::new()
         .post(format!(
             "{}/v1/{PROJECT}/providers/fc4d5750-22e7-4798-8a46-f48f62c4c1da/resources/{}/action",
@@ -126,12 +114,11 @@ async fn three_weeks_of_nightly_server_backups_keep_exactly_what_the_rules_say()
         .unwrap();
     let foreign_checkpoint = foreign["checkpoint"]["id"].as_str().unwrap().to_string();
 
-    let slots = policy.schedule.upcoming(first, Berlin, 21);
     let mut made: Vec<(chrono::DateTime<Utc>, JobRecord)> = Vec::new();
-    for slot in &slots {
-        world.sim.set_now(*slot);
-        *now.lock().unwrap() = *slot + TimeDelta::minutes(5);
-        let report = engine
+    for slot in &nights.slots {
+        nights.enter(&world, *slot);
+        let report = nights
+            .engine
             .run_policy(&policy, *slot, Trigger::Schedule)
             .await
             .unwrap();
@@ -177,24 +164,12 @@ async fn three_weeks_of_nightly_server_backups_keep_exactly_what_the_rules_say()
         "later backups are incremental"
     );
 
-    // Expected, worked out independently: the last 3 nights, plus the newest
-    // night of each of the 2 most recent ISO weeks, and the hand-made one.
-    let mut want: Vec<String> = made
+    // The last 3 nights, plus the newest night of each of the 2 most recent ISO weeks.
+    let ids: Vec<_> = made
         .iter()
-        .rev()
-        .take(3)
-        .map(|(_, j)| j.backup_id.clone().unwrap())
+        .map(|(slot, j)| (*slot, j.backup_id.clone().unwrap()))
         .collect();
-    let mut weeks = Vec::new();
-    for (slot, job) in made.iter().rev() {
-        let week = slot.with_timezone(&Berlin).iso_week();
-        if !weeks.contains(&week) && weeks.len() < 2 {
-            weeks.push(week);
-            want.push(job.backup_id.clone().unwrap());
-        }
-    }
-    want.sort();
-    want.dedup();
+    let want = common::kept_by_nightly_rules(&ids, 3, 2);
     let mut left: Vec<String> = world
         .sim
         .checkpoints(PROJECT)
@@ -414,7 +389,19 @@ async fn killed_and_restarted_the_agent_never_duplicates_a_server_backup() {
         "",
         &server_policy_yaml("crash", "0 0 3 1 1 *", &servers, ""),
     );
+    let started = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .matches("agent started")
+        .count();
     let mut agent = spawn_agent(&policy, &log);
+    wait_for("the agent to start", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("agent started")
+            .count()
+            > started
+    })
+    .await;
     wait_for("every job to finish", || {
         Store::open_read_only(&history)
             .and_then(|s| s.unfinished_jobs())
@@ -477,4 +464,143 @@ async fn killed_and_restarted_the_agent_never_duplicates_a_server_backup() {
         )),
         "{jobs:#?}"
     );
+}
+
+/// `vbs-agent ARGS`, off the async runtime so the simulator keeps serving.
+async fn agent(args: &[&str]) -> (Option<i32>, String, String) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("vbs-agent runs")
+    })
+    .await
+    .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commands_work_for_server_policies() {
+    let world = World::start_servers(vec![server(1)], Duration::ZERO, Duration::ZERO).await;
+    let policies = server_policy_yaml(
+        "cmd",
+        "0 0 3 1 1 *",
+        &[server_id(1)],
+        "    retention: { keep_last: 1 }\n",
+    );
+    let path = world.write_config("", "", &policies);
+    let file = path.to_str().unwrap();
+
+    let (code, out, err) = agent(&["check", "--config", file]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("policy cmd (server, cloud sim, 1 server(s))"),
+        "{out}"
+    );
+
+    let (code, out, err) = agent(&["trigger", "--config", file, "--policy", "cmd"]).await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("1 of 1 job(s) succeeded"), "{out}");
+    let item = world.sim.checkpoints(PROJECT)[0].clone();
+
+    // checkpoint-item show: JSON is the cloud's object; the table has every leaf.
+    let (code, out, err) = agent(&[
+        "checkpoint-item",
+        "show",
+        &item.item_id,
+        "--config",
+        file,
+        "--cloud",
+        "sim",
+        "--format",
+        "json",
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["id"], item.item_id.as_str());
+    assert_eq!(shown["checkpoint_id"], item.checkpoint_id.as_str());
+    assert_eq!(
+        shown["extend_info"]["volume_backups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let (code, out, _) = agent(&[
+        "checkpoint-item",
+        "show",
+        &item.item_id,
+        "--config",
+        file,
+        "--cloud",
+        "sim",
+    ])
+    .await;
+    assert_eq!(code, Some(0));
+    for field in [
+        "checkpoint_id",
+        "extend_info.progress",
+        "extend_info.volume_backups[1].source_volume_id",
+        "backup_data.vcpus",
+        "status",
+    ] {
+        assert!(out.lines().any(|l| l.starts_with(field)), "{field}: {out}");
+    }
+    let (code, _, err) = agent(&[
+        "checkpoint-item",
+        "show",
+        "no-such-item",
+        "--config",
+        file,
+        "--cloud",
+        "sim",
+    ])
+    .await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("404"), "{err}");
+
+    // A second backup; the dry run would delete the first and changes nothing.
+    // (Made under the same policy without retention, so nothing prunes it yet.)
+    let s = setup(
+        &world,
+        &server_policy_yaml("cmd", "0 0 3 1 1 *", &[server_id(1)], ""),
+    );
+    let later = Utc::now().trunc_subsecs(0) + TimeDelta::hours(1);
+    let report = s
+        .engine
+        .run_policy(&s.config.policies[0], later, Trigger::Manual)
+        .await
+        .unwrap();
+    let second = report.jobs[0].clone();
+    assert_eq!(second.status, JobStatus::Succeeded);
+    world.write_config("", "", &policies);
+    let (code, out, err) = agent(&["prune", "--config", file, "--dry-run"]).await;
+    assert_eq!(code, Some(0), "{err}");
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line(&item.name).contains("would delete"), "{out}");
+    assert!(
+        line(&second.resource_name).contains("newest available"),
+        "{out}"
+    );
+    assert_eq!(world.sim.checkpoints(PROJECT).len(), 2);
+    let (code, out, _) = agent(&["prune", "--config", file]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(world.sim.checkpoints(PROJECT).len(), 1);
+
+    let (code, out, _) = agent(&["history", "--config", file]).await;
+    assert_eq!(code, Some(0));
+    assert!(out.contains(second.backup_id.as_deref().unwrap()), "{out}");
+    assert_eq!(out.matches("succeeded").count(), 2, "{out}");
 }

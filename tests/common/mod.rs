@@ -252,3 +252,72 @@ pub fn names_made_twice<'a>(names: impl Iterator<Item = &'a str>) -> Vec<(String
         .map(|(name, n)| (name.to_string(), n))
         .collect()
 }
+
+/// Nights of a nightly policy played out in seconds: the engine decides
+/// retention by a clock the test moves, and the cloud reports times from
+/// the same slots.
+pub struct Nights {
+    pub engine: vbs_agent::engine::Engine,
+    pub slots: Vec<chrono::DateTime<chrono::Utc>>,
+    now: std::sync::Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
+}
+
+impl Nights {
+    /// `count` slots of `policy` in Europe/Berlin from Sunday 1 November
+    /// 2026 (no DST change in three weeks), and an engine on a movable clock.
+    pub fn new(
+        config: &Config,
+        store: std::sync::Arc<vbs_agent::store::Store>,
+        settings: vbs_agent::api::ClientSettings,
+        count: usize,
+    ) -> Self {
+        use chrono::TimeZone;
+        let now = std::sync::Arc::new(std::sync::Mutex::new(chrono::Utc::now()));
+        let clock = std::sync::Arc::clone(&now);
+        let engine = vbs_agent::engine::Engine::new(config, store, settings)
+            .unwrap()
+            .with_clock(std::sync::Arc::new(move || *clock.lock().unwrap()));
+        let first = chrono_tz::Europe::Berlin
+            .with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let slots = config.policies[0]
+            .schedule
+            .upcoming(first, chrono_tz::Europe::Berlin, count);
+        Self { engine, slots, now }
+    }
+
+    /// Moves the cloud's and the engine's clocks to just after `slot`.
+    pub fn enter(&self, world: &World, slot: chrono::DateTime<chrono::Utc>) {
+        world.sim.set_now(slot);
+        *self.now.lock().unwrap() = slot + chrono::TimeDelta::minutes(5);
+    }
+}
+
+/// What rules "the `newest` newest, plus the newest of each of the `weeks`
+/// most recent ISO weeks (Berlin)" keep of `made` (slot, id), oldest first;
+/// worked out independently of the planner. Sorted ids.
+pub fn kept_by_nightly_rules(
+    made: &[(chrono::DateTime<chrono::Utc>, String)],
+    newest: usize,
+    weeks: usize,
+) -> Vec<String> {
+    use chrono::Datelike;
+    let mut want: Vec<String> = made
+        .iter()
+        .rev()
+        .take(newest)
+        .map(|(_, id)| id.clone())
+        .collect();
+    let mut seen = Vec::new();
+    for (slot, id) in made.iter().rev() {
+        let week = slot.with_timezone(&chrono_tz::Europe::Berlin).iso_week();
+        if !seen.contains(&week) && seen.len() < weeks {
+            seen.push(week);
+            want.push(id.clone());
+        }
+    }
+    want.sort();
+    want.dedup();
+    want
+}
