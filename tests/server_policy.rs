@@ -604,3 +604,95 @@ async fn the_commands_work_for_server_policies() {
     assert!(out.contains(second.backup_id.as_deref().unwrap()), "{out}");
     assert_eq!(out.matches("succeeded").count(), 2, "{out}");
 }
+
+/// 20% server errors, 5% throttling, 2% dropped connections and 1%
+/// malformed answers on every CSBS call: each server still gets exactly
+/// one backup per slot, and the failing server's job fails with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_jobs_reach_the_right_end_through_a_fault_storm() {
+    let mut failing = server(4);
+    failing.fault = Some(ServerFault::BackupError {
+        fail_reason: "Creating a snapshot of the disk failed".into(),
+        fail_code: 6005,
+    });
+    let world = World::start_servers(
+        vec![server(1), server(2), server(3), failing],
+        Duration::from_millis(500),
+        Duration::from_millis(300),
+    )
+    .await;
+    world.sim.set_faults(vbs_agent::sim::Faults {
+        seed: 404,
+        server_error_rate: 0.20,
+        throttle_rate: 0.05,
+        drop_rate: 0.02,
+        malformed_rate: 0.01,
+        ..Default::default()
+    });
+    let servers: Vec<String> = (1..=4).map(server_id).collect();
+    let s = setup(
+        &world,
+        &server_policy_yaml(
+            "storm",
+            "0 0 3 1 1 *",
+            &servers,
+            "    completion_timeout: 2m\n",
+        ),
+    );
+    let settings = ClientSettings {
+        retry_min_delay: Duration::from_millis(10),
+        retry_max_delay: Duration::from_millis(100),
+        max_retries: 6,
+        ..ClientSettings::default()
+    };
+    let engine = Engine::new(&s.config, Arc::clone(&s.store), settings).unwrap();
+    let slot = Utc::now().trunc_subsecs(0);
+    for n in 0..3 {
+        let report = engine
+            .run_policy(
+                &s.config.policies[0],
+                slot + TimeDelta::hours(n),
+                Trigger::Manual,
+            )
+            .await
+            .unwrap();
+        for job in &report.jobs {
+            let want = if job.target == server_id(4) {
+                JobStatus::Failed
+            } else {
+                JobStatus::Succeeded
+            };
+            assert_eq!(job.status, want, "{job:#?}");
+        }
+        let failed = report
+            .jobs
+            .iter()
+            .find(|j| j.target == server_id(4))
+            .unwrap();
+        assert!(
+            failed
+                .fail_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("Creating a snapshot of the disk failed")),
+            "{failed:#?}"
+        );
+    }
+    let made: Vec<_> = world
+        .sim
+        .ledger()
+        .into_iter()
+        .filter(|e| e.kind == "checkpoint")
+        .collect();
+    let twice = common::names_made_twice(made.iter().map(|c| c.name.as_str()));
+    assert!(twice.is_empty(), "{twice:?}");
+    assert_eq!(made.len(), 12, "one server backup per server and slot");
+    let conn = rusqlite::Connection::open(s.config.history_path()).unwrap();
+    let retried: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM events WHERE kind = 'api_call' AND class <> 'ok' AND path LIKE '/v1/%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(retried > 0, "the storm reached the CSBS calls");
+}
