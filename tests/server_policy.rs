@@ -49,6 +49,16 @@ fn deleted(history: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// Every server backup the cloud ever made, deleted ones included.
+fn server_backups_made(world: &World) -> Vec<vbs_agent::sim::LedgerEntry> {
+    world
+        .sim
+        .ledger()
+        .into_iter()
+        .filter(|e| e.kind == "checkpoint")
+        .collect()
+}
+
 /// One engine over a one-policy file.
 struct Setup {
     config: vbs_agent::config::Config,
@@ -284,12 +294,7 @@ async fn a_lost_protect_answer_is_adopted_by_name_not_repeated() {
     );
     let job = &run_once(&s).await;
     assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
-    let made: Vec<_> = world
-        .sim
-        .ledger()
-        .into_iter()
-        .filter(|e| e.kind == "checkpoint")
-        .collect();
+    let made = server_backups_made(&world);
     assert_eq!(made.len(), 1, "one server backup, not two: {made:#?}");
     let events = messages(&s.config.history_path(), job.id);
     assert!(
@@ -413,12 +418,7 @@ async fn killed_and_restarted_the_agent_never_duplicates_a_server_backup() {
 
     let store = Store::open_read_only(&history).unwrap();
     let jobs = store.recent_jobs(100_000).unwrap();
-    let checkpoints: Vec<_> = world
-        .sim
-        .ledger()
-        .into_iter()
-        .filter(|e| e.kind == "checkpoint")
-        .collect();
+    let checkpoints = server_backups_made(&world);
     let duplicates = common::names_made_twice(checkpoints.iter().map(|c| c.name.as_str()));
     let recorded: Vec<String> = jobs
         .iter()
@@ -677,12 +677,7 @@ async fn server_jobs_reach_the_right_end_through_a_fault_storm() {
             "{failed:#?}"
         );
     }
-    let made: Vec<_> = world
-        .sim
-        .ledger()
-        .into_iter()
-        .filter(|e| e.kind == "checkpoint")
-        .collect();
+    let made = server_backups_made(&world);
     let twice = common::names_made_twice(made.iter().map(|c| c.name.as_str()));
     assert!(twice.is_empty(), "{twice:?}");
     assert_eq!(made.len(), 12, "one server backup per server and slot");
