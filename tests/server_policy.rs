@@ -691,3 +691,41 @@ async fn server_jobs_reach_the_right_end_through_a_fault_storm() {
         .unwrap();
     assert!(retried > 0, "the storm reached the CSBS calls");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_server_backup_is_retried_under_its_own_name() {
+    let mut srv = server(1);
+    srv.fault = Some(ServerFault::BackupError {
+        fail_reason: "backup of volume failed".into(),
+        fail_code: 42,
+    });
+    let world = World::start_servers(vec![srv], Duration::from_millis(200), Duration::ZERO).await;
+    let s = setup(
+        &world,
+        &server_policy_yaml(
+            "again",
+            "0 0 3 1 1 *",
+            &[server_id(1)],
+            "    retries: { max_attempts: 2, delay: 1s }\n",
+        ),
+    );
+    let job = run_once(&s).await;
+    assert_eq!(
+        (job.status, job.attempt),
+        (JobStatus::Failed, 2),
+        "{job:#?}"
+    );
+    assert!(job.resource_name.ends_with("-r2"), "{}", job.resource_name);
+    let earlier = s.store.earlier_attempts(job.id).unwrap();
+    assert_eq!(earlier.len(), 1);
+    let names: Vec<String> = server_backups_made(&world)
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names.len(), 2, "one server backup per attempt: {names:?}");
+    assert!(names.contains(&job.resource_name));
+    // Both are the policy's own, for retention.
+    let ours = s.store.backups_made_by("again", &server_id(1)).unwrap();
+    assert!(ours.contains(earlier[0].backup_id.as_ref().unwrap()));
+    assert!(ours.contains(job.backup_id.as_ref().unwrap()));
+}

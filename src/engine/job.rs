@@ -1,5 +1,6 @@
 //! One job: snapshot → backup → sharing → snapshot cleanup (kind
-//! `backup`), or the snapshot alone (kind `snapshot`).
+//! `backup`), the snapshot alone (kind `snapshot`), or a CSBS server backup
+//! (kind `server`, see [`server`]).
 //!
 //! Every transition is written to the history before the next API call, so
 //! a job can be continued from its last phase after a restart:
