@@ -142,3 +142,63 @@ pub(super) fn check_endpoints(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{parse, PolicyKind, DEFAULT_CSBS_PROVIDER};
+
+    const SERVER_POLICY: &str = r#"
+clouds:
+  prod:
+    project_id: 0123456789abcdef0123456789abcdef
+    endpoints:
+      volume: https://evs.eu-de.example.com
+      backup: https://vbs.eu-de.example.com
+      server_backup: https://csbs.eu-de.example.com
+    auth: { type: token, token_env: VBS_TOKEN }
+policies:
+  - name: web
+    kind: server
+    cloud: prod
+    schedule: "0 0 2 * * *"
+    servers: [F8DDC472-CF00-4384-851E-5F2A68C33762, 9506416d-db6c-406e-8bca-c0f43793d914]
+    retention: { keep_daily: 7 }
+"#;
+
+    #[test]
+    fn a_server_policy_targets_its_servers_with_the_default_provider() {
+        let config = parse(SERVER_POLICY, Path::new("/etc/vbs-agent/policy.yaml")).unwrap();
+        let p = config.policy("web").unwrap();
+        assert_eq!(p.kind, PolicyKind::Server);
+        assert!(p.volumes.is_empty());
+        assert_eq!(
+            p.targets(),
+            [
+                "f8ddc472-cf00-4384-851e-5f2a68c33762",
+                "9506416d-db6c-406e-8bca-c0f43793d914"
+            ]
+        );
+        assert_eq!(p.provider_id, DEFAULT_CSBS_PROVIDER);
+        assert_eq!(p.retention.map(|r| r.keep_daily), Some(7));
+        let endpoint = config.clouds["prod"].endpoints.server_backup.as_ref();
+        assert_eq!(
+            endpoint.map(|u| u.as_str()),
+            Some("https://csbs.eu-de.example.com/")
+        );
+    }
+
+    #[test]
+    fn a_bad_server_backup_endpoint_is_named() {
+        let text = SERVER_POLICY.replace(
+            "https://csbs.eu-de.example.com",
+            "https://csbs.eu-de.example.com/v1/0123456789abcdef0123456789abcdef",
+        );
+        let errors = parse(&text, Path::new("p.yaml")).unwrap_err().to_string();
+        assert!(
+            errors.contains("clouds.prod.endpoints.server_backup"),
+            "{errors}"
+        );
+    }
+}
