@@ -729,3 +729,55 @@ async fn a_failed_server_backup_is_retried_under_its_own_name() {
     assert!(ours.contains(earlier[0].backup_id.as_ref().unwrap()));
     assert!(ours.contains(job.backup_id.as_ref().unwrap()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkpoint_item_list_is_followed_across_pages() {
+    let world =
+        World::start_servers(vec![server(1), server(2)], Duration::ZERO, Duration::ZERO).await;
+    let s = setup(
+        &world,
+        &server_policy_yaml("pages", "0 0 3 1 1 *", &[server_id(1)], ""),
+    );
+    let client = vbs_agent::api::CloudClient::new(&s.config.clouds["sim"], fast()).unwrap();
+    for n in 0..130 {
+        let server = if n % 2 == 0 {
+            server_id(1)
+        } else {
+            server_id(2)
+        };
+        client
+            .protect_server(
+                "fc4d5750-22e7-4798-8a46-f48f62c4c1da",
+                &server,
+                &format!("b{n}"),
+                "",
+            )
+            .await
+            .unwrap();
+    }
+    let all = client.checkpoint_items(&[]).await.unwrap();
+    assert_eq!(all.len(), 130, "two pages of 100 and 30");
+    let mut ids: Vec<_> = all.iter().map(|i| i.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 130, "no item twice");
+    let first = client
+        .checkpoint_items_of_server(&server_id(1))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 65);
+    assert!(first
+        .iter()
+        .all(|i| i.resource_id.as_deref() == Some(server_id(1).as_str())));
+    let found = client
+        .find_checkpoint_items("b7", &server_id(2))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].name.as_deref(), Some("b7"));
+    assert!(client
+        .find_checkpoint_items("b7", &server_id(1))
+        .await
+        .unwrap()
+        .is_empty());
+}
