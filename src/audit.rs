@@ -174,7 +174,7 @@ impl ComplianceReport {
 
 /// The targets a policy is responsible for today.
 fn configured_targets(policy: &Policy) -> &[String] {
-    &policy.volumes
+    policy.targets()
 }
 
 /// Judges every target of every policy in `config` against its RPO as of

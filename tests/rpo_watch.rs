@@ -51,7 +51,7 @@ async fn a_target_out_of_its_rpo_is_in_the_gauge_and_notified_once() {
     let path = world.write_config(
         &format!("metrics_listen: 127.0.0.1:{port}\n"),
         "",
-        &policy_yaml("watched", "* * * * * *", &[bad.clone()], &extra),
+        &policy_yaml("watched", "* * * * * *", std::slice::from_ref(&bad), &extra),
     );
     let config = common::load(&path);
     let (stop, stopped) = oneshot::channel::<()>();

@@ -23,6 +23,9 @@ use super::observe::{CallObserver, CallRecord, TraceObserver};
 use super::types::{Backup, BackupSummary, Share, Snapshot};
 use crate::config::{ApiVersion, Cloud};
 
+mod csbs;
+pub use csbs::MAX_CHECKPOINT_DELETIONS;
+
 /// Page size for list calls.
 const PAGE_SIZE: usize = 100;
 /// Upper bound on pages followed, against a server that never stops.
@@ -93,6 +96,10 @@ struct Inner {
     tokens: TokenSource,
     settings: ClientSettings,
     limiter: Option<RateLimiter>,
+    /// CSBS base URL, when the cloud has one.
+    server_backup_base: Option<String>,
+    /// CSBS checkpoint deletions in flight (see [`MAX_CHECKPOINT_DELETIONS`]).
+    checkpoint_deletions: Arc<tokio::sync::Semaphore>,
 }
 
 enum Service {
@@ -128,6 +135,10 @@ impl CloudClient {
                 tokens: TokenSource::new(cloud.auth.clone(), cloud.project_id.clone()),
                 settings,
                 limiter: cloud.rate_limit.map(|r| RateLimiter::new(r.interval())),
+                server_backup_base: cloud.endpoints.server_backup.as_ref().map(base),
+                checkpoint_deletions: Arc::new(tokio::sync::Semaphore::new(
+                    MAX_CHECKPOINT_DELETIONS,
+                )),
             }),
             observer: Arc::new(TraceObserver),
         })

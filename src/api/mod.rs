@@ -12,7 +12,7 @@ mod limit;
 mod observe;
 pub mod types;
 
-pub use client::{ClientSettings, CloudClient, NewBackup, NewSnapshot};
+pub use client::{ClientSettings, CloudClient, NewBackup, NewSnapshot, MAX_CHECKPOINT_DELETIONS};
 pub use error::{ApiError, ErrorClass};
 pub use fault::FaultBody;
 pub use observe::{CallObserver, CallRecord, TraceObserver};

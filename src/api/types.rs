@@ -205,5 +205,10 @@ fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>
         .and_then(parse_api_time))
 }
 
+mod csbs;
+pub use csbs::{
+    Checkpoint, CheckpointItem, ExtendInfo, FailCode, PlanResource, ProtectionPlan, VolumeBackup,
+};
+
 #[cfg(test)]
 pub(crate) mod tests;

@@ -23,11 +23,16 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     for p in &config.policies {
         outln!();
         outln!(
-            "policy {} ({}, cloud {}, {} volume(s))",
+            "policy {} ({}, cloud {}, {} {}(s))",
             p.name,
             p.kind.as_str(),
             p.cloud,
-            p.volumes.len()
+            p.targets().len(),
+            if p.kind == crate::config::PolicyKind::Server {
+                "server"
+            } else {
+                "volume"
+            }
         );
         outln!("  schedule \"{}\" in {}", p.schedule.as_str(), p.timezone);
         match crate::audit::effective_rpo(p, now) {

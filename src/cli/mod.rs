@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod backups;
 mod check;
+mod checkpoint_item;
 mod cloud;
 mod demo;
 mod docs;
@@ -160,6 +161,9 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Server backups (CSBS checkpoint items) of a cloud.
+    #[command(subcommand)]
+    CheckpointItem(checkpoint_item::CheckpointItemCommand),
 }
 
 /// `vbs-agent backup …`.
@@ -244,6 +248,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         } => report::run(&config, &since, at.as_deref(), format == Format::Json),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { out } => docs::man(out.as_deref()),
+        Command::CheckpointItem(command) => checkpoint_item::run(&command).await,
     };
     match result {
         Ok(code) => code,

@@ -23,6 +23,7 @@ mod path;
 mod raw;
 mod report;
 pub mod secret;
+mod server;
 mod suggest;
 mod validate;
 

@@ -105,6 +105,8 @@ pub struct Endpoints {
     pub volume: Url,
     /// VBS/Cinder: backups.
     pub backup: Url,
+    /// CSBS: server backups (required by `kind: server` policies).
+    pub server_backup: Option<Url>,
 }
 
 /// `/v2` or `/v3` path segment.
@@ -147,6 +149,8 @@ pub enum PolicyKind {
     Backup,
     /// Snapshot only, kept on the block store.
     Snapshot,
+    /// A CSBS backup of a whole server (all its volumes).
+    Server,
 }
 
 impl PolicyKind {
@@ -154,6 +158,7 @@ impl PolicyKind {
         match self {
             PolicyKind::Backup => "backup",
             PolicyKind::Snapshot => "snapshot",
+            PolicyKind::Server => "server",
         }
     }
 }
@@ -206,6 +211,23 @@ pub struct Policy {
     /// Recovery point objective as written; `None`: derived from the
     /// schedule (see [`crate::audit::effective_rpo`]).
     pub rpo: Option<Duration>,
+    /// Kind `server`: server IDs (lower-case hyphenated UUIDs, unique).
+    pub servers: Vec<String>,
+    /// Kind `server`: the CSBS provider the servers are protected by.
+    pub provider_id: String,
+}
+
+/// The one CSBS provider (`provider_id` when not given).
+pub const DEFAULT_CSBS_PROVIDER: &str = "fc4d5750-22e7-4798-8a46-f48f62c4c1da";
+
+impl Policy {
+    /// What one job is made for: the volumes, or for kind `server` the servers.
+    pub fn targets(&self) -> &[String] {
+        match self.kind {
+            PolicyKind::Server => &self.servers,
+            _ => &self.volumes,
+        }
+    }
 }
 
 /// Retention rules; a backup is kept if any rule keeps it.

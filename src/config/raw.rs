@@ -205,6 +205,9 @@ pub(crate) struct RawEndpoints {
     pub(crate) volume: Option<String>,
     /// Required. VBS / Cinder: backups.
     pub(crate) backup: Option<String>,
+    /// CSBS: server backups. Required by clouds that `kind: server`
+    /// policies use.
+    pub(crate) server_backup: Option<String>,
 }
 
 /// `clouds.NAME.auth:` — one of two shapes, chosen by `type`:
@@ -255,8 +258,9 @@ pub(crate) struct RawPolicy {
     /// every backup the policy makes, which is how the agent recognises its
     /// own backups.
     pub(crate) name: Option<String>,
-    /// Required. `backup` (snapshot → VBS backup → delete the snapshot).
-    /// `snapshot` and `server` are planned but not supported yet.
+    /// Required. `backup` (snapshot → VBS backup → delete the snapshot),
+    /// `snapshot` (snapshot only) or `server` (a CSBS backup of whole
+    /// servers, listed under `servers`).
     pub(crate) kind: Option<String>,
     /// Required. The name of an entry under `clouds`.
     pub(crate) cloud: Option<String>,
@@ -265,7 +269,7 @@ pub(crate) struct RawPolicy {
     pub(crate) schedule: Option<String>,
     /// IANA time zone for `schedule`. Default `defaults.timezone`.
     pub(crate) timezone: Option<String>,
-    /// Required, non-empty. Volume IDs as hyphenated UUIDs
+    /// Required (except for kind `server`), non-empty. Volume IDs as hyphenated UUIDs
     /// (`c5834fe1-577f-462e-9bf3-1b158e1dde9c`), each listed once. Stored
     /// in lower case.
     pub(crate) volumes: Option<Vec<String>>,
@@ -304,4 +308,10 @@ pub(crate) struct RawPolicy {
     /// `26h`. Default: the schedule's longest gap between two fire times
     /// plus `jitter` and `completion_timeout`.
     pub(crate) rpo: Option<String>,
+    /// Kind `server`, required, non-empty: server (ECS) IDs as hyphenated
+    /// UUIDs, each listed once. Stored in lower case.
+    pub(crate) servers: Option<Vec<String>>,
+    /// Kind `server`: the CSBS provider ID (a UUID). Default
+    /// `fc4d5750-22e7-4798-8a46-f48f62c4c1da`, the one CSBS provider.
+    pub(crate) provider_id: Option<String>,
 }

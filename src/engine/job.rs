@@ -1,5 +1,6 @@
 //! One job: snapshot → backup → sharing → snapshot cleanup (kind
-//! `backup`), or the snapshot alone (kind `snapshot`).
+//! `backup`), the snapshot alone (kind `snapshot`), or a CSBS server backup
+//! (kind `server`, see [`server`]).
 //!
 //! Every transition is written to the history before the next API call, so
 //! a job can be continued from its last phase after a restart:
@@ -26,6 +27,8 @@ use super::poll::{poll_until, poll_with, Cadence, Expected, Look, PollEnd};
 use crate::api::{ApiError, CloudClient, ErrorClass, NewBackup, NewSnapshot};
 use crate::config::{Policy, PolicyKind};
 use crate::store::{Event, EventKind, JobRecord, JobStatus, JobUpdate, Phase, Store, StoreError};
+
+mod server;
 
 /// Rounds of sharing before a share is recorded as failed.
 const SHARE_ATTEMPTS: u32 = 3;
@@ -84,6 +87,8 @@ impl JobRunner {
                 Phase::Pending => self.start_attempt().await?,
                 Phase::SnapshotRequested => self.request_snapshot().await?,
                 Phase::SnapshotCreating => self.await_snapshot().await?,
+                Phase::BackupRequested if self.is_server() => self.request_protect().await?,
+                Phase::BackupCreating if self.is_server() => self.await_checkpoint().await?,
                 Phase::BackupRequested => self.request_backup().await?,
                 Phase::BackupCreating => self.await_backup().await?,
                 Phase::Sharing => self.share().await?,
@@ -95,6 +100,11 @@ impl JobRunner {
                 }
             }
         }
+    }
+
+    /// Kind `server`: a CSBS backup instead of snapshot and VBS backup.
+    fn is_server(&self) -> bool {
+        self.policy.kind == PolicyKind::Server
     }
 
     fn description(&self) -> String {
@@ -553,9 +563,15 @@ impl JobRunner {
             .unwrap_or_default();
         tokio::time::sleep(wait).await;
         let note = format!("attempt {} as {}", self.job.attempt, self.job.resource_name);
+        // A server backup has no snapshot step.
+        let first = if self.is_server() {
+            Phase::BackupRequested
+        } else {
+            Phase::SnapshotRequested
+        };
         self.apply(
             JobUpdate {
-                phase: Some(Phase::SnapshotRequested),
+                phase: Some(first),
                 ..Default::default()
             },
             &note,

@@ -8,6 +8,7 @@ mod job;
 mod observer;
 pub mod poll;
 mod prune;
+mod prune_server;
 pub mod retention;
 
 use std::collections::BTreeMap;
@@ -166,12 +167,12 @@ impl Engine {
     ) -> Result<RunReport, EngineError> {
         let now = Utc::now();
         let names: Vec<String> = policy
-            .volumes
+            .targets()
             .iter()
             .map(|v| resource_name(&policy.name, slot, v))
             .collect();
-        let mut specs = Vec::with_capacity(policy.volumes.len());
-        for (volume, name) in policy.volumes.iter().zip(&names) {
+        let mut specs = Vec::with_capacity(policy.targets().len());
+        for (volume, name) in policy.targets().iter().zip(&names) {
             let blocked_by = self.store.running_job_for(&policy.cloud, volume)?;
             specs.push(NewRunJob {
                 target: volume,
@@ -201,7 +202,7 @@ impl Engine {
                 jobs,
             });
         };
-        tracing::info!(policy = %policy.name, %slot, trigger = trigger.as_str(), run_id, targets = policy.volumes.len(), "run started");
+        tracing::info!(policy = %policy.name, %slot, trigger = trigger.as_str(), run_id, targets = policy.targets().len(), "run started");
         let records = self.store.jobs_of_run(run_id)?;
         for job in records
             .iter()
@@ -238,12 +239,12 @@ impl Engine {
     /// job per target, so the gap is visible in the history.
     pub fn record_missed(&self, policy: &Policy, slot: DateTime<Utc>) -> Result<(), EngineError> {
         let names: Vec<String> = policy
-            .volumes
+            .targets()
             .iter()
             .map(|v| resource_name(&policy.name, slot, v))
             .collect();
         let specs: Vec<NewRunJob<'_>> = policy
-            .volumes
+            .targets()
             .iter()
             .zip(&names)
             .map(|(volume, name)| NewRunJob {

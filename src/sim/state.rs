@@ -92,6 +92,8 @@ pub struct State {
     pub clock_offset: chrono::TimeDelta,
     /// Backup shares across projects.
     pub shares: Vec<Share>,
+    /// Server backups (CSBS).
+    pub csbs: super::csbs::Csbs,
     ledger: Vec<LedgerEntry>,
 }
 
@@ -111,6 +113,7 @@ pub fn cinder_time(t: DateTime<Utc>) -> String {
 
 impl State {
     pub fn new(config: SimConfig, base_url: String) -> Self {
+        let csbs = super::csbs::Csbs::new(config.servers.clone());
         let projects = config
             .projects
             .iter()
@@ -149,6 +152,7 @@ impl State {
             scripted: Vec::new(),
             clock_offset: chrono::TimeDelta::zero(),
             shares: Vec::new(),
+            csbs,
             ledger: Vec::new(),
         }
     }
@@ -526,7 +530,7 @@ impl State {
         Ok(ids)
     }
 
-    fn record(
+    pub(super) fn record(
         &mut self,
         kind: &str,
         project: &str,
@@ -558,6 +562,7 @@ impl State {
                         .iter()
                         .find(|s| s.id == e.id)
                         .map(|s| self.snapshot_status(p, s)),
+                    "checkpoint" => Some(self.checkpoint_ledger_status(&e.project, &e.id)),
                     _ => p
                         .backups
                         .iter()

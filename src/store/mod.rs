@@ -14,6 +14,7 @@ mod jobs;
 mod marks;
 mod retention;
 mod runs;
+mod server;
 mod successes;
 mod time;
 
@@ -31,6 +32,7 @@ pub use files::DB_MODE;
 pub use jobs::{AttemptRecord, JobRecord, JobStatus, JobUpdate, Phase};
 pub use retention::RetentionAction;
 pub use runs::{NewRunJob, RunStatus, Trigger};
+pub use server::{ServerColumns, ServerVolumeBackup};
 pub use successes::LastSuccess;
 pub use time::{format_ts, parse_ts};
 
@@ -44,6 +46,7 @@ const MIGRATIONS: &[M<'static>] = &[
     )),
     M::up(include_str!("../../migrations/0003_retention.sql")),
     M::up(include_str!("../../migrations/0004_shares.sql")),
+    M::up(include_str!("../../migrations/0005_server_backups.sql")),
     M::up(include_str!("../../migrations/0006_audit_views.sql")),
     M::up(include_str!("../../migrations/0008_backup_duration.sql")),
 ];
