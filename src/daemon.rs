@@ -4,17 +4,22 @@
 //! future resolves. A library function so that tests run it in-process.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::api::ClientSettings;
 use crate::config::{self, Config, Misfire, Policy};
 use crate::engine::{Engine, EngineError, RunReport};
+use crate::metrics::{health, server, Heartbeat, Metrics};
+use crate::notifier::Notifier;
 use crate::notify;
+use crate::rpo_watch::{self, RpoWatch};
 use crate::scheduler::{self, Firing};
 use crate::store::{Store, StoreError, Trigger};
 
@@ -33,6 +38,11 @@ pub enum DaemonError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("cannot listen on metrics_listen {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Where to reload the policy file from, and the requests to do so (SIGHUP).
@@ -67,7 +77,12 @@ pub async fn serve(
     settings: ClientSettings,
 ) -> Result<(), DaemonError> {
     let store = std::sync::Arc::new(Store::open(&config.history_path())?);
-    let mut engine = Engine::new(&config, store, settings.clone())?;
+    let notifier = std::sync::Arc::new(Notifier::new(&config, Some(store.clone())));
+    let (metrics, heartbeat, listener) = observe(&config, &store).await?;
+    let mut engine = Engine::new(&config, store, settings.clone())?
+        .with_listener(notifier.clone())
+        .with_metrics(metrics.clone());
+    let mut rpo = RpoWatch::default();
     let mut runs: Runs = JoinSet::new();
 
     let resumer = engine.clone();
@@ -89,8 +104,11 @@ pub async fn serve(
     notify::ready(&format!("{} policies scheduled", config.policies.len()));
     tracing::info!(policies = config.policies.len(), history = %config.history_path().display(), "agent started");
 
+    let mut beat = tokio::time::interval(health::BEAT_EVERY);
+    let mut rpo_tick = tokio::time::interval(rpo_watch::CHECK_EVERY);
     tokio::pin!(shutdown);
     loop {
+        heartbeat.beat();
         tokio::select! {
             () = &mut shutdown => break,
             Some(firing) = rx.recv() => {
@@ -100,14 +118,25 @@ pub async fn serve(
                 }
                 spawn_run(&mut runs, &engine, policy, firing.slot, Trigger::Schedule);
             }
-            Some(done) = runs.join_next() => log_run(done),
+            Some(done) = runs.join_next() => {
+                let ran = matches!(done, Ok(Ok(Some(_))));
+                log_run(done);
+                if ran {
+                    rpo.check(&config, &metrics, &notifier).await;
+                }
+            }
+            _ = rpo_tick.tick() => rpo.check(&config, &metrics, &notifier).await,
             Some(()) = next_reload(&mut reload) => {
                 let Some(path) = reload.as_ref().map(|r| r.path.clone()) else { continue };
                 notify::reloading();
                 match config::load(&path) {
                     Ok(new) => {
+                        if new.metrics_listen != config.metrics_listen {
+                            tracing::warn!("a changed metrics_listen takes effect at the next start");
+                        }
                         let now = Utc::now();
                         engine = engine.reconfigured(&new, settings.clone())?;
+                        notifier.reconfigure(&new);
                         timers.abort_all();
                         config = new;
                         catch_up(&engine, &config, now, &mut runs)?;
@@ -124,6 +153,7 @@ pub async fn serve(
                 notify::ready(&format!("{} policies scheduled", config.policies.len()));
             }
             _ = ping.tick(), if watchdog.is_some() => notify::watchdog(),
+            _ = beat.tick() => {}
         }
     }
 
@@ -143,8 +173,38 @@ pub async fn serve(
         );
         runs.abort_all();
     }
+    if tokio::time::timeout(SHUTDOWN_GRACE, notifier.flush())
+        .await
+        .is_err()
+    {
+        tracing::warn!("notifications still in flight at shutdown were given up");
+    }
+    if let Some(listener) = listener {
+        listener.abort();
+    }
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// The metrics (last successes filled in from the history), the scheduler
+/// heartbeat, and their listener when `metrics_listen` is set.
+async fn observe(
+    config: &Config,
+    store: &Store,
+) -> Result<(Metrics, Arc<Heartbeat>, Option<JoinHandle<()>>), DaemonError> {
+    let metrics = Metrics::new();
+    for last in store.last_successes()? {
+        metrics.set_last_success(&last.policy, &last.target, last.finished_at.timestamp());
+    }
+    let heartbeat = Arc::new(Heartbeat::new());
+    let Some(addr) = config.metrics_listen else {
+        return Ok((metrics, heartbeat, None));
+    };
+    let routes = server::router(metrics.clone(), Arc::clone(&heartbeat));
+    let listener = server::start(addr, routes)
+        .await
+        .map_err(|source| DaemonError::Metrics { addr, source })?;
+    Ok((metrics, heartbeat, Some(listener)))
 }
 
 async fn next_reload(reload: &mut Option<Reload>) -> Option<()> {

@@ -1,12 +1,16 @@
 //! vbs-agent: a scheduled backup-policy agent for cloud block volumes.
 
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod metrics;
 pub mod naming;
+pub mod notifier;
 pub mod notify;
+pub mod rpo_watch;
 pub mod schedule;
 pub mod scheduler;
 pub mod sim;

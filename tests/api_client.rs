@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{volume, volume_id, World, TOKEN};
 use vbs_agent::api::{
-    CallObserver, CallRecord, ClientSettings, CloudClient, ErrorClass, NewBackup, NewSnapshot,
+    CallObserver, CallRecord, ClientSettings, CloudClient, ErrorClass, NewBackup,
 };
 use vbs_agent::sim::Faults;
 
@@ -53,27 +53,7 @@ fn client_with(world: &World, calls: &Arc<Calls>, settings: ClientSettings) -> C
 }
 
 async fn make_backup(client: &CloudClient, name: &str) -> String {
-    let snap = client
-        .create_snapshot(&NewSnapshot {
-            volume_id: &volume_id(1),
-            name,
-            description: "t",
-            force: false,
-        })
-        .await
-        .unwrap();
-    client
-        .create_backup(&NewBackup {
-            volume_id: &volume_id(1),
-            snapshot_id: &snap.id,
-            name,
-            description: "t",
-            force: false,
-            incremental: false,
-        })
-        .await
-        .unwrap()
-        .id
+    common::make_backup(client, &volume_id(1), name).await
 }
 
 #[tokio::test]

@@ -36,16 +36,20 @@ fn check_accepts_the_example_and_shows_next_fire_times() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("valid (2 cloud(s), 4 policy(ies))"),
+        stdout.contains("valid (2 cloud(s), 5 policy(ies))"),
         "{stdout}"
     );
     assert!(
         stdout.contains("policy db-nightly (backup, cloud prod, 2 volume(s))"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("policy web-servers (server, cloud prod, 1 server(s))"),
+        "{stdout}"
+    );
     assert_eq!(
         stdout.matches("  next: ").count(),
-        12,
+        15,
         "3 fire times per policy: {stdout}"
     );
     assert!(

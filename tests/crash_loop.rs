@@ -12,38 +12,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{policy_yaml, volume, volume_id, wait_for, World, PROJECT};
+use common::{policy_yaml, signal, spawn_agent, volume, volume_id, wait_for, World, PROJECT};
 use vbs_agent::store::{JobStatus, Store};
-
-fn spawn_agent(policy: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
-        .args(["run", "--config"])
-        .arg(policy)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("agent starts")
-}
-
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_backup() {
@@ -109,11 +83,7 @@ async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_backup() {
     let backups: Vec<_> = ledger.iter().filter(|e| e.kind == "backup").collect();
 
     // No duplicates: one backup per name at most.
-    let mut per_name: BTreeMap<&str, usize> = BTreeMap::new();
-    for b in &backups {
-        *per_name.entry(b.name.as_str()).or_default() += 1;
-    }
-    let duplicates: Vec<_> = per_name.iter().filter(|(_, n)| **n > 1).collect();
+    let duplicates = common::names_made_twice(backups.iter().map(|b| b.name.as_str()));
 
     // Nothing lost: every backup created is in the history.
     let mut known: BTreeSet<String> = jobs.iter().filter_map(|j| j.backup_id.clone()).collect();

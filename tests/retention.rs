@@ -263,10 +263,6 @@ async fn an_expired_chain_goes_from_its_tip_once_a_new_full_backup_exists() {
 /// and the engine's retention clock follow the slots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_weeks_of_nightly_backups_keep_exactly_what_the_rules_say() {
-    use chrono::{Datelike, TimeZone};
-    use chrono_tz::Europe::Berlin;
-    use std::sync::Mutex;
-
     let world = World::start_instant(vec![volume(1, None)]).await;
     let policies = policy_yaml(
         "nightly",
@@ -278,22 +274,11 @@ async fn three_weeks_of_nightly_backups_keep_exactly_what_the_rules_say() {
     let policy = config.policies[0].clone();
     let history = config.history_path();
     let store = Arc::new(Store::open(&history).unwrap());
-    let now = Arc::new(Mutex::new(Utc::now()));
-    let clock_now = Arc::clone(&now);
-    let engine = Engine::new(&config, Arc::clone(&store), fast())
-        .unwrap()
-        .with_clock(Arc::new(move || *clock_now.lock().unwrap()));
-
-    // 21 nights from Monday 2 November 2026, across no DST change.
-    let first = Berlin
-        .with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
-        .unwrap()
-        .with_timezone(&Utc);
-    let slots = policy.schedule.upcoming(first, Berlin, 21);
+    let nights = common::Nights::new(&config, Arc::clone(&store), fast(), 21);
+    let engine = &nights.engine;
     let mut made = Vec::new();
-    for slot in &slots {
-        world.sim.set_now(*slot);
-        *now.lock().unwrap() = *slot + TimeDelta::minutes(5);
+    for slot in &nights.slots {
+        nights.enter(&world, *slot);
         let report = engine
             .run_policy(&policy, *slot, Trigger::Schedule)
             .await
@@ -308,24 +293,8 @@ async fn three_weeks_of_nightly_backups_keep_exactly_what_the_rules_say() {
             .any(|b| Some(&b.id) == report.jobs[0].backup_id.as_ref()));
     }
 
-    // Expected, worked out independently: the last 3 nights, plus the newest
-    // night of each of the 2 most recent ISO weeks.
-    let mut want: Vec<String> = made
-        .iter()
-        .rev()
-        .take(3)
-        .map(|(_, id)| id.clone())
-        .collect();
-    let mut weeks = Vec::new();
-    for (slot, id) in made.iter().rev() {
-        let week = slot.with_timezone(&Berlin).iso_week();
-        if !weeks.contains(&week) && weeks.len() < 2 {
-            weeks.push(week);
-            want.push(id.clone());
-        }
-    }
-    want.sort();
-    want.dedup();
+    // The last 3 nights, plus the newest night of each of the 2 most recent ISO weeks.
+    let want = common::kept_by_nightly_rules(&made, 3, 2);
     let mut left: Vec<String> = world
         .sim
         .backups(PROJECT)

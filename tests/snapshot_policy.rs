@@ -77,3 +77,58 @@ async fn snapshot_policies_keep_their_snapshots_and_prune_by_retention() {
         .collect();
     assert_eq!(deleted, [made[0].clone(), made[1].clone()]);
 }
+
+/// Three weeks of nightly snapshots played out in seconds (the cloud's
+/// clock and the retention clock follow the slots): exactly what the rules
+/// keep is left, and the newest snapshot is always there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_weeks_of_nightly_snapshots_keep_exactly_what_the_rules_say() {
+    let world = World::start_instant(vec![volume(1, None)]).await;
+    let policies = format!(
+        "  - name: nightly\n    kind: snapshot\n    cloud: sim\n    schedule: \"0 30 1 * * *\"\n    timezone: Europe/Berlin\n    force: true\n    retention: {{ keep_last: 2, keep_weekly: 3 }}\n    volumes:\n      - {}\n",
+        volume_id(1)
+    );
+    let config = load(&world.write_config("", "", &policies));
+    let policy = config.policies[0].clone();
+    let store = Arc::new(Store::open(&config.history_path()).unwrap());
+    let settings = ClientSettings {
+        retry_min_delay: Duration::from_millis(5),
+        ..ClientSettings::default()
+    };
+    let nights = common::Nights::new(&config, Arc::clone(&store), settings, 21);
+    let mut made = Vec::new();
+    for slot in &nights.slots {
+        nights.enter(&world, *slot);
+        let report = nights
+            .engine
+            .run_policy(&policy, *slot, Trigger::Schedule)
+            .await
+            .unwrap();
+        let job = &report.jobs[0];
+        assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
+        let id = job.snapshot_id.clone().unwrap();
+        assert!(world.sim.snapshots(PROJECT).iter().any(|s| s.id == id));
+        made.push((*slot, id));
+    }
+
+    // The 2 newest nights and the newest night of each of the 3 most recent ISO weeks.
+    let want = common::kept_by_nightly_rules(&made, 2, 3);
+    let mut left: Vec<String> = world
+        .sim
+        .snapshots(PROJECT)
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    left.sort();
+    assert_eq!(left, want);
+    assert!(world.sim.backups(PROJECT).is_empty());
+    let conn = rusqlite::Connection::open(config.history_path()).unwrap();
+    let deleted: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM retention_actions WHERE action = 'deleted'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(deleted as usize, made.len() - want.len());
+}

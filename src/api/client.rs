@@ -24,6 +24,9 @@ use super::observe::{CallObserver, CallRecord, TraceObserver};
 use super::types::{Backup, BackupSummary, Share, Snapshot};
 use crate::config::{ApiVersion, Cloud};
 
+mod csbs;
+pub use csbs::MAX_CHECKPOINT_DELETIONS;
+
 /// Page size for list calls.
 const PAGE_SIZE: usize = 100;
 /// Upper bound on pages followed, against a server that never stops.
@@ -99,6 +102,10 @@ struct Inner {
     tokens: TokenSource,
     settings: ClientSettings,
     limiter: Option<RateLimiter>,
+    /// CSBS base URL, when the cloud has one.
+    server_backup_base: Option<String>,
+    /// CSBS checkpoint deletions in flight (see [`MAX_CHECKPOINT_DELETIONS`]).
+    checkpoint_deletions: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Clone, Copy)]
@@ -189,6 +196,10 @@ impl CloudClient {
                 ),
                 settings,
                 limiter: cloud.rate_limit.map(|r| RateLimiter::new(r.interval())),
+                server_backup_base: base(&cloud.endpoints.server_backup),
+                checkpoint_deletions: Arc::new(tokio::sync::Semaphore::new(
+                    MAX_CHECKPOINT_DELETIONS,
+                )),
             }),
             observer: Arc::new(TraceObserver),
         })
@@ -376,6 +387,20 @@ impl CloudClient {
             .collect())
     }
 
+    /// The backup summary list (`GET /v2/{project}/backups`) with the
+    /// vendor's filters (`name`, `status`, `volume_id`, as the cloud matches
+    /// them), following `backups_links` across every page; at most `max`
+    /// backups when given.
+    pub async fn backup_summaries(
+        &self,
+        filters: &[(&str, &str)],
+        max: Option<usize>,
+    ) -> Result<Vec<BackupSummary>, ApiError> {
+        let url = self.url(Service::Backup, "v2", "backups");
+        self.list_up_to(url, filters, max, decode::backup_summaries)
+            .await
+    }
+
     /// Whether `volume_id` has at least one `available` backup (the parent an
     /// incremental backup needs).
     pub async fn has_available_backup(&self, volume_id: &str) -> Result<bool, ApiError> {
@@ -452,11 +477,27 @@ impl CloudClient {
         filters: &[(&str, &str)],
         decode: fn(&str) -> Result<Page<T>, DecodeError>,
     ) -> Result<Vec<T>, ApiError> {
-        let limit = PAGE_SIZE.to_string();
+        self.list_up_to(url, filters, None, decode).await
+    }
+
+    /// [`Self::list_all`], stopping once `max` items are in (pages are then
+    /// no larger than `max`).
+    async fn list_up_to<T>(
+        &self,
+        url: String,
+        filters: &[(&str, &str)],
+        max: Option<usize>,
+        decode: fn(&str) -> Result<Page<T>, DecodeError>,
+    ) -> Result<Vec<T>, ApiError> {
+        let max = max.unwrap_or(usize::MAX);
+        let limit = PAGE_SIZE.min(max).to_string();
         let mut items = Vec::new();
         let mut seen = HashSet::new();
         let mut marker: Option<String> = None;
         for _ in 0..MAX_PAGES {
+            if items.len() >= max {
+                break;
+            }
             let mut query = filters.to_vec();
             query.push(("limit", &limit));
             if let Some(m) = &marker {
@@ -471,6 +512,7 @@ impl CloudClient {
                 _ => break,
             }
         }
+        items.truncate(max);
         Ok(items)
     }
 

@@ -7,6 +7,9 @@ use serde_json::Value;
 use super::fault::non_json_summary;
 use super::types::{next_marker, Backup, BackupSummary, Link, Share, Snapshot};
 
+mod csbs;
+pub use csbs::{checkpoint, checkpoint_item, checkpoint_items};
+
 /// Why a body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

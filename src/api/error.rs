@@ -72,6 +72,8 @@ const BUSY_CODES: &[&str] = &[
     "CSBS.2004",
     "CSBS.1001",
     "CSBS.6030",
+    // The server's state forbids a backup now (resizing, rebooting…).
+    "CSBS.6005",
 ];
 
 /// Codes meaning "a quota is exhausted".
@@ -188,6 +190,32 @@ mod tests {
                 &fault(None, "Maximum number of backups allowed (10) exceeded")
             ),
             ErrorClass::Quota
+        );
+    }
+
+    #[test]
+    fn csbs_codes_are_classified() {
+        for (status, code) in [
+            (400, "CSBS.2003"),
+            (400, "CSBS.2004"),
+            (500, "CSBS.1001"),
+            (500, "CSBS.6030"),
+            (400, "CSBS.6005"),
+        ] {
+            assert_eq!(
+                classify(status, &fault(Some(code), "x")),
+                ErrorClass::Busy,
+                "{code}"
+            );
+        }
+        assert_eq!(
+            classify(400, &fault(Some("CSBS.9006"), "x")),
+            ErrorClass::Quota
+        );
+        // An unknown CSBS code keeps the HTTP status's class.
+        assert_eq!(
+            classify(400, &fault(Some("CSBS.1000"), "x")),
+            ErrorClass::Permanent
         );
     }
 

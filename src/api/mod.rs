@@ -14,7 +14,9 @@ mod observe;
 pub mod sign;
 pub mod types;
 
-pub use client::{ca_bundle, ClientSettings, CloudClient, NewBackup, NewSnapshot};
+pub use client::{
+    ca_bundle, ClientSettings, CloudClient, NewBackup, NewSnapshot, MAX_CHECKPOINT_DELETIONS,
+};
 pub use error::{ApiError, ErrorClass};
 pub use fault::FaultBody;
 pub use observe::{CallObserver, CallRecord, TraceObserver};

@@ -58,6 +58,10 @@ pub struct Backup {
     /// Filled from whichever project-id key the server used.
     #[serde(skip)]
     pub project_id: Option<String>,
+    /// The object exactly as the server sent it, every field included
+    /// (vendor extensions, `service_metadata`, nulls), for `backup show`.
+    #[serde(skip)]
+    pub record: serde_json::Map<String, Value>,
 }
 
 /// Keys under which backups carry their project id, depending on API
@@ -75,8 +79,13 @@ impl Backup {
         let project_id = PROJECT_ID_KEYS
             .iter()
             .find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_string));
+        let record = match &v {
+            Value::Object(map) => map.clone(),
+            _ => serde_json::Map::new(),
+        };
         let mut backup: Backup = serde_json::from_value(v)?;
         backup.project_id = project_id;
+        backup.record = record;
         Ok(backup)
     }
 
@@ -91,11 +100,14 @@ impl Backup {
 }
 
 /// A backup as the summary list reports it.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, serde::Serialize)]
 pub struct BackupSummary {
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
+    /// `self` and `bookmark` URLs (absent from some create answers).
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub links: Vec<Link>,
 }
 
 /// A backup share (VBS `os-vendor-backup-sharing`).
@@ -138,7 +150,7 @@ fn time_out<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::
 }
 
 /// A `*_links` entry.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, serde::Serialize)]
 pub struct Link {
     #[serde(default)]
     pub href: Option<String>,
@@ -178,6 +190,11 @@ pub fn parse_api_time(raw: &str) -> Option<DateTime<Utc>> {
         .map(|n| n.and_utc())
 }
 
+/// A `null` list reads as an empty one.
+fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
 /// An unreadable timestamp becomes `None` rather than failing the whole
 /// answer: a backup's status matters more than its `updated_at`.
 fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
@@ -188,5 +205,10 @@ fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>
         .and_then(parse_api_time))
 }
 
+mod csbs;
+pub use csbs::{
+    Checkpoint, CheckpointItem, ExtendInfo, FailCode, PlanResource, ProtectionPlan, VolumeBackup,
+};
+
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use vbs_agent::sim::{self, SimConfig, SimProject, SimUser, SimVolume, VolumeFault};
+use vbs_agent::sim::{self, SimConfig, SimProject, SimServer, SimUser, SimVolume, VolumeFault};
 
 /// A simulated VBS/EVS/Keystone endpoint on loopback.
 #[derive(Debug, Parser)]
@@ -38,6 +38,11 @@ struct Args {
     /// AK/SK pair whose SDK-HMAC-SHA256 signed requests are accepted.
     #[arg(long, value_name = "AK:SK")]
     access_key: Vec<String>,
+    /// How many servers CSBS can back up (kind: server policies).
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
+    #[arg(long, default_value_t = 10)]
+    server_backup_seconds: u64,
 }
 
 fn main() -> ExitCode {
@@ -98,7 +103,18 @@ async fn serve(args: Args) -> Result<(), String> {
             _ => Err(format!("--user {u}: expected NAME:DOMAIN:PASSWORD")),
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let servers: Vec<SimServer> = (0..args.servers)
+        .map(|n| SimServer {
+            project: project.clone(),
+            id: uuid::Uuid::new_v4().to_string(),
+            name: format!("server-{n}"),
+            volumes: vec![(uuid::Uuid::new_v4().to_string(), 40)],
+            fault: None,
+        })
+        .collect();
     let config = SimConfig {
+        servers: servers.clone(),
+        server_backup_duration: Duration::from_secs(args.server_backup_seconds),
         projects: vec![SimProject {
             id: project.clone(),
             volumes: volumes.clone(),
@@ -132,11 +148,17 @@ async fn serve(args: Args) -> Result<(), String> {
         };
         println!("  {}{note}", v.id);
     }
+    if !servers.is_empty() {
+        println!("servers (CSBS):");
+        for s in &servers {
+            println!("  {}", s.id);
+        }
+    }
     println!(
         "\nclouds block for the policy file (export VBS_TOKEN={}):\n",
         args.token
     );
-    println!("clouds:\n  sim:\n    project_id: {project}\n    endpoints:\n      volume: {base}\n      backup: {base}\n    auth:\n      type: token\n      token_env: VBS_TOKEN");
+    println!("clouds:\n  sim:\n    project_id: {project}\n    endpoints:\n      volume: {base}\n      backup: {base}\n      server_backup: {base}\n    auth:\n      type: token\n      token_env: VBS_TOKEN");
     let _ = tokio::signal::ctrl_c().await;
     sim.shutdown().await;
     Ok(())

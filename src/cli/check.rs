@@ -28,13 +28,30 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     for p in &config.policies {
         outln!();
         outln!(
-            "policy {} ({}, cloud {}, {} volume(s))",
+            "policy {} ({}, cloud {}, {} {}(s))",
             p.name,
             p.kind.as_str(),
             p.cloud,
-            p.volumes.len()
+            p.targets().len(),
+            if p.kind == crate::config::PolicyKind::Server {
+                "server"
+            } else {
+                "volume"
+            }
         );
         outln!("  schedule \"{}\" in {}", p.schedule.as_str(), p.timezone);
+        match crate::audit::effective_rpo(p, now) {
+            Some(rpo) => outln!(
+                "  rpo: {} ({})",
+                humantime::format_duration(rpo.max_age),
+                match rpo.source {
+                    crate::audit::RpoSource::Configured => "configured",
+                    crate::audit::RpoSource::Schedule =>
+                        "the schedule's longest gap + jitter + completion_timeout",
+                }
+            ),
+            None => outln!("  rpo: none (the schedule fires less than twice a year; set rpo:)"),
+        }
         let next = p.schedule.upcoming(now, p.timezone, 3);
         if next.is_empty() {
             outln!("  never fires");

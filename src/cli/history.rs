@@ -1,12 +1,16 @@
-//! `vbs-agent history`: the most recent jobs as a table.
+//! `vbs-agent history`: jobs from the history, filtered, as a table or as
+//! complete, machine-stable JSON or CSV: the rows of the `v_jobs` view
+//! ([`crate::store::JobRow`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use chrono::SecondsFormat;
+use anyhow::Context;
+use chrono::{SecondsFormat, Utc};
 
-use super::{load_config, table};
-use crate::store::{JobRecord, JobStatus, Store};
+use super::{load_config, table, EXIT_INVALID};
+use crate::audit::{parse_time_bound, resource_id, AuditError};
+use crate::store::{JobFilter, JobRecord, JobRow, JobStatus, Store};
 
 /// Columns of the job table.
 pub const HEADER: &[&str] = &[
@@ -20,26 +24,146 @@ pub const HEADER: &[&str] = &[
     "failure reason",
 ];
 
-pub fn run(config: Option<&Path>, db: Option<&Path>, limit: usize) -> anyhow::Result<ExitCode> {
+/// Rows a table shows when no `--limit` is given.
+const DEFAULT_TABLE_LIMIT: usize = 20;
+
+/// How `history` prints jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryFormat {
+    /// Aligned columns for reading.
+    Table,
+    /// An array of objects: every column of `v_jobs` for every job.
+    Json,
+    /// A header and one line per job: every column of `v_jobs` (RFC 4180).
+    Csv,
+}
+
+/// Which jobs `history` shows and how.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HistoryQuery {
+    /// Only this policy.
+    #[arg(long, short, value_name = "NAME")]
+    pub policy: Option<String>,
+    /// Only this target (volume or server id).
+    #[arg(long, value_name = "ID")]
+    pub target: Option<String>,
+    /// Only these statuses, comma-separated: running, succeeded, failed,
+    /// timed_out, skipped_overlap, missed.
+    #[arg(long, value_name = "STATUS", value_delimiter = ',', value_parser = parse_status)]
+    pub status: Vec<JobStatus>,
+    /// Slots at or after this: a duration back from now (24h, 7d), a date
+    /// (2026-11-20, midnight UTC) or an RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Slots at or before this (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// At most this many jobs, newest first. Default: 20 for a table, all
+    /// for json and csv.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+    pub format: HistoryFormat,
+}
+
+fn parse_status(text: &str) -> Result<JobStatus, String> {
+    JobStatus::ALL
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
+            format!("unknown status `{text}`; use one of {}", names.join(", "))
+        })
+}
+
+/// The history database named by `--db` or by the policy file's `state_dir`;
+/// `Err(code)` when the policy file is invalid.
+fn history_db(
+    config: Option<&Path>,
+    db: Option<&Path>,
+) -> anyhow::Result<Result<PathBuf, ExitCode>> {
     let path = match (db, config) {
         (Some(db), _) => db.to_path_buf(),
         (None, Some(config)) => match load_config(config) {
             Ok(c) => c.history_path(),
-            Err(code) => return Ok(code),
+            Err(code) => return Ok(Err(code)),
         },
         (None, None) => anyhow::bail!("give --config FILE or --db FILE"),
     };
     if !path.exists() {
         anyhow::bail!("no history at {} (has the agent run yet?)", path.display());
     }
+    Ok(Ok(path))
+}
+
+pub fn run(
+    config: Option<&Path>,
+    db: Option<&Path>,
+    query: &HistoryQuery,
+) -> anyhow::Result<ExitCode> {
+    let now = Utc::now();
+    let bound = |option: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| parse_time_bound(t, now).map_err(|e| format!("--{option}: {e}")))
+            .transpose()
+    };
+    let (since, until) = match (bound("since", &query.since), bound("until", &query.until)) {
+        (Ok(since), Ok(until)) => (since, until),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let path = match history_db(config, db)? {
+        Ok(path) => path,
+        Err(code) => return Ok(code),
+    };
     let store = Store::open_read_only(&path)?;
-    let jobs = store.recent_jobs(limit)?;
-    if jobs.is_empty() {
-        outln!("no jobs recorded yet in {}", path.display());
+    let limit = query.limit.or(match query.format {
+        HistoryFormat::Table => Some(DEFAULT_TABLE_LIMIT),
+        HistoryFormat::Json | HistoryFormat::Csv => None,
+    });
+    let filter = JobFilter {
+        policy: query.policy.clone(),
+        target: query.target.clone(),
+        statuses: query.status.clone(),
+        since,
+        until,
+        limit,
+    };
+    if query.format == HistoryFormat::Table {
+        let jobs = store.jobs_matching(&filter)?;
+        if jobs.is_empty() {
+            outln!("no matching jobs in {}", path.display());
+        } else {
+            out!("{}", table::render(HEADER, &job_rows(&jobs)));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !store.has_audit_views()? {
+        anyhow::bail!(AuditError::NotMigrated);
+    }
+    let rows = store.job_rows_matching(&filter)?;
+    if query.format == HistoryFormat::Json {
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        out!("{}", table::render(HEADER, &job_rows(&jobs)));
+        out!("{}", csv_text(&store.job_row_columns()?, &rows)?);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rows as CSV under `header` (also when there are no rows).
+fn csv_text(header: &[String], rows: &[JobRow]) -> anyhow::Result<String> {
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    writer.write_record(header)?;
+    for row in rows {
+        writer.serialize(row)?;
+    }
+    let bytes = writer.into_inner().context("cannot write CSV")?;
+    Ok(String::from_utf8(bytes)?)
 }
 
 /// One table row per job.
@@ -68,14 +192,7 @@ pub fn job_rows(jobs: &[JobRecord]) -> Vec<Vec<String>> {
                 j.slot.to_rfc3339_opts(SecondsFormat::Secs, true),
                 j.status.as_str().to_string(),
                 j.attempt.to_string(),
-                j.backup_id
-                    .clone()
-                    .or_else(|| {
-                        (j.kind == "snapshot")
-                            .then(|| j.snapshot_id.clone())
-                            .flatten()
-                    })
-                    .unwrap_or_else(|| "-".into()),
+                resource_id(j).unwrap_or_else(|| "-".into()),
                 duration,
                 reason,
             ]

@@ -12,10 +12,17 @@ macro_rules! outln {
     ($($t:tt)*) => { $crate::cli::emit(format_args!("{}\n", format_args!($($t)*))) };
 }
 
+mod backups;
 mod check;
+mod checkpoint_item;
+mod cloud;
 mod demo;
+mod docs;
 mod history;
+mod logging;
+mod progress;
 mod prune;
+mod report;
 mod run;
 mod shares;
 mod table;
@@ -37,6 +44,11 @@ const EXIT_INVALID: u8 = 2;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log line format on stderr: `pretty` (human-readable; coloured and
+    /// timestamped only on a terminal, journald adds its own) or `json`
+    /// (one object per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,7 +93,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Show the most recent jobs from the history.
+    /// Show jobs from the history, filtered, as a table, JSON or CSV (read-only).
     History {
         /// Policy file whose state_dir holds the history.
         #[arg(
@@ -95,8 +107,8 @@ pub enum Command {
         /// The history database itself.
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
+        #[command(flatten)]
+        query: Box<history::HistoryQuery>,
     },
     /// Try the agent against a built-in simulator: policies every few seconds, then the history.
     Demo {
@@ -107,6 +119,68 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
+    /// List a cloud's backups (the summary list, every page), with the vendor's filters.
+    Backups {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, value_name = "NAME")]
+        cloud: String,
+        #[command(flatten)]
+        filters: backups::BackupFilters,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Per policy and target: last good backup, its age against the RPO, and
+    /// the window's statistics (read-only; exit 3 when a target is out of RPO).
+    Report {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Start of the window: a duration back from --at (30d), a date or an RFC 3339 time.
+        #[arg(long, value_name = "TIME", default_value = "30d")]
+        since: String,
+        /// Judge as of this time instead of now (a date or an RFC 3339 time).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// One backup as the cloud reports it.
+    Backup {
+        #[command(subcommand)]
+        action: BackupAction,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (vbs-agent.1 and one per subcommand) to DIR, or vbs-agent.1 to stdout.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Server backups (CSBS checkpoint items) of a cloud.
+    #[command(subcommand)]
+    CheckpointItem(checkpoint_item::CheckpointItemCommand),
+}
+
+/// `vbs-agent backup …`.
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Every field of one backup's detail (`GET /v3/{project_id}/backups/{id}`).
+    Show {
+        /// The backup id.
+        id: String,
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, value_name = "NAME")]
+        cloud: String,
+        /// Output format (json: the record exactly as the cloud sent it).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 /// How a listing is printed.
@@ -116,17 +190,18 @@ pub enum Format {
     Json,
 }
 
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
 /// Sets up `tracing` on stderr; `RUST_LOG` overrides the level.
-pub fn init_logging(_cli: &Cli) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only on a terminal: journald and log files get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+pub fn init_logging(cli: &Cli) {
+    // `trigger`'s live status lines would be broken up by log lines.
+    let live = matches!(cli.command, Command::Trigger { .. }) && trigger::live();
+    logging::init(cli.log_format, if live { "error" } else { "info" });
 }
 
 /// Runs a parsed command and returns the process exit code.
@@ -146,10 +221,34 @@ pub async fn run(cli: Cli) -> ExitCode {
             filters,
             format,
         } => shares::run(&config, &cloud, &filters, format == Format::Json).await,
-        Command::History { config, db, limit } => {
-            history::run(config.as_deref(), db.as_deref(), limit)
+        Command::History { config, db, query } => {
+            history::run(config.as_deref(), db.as_deref(), &query)
         }
         Command::Demo { seconds, state_dir } => demo::run(seconds, state_dir).await,
+        Command::Backups {
+            config,
+            cloud,
+            filters,
+            format,
+        } => backups::list(&config, &cloud, &filters, format == Format::Json).await,
+        Command::Backup {
+            action:
+                BackupAction::Show {
+                    id,
+                    config,
+                    cloud,
+                    format,
+                },
+        } => backups::show(&config, &cloud, &id, format == Format::Json).await,
+        Command::Report {
+            config,
+            since,
+            at,
+            format,
+        } => report::run(&config, &since, at.as_deref(), format == Format::Json),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { out } => docs::man(out.as_deref()),
+        Command::CheckpointItem(command) => checkpoint_item::run(&command).await,
     };
     match result {
         Ok(code) => code,

@@ -4,8 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{load_config, table, EXIT_INVALID};
-use crate::api::{ClientSettings, CloudClient};
+use super::table;
 
 /// The share list's filters, as the vendor page names them.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -71,20 +70,10 @@ pub async fn run(
     filters: &ShareFilters,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let config = match load_config(path) {
+    let client = match super::cloud::client(path, cloud)? {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    let Some(cloud_config) = config.clouds.get(cloud) else {
-        let known: Vec<&str> = config.clouds.keys().map(String::as_str).collect();
-        eprintln!(
-            "error: no cloud `{cloud}` in {} (clouds: {})",
-            path.display(),
-            known.join(", ")
-        );
-        return Ok(ExitCode::from(EXIT_INVALID));
-    };
-    let client = CloudClient::new(cloud_config, ClientSettings::default())?;
     let query = filters.query();
     let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let shares = client.shares(&pairs).await?;

@@ -8,10 +8,18 @@ use anyhow::Context;
 use chrono::{SubsecRound, Utc};
 
 use super::history::job_rows;
+use super::progress::LiveView;
 use super::{load_config, table, EXIT_INVALID};
 use crate::api::ClientSettings;
 use crate::engine::Engine;
+use crate::notifier::Notifier;
 use crate::store::{Store, Trigger};
+
+/// Whether progress is shown as live status lines (stdout is a terminal);
+/// log lines would break them, so `trigger` then logs errors only.
+pub fn live() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdout())
+}
 
 pub async fn run(path: &Path, policy_name: &str) -> anyhow::Result<ExitCode> {
     let config = match load_config(path) {
@@ -28,12 +36,19 @@ pub async fn run(path: &Path, policy_name: &str) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_INVALID));
     };
     let store = Arc::new(Store::open(&config.history_path())?);
-    let engine = Engine::new(&config, store, ClientSettings::default())?;
+    let notifier = Arc::new(Notifier::new(&config, Some(Arc::clone(&store))));
+    let view = Arc::new(LiveView::new(live()));
+    let engine = Engine::new(&config, store, ClientSettings::default())?
+        .with_listener(view)
+        .with_listener(notifier.clone());
     let slot = Utc::now().trunc_subsecs(0);
     let report = engine
         .run_policy(&policy, slot, Trigger::Manual)
         .await
-        .with_context(|| format!("running policy {policy_name}"))?;
+        .with_context(|| format!("running policy {policy_name}"));
+    // Sent whatever happened; each delivery ends within its timeout.
+    notifier.flush().await;
+    let report = report?;
     out!(
         "{}",
         table::render(super::history::HEADER, &job_rows(&report.jobs))

@@ -171,6 +171,9 @@ fn split(root: &Node, report: &mut Report<'_>) -> Option<Parsed> {
                 has_policies = true;
                 parsed.policies = policies(node, &path, report);
             }
+            "metrics_listen" => {
+                parsed.metrics_listen = section::<Option<String>>(node, &path, report).flatten()
+            }
             _ => report.unknown_field(&path, TOP_FIELDS),
         }
     }

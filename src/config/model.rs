@@ -23,6 +23,8 @@ pub struct Config {
     pub clouds: BTreeMap<String, Cloud>,
     /// Policies in file order; names are unique.
     pub policies: Vec<Policy>,
+    /// Where `/metrics` and `/healthz` are served (loopback only); off when `None`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -137,6 +139,8 @@ pub struct Endpoints {
     pub volume: Option<Url>,
     /// VBS/Cinder: backups.
     pub backup: Option<Url>,
+    /// CSBS: server backups (required by `kind: server` policies).
+    pub server_backup: Option<Url>,
 }
 
 /// `/v2` or `/v3` path segment.
@@ -190,6 +194,8 @@ pub enum PolicyKind {
     Backup,
     /// Snapshot only, kept on the block store.
     Snapshot,
+    /// A CSBS backup of a whole server (all its volumes).
+    Server,
 }
 
 impl PolicyKind {
@@ -197,6 +203,7 @@ impl PolicyKind {
         match self {
             PolicyKind::Backup => "backup",
             PolicyKind::Snapshot => "snapshot",
+            PolicyKind::Server => "server",
         }
     }
 }
@@ -244,6 +251,28 @@ pub struct Policy {
     /// Every Nth backup of a volume is full; `None`: incremental whenever
     /// an earlier backup is available.
     pub full_backup_every: Option<u32>,
+    /// Whom to tell about outcomes; `None`: nobody.
+    pub notify: Option<Notify>,
+    /// Recovery point objective as written; `None`: derived from the
+    /// schedule (see [`crate::audit::effective_rpo`]).
+    pub rpo: Option<Duration>,
+    /// Kind `server`: server IDs (lower-case hyphenated UUIDs, unique).
+    pub servers: Vec<String>,
+    /// Kind `server`: the CSBS provider the servers are protected by.
+    pub provider_id: String,
+}
+
+/// The one CSBS provider (`provider_id` when not given).
+pub const DEFAULT_CSBS_PROVIDER: &str = "fc4d5750-22e7-4798-8a46-f48f62c4c1da";
+
+impl Policy {
+    /// What one job is made for: the volumes, or for kind `server` the servers.
+    pub fn targets(&self) -> &[String] {
+        match self.kind {
+            PolicyKind::Server => &self.servers,
+            _ => &self.volumes,
+        }
+    }
 }
 
 /// Retention rules; a backup is kept if any rule keeps it.
@@ -256,4 +285,48 @@ pub struct Retention {
     pub keep_weekly: u32,
     pub keep_monthly: u32,
     pub keep_yearly: u32,
+}
+
+/// Where and when to tell operators about outcomes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notify {
+    /// Gets each notification as a JSON POST.
+    pub webhook: Option<Url>,
+    /// Program and arguments run for each notification (never empty when set).
+    pub command: Option<Vec<String>>,
+    /// The outcomes notified.
+    pub on: Vec<NotifyOn>,
+    /// Longest time one delivery may take.
+    pub timeout: Duration,
+}
+
+impl Notify {
+    /// Whether `outcome` is notified.
+    pub fn wants(&self, outcome: NotifyOn) -> bool {
+        self.on.contains(&outcome)
+    }
+}
+
+/// An outcome a notification can be sent for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyOn {
+    /// A job ended `failed` or `timed_out`.
+    Failure,
+    /// A target's newest good backup is older than the policy's RPO.
+    RpoBreach,
+    /// A job succeeded.
+    Success,
+}
+
+impl NotifyOn {
+    /// Every outcome, for messages.
+    pub const ALL: [NotifyOn; 3] = [NotifyOn::Failure, NotifyOn::RpoBreach, NotifyOn::Success];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyOn::Failure => "failure",
+            NotifyOn::RpoBreach => "rpo_breach",
+            NotifyOn::Success => "success",
+        }
+    }
 }

@@ -11,6 +11,7 @@
 //! | `defaults` | no | [`RawDefaults`]: values policies inherit. |
 //! | `clouds` | yes | Mapping from a cloud name to a [`RawCloud`]; at least one. Names are 1–64 letters, digits, `_` or `-`. |
 //! | `policies` | yes | Sequence of [`RawPolicy`]; at least one. |
+//! | `metrics_listen` | no | Loopback address and port (`127.0.0.1:9464`) serving Prometheus metrics on `/metrics` and a health check on `/healthz`. Off when absent. Other addresses are refused: the endpoint has no authentication. |
 //!
 //! ```yaml
 //! state_dir: /var/lib/vbs-agent
@@ -62,6 +63,7 @@ pub(crate) const TOP_FIELDS: &[&str] = &[
     "defaults",
     "clouds",
     "policies",
+    "metrics_listen",
 ];
 
 /// `defaults:` — what a policy uses when it does not say otherwise.
@@ -86,6 +88,39 @@ pub(crate) struct RawDefaults {
     pub(crate) misfire: Option<String>,
     /// Job-level retries of a backup or snapshot that ends in `error`.
     pub(crate) retries: Option<RawRetries>,
+    /// Notifications for every policy without its own `notify`.
+    pub(crate) notify: Option<RawNotify>,
+}
+
+/// `notify:` — tell operators about job outcomes. At least one of
+/// `webhook` and `command`. A policy's `notify` replaces
+/// `defaults.notify` as a whole (`on: []` silences a policy). A notifier
+/// that fails or hangs is logged and recorded, never fails or delays a
+/// backup.
+///
+/// ```yaml
+/// notify:
+///   webhook: https://hooks.example.com/vbs-agent   # POST, JSON body
+///   command: [/usr/local/bin/page-oncall, --team, storage]
+///   on: [failure, rpo_breach, success]
+///   timeout: 10s
+/// ```
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawNotify {
+    /// `http://` or `https://` URL that gets each notification as a JSON
+    /// POST. Logged by host only, since such URLs often carry a token.
+    pub(crate) webhook: Option<String>,
+    /// Program and arguments (a list, no shell) run for each notification,
+    /// with the JSON on standard input and the fields as `VBS_*`
+    /// environment variables.
+    pub(crate) command: Option<Vec<String>>,
+    /// Which outcomes: `failure` (job `failed` or `timed_out`),
+    /// `rpo_breach`, `success`. Default `[failure, rpo_breach]`.
+    pub(crate) on: Option<Vec<String>>,
+    /// How long one delivery may take before it is given up (the command is
+    /// killed). Default `10s`.
+    pub(crate) timeout: Option<String>,
 }
 
 /// `retries:` — each field optional; a policy's `retries` overrides
@@ -193,6 +228,9 @@ pub(crate) struct RawEndpoints {
     /// VBS / Cinder: backups. Discovered from the catalog (type `vbs`, else
     /// the volume service) when absent.
     pub(crate) backup: Option<String>,
+    /// CSBS: server backups. Required by clouds that `kind: server`
+    /// policies use.
+    pub(crate) server_backup: Option<String>,
 }
 
 /// `clouds.NAME.auth:` — one of three shapes, chosen by `type`:
@@ -262,8 +300,9 @@ pub(crate) struct RawPolicy {
     /// every backup the policy makes, which is how the agent recognises its
     /// own backups.
     pub(crate) name: Option<String>,
-    /// Required. `backup` (snapshot → VBS backup → delete the snapshot).
-    /// `snapshot` and `server` are planned but not supported yet.
+    /// Required. `backup` (snapshot → VBS backup → delete the snapshot),
+    /// `snapshot` (snapshot only) or `server` (a CSBS backup of whole
+    /// servers, listed under `servers`).
     pub(crate) kind: Option<String>,
     /// Required. The name of an entry under `clouds`.
     pub(crate) cloud: Option<String>,
@@ -272,7 +311,7 @@ pub(crate) struct RawPolicy {
     pub(crate) schedule: Option<String>,
     /// IANA time zone for `schedule`. Default `defaults.timezone`.
     pub(crate) timezone: Option<String>,
-    /// Required, non-empty. Volume IDs as hyphenated UUIDs
+    /// Required (except for kind `server`), non-empty. Volume IDs as hyphenated UUIDs
     /// (`c5834fe1-577f-462e-9bf3-1b158e1dde9c`), each listed once. Stored
     /// in lower case.
     pub(crate) volumes: Option<Vec<String>>,
@@ -304,4 +343,17 @@ pub(crate) struct RawPolicy {
     /// Kind `backup`: project IDs to share each backup with once it is
     /// available (VBS backup sharing).
     pub(crate) share_to: Option<Vec<String>>,
+    /// Replaces `defaults.notify` for this policy.
+    pub(crate) notify: Option<RawNotify>,
+    /// Recovery point objective: the oldest the newest successful backup of
+    /// each target may be before `vbs-agent report` flags it (exit 3), e.g.
+    /// `26h`. Default: the schedule's longest gap between two fire times
+    /// plus `jitter` and `completion_timeout`.
+    pub(crate) rpo: Option<String>,
+    /// Kind `server`, required, non-empty: server (ECS) IDs as hyphenated
+    /// UUIDs, each listed once. Stored in lower case.
+    pub(crate) servers: Option<Vec<String>>,
+    /// Kind `server`: the CSBS provider ID (a UUID). Default
+    /// `fc4d5750-22e7-4798-8a46-f48f62c4c1da`, the one CSBS provider.
+    pub(crate) provider_id: Option<String>,
 }

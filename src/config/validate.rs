@@ -50,6 +50,7 @@ pub(crate) struct Parsed {
     pub(crate) clouds: Vec<(String, Option<RawCloud>)>,
     /// Every entry under `policies`, with the policy if it deserialized.
     pub(crate) policies: Vec<Option<RawPolicy>>,
+    pub(crate) metrics_listen: Option<String>,
 }
 
 /// Checks everything and resolves every default.
@@ -58,6 +59,7 @@ pub(crate) fn validate(parsed: Parsed, origin: &Path, report: &mut Report<'_>) -
     let state_dir = state_dir(parsed.state_dir.as_deref(), base_dir, report);
     let defaults = defaults(&parsed.defaults, report);
     let max_concurrent_jobs = max_concurrent_jobs(parsed.max_concurrent_jobs, report);
+    let metrics_listen = super::listen::metrics_listen(parsed.metrics_listen.as_deref(), report);
 
     let clouds_path = FieldPath::root().key("clouds");
     let defined: Vec<&str> = parsed.clouds.iter().map(|(n, _)| n.as_str()).collect();
@@ -99,6 +101,8 @@ pub(crate) fn validate(parsed: Parsed, origin: &Path, report: &mut Report<'_>) -
         }
     }
 
+    super::server::check_endpoints(&parsed.policies, &clouds, report);
+
     if !report.is_empty() {
         return None;
     }
@@ -107,6 +111,7 @@ pub(crate) fn validate(parsed: Parsed, origin: &Path, report: &mut Report<'_>) -
         max_concurrent_jobs,
         clouds,
         policies,
+        metrics_listen,
     })
 }
 
@@ -155,6 +160,7 @@ struct Defaults {
     jitter: Duration,
     misfire: Misfire,
     retries: RetryParts,
+    notify: Option<super::model::Notify>,
 }
 
 fn defaults(raw: &RawDefaults, report: &mut Report<'_>) -> Defaults {
@@ -183,6 +189,10 @@ fn defaults(raw: &RawDefaults, report: &mut Report<'_>) -> Defaults {
         .and_then(|m| ok_or_report(checks::misfire(m), &path.key("misfire"), report))
         .unwrap_or(Misfire::RunOnce);
     let retries = RetryParts::parse(raw.retries.as_ref(), &path.key("retries"), report);
+    let notify = raw
+        .notify
+        .as_ref()
+        .and_then(|n| super::notify::notify(n, &path.key("notify"), report));
     Defaults {
         timezone,
         completion_timeout,
@@ -190,6 +200,7 @@ fn defaults(raw: &RawDefaults, report: &mut Report<'_>) -> Defaults {
         jitter,
         misfire,
         retries,
+        notify,
     }
 }
 
@@ -408,6 +419,7 @@ fn cloud(
         None if discoverable => Some(Endpoints {
             volume: None,
             backup: None,
+            server_backup: None,
         }),
         None => {
             // A password block with other mistakes, or a source that failed,
@@ -458,9 +470,14 @@ fn cloud(
             };
             let volume = url(&raw_endpoints.volume, "volume");
             let backup = url(&raw_endpoints.backup, "backup");
+            let server_backup = match &raw_endpoints.server_backup {
+                None => Some(None),
+                given => url(given, "server_backup"),
+            };
             Some(Endpoints {
                 volume: volume?,
                 backup: backup?,
+                server_backup: server_backup?,
             })
         }
     };
@@ -829,21 +846,16 @@ fn policy(
         None => None,
         Some("backup") => Some(PolicyKind::Backup),
         Some("snapshot") => Some(PolicyKind::Snapshot),
-        Some(planned @ "server") => {
-            report.value(
-                &path.key("kind"),
-                format!("kind `{planned}` is not supported yet (supported: backup, snapshot)"),
-            );
-            None
-        }
+        Some("server") => Some(PolicyKind::Server),
         Some(other) => {
             report.value(
                 &path.key("kind"),
-                format!("unknown kind \"{other}\" (supported: backup, snapshot)"),
+                format!("unknown kind \"{other}\" (supported: backup, snapshot, server)"),
             );
             None
         }
     };
+    super::server::inapplicable(raw, kind, path, report);
     if kind == Some(PolicyKind::Snapshot) && raw.keep_snapshot.is_some() {
         report.key(
             &path.key("keep_snapshot"),
@@ -894,19 +906,26 @@ fn policy(
         Some(tz) => ok_or_report(checks::timezone(tz), &path.key("timezone"), report),
     };
 
-    let volumes = volumes(raw.volumes.as_deref(), path, report);
+    let (volumes, servers) = match kind {
+        Some(PolicyKind::Server) => (
+            Some(Vec::new()),
+            super::server::servers(raw.servers.as_deref(), path, report),
+        ),
+        _ => (
+            volumes(raw.volumes.as_deref(), path, report),
+            Some(Vec::new()),
+        ),
+    };
+    let provider_id = super::server::provider_id(raw.provider_id.as_deref(), path, report);
 
-    if let (Some(name), Some(volumes)) = (name, &volumes) {
-        if let Some(first) = volumes.first() {
-            let name_of_backup = naming::resource_name(name, DateTime::<Utc>::UNIX_EPOCH, first);
-            if let Err(message) = naming::check_vendor_name(&name_of_backup) {
-                report.value(
-                    &path.key("name"),
-                    format!(
-                        "backup names made from this policy name are refused by VBS: {message}"
-                    ),
-                );
-            }
+    let targets = volumes.iter().chain(&servers).flatten().next();
+    if let (Some(name), Some(first)) = (name, targets) {
+        let name_of_backup = naming::resource_name(name, DateTime::<Utc>::UNIX_EPOCH, first);
+        if let Err(message) = naming::check_vendor_name(&name_of_backup) {
+            report.value(
+                &path.key("name"),
+                format!("backup names made from this policy name are refused by VBS: {message}"),
+            );
         }
     }
 
@@ -962,6 +981,16 @@ fn policy(
         }
     };
 
+    let notify = match &raw.notify {
+        None => Some(defaults.notify.clone()),
+        Some(n) => super::notify::notify(n, &path.key("notify"), report).map(Some),
+    };
+
+    let rpo = match raw.rpo.as_deref() {
+        None => Some(None),
+        Some(d) => ok_or_report(checks::duration(d), &path.key("rpo"), report).map(Some),
+    };
+
     Some(Policy {
         name: name?.to_string(),
         kind: kind?,
@@ -980,6 +1009,10 @@ fn policy(
         retention: retention?,
         share_to: share_to?,
         full_backup_every: full_backup_every?,
+        notify: notify?,
+        rpo: rpo?,
+        servers: servers?,
+        provider_id: provider_id?,
     })
 }
 
@@ -1097,17 +1130,45 @@ fn volumes(
     path: &FieldPath,
     report: &mut Report<'_>,
 ) -> Option<Vec<String>> {
+    id_list(
+        raw,
+        path,
+        IdList {
+            field: "volumes",
+            noun: "volume",
+            missing: "missing required field `volumes` (a list of volume IDs)",
+            check: checks::volume_id,
+        },
+        report,
+    )
+}
+
+/// What one list of IDs (`volumes`, `servers`) is called and how an ID is checked.
+pub(super) struct IdList {
+    pub(super) field: &'static str,
+    pub(super) noun: &'static str,
+    pub(super) missing: &'static str,
+    pub(super) check: fn(&str) -> Result<String, String>,
+}
+
+/// Non-empty, each a valid ID, none twice.
+pub(super) fn id_list(
+    raw: Option<&[String]>,
+    path: &FieldPath,
+    list: IdList,
+    report: &mut Report<'_>,
+) -> Option<Vec<String>> {
     let Some(raw) = raw else {
-        report.missing(
-            path,
-            "volumes",
-            "missing required field `volumes` (a list of volume IDs)",
-        );
+        report.missing(path, list.field, list.missing);
         return None;
     };
-    let list_path = path.key("volumes");
+    let (field, noun) = (list.field, list.noun);
+    let list_path = path.key(field);
     if raw.is_empty() {
-        report.value(&list_path, "volumes is empty; list at least one volume ID");
+        report.value(
+            &list_path,
+            format!("{field} is empty; list at least one {noun} ID"),
+        );
         return None;
     }
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -1115,7 +1176,7 @@ fn volumes(
     let mut valid = true;
     for (i, text) in raw.iter().enumerate() {
         let item = list_path.index(i);
-        let Some(id) = ok_or_report(checks::volume_id(text), &item, report) else {
+        let Some(id) = ok_or_report((list.check)(text), &item, report) else {
             valid = false;
             continue;
         };
@@ -1125,7 +1186,7 @@ fn volumes(
                 .map_or(String::new(), |l| format!(" (first listed at line {l})"));
             report.value(
                 &item,
-                format!("volume {id} is listed twice{line}; list each volume once"),
+                format!("{noun} {id} is listed twice{line}; list each {noun} once"),
             );
             valid = false;
             continue;

@@ -1,5 +1,6 @@
 //! One job: snapshot → backup → sharing → snapshot cleanup (kind
-//! `backup`), or the snapshot alone (kind `snapshot`).
+//! `backup`), the snapshot alone (kind `snapshot`), or a CSBS server backup
+//! (kind `server`, see [`server`]).
 //!
 //! Every transition is written to the history before the next API call, so
 //! a job can be continued from its last phase after a restart:
@@ -21,10 +22,13 @@ use chrono::Utc;
 use tokio::time::Instant;
 
 use super::create::{create_or_adopt, Created};
-use super::poll::{poll_until, Look, PollEnd};
+use super::observer::{JobEvent, Listeners};
+use super::poll::{poll_until, poll_with, Cadence, Expected, Look, PollEnd};
 use crate::api::{ApiError, CloudClient, ErrorClass, NewBackup, NewSnapshot};
 use crate::config::{Policy, PolicyKind};
 use crate::store::{Event, EventKind, JobRecord, JobStatus, JobUpdate, Phase, Store, StoreError};
+
+mod server;
 
 /// Rounds of sharing before a share is recorded as failed.
 const SHARE_ATTEMPTS: u32 = 3;
@@ -44,6 +48,8 @@ pub struct JobRunner {
     maybe_exists: bool,
     /// Status strings already reported as unknown (reported once each).
     unknown_statuses: Vec<String>,
+    /// Told of every transition, poll and warning.
+    listeners: Listeners,
 }
 
 impl JobRunner {
@@ -54,6 +60,7 @@ impl JobRunner {
         policy: Policy,
         job: JobRecord,
         resumed: bool,
+        listeners: Listeners,
     ) -> Self {
         let elapsed = (Utc::now() - job.started_at).to_std().unwrap_or_default();
         let remaining = policy.completion_timeout.saturating_sub(elapsed);
@@ -65,6 +72,7 @@ impl JobRunner {
             deadline: Instant::now() + remaining,
             maybe_exists: resumed,
             unknown_statuses: Vec::new(),
+            listeners,
         }
     }
 
@@ -79,13 +87,24 @@ impl JobRunner {
                 Phase::Pending => self.start_attempt().await?,
                 Phase::SnapshotRequested => self.request_snapshot().await?,
                 Phase::SnapshotCreating => self.await_snapshot().await?,
+                Phase::BackupRequested if self.is_server() => self.request_protect().await?,
+                Phase::BackupCreating if self.is_server() => self.await_checkpoint().await?,
                 Phase::BackupRequested => self.request_backup().await?,
                 Phase::BackupCreating => self.await_backup().await?,
                 Phase::Sharing => self.share().await?,
                 Phase::Cleanup => self.cleanup().await?,
-                Phase::Done => return Ok(self.job),
+                Phase::Done => {
+                    self.listeners
+                        .tell(&self.policy, &self.job, &JobEvent::Finished);
+                    return Ok(self.job);
+                }
             }
         }
+    }
+
+    /// Kind `server`: a CSBS backup instead of snapshot and VBS backup.
+    fn is_server(&self) -> bool {
+        self.policy.kind == PolicyKind::Server
     }
 
     fn description(&self) -> String {
@@ -138,7 +157,11 @@ impl JobRunner {
         };
         let client = &self.client;
         let outcome = poll_until(&self.policy.poll, self.deadline, || async {
-            match client.snapshot(&id).await {
+            let snapshot = client.snapshot(&id).await;
+            if let Ok(s) = &snapshot {
+                self.polled("snapshot", &id, &s.status);
+            }
+            match snapshot {
                 Ok(s) if s.status == "available" => Look::Done(s.size),
                 Ok(s) if s.status.starts_with("error") => {
                     Look::Fail(format!("snapshot {id} went to status `{}`", s.status))
@@ -191,15 +214,7 @@ impl JobRunner {
             self.description(),
         );
         let client = &self.client;
-        let full_due = match self.policy.full_backup_every {
-            Some(n) => {
-                self.store
-                    .incrementals_since_full(&self.policy.name, &self.job.target)?
-                    + 1
-                    >= n
-            }
-            None => false,
-        };
+        let full_due = self.full_backup_due()?;
         let created = create_or_adopt(
             "backup",
             &self.policy.poll,
@@ -276,10 +291,15 @@ impl JobRunner {
                 "internal: backup phase without a backup id",
             );
         };
+        let cadence = self.backup_cadence()?;
         let client = &self.client;
         let unknown = std::sync::Mutex::new(Vec::new());
-        let outcome = poll_until(&self.policy.poll, self.deadline, || async {
-            match client.backup(&id).await {
+        let outcome = poll_with(cadence, self.deadline, || async {
+            let backup = client.backup(&id).await;
+            if let Ok(b) = &backup {
+                self.polled("backup", &id, &b.status);
+            }
+            match backup {
                 Ok(b) => match b.status.as_str() {
                     // A backup being restored from was available.
                     "available" | "error" | "restoring" | "error_restoring" => Look::Done(b),
@@ -327,6 +347,17 @@ impl JobRunner {
                     retry_at: if succeeded { None } else { self.retry_at() },
                     ..Default::default()
                 };
+                if succeeded {
+                    let took = match (b.created_at, b.updated_at) {
+                        (Some(c), Some(u)) if u > c => (u - c).to_std().ok(),
+                        _ => None,
+                    };
+                    let took =
+                        took.or_else(|| (Utc::now() - self.job.attempt_started_at).to_std().ok());
+                    if let Some(took) = took {
+                        self.store.record_backup_duration(self.job.id, took)?;
+                    }
+                }
                 let note = match &reason {
                     None => format!("backup {id} available"),
                     Some(r) => format!("backup {id} failed: {r}"),
@@ -346,6 +377,39 @@ impl JobRunner {
                 self.finish(JobStatus::TimedOut, &format!("backup {id} did not reach a terminal status within the completion timeout ({})", humantime::format_duration(self.policy.completion_timeout)))
             }
         }
+    }
+
+    /// Whether `full_backup_every` asks for a full backup this time.
+    fn full_backup_due(&self) -> Result<bool, StoreError> {
+        Ok(match self.policy.full_backup_every {
+            Some(n) => {
+                self.store
+                    .incrementals_since_full(&self.policy.name, &self.job.target)?
+                    + 1
+                    >= n
+            }
+            None => false,
+        })
+    }
+
+    /// Polling waits for this job's backup: shaped by how long the volume's
+    /// earlier backups of the same kind took, or the plain growing waits
+    /// for its first backup.
+    fn backup_cadence(&self) -> Result<Cadence, StoreError> {
+        let earlier = self.store.backup_durations(
+            &self.job.cloud,
+            &self.job.target,
+            Some(!self.full_backup_due()?),
+        )?;
+        Ok(match Expected::from_history(&earlier) {
+            Some(expected) => {
+                let since = (Utc::now() - self.job.attempt_started_at)
+                    .to_std()
+                    .unwrap_or_default();
+                Cadence::expecting(&self.policy.poll, expected, since)
+            }
+            None => Cadence::new(&self.policy.poll),
+        })
     }
 
     async fn cleanup(&mut self) -> Result<(), StoreError> {
@@ -386,7 +450,7 @@ impl JobRunner {
                 "nothing to share",
             );
         };
-        let mut cadence = super::poll::Cadence::new(&self.policy.poll);
+        let mut cadence = Cadence::new(&self.policy.poll);
         let mut last_error = String::new();
         for attempt in 1..=SHARE_ATTEMPTS {
             if attempt > 1 {
@@ -499,9 +563,15 @@ impl JobRunner {
             .unwrap_or_default();
         tokio::time::sleep(wait).await;
         let note = format!("attempt {} as {}", self.job.attempt, self.job.resource_name);
+        // A server backup has no snapshot step.
+        let first = if self.is_server() {
+            Phase::BackupRequested
+        } else {
+            Phase::SnapshotRequested
+        };
         self.apply(
             JobUpdate {
-                phase: Some(Phase::SnapshotRequested),
+                phase: Some(first),
                 ..Default::default()
             },
             &note,
@@ -531,9 +601,12 @@ impl JobRunner {
             "attempt {} failed; attempt {attempt} as {name} at {start}",
             attempt - 1
         );
-        tracing::info!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, "{message}");
+        tracing::info!("{message}");
         self.store
-            .record_event(EventKind::State, &self.event(&message), Utc::now())
+            .record_event(EventKind::State, &self.event(&message), Utc::now())?;
+        let note = JobEvent::Phase { note: &message };
+        self.listeners.tell(&self.policy, &self.job, &note);
+        Ok(())
     }
 
     /// Deletes the snapshot and waits until it is gone.
@@ -637,9 +710,26 @@ impl JobRunner {
             self.job.phase.as_str(),
             self.job.status.as_str()
         );
-        tracing::info!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, snapshot_id = self.job.snapshot_id, backup_id = self.job.backup_id, "{message}");
+        tracing::info!(
+            snapshot_id = self.job.snapshot_id,
+            backup_id = self.job.backup_id,
+            "{message}"
+        );
         self.store
-            .record_event(EventKind::State, &self.event(&message), now)
+            .record_event(EventKind::State, &self.event(&message), now)?;
+        self.listeners
+            .tell(&self.policy, &self.job, &JobEvent::Phase { note });
+        Ok(())
+    }
+
+    /// Tells the listeners what one look at the job's resource found.
+    fn polled(&self, resource: &str, id: &str, status: &str) {
+        let event = JobEvent::Poll {
+            resource,
+            id,
+            status,
+        };
+        self.listeners.tell(&self.policy, &self.job, &event);
     }
 
     /// Records, once per status string, that the cloud answered with a
@@ -663,7 +753,9 @@ impl JobRunner {
     }
 
     fn warn(&self, message: &str) -> Result<(), StoreError> {
-        tracing::warn!(policy = %self.job.policy, target = %self.job.target, job_id = self.job.id, "{message}");
+        tracing::warn!("{message}");
+        self.listeners
+            .tell(&self.policy, &self.job, &JobEvent::Warning { message });
         self.store
             .record_event(EventKind::Warning, &self.event(message), Utc::now())
     }

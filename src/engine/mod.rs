@@ -8,6 +8,7 @@ mod job;
 mod observer;
 pub mod poll;
 mod prune;
+mod prune_server;
 pub mod retention;
 
 use std::collections::BTreeMap;
@@ -17,15 +18,18 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::api::{ApiError, ClientSettings, CloudClient};
 use crate::config::{Config, Policy};
+use crate::metrics::Metrics;
 use crate::naming::resource_name;
 use crate::store::{
     Event, EventKind, JobRecord, JobStatus, JobUpdate, NewRunJob, Phase, Store, StoreError, Trigger,
 };
 use job::JobRunner;
-use observer::JobObserver;
+pub use observer::{JobEvent, JobListener};
+use observer::{JobObserver, Listeners};
 pub use prune::{PruneLine, PruneReport};
 
 /// Errors that stop a run (job failures are outcomes, not errors).
@@ -73,6 +77,10 @@ pub struct Engine {
     /// "Now" for retention decisions; the wall clock except in tests that
     /// play out days of slots.
     clock: Clock,
+    /// Told what every job does (live views, notifications).
+    listeners: Listeners,
+    /// Where job outcomes and API calls are counted.
+    metrics: Metrics,
 }
 
 /// A source of the current time.
@@ -101,6 +109,8 @@ impl Engine {
             slots: Arc::new(Semaphore::new(config.max_concurrent_jobs)),
             limit: config.max_concurrent_jobs,
             clock: Arc::new(Utc::now),
+            listeners: Listeners::default(),
+            metrics: Metrics::new(),
         })
     }
 
@@ -116,12 +126,26 @@ impl Engine {
             next.slots = Arc::clone(&self.slots);
         }
         next.clock = Arc::clone(&self.clock);
+        next.listeners = self.listeners.clone();
+        next.metrics = self.metrics.clone();
         Ok(next)
+    }
+
+    /// The same engine, also telling `listener` what every job does.
+    pub fn with_listener(mut self, listener: Arc<dyn JobListener>) -> Self {
+        self.listeners.0.push(listener);
+        self
     }
 
     /// The same engine deciding retention by `clock` instead of the wall clock.
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The same engine counting into `metrics` (the daemon's served set).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -143,12 +167,12 @@ impl Engine {
     ) -> Result<RunReport, EngineError> {
         let now = Utc::now();
         let names: Vec<String> = policy
-            .volumes
+            .targets()
             .iter()
             .map(|v| resource_name(&policy.name, slot, v))
             .collect();
-        let mut specs = Vec::with_capacity(policy.volumes.len());
-        for (volume, name) in policy.volumes.iter().zip(&names) {
+        let mut specs = Vec::with_capacity(policy.targets().len());
+        for (volume, name) in policy.targets().iter().zip(&names) {
             let blocked_by = self.store.running_job_for(&policy.cloud, volume)?;
             specs.push(NewRunJob {
                 target: volume,
@@ -178,7 +202,7 @@ impl Engine {
                 jobs,
             });
         };
-        tracing::info!(policy = %policy.name, %slot, trigger = trigger.as_str(), run_id, targets = policy.volumes.len(), "run started");
+        tracing::info!(policy = %policy.name, %slot, trigger = trigger.as_str(), run_id, targets = policy.targets().len(), "run started");
         let records = self.store.jobs_of_run(run_id)?;
         for job in records
             .iter()
@@ -190,6 +214,7 @@ impl Engine {
             );
             tracing::warn!(policy = %policy.name, target = %job.target, job_id = job.id, "{message}");
             self.event(EventKind::Warning, job, &message)?;
+            self.metrics.job_ended(job);
         }
         let to_run = records
             .into_iter()
@@ -214,12 +239,12 @@ impl Engine {
     /// job per target, so the gap is visible in the history.
     pub fn record_missed(&self, policy: &Policy, slot: DateTime<Utc>) -> Result<(), EngineError> {
         let names: Vec<String> = policy
-            .volumes
+            .targets()
             .iter()
             .map(|v| resource_name(&policy.name, slot, v))
             .collect();
         let specs: Vec<NewRunJob<'_>> = policy
-            .volumes
+            .targets()
             .iter()
             .zip(&names)
             .map(|(volume, name)| NewRunJob {
@@ -231,12 +256,14 @@ impl Engine {
                 blocked_by: None,
             })
             .collect();
-        if self
-            .store
-            .create_run(&policy.name, slot, Trigger::Schedule, &specs, Utc::now())?
-            .is_some()
+        if let Some(run_id) =
+            self.store
+                .create_run(&policy.name, slot, Trigger::Schedule, &specs, Utc::now())?
         {
             tracing::warn!(policy = %policy.name, %slot, "slot missed while the agent was down");
+            for job in self.store.jobs_of_run(run_id)? {
+                self.metrics.job_ended(&job);
+            }
         }
         Ok(())
     }
@@ -320,26 +347,39 @@ impl Engine {
                 store: Arc::clone(&self.store),
                 run_id: Some(job.run_id),
                 job_id: Some(job.id),
+                metrics: self.metrics.clone(),
             });
             let jitter = if resumed || job.phase != Phase::Pending {
                 Duration::ZERO
             } else {
                 random_below(policy.jitter)
             };
+            // Every log line of the job carries these fields.
+            let span = tracing::info_span!("job", policy = %job.policy, target = %job.target, job_id = job.id);
             let runner = JobRunner::new(
                 Arc::clone(&self.store),
                 client.with_observer(observer),
                 policy.clone(),
                 job,
                 resumed,
+                self.listeners.clone(),
             );
             let slots = Arc::clone(&self.slots);
-            set.spawn(async move {
-                tokio::time::sleep(jitter).await;
-                // Closed only if the engine is dropped, and then nobody waits.
-                let _permit = slots.acquire_owned().await;
-                (index, runner.run().await)
-            });
+            let metrics = self.metrics.clone();
+            set.spawn(
+                async move {
+                    tokio::time::sleep(jitter).await;
+                    // Closed only if the engine is dropped, and then nobody waits.
+                    let _permit = slots.acquire_owned().await;
+                    let _working = metrics.job_in_flight();
+                    let result = runner.run().await;
+                    if let Ok(record) = &result {
+                        metrics.job_ended(record);
+                    }
+                    (index, result)
+                }
+                .instrument(span),
+            );
         }
         let mut done = Vec::new();
         while let Some(joined) = set.join_next().await {

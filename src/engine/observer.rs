@@ -1,11 +1,14 @@
-//! Writes each API attempt of a job to the event log.
+//! Writes each API attempt of a job to the event log, and tells
+//! [`JobListener`]s (live views, notifiers) what each job is doing.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 
 use crate::api::{CallObserver, CallRecord};
-use crate::store::{Event, EventKind, Store};
+use crate::config::Policy;
+use crate::metrics::Metrics;
+use crate::store::{Event, EventKind, JobRecord, Store};
 
 /// Records the API attempts of one job (or of a run, or of a prune, with
 /// neither).
@@ -13,10 +16,13 @@ pub struct JobObserver {
     pub store: Arc<Store>,
     pub run_id: Option<i64>,
     pub job_id: Option<i64>,
+    /// Counts the attempt in `api_requests_total`.
+    pub metrics: Metrics,
 }
 
 impl CallObserver for JobObserver {
     fn on_call(&self, c: &CallRecord<'_>) {
+        self.metrics.api_call(c);
         let latency_ms = u64::try_from(c.latency.as_millis()).unwrap_or(u64::MAX);
         tracing::debug!(
             run_id = self.run_id,
@@ -43,6 +49,42 @@ impl CallObserver for JobObserver {
             .record_event(EventKind::ApiCall, &event, Utc::now())
         {
             tracing::error!(error = %e, "cannot record API call in the history");
+        }
+    }
+}
+
+/// What a job is doing, as it happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobEvent<'a> {
+    /// A transition was persisted; the record shows the new phase and status.
+    Phase { note: &'a str },
+    /// One look at the job's snapshot or backup while the cloud makes it.
+    Poll {
+        resource: &'a str,
+        id: &'a str,
+        status: &'a str,
+    },
+    /// Something to look at that does not fail the job.
+    Warning { message: &'a str },
+    /// The job is done; the record is final.
+    Finished,
+}
+
+/// Receives every [`JobEvent`] of every job an engine drives. Called from
+/// the job's task: it must return quickly and never block (spawn slow work).
+pub trait JobListener: Send + Sync {
+    fn on_job(&self, policy: &Policy, job: &JobRecord, event: &JobEvent<'_>);
+}
+
+/// The listeners of one engine, told in order.
+#[derive(Clone, Default)]
+pub struct Listeners(pub Vec<Arc<dyn JobListener>>);
+
+impl Listeners {
+    /// Tells every listener.
+    pub fn tell(&self, policy: &Policy, job: &JobRecord, event: &JobEvent<'_>) {
+        for l in &self.0 {
+            l.on_job(policy, job, event);
         }
     }
 }

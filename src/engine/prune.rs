@@ -63,7 +63,7 @@ impl Engine {
         dry_run: bool,
     ) -> Result<Vec<PruneReport>, EngineError> {
         let mut reports = Vec::new();
-        for target in &policy.volumes {
+        for target in policy.targets() {
             reports.push(self.prune_target(policy, target, dry_run).await?);
         }
         Ok(reports)
@@ -92,6 +92,7 @@ impl Engine {
                 store: Arc::clone(&self.store),
                 run_id: None,
                 job_id: None,
+                metrics: self.metrics.clone(),
             }));
         let prefix = format!("{}-", policy.name);
         // Deleting the tip of an incremental chain frees its parent, so a
@@ -108,12 +109,14 @@ impl Engine {
             };
             let mut kept = Vec::new();
             let mut deleted_any = false;
-            for decision in plan(&ctx, &candidates) {
-                let outcome = if decision.verdict == Verdict::Delete && !dry_run {
-                    Some(self.delete(&client, policy, target, &decision).await?)
-                } else {
-                    None
-                };
+            let decisions = plan(&ctx, &candidates);
+            let outcomes = if dry_run {
+                vec![None; decisions.len()]
+            } else {
+                self.delete_planned(&client, policy, target, &decisions)
+                    .await?
+            };
+            for (decision, outcome) in decisions.into_iter().zip(outcomes) {
                 if outcome.as_deref() == Some("deleted") {
                     deleted_any = true;
                     report.lines.push(PruneLine { decision, outcome });
@@ -168,7 +171,48 @@ impl Engine {
                     .collect(),
                 self.store.snapshots_made_by(&policy.name, target)?,
             ),
+            PolicyKind::Server => (
+                super::prune_server::candidates(client, target).await?,
+                self.store.backups_made_by(&policy.name, target)?,
+            ),
         })
+    }
+
+    /// Carries out the plan's deletions: one at a time, or for server
+    /// backups (whose deletion CSBS takes its time over) side by side
+    /// within the project's deletion slots. One outcome per decision.
+    async fn delete_planned(
+        &self,
+        client: &CloudClient,
+        policy: &Policy,
+        target: &str,
+        decisions: &[Decision],
+    ) -> Result<Vec<Option<String>>, EngineError> {
+        let mut outcomes = vec![None; decisions.len()];
+        let wanted = decisions
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.verdict == Verdict::Delete);
+        if policy.kind != PolicyKind::Server {
+            for (i, decision) in wanted {
+                outcomes[i] = Some(self.delete(client, policy, target, decision).await?);
+            }
+            return Ok(outcomes);
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for (i, decision) in wanted {
+            let (engine, client, policy) = (self.clone(), client.clone(), policy.clone());
+            let (target, decision) = (target.to_string(), decision.clone());
+            set.spawn(async move {
+                let outcome = engine.delete(&client, &policy, &target, &decision).await;
+                (i, outcome)
+            });
+        }
+        while let Some(joined) = set.join_next().await {
+            let (i, outcome) = joined.map_err(|e| EngineError::Task(e.to_string()))?;
+            outcomes[i] = Some(outcome?);
+        }
+        Ok(outcomes)
     }
 
     /// Deletes one backup, waits until it is gone, records the action.
@@ -226,6 +270,9 @@ async fn delete_and_wait(client: &CloudClient, policy: &Policy, id: &str) -> Res
     let deleted = match kind {
         PolicyKind::Backup => client.delete_backup(id).await,
         PolicyKind::Snapshot => client.delete_snapshot(id).await,
+        PolicyKind::Server => {
+            return super::prune_server::delete_and_wait(client, policy, id).await
+        }
     };
     match deleted {
         Ok(()) => {}
@@ -237,6 +284,7 @@ async fn delete_and_wait(client: &CloudClient, policy: &Policy, id: &str) -> Res
         let status = match kind {
             PolicyKind::Backup => client.backup(id).await.map(|b| b.status),
             PolicyKind::Snapshot => client.snapshot(id).await.map(|s| s.status),
+            PolicyKind::Server => client.checkpoint_item(id).await.map(|i| i.status),
         };
         match status {
             Err(e) if e.is_not_found() => Look::Done(()),

@@ -6,6 +6,7 @@
 //! deleted), and injects faults on demand. Knows nothing of the agent.
 
 mod aksk;
+mod csbs;
 mod faults;
 mod keystone;
 mod routes;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use csbs::{ServerFault, SimServer};
 use state::State;
 
 /// What the simulated cloud holds and how fast it works.
@@ -39,6 +41,14 @@ pub struct SimConfig {
     pub backup_duration: Duration,
     /// `deleting` → gone.
     pub delete_duration: Duration,
+    /// Servers CSBS can back up.
+    pub servers: Vec<SimServer>,
+    /// `protecting` → `available` (or `error`) for server backups.
+    pub server_backup_duration: Duration,
+    /// How long a new checkpoint item stays out of the item list.
+    pub checkpoint_item_delay: Duration,
+    /// How long one checkpoint deletion runs once started.
+    pub checkpoint_delete_duration: Duration,
 }
 
 impl Default for SimConfig {
@@ -51,6 +61,10 @@ impl Default for SimConfig {
             snapshot_duration: Duration::from_secs(2),
             backup_duration: Duration::from_secs(5),
             delete_duration: Duration::from_secs(1),
+            servers: Vec::new(),
+            server_backup_duration: Duration::from_secs(10),
+            checkpoint_item_delay: Duration::from_secs(1),
+            checkpoint_delete_duration: Duration::from_secs(2),
         }
     }
 }
@@ -152,10 +166,20 @@ pub struct BackupView {
     pub fail_reason: Option<String>,
 }
 
-/// Every snapshot and backup ever created, deleted ones included.
+/// A server backup (checkpoint and its item) as it stands now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointView {
+    pub checkpoint_id: String,
+    pub item_id: String,
+    pub server_id: String,
+    pub name: String,
+    pub status: String,
+}
+
+/// Every snapshot, backup and checkpoint ever created, deleted ones included.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
-    /// `snapshot` or `backup`.
+    /// `snapshot`, `backup` or `checkpoint` (its `volume_id` is the server).
     pub kind: String,
     pub id: String,
     pub project: String,
@@ -242,6 +266,38 @@ impl SimHandle {
     /// durations still run on tokio's clock).
     pub fn set_now(&self, now: chrono::DateTime<chrono::Utc>) {
         lock(&self.state).clock_offset = now - chrono::Utc::now();
+    }
+
+    /// Live server backups of a project: (checkpoint id, item id, server, name, status).
+    pub fn checkpoints(&self, project: &str) -> Vec<CheckpointView> {
+        lock(&self.state)
+            .checkpoint_views(project)
+            .into_iter()
+            .map(|(status, c)| CheckpointView {
+                checkpoint_id: c.id.clone(),
+                item_id: c.item_id.clone(),
+                server_id: c.server_id.clone(),
+                name: c.name.clone(),
+                status: status.to_string(),
+            })
+            .collect()
+    }
+
+    pub fn set_server_fault(&self, server_id: &str, fault: Option<ServerFault>) {
+        let mut st = lock(&self.state);
+        for s in st.csbs.servers.iter_mut().filter(|s| s.id == server_id) {
+            s.fault = fault.clone();
+        }
+    }
+
+    /// Most checkpoint deletions a project had pending at once.
+    pub fn peak_checkpoint_deletions(&self, project: &str) -> usize {
+        lock(&self.state)
+            .csbs
+            .peak_deletions
+            .get(project)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Queues a canned answer.

@@ -8,12 +8,12 @@ use axum::extract::{Path, Query, Request, State as AxState};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::state::{Refusal, State};
-use super::{aksk, faults, keystone, lock, shapes, Faults, Shared, VolumeFault};
+use super::{aksk, csbs, faults, keystone, lock, shapes, Faults, Shared, VolumeFault};
 
 /// Largest page the list calls return, as VBS does.
 const MAX_PAGE: usize = 1000;
@@ -57,6 +57,16 @@ pub fn router(state: Shared) -> Router {
     }
     let cloud = cloud
         .route("/v3/auth/catalog", get(keystone::token_catalog))
+        .route(
+            "/v1/{project}/providers/{provider}/resources/{server}/action",
+            post(csbs::protect),
+        )
+        .route("/v1/{project}/checkpoint_items", get(csbs::list_items))
+        .route("/v1/{project}/checkpoint_items/{id}", get(csbs::show_item))
+        .route(
+            "/v1/{project}/providers/{provider}/checkpoints/{id}",
+            delete(csbs::delete_checkpoint),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
         .route("/v3/auth/tokens", post(keystone::issue_token))
         .layer(middleware::from_fn_with_state(
@@ -189,7 +199,7 @@ async fn delete_snapshot(
 
 /// Filters, sorting (newest first) and marker/offset/limit paging shared
 /// by every list. Returns the page and, when more remain, the next marker.
-fn paginate<T>(
+pub(super) fn paginate<T>(
     items: Vec<(&str, T)>,
     q: &HashMap<String, String>,
 ) -> (Vec<T>, Option<(String, usize)>) {
@@ -223,7 +233,7 @@ fn paginate<T>(
 /// One page of a list, `{"<key>": […], "<key>_links": [next]}`; the next
 /// link lacks the version segment, as in the vendor's sample, so clients
 /// must rebuild it from the marker.
-fn page_response(
+pub(super) fn page_response(
     key: &str,
     items: Vec<(&str, Value)>,
     q: &HashMap<String, String>,

@@ -92,6 +92,8 @@ pub struct State {
     pub clock_offset: chrono::TimeDelta,
     /// Backup shares across projects.
     pub shares: Vec<Share>,
+    /// Server backups (CSBS).
+    pub csbs: super::csbs::Csbs,
     ledger: Vec<LedgerEntry>,
     /// AK/SK pairs whose signed requests are accepted: access key → secret key.
     pub access_keys: HashMap<String, String>,
@@ -113,6 +115,7 @@ pub fn cinder_time(t: DateTime<Utc>) -> String {
 
 impl State {
     pub fn new(config: SimConfig, base_url: String) -> Self {
+        let csbs = super::csbs::Csbs::new(config.servers.clone());
         let projects = config
             .projects
             .iter()
@@ -151,6 +154,7 @@ impl State {
             scripted: Vec::new(),
             clock_offset: chrono::TimeDelta::zero(),
             shares: Vec::new(),
+            csbs,
             ledger: Vec::new(),
             access_keys: HashMap::new(),
         }
@@ -529,7 +533,7 @@ impl State {
         Ok(ids)
     }
 
-    fn record(
+    pub(super) fn record(
         &mut self,
         kind: &str,
         project: &str,
@@ -561,6 +565,7 @@ impl State {
                         .iter()
                         .find(|s| s.id == e.id)
                         .map(|s| self.snapshot_status(p, s)),
+                    "checkpoint" => Some(self.checkpoint_ledger_status(&e.project, &e.id)),
                     _ => p
                         .backups
                         .iter()

@@ -15,6 +15,8 @@ pub enum EventKind {
     State,
     /// Something an operator should look at that did not fail the job.
     Warning,
+    /// One delivery of a notification (webhook or command) and how it went.
+    Notification,
 }
 
 impl EventKind {
@@ -23,6 +25,7 @@ impl EventKind {
             EventKind::ApiCall => "api_call",
             EventKind::State => "state",
             EventKind::Warning => "warning",
+            EventKind::Notification => "notification",
         }
     }
 }

@@ -157,7 +157,8 @@ pub struct JobUpdate<'a> {
     pub retry_at: Option<DateTime<Utc>>,
 }
 
-const JOB_COLUMNS: &str = "id, run_id, policy, kind, cloud, target, slot, resource_name, status,
+pub(super) const JOB_COLUMNS: &str =
+    "id, run_id, policy, kind, cloud, target, slot, resource_name, status,
     phase, snapshot_id, backup_id, size_gb, is_incremental, fail_reason, started_at, finished_at,
     attempt, attempt_started_at, blocked_by, retry_at";
 
@@ -314,7 +315,7 @@ impl Store {
         )
     }
 
-    fn query_jobs<P: rusqlite::Params>(
+    pub(super) fn query_jobs<P: rusqlite::Params>(
         &self,
         sql: &str,
         params: P,

@@ -6,11 +6,16 @@
 //! writer; readers (`vbs-agent history`, `sqlite3`) use their own connections,
 //! which WAL mode lets run while the daemon writes.
 
+mod audit;
+mod durations;
 mod events;
+mod files;
 mod jobs;
 mod marks;
 mod retention;
 mod runs;
+mod server;
+mod successes;
 mod time;
 
 use std::path::{Path, PathBuf};
@@ -20,11 +25,15 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{Migrations, M};
 
+pub use audit::{FailureCount, JobFilter, JobRow};
 pub use events::EventRecord;
 pub use events::{Event, EventKind};
+pub use files::DB_MODE;
 pub use jobs::{AttemptRecord, JobRecord, JobStatus, JobUpdate, Phase};
 pub use retention::RetentionAction;
 pub use runs::{NewRunJob, RunStatus, Trigger};
+pub use server::{ServerColumns, ServerVolumeBackup};
+pub use successes::LastSuccess;
 pub use time::{format_ts, parse_ts};
 
 /// How long a writer waits for a lock held by another connection.
@@ -37,6 +46,9 @@ const MIGRATIONS: &[M<'static>] = &[
     )),
     M::up(include_str!("../../migrations/0003_retention.sql")),
     M::up(include_str!("../../migrations/0004_shares.sql")),
+    M::up(include_str!("../../migrations/0005_server_backups.sql")),
+    M::up(include_str!("../../migrations/0006_audit_views.sql")),
+    M::up(include_str!("../../migrations/0008_backup_duration.sql")),
 ];
 
 /// Errors of the history store.
@@ -61,6 +73,11 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
     #[error("history database holds an unreadable value: {0}")]
     Corrupt(String),
+    #[error("cannot create history database {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The agent's history database.
@@ -77,6 +94,7 @@ impl Store {
                 source,
             })?;
         }
+        files::create_group_readable(path)?;
         let open_err = |source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -85,6 +103,7 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
+        files::keep_wal_files(&conn).map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")

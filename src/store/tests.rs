@@ -238,3 +238,47 @@ fn every_migration_file_is_applied() {
         "a file in migrations/ is not listed in store::MIGRATIONS"
     );
 }
+
+#[test]
+fn polling_learns_from_the_volumes_successful_backups_of_the_same_kind() {
+    let (_dir, store) = temp_store();
+    let secs = std::time::Duration::from_secs;
+    for (i, (status, incremental, took)) in [
+        (JobStatus::Succeeded, false, 3600),
+        (JobStatus::Succeeded, true, 300),
+        (JobStatus::Failed, true, 9000),
+        (JobStatus::Succeeded, true, 320),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let slot = t0() + Duration::days(i as i64);
+        let run = store
+            .create_run(
+                "db",
+                slot,
+                Trigger::Schedule,
+                &[job(JobStatus::Running)],
+                slot,
+            )
+            .unwrap()
+            .unwrap();
+        let id = store.jobs_of_run(run).unwrap()[0].id;
+        let update = JobUpdate {
+            status: Some(status),
+            is_incremental: Some(incremental),
+            ..Default::default()
+        };
+        store.update_job(id, &update, slot).unwrap();
+        store.record_backup_duration(id, secs(took)).unwrap();
+    }
+    let of = |inc| store.backup_durations("prod", VOL, inc).unwrap();
+    // Newest first; the failed attempt teaches nothing.
+    assert_eq!(of(Some(true)), [secs(320), secs(300)]);
+    assert_eq!(of(Some(false)), [secs(3600)]);
+    assert_eq!(of(None), [secs(320), secs(300), secs(3600)]);
+    assert!(store
+        .backup_durations("other", VOL, None)
+        .unwrap()
+        .is_empty());
+}

@@ -2,11 +2,15 @@
 //! policy file pointing at it, in a temp dir.
 #![allow(dead_code)]
 
+pub mod run;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use vbs_agent::config::{self, Config};
-use vbs_agent::sim::{self, SimConfig, SimHandle, SimProject, SimUser, SimVolume, VolumeFault};
+use vbs_agent::sim::{
+    self, SimConfig, SimHandle, SimProject, SimServer, SimUser, SimVolume, VolumeFault,
+};
 
 pub const PROJECT: &str = "0123456789abcdef0123456789abcdef";
 pub const TOKEN: &str = "static-test-token-5f2a9c";
@@ -52,7 +56,33 @@ impl World {
     }
 
     async fn start_with(volumes: Vec<SimVolume>, snapshot: Duration, backup: Duration) -> Self {
-        let config = SimConfig {
+        Self::start_config(SimConfig {
+            snapshot_duration: snapshot,
+            backup_duration: backup,
+            ..Self::sim_config(volumes)
+        })
+        .await
+    }
+
+    /// A simulator with `servers` for CSBS (server backups take `backup`,
+    /// items are listed after `item_delay`, a deletion takes 300 ms).
+    pub async fn start_servers(
+        servers: Vec<SimServer>,
+        backup: Duration,
+        item_delay: Duration,
+    ) -> Self {
+        Self::start_config(SimConfig {
+            servers,
+            server_backup_duration: backup,
+            checkpoint_item_delay: item_delay,
+            checkpoint_delete_duration: Duration::from_millis(300),
+            ..Self::sim_config(Vec::new())
+        })
+        .await
+    }
+
+    fn sim_config(volumes: Vec<SimVolume>) -> SimConfig {
+        SimConfig {
             projects: vec![SimProject {
                 id: PROJECT.into(),
                 volumes,
@@ -63,11 +93,12 @@ impl World {
                 domain: "Default".into(),
                 password: PASSWORD.into(),
             }],
-            snapshot_duration: snapshot,
-            backup_duration: backup,
             delete_duration: Duration::from_millis(200),
             ..SimConfig::default()
-        };
+        }
+    }
+
+    async fn start_config(config: SimConfig) -> Self {
         let sim = sim::start(config, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
@@ -101,7 +132,7 @@ impl World {
             )
         };
         format!(
-            "clouds:\n  sim:\n    project_id: {PROJECT}\n{cloud_extra}    endpoints:\n      volume: {base}\n      backup: {base}\n    auth:\n      {auth}\n"
+            "clouds:\n  sim:\n    project_id: {PROJECT}\n{cloud_extra}    endpoints:\n      volume: {base}\n      backup: {base}\n      server_backup: {base}\n    auth:\n      {auth}\n"
         )
     }
 
@@ -161,4 +192,185 @@ pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Snapshots `volume` and backs the snapshot up as `name`; returns the backup id.
+pub async fn make_backup(client: &vbs_agent::api::CloudClient, volume: &str, name: &str) -> String {
+    use vbs_agent::api::{NewBackup, NewSnapshot};
+    let snap = client
+        .create_snapshot(&NewSnapshot {
+            volume_id: volume,
+            name,
+            description: "t",
+            force: false,
+        })
+        .await
+        .unwrap();
+    client
+        .create_backup(&NewBackup {
+            volume_id: volume,
+            snapshot_id: &snap.id,
+            name,
+            description: "t",
+            force: false,
+            incremental: false,
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+/// Runs the `vbs-agent` binary with `args` (warnings only on stderr).
+pub fn agent(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("vbs-agent runs")
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Same as [`agent`], off the async runtime so an in-process simulator or
+/// daemon keeps running.
+pub async fn agent_async(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        agent(&args)
+    })
+    .await
+    .unwrap()
+}
+
+/// A server for the simulator with two disks, in the test project.
+pub fn server(n: u32) -> SimServer {
+    SimServer {
+        project: PROJECT.into(),
+        id: server_id(n),
+        name: format!("web-{n}"),
+        volumes: vec![(volume_id(100 + n), 40), (volume_id(200 + n), 100)],
+        fault: None,
+    }
+}
+
+/// A stable UUID per test server number (first 8 digits distinct).
+pub fn server_id(n: u32) -> String {
+    format!("5e{n:06x}-0000-4000-8000-{n:012x}")
+}
+
+/// One `kind: server` policy entry for [`World::write_config`].
+pub fn server_policy_yaml(name: &str, schedule: &str, servers: &[String], extra: &str) -> String {
+    let list: String = servers.iter().map(|s| format!("      - {s}\n")).collect();
+    format!("  - name: {name}\n    kind: server\n    cloud: sim\n    schedule: \"{schedule}\"\n{extra}    servers:\n{list}")
+}
+
+/// Starts `vbs-agent run --config POLICY`, its log appended to `log`.
+pub fn spawn_agent(policy: &Path, log: &Path) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
+        .args(["run", "--config"])
+        .arg(policy)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("agent starts")
+}
+
+/// Sends `sig` (`-KILL`, `-TERM`) to the agent.
+pub fn signal(child: &std::process::Child, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Names that occur more than once, with their counts.
+pub fn names_made_twice<'a>(names: impl Iterator<Item = &'a str>) -> Vec<(String, usize)> {
+    let mut per_name: std::collections::BTreeMap<&str, usize> = Default::default();
+    for name in names {
+        *per_name.entry(name).or_default() += 1;
+    }
+    per_name
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(name, n)| (name.to_string(), n))
+        .collect()
+}
+
+/// Nights of a nightly policy played out in seconds: the engine decides
+/// retention by a clock the test moves, and the cloud reports times from
+/// the same slots.
+pub struct Nights {
+    pub engine: vbs_agent::engine::Engine,
+    pub slots: Vec<chrono::DateTime<chrono::Utc>>,
+    now: std::sync::Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
+}
+
+impl Nights {
+    /// `count` slots of `policy` in Europe/Berlin from Sunday 1 November
+    /// 2026 (no DST change in three weeks), and an engine on a movable clock.
+    pub fn new(
+        config: &Config,
+        store: std::sync::Arc<vbs_agent::store::Store>,
+        settings: vbs_agent::api::ClientSettings,
+        count: usize,
+    ) -> Self {
+        use chrono::TimeZone;
+        let now = std::sync::Arc::new(std::sync::Mutex::new(chrono::Utc::now()));
+        let clock = std::sync::Arc::clone(&now);
+        let engine = vbs_agent::engine::Engine::new(config, store, settings)
+            .unwrap()
+            .with_clock(std::sync::Arc::new(move || *clock.lock().unwrap()));
+        let first = chrono_tz::Europe::Berlin
+            .with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let slots = config.policies[0]
+            .schedule
+            .upcoming(first, chrono_tz::Europe::Berlin, count);
+        Self { engine, slots, now }
+    }
+
+    /// Moves the cloud's and the engine's clocks to just after `slot`.
+    pub fn enter(&self, world: &World, slot: chrono::DateTime<chrono::Utc>) {
+        world.sim.set_now(slot);
+        *self.now.lock().unwrap() = slot + chrono::TimeDelta::minutes(5);
+    }
+}
+
+/// What rules "the `newest` newest, plus the newest of each of the `weeks`
+/// most recent ISO weeks (Berlin)" keep of `made` (slot, id), oldest first;
+/// worked out independently of the planner. Sorted ids.
+pub fn kept_by_nightly_rules(
+    made: &[(chrono::DateTime<chrono::Utc>, String)],
+    newest: usize,
+    weeks: usize,
+) -> Vec<String> {
+    use chrono::Datelike;
+    let mut want: Vec<String> = made
+        .iter()
+        .rev()
+        .take(newest)
+        .map(|(_, id)| id.clone())
+        .collect();
+    let mut seen = Vec::new();
+    for (slot, id) in made.iter().rev() {
+        let week = slot.with_timezone(&chrono_tz::Europe::Berlin).iso_week();
+        if !seen.contains(&week) && seen.len() < weeks {
+            seen.push(week);
+            want.push(id.clone());
+        }
+    }
+    want.sort();
+    want.dedup();
+    want
 }

@@ -5,7 +5,8 @@ use chrono::{TimeZone, Utc};
 use super::*;
 use crate::api::decode;
 
-fn sample(name: &str) -> String {
+/// A file of the shared API samples.
+pub(crate) fn sample(name: &str) -> String {
     let path = format!(
         "{}/../shared/api-samples/{name}",
         env!("CARGO_MANIFEST_DIR")
@@ -172,4 +173,124 @@ fn share_samples_parse() {
     let created = decode::shares(&sample("vbs_share_create_response_otc.json")).unwrap();
     assert_eq!(created[0].id, "8332443e-9866-41d8-8a58-a898cf5db030");
     assert_eq!(created[0].created_at, None);
+}
+
+#[test]
+fn csbs_protect_responses_parse() {
+    let c = decode::checkpoint(&sample("csbs_protect_response_otc.json")).unwrap();
+    assert_eq!(c.id, "4468f4b8-7c78-4222-a2ca-346b5d557dd2");
+    assert_eq!(c.status.as_deref(), Some("protecting"));
+    assert_eq!(c.extra_info, None);
+    let plan = c.protection_plan.unwrap();
+    assert_eq!(plan.resources[0].extra_info, Some(serde_json::json!({})));
+    assert_eq!(plan.resources[0].kind.as_deref(), Some("OS::Nova::Server"));
+
+    // The SDK fixture has the resource's extra_info as the string "{}".
+    let c = decode::checkpoint(&sample("csbs_protect_response_gophertelekomcloud.json")).unwrap();
+    assert_eq!(c.id, "92dba83d-cc6f-4883-a20d-de6934510b7e");
+    let r = &c.protection_plan.unwrap().resources[0];
+    assert_eq!(r.extra_info, Some(serde_json::json!({})));
+    assert_eq!(r.id, "f8ddc472-cf00-4384-851e-5f2a68c33762");
+}
+
+#[test]
+fn csbs_checkpoint_item_samples_parse() {
+    let i = decode::checkpoint_item(&sample("csbs_checkpoint_item_show_otc.json")).unwrap();
+    assert_eq!(i.id, "90c1d5fa-1b9f-4aeb-b2f4-81c806e98190");
+    assert_eq!(
+        i.checkpoint_id.as_deref(),
+        Some("f672a1bb-6912-446a-816c-72792c5263e0")
+    );
+    assert_eq!(i.status, "available");
+    assert_eq!(i.extend_info.progress, Some(100.0));
+    // `fail_code: {}` and `fail_reason: ""` mean no failure.
+    assert_eq!(i.failure(), None);
+    assert_eq!(i.extend_info.volume_backups.len(), 2);
+    assert_eq!(
+        i.extend_info.volume_backups[0].source_volume_id.as_deref(),
+        Some("ee27f809-6fb5-40ae-ac46-c932bb4ee8fe")
+    );
+    assert_eq!(
+        i.created_at,
+        Some(
+            Utc.with_ymd_and_hms(2017, 4, 15, 4, 20, 37).unwrap()
+                + chrono::TimeDelta::microseconds(277_880)
+        )
+    );
+    assert_eq!(i.raw["backup_data"]["ram"], 4096);
+
+    let i = decode::checkpoint_item(&sample("csbs_checkpoint_item_show_gophertelekomcloud.json"))
+        .unwrap();
+    assert_eq!(i.description.as_deref(), Some("backup des"));
+    assert_eq!(i.extend_info.size, Some(146_184.0));
+    assert_eq!(i.extend_info.volume_backups[1].size, Some(98_224.0));
+    assert_eq!(i.extend_info.volume_backups[1].bootable, Some(false));
+}
+
+#[test]
+fn csbs_checkpoint_item_lists_parse() {
+    let p = decode::checkpoint_items(&sample("csbs_checkpoint_items_list_otc.json")).unwrap();
+    assert_eq!((p.items.len(), p.next_marker), (1, None));
+    assert_eq!(p.items[0].extend_info.volume_backups.len(), 2);
+    // The SDK fixture's item has no times, volume_backups or fail_code.
+    let p = decode::checkpoint_items(&sample(
+        "csbs_checkpoint_items_list_gophertelekomcloud.json",
+    ))
+    .unwrap();
+    let i = &p.items[0];
+    assert_eq!((i.created_at, i.updated_at), (None, None));
+    assert!(i.extend_info.volume_backups.is_empty());
+    assert_eq!(i.extend_info.fail_code, None);
+    assert_eq!(
+        i.resource_id.as_deref(),
+        Some("f8ddc472-cf00-4384-851e-5f2a68c33762")
+    );
+}
+
+#[test]
+fn csbs_items_parse_leniently() {
+    let body = serde_json::json!({"checkpoint_item": {
+        "id": "i", "status": "error", "name": null, "checkpoint_id": null, "unknown": [1],
+        "extend_info": {"progress": "29.9", "fail_reason": "disk vanished",
+                        "fail_code": {"Code": 1234, "Description": "volume not found"},
+                        "volume_backups": null, "size": null, "finished_at": "garbage"}}})
+    .to_string();
+    let i = decode::checkpoint_item(&body).unwrap();
+    assert_eq!(i.extend_info.progress, Some(29.9));
+    assert_eq!(
+        i.failure().as_deref(),
+        Some("disk vanished (1234: volume not found)")
+    );
+    assert!(i.extend_info.volume_backups.is_empty());
+    assert_eq!(i.extend_info.finished_at, None);
+
+    for (progress, want) in [
+        (serde_json::json!(29.9), Some(29.9)),
+        (serde_json::json!(30), Some(30.0)),
+        (serde_json::json!("45%"), Some(45.0)),
+        (serde_json::json!(null), None),
+        (serde_json::json!("soon"), None),
+    ] {
+        let body = serde_json::json!({"checkpoint_item": {"id": "i", "status": "protecting",
+            "extend_info": {"progress": progress}}})
+        .to_string();
+        assert_eq!(
+            decode::checkpoint_item(&body).unwrap().extend_info.progress,
+            want,
+            "{progress}"
+        );
+    }
+    // extend_info null or missing, fail_code as a bare string.
+    let body = r#"{"checkpoint_item": {"id": "i", "status": "available", "extend_info": null}}"#;
+    assert_eq!(
+        decode::checkpoint_item(body).unwrap().extend_info,
+        ExtendInfo::default()
+    );
+    let body = r#"{"checkpoint_item": {"id": "i", "status": "error", "extend_info": {"fail_code": "CSBS.6005"}}}"#;
+    assert_eq!(
+        decode::checkpoint_item(body).unwrap().failure().as_deref(),
+        Some("CSBS.6005")
+    );
+    // Without an id the answer is unusable.
+    assert!(decode::checkpoint_item(r#"{"checkpoint_item": {"status": "available"}}"#).is_err());
 }

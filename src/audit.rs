@@ -1,0 +1,360 @@
+//! Compliance: whether every target of every policy has a recent enough
+//! successful backup (its recovery point objective, RPO), and what the
+//! history says about each target over a window. A library function, not
+//! CLI code, so `vbs-agent report`, metrics and notifications all judge a
+//! target the same way.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::{Serialize, Serializer};
+
+use crate::config::{Config, Policy};
+use crate::schedule::Schedule;
+use crate::store::{format_ts, FailureCount, JobFilter, JobRecord, JobStatus, Store, StoreError};
+
+/// How far ahead fire times are examined to find a schedule's longest gap:
+/// a year and a day, so yearly schedules, monthly ones and both DST
+/// transitions are all in view.
+const GAP_WINDOW_DAYS: i64 = 366;
+
+/// At most this many fire times are examined (a once-a-second schedule would
+/// otherwise mean 31 million); the window then ends earlier.
+const GAP_MAX_FIRES: usize = 100_000;
+
+/// Errors of the compliance computation.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "the history has no audit views yet: an older vbs-agent wrote it; start the agent \
+         (vbs-agent run) once so it migrates the database"
+    )]
+    NotMigrated,
+}
+
+/// The longest time between two consecutive fire times of `schedule` in
+/// `tz`, over the fire times in the year after `from`. `None` when it fires
+/// fewer than twice in that time (e.g. 30 February).
+///
+/// Computed from the real fire times, so a weekdays-only schedule yields
+/// the weekend, a monthly one the longest month, and a fixed time of day the
+/// 25-hour day clocks go back.
+pub fn longest_gap(schedule: &Schedule, tz: Tz, from: DateTime<Utc>) -> Option<Duration> {
+    let end = from + chrono::Duration::days(GAP_WINDOW_DAYS);
+    let mut previous = schedule.next_after(from, tz)?;
+    let mut longest: Option<chrono::Duration> = None;
+    for _ in 0..GAP_MAX_FIRES {
+        let Some(next) = schedule.next_after(previous, tz) else {
+            break;
+        };
+        let gap = next - previous;
+        longest = Some(longest.map_or(gap, |l| l.max(gap)));
+        if next > end {
+            break;
+        }
+        previous = next;
+    }
+    longest.and_then(|g| g.to_std().ok())
+}
+
+/// Where a policy's RPO comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RpoSource {
+    /// The policy's `rpo:` key.
+    Configured,
+    /// Derived: the schedule's longest gap plus `jitter` and
+    /// `completion_timeout` (the time a slot's job may take to finish).
+    Schedule,
+}
+
+/// A policy's recovery point objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rpo {
+    pub max_age: Duration,
+    pub source: RpoSource,
+}
+
+/// The RPO `report` holds a policy to, as of `at`: its `rpo:` key, or the
+/// longest gap of its schedule over the next year plus the time one job may
+/// take (`jitter` + `completion_timeout`), so a target is not flagged while
+/// the job of its next slot is still running. `None` when the schedule
+/// fires fewer than twice a year and no `rpo:` is set.
+pub fn effective_rpo(policy: &Policy, at: DateTime<Utc>) -> Option<Rpo> {
+    if let Some(max_age) = policy.rpo {
+        return Some(Rpo {
+            max_age,
+            source: RpoSource::Configured,
+        });
+    }
+    longest_gap(&policy.schedule, policy.timezone, at).map(|gap| Rpo {
+        max_age: gap + policy.jitter + policy.completion_timeout,
+        source: RpoSource::Schedule,
+    })
+}
+
+/// What the history says about one (policy, target).
+///
+/// Field names and order are part of `report --format json`; add new
+/// fields at the end.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetCompliance {
+    pub policy: String,
+    pub kind: String,
+    pub target: String,
+    /// Whether the policy file lists the target today. Targets that only the
+    /// history knows (removed since) are shown but never breach.
+    pub in_config: bool,
+    /// The RPO in seconds; `None` when the policy has none (see
+    /// [`effective_rpo`]).
+    pub rpo_seconds: Option<u64>,
+    pub rpo_source: Option<RpoSource>,
+    /// The earliest slot recorded for the target (at or before `at`): when
+    /// it first became due.
+    #[serde(serialize_with = "opt_ts")]
+    pub first_slot: Option<DateTime<Utc>>,
+    /// When the attempt that made the newest successful backup started (its
+    /// recovery point), at or before the report's `at`.
+    #[serde(serialize_with = "opt_ts")]
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_success_job_id: Option<i64>,
+    /// The backup id (or, for snapshot policies, the snapshot id).
+    pub last_success_resource_id: Option<String>,
+    /// `at - last_success_at`, in seconds.
+    pub last_success_age_seconds: Option<i64>,
+    /// Out of RPO: the newest success is older than the RPO, or there never
+    /// was one and the first slot is older than the RPO.
+    pub rpo_breached: bool,
+    /// Jobs with slots in the window (any status).
+    pub jobs: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub timed_out: u64,
+    /// Slots not run because the target's previous job was still running.
+    pub skipped_overlap: u64,
+    /// Slots that fell while the agent was down and were not caught up.
+    pub missed: u64,
+    pub running: u64,
+    /// Attempts made, retries included (skipped and missed slots make none).
+    pub attempts: u64,
+    /// `succeeded` / finished slots (succeeded, failed, timed out, skipped,
+    /// missed); `None` without any.
+    pub success_rate: Option<f64>,
+    /// Over succeeded jobs: start of the job to its end.
+    pub mean_duration_seconds: Option<f64>,
+    pub worst_duration_seconds: Option<i64>,
+    /// Sum of the successful backups' sizes (GB, as the API reports them).
+    pub total_size_gb: i64,
+    /// Failed and timed-out attempts (retried ones included) by reason.
+    pub failures: Vec<FailureCount>,
+}
+
+/// The compliance of every target over a window.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComplianceReport {
+    #[serde(serialize_with = "ts")]
+    pub since: DateTime<Utc>,
+    /// The moment the report describes (normally now).
+    #[serde(serialize_with = "ts")]
+    pub at: DateTime<Utc>,
+    /// Policies in file order; within each, targets in file order, then
+    /// those only the history knows.
+    pub targets: Vec<TargetCompliance>,
+}
+
+impl ComplianceReport {
+    /// The targets out of their RPO.
+    pub fn breaches(&self) -> impl Iterator<Item = &TargetCompliance> {
+        self.targets.iter().filter(|t| t.rpo_breached)
+    }
+}
+
+/// The targets a policy is responsible for today.
+fn configured_targets(policy: &Policy) -> &[String] {
+    policy.targets()
+}
+
+/// Judges every target of every policy in `config` against its RPO as of
+/// `at`, with statistics over the jobs whose slots fall in `[since, at]`.
+/// Reads only; safe on a read-only store while the daemon writes.
+pub fn compliance_report(
+    config: &Config,
+    store: &Store,
+    since: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Result<ComplianceReport, AuditError> {
+    if !store.has_audit_views()? {
+        return Err(AuditError::NotMigrated);
+    }
+    let mut targets = Vec::new();
+    for policy in &config.policies {
+        let rpo = effective_rpo(policy, at);
+        let configured = configured_targets(policy);
+        let mut names: Vec<(String, bool)> = configured.iter().map(|t| (t.clone(), true)).collect();
+        for known in store.targets_of_policy(&policy.name)? {
+            if !configured.contains(&known) {
+                names.push((known, false));
+            }
+        }
+        for (target, in_config) in names {
+            targets.push(target_compliance(
+                store, policy, &target, in_config, rpo, since, at,
+            )?);
+        }
+    }
+    Ok(ComplianceReport { since, at, targets })
+}
+
+fn target_compliance(
+    store: &Store,
+    policy: &Policy,
+    target: &str,
+    in_config: bool,
+    rpo: Option<Rpo>,
+    since: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Result<TargetCompliance, AuditError> {
+    let last = store.last_success(&policy.name, target, at)?;
+    let first_slot = store.first_slot(&policy.name, target, at)?;
+    let age = last
+        .as_ref()
+        .map(|j| (at - j.attempt_started_at).num_seconds());
+    let breached = match (rpo, &last, first_slot) {
+        _ if !in_config => false,
+        (None, _, _) => false,
+        (Some(rpo), Some(job), _) => exceeds(at - job.attempt_started_at, rpo.max_age),
+        (Some(rpo), None, Some(first)) => exceeds(at - first, rpo.max_age),
+        (Some(_), None, None) => false,
+    };
+    let jobs = store.jobs_matching(&JobFilter {
+        policy: Some(policy.name.clone()),
+        target: Some(target.to_string()),
+        since: Some(since),
+        until: Some(at),
+        ..JobFilter::default()
+    })?;
+    let stats = WindowStats::of(&jobs);
+    Ok(TargetCompliance {
+        policy: policy.name.clone(),
+        kind: policy.kind.as_str().to_string(),
+        target: target.to_string(),
+        in_config,
+        rpo_seconds: rpo.map(|r| r.max_age.as_secs()),
+        rpo_source: rpo.map(|r| r.source),
+        first_slot,
+        last_success_at: last.as_ref().map(|j| j.attempt_started_at),
+        last_success_job_id: last.as_ref().map(|j| j.id),
+        last_success_resource_id: last.as_ref().and_then(resource_id),
+        last_success_age_seconds: age,
+        rpo_breached: breached,
+        jobs: jobs.len() as u64,
+        succeeded: stats.count(JobStatus::Succeeded),
+        failed: stats.count(JobStatus::Failed),
+        timed_out: stats.count(JobStatus::TimedOut),
+        skipped_overlap: stats.count(JobStatus::SkippedOverlap),
+        missed: stats.count(JobStatus::Missed),
+        running: stats.count(JobStatus::Running),
+        attempts: stats.attempts,
+        success_rate: stats.success_rate(),
+        mean_duration_seconds: stats.mean_duration(),
+        worst_duration_seconds: stats.durations.iter().copied().max(),
+        total_size_gb: stats.size_gb,
+        failures: store.failure_counts(&policy.name, target, since, at)?,
+    })
+}
+
+/// Whether `age` is beyond `limit`.
+fn exceeds(age: chrono::Duration, limit: Duration) -> bool {
+    age.to_std().is_ok_and(|age| age > limit)
+}
+
+/// The backup a job made, or for a snapshot policy its snapshot.
+pub fn resource_id(job: &JobRecord) -> Option<String> {
+    job.backup_id.clone().or_else(|| {
+        (job.kind == "snapshot")
+            .then(|| job.snapshot_id.clone())
+            .flatten()
+    })
+}
+
+/// Counts over the jobs of one window.
+struct WindowStats {
+    statuses: Vec<JobStatus>,
+    attempts: u64,
+    durations: Vec<i64>,
+    size_gb: i64,
+}
+
+impl WindowStats {
+    fn of(jobs: &[JobRecord]) -> Self {
+        let ran =
+            |j: &&JobRecord| !matches!(j.status, JobStatus::SkippedOverlap | JobStatus::Missed);
+        let succeeded = || jobs.iter().filter(|j| j.status == JobStatus::Succeeded);
+        Self {
+            statuses: jobs.iter().map(|j| j.status).collect(),
+            attempts: jobs.iter().filter(ran).map(|j| u64::from(j.attempt)).sum(),
+            durations: succeeded().filter_map(duration_seconds).collect(),
+            size_gb: succeeded().filter_map(|j| j.size_gb).sum(),
+        }
+    }
+
+    fn count(&self, status: JobStatus) -> u64 {
+        self.statuses.iter().filter(|s| **s == status).count() as u64
+    }
+
+    fn success_rate(&self) -> Option<f64> {
+        let finished = self.statuses.iter().filter(|s| s.is_final()).count();
+        (finished > 0).then(|| self.count(JobStatus::Succeeded) as f64 / finished as f64)
+    }
+
+    fn mean_duration(&self) -> Option<f64> {
+        (!self.durations.is_empty())
+            .then(|| self.durations.iter().sum::<i64>() as f64 / self.durations.len() as f64)
+    }
+}
+
+/// Start of a finished job to its end, rounded to whole seconds (as
+/// `v_jobs.duration_seconds`).
+fn duration_seconds(job: &JobRecord) -> Option<i64> {
+    job.finished_at
+        .map(|f| ((f - job.started_at).num_milliseconds().max(0) + 500) / 1000)
+}
+
+fn ts<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_ts(*t))
+}
+
+fn opt_ts<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&format_ts(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// Parses a time bound as the audit commands take it: a duration back from
+/// `now` (`24h`, `7d`), a date (`2026-11-20`, midnight UTC) or an RFC 3339
+/// time (`2026-11-20T06:00:00+01:00`).
+pub fn parse_time_bound(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    match humantime::parse_duration(text) {
+        Ok(d) => chrono::Duration::from_std(d)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d))
+            .ok_or_else(|| format!("`{text}` reaches too far back")),
+        Err(_) => Err(format!(
+            "`{text}` is not a time: use a duration back from now (24h, 7d), a date (2026-11-20) or an RFC 3339 time (2026-11-20T06:00:00Z)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,306 @@
+//! A server (CSBS) job's own phases:
+//!
+//! ```text
+//! pending → backup_requested (protect; checkpoint id recorded)
+//!         → backup_creating (find the checkpoint item, then poll it) → cleanup → done
+//! ```
+//! The protect call is made at most once per attempt: when its outcome is
+//! unknown (or the job is continued after a restart) the item is first
+//! looked up by its deterministic name. The item may not be listed yet
+//! right after protect, so an empty list is asked again within the job's
+//! completion timeout.
+
+use std::sync::Mutex;
+
+use chrono::Utc;
+
+use super::super::create::{create_or_adopt, Created};
+use super::super::poll::{poll_until, Look, PollEnd};
+use super::{look_error, note_unknown, JobRunner};
+use crate::api::types::CheckpointItem;
+use crate::store::{JobStatus, JobUpdate, Phase, ServerVolumeBackup, StoreError};
+
+impl JobRunner {
+    /// Protects the server, or adopts the backup an earlier call made.
+    pub(super) async fn request_protect(&mut self) -> Result<(), StoreError> {
+        let (name, server, description) = (
+            self.job.resource_name.clone(),
+            self.job.target.clone(),
+            self.description(),
+        );
+        let provider = self.policy.provider_id.clone();
+        let client = &self.client;
+        let created = create_or_adopt(
+            "server backup",
+            &self.policy.poll,
+            self.deadline,
+            self.maybe_exists,
+            || async {
+                Ok(client
+                    .find_checkpoint_items(&name, &server)
+                    .await?
+                    .into_iter()
+                    .find_map(|i| i.checkpoint_id))
+            },
+            || async {
+                Ok(client
+                    .protect_server(&provider, &server, &name, &description)
+                    .await?
+                    .id)
+            },
+        )
+        .await;
+        self.maybe_exists = false;
+        match created {
+            Created::Id { id, adopted } => {
+                self.store.set_checkpoint(self.job.id, &id, Utc::now())?;
+                let how = if adopted {
+                    "adopted by name"
+                } else {
+                    "created"
+                };
+                self.apply(
+                    JobUpdate {
+                        phase: Some(Phase::BackupCreating),
+                        ..Default::default()
+                    },
+                    &format!("server backup (checkpoint {id}) {how}"),
+                )
+            }
+            Created::Refused {
+                reason,
+                retry_worthy,
+            } => self.fail_then_cleanup(JobStatus::Failed, &reason, retry_worthy),
+            Created::TimedOut(reason) => {
+                self.fail_then_cleanup(JobStatus::TimedOut, &reason, false)
+            }
+        }
+    }
+
+    /// Finds the checkpoint item (once) and polls it to `available` or `error`.
+    pub(super) async fn await_checkpoint(&mut self) -> Result<(), StoreError> {
+        if self.job.backup_id.is_none() {
+            let Some(checkpoint) = self.store.server_columns(self.job.id)?.checkpoint_id else {
+                return self.finish(
+                    JobStatus::Failed,
+                    "internal: server backup phase without a checkpoint id",
+                );
+            };
+            match self.find_item(&checkpoint).await? {
+                Some(item) => {
+                    self.apply(
+                        JobUpdate {
+                            backup_id: Some(&item),
+                            ..Default::default()
+                        },
+                        &format!("checkpoint {checkpoint} has item {item}"),
+                    )?;
+                }
+                None => {
+                    return self.finish(
+                        JobStatus::TimedOut,
+                        &format!(
+                            "checkpoint {checkpoint} listed no checkpoint item within the completion timeout ({})",
+                            humantime::format_duration(self.policy.completion_timeout)
+                        ),
+                    )
+                }
+            }
+        }
+        let Some(id) = self.job.backup_id.clone() else {
+            return self.finish(JobStatus::Failed, "internal: no checkpoint item id");
+        };
+        let client = &self.client;
+        let (store, job_id) = (&self.store, self.job.id);
+        let last_progress: Mutex<Option<f64>> = Mutex::new(store.server_columns(job_id)?.progress);
+        let unknown = Mutex::new(Vec::new());
+        let outcome = poll_until(&self.policy.poll, self.deadline, || async {
+            match client.checkpoint_item(&id).await {
+                Ok(item) => {
+                    if let Some(p) = item.extend_info.progress {
+                        note_progress(self, &last_progress, &id, p);
+                    }
+                    match item.status.as_str() {
+                        "available" | "error" => Look::Done(item),
+                        "waiting_delete" | "deleting" | "deleted" => Look::Fail(format!(
+                            "server backup {id} is being deleted by someone else (status `{}`)",
+                            item.status
+                        )),
+                        "waiting_protect" | "protecting" => Look::Pending,
+                        other => {
+                            note_unknown(&unknown, other);
+                            Look::Pending
+                        }
+                    }
+                }
+                Err(e) => look_error("checkpoint item", &id, e),
+            }
+        })
+        .await;
+        self.warn_unknown("checkpoint item", &id, unknown)?;
+        match outcome {
+            Ok(item) => self.record_checkpoint_result(&item),
+            Err(PollEnd::Failed(reason)) => {
+                self.fail_then_cleanup(JobStatus::Failed, &reason, false)
+            }
+            Err(PollEnd::Deadline) => self.finish(
+                JobStatus::TimedOut,
+                &format!(
+                    "server backup {id} did not reach a terminal status within the completion timeout ({})",
+                    humantime::format_duration(self.policy.completion_timeout)
+                ),
+            ),
+        }
+    }
+
+    /// The id of the item of `checkpoint`, asking again while the list is
+    /// still empty; `None` when the deadline passed first.
+    async fn find_item(&mut self, checkpoint: &str) -> Result<Option<String>, StoreError> {
+        let client = &self.client;
+        let empty_looks = Mutex::new(0u32);
+        let found = poll_until(&self.policy.poll, self.deadline, || async {
+            match client
+                .checkpoint_items(&[("checkpoint_id", checkpoint)])
+                .await
+            {
+                Ok(items) => match items
+                    .into_iter()
+                    .find(|i| i.checkpoint_id.as_deref().is_none_or(|c| c == checkpoint))
+                {
+                    Some(item) => Look::Done(item.id),
+                    None => {
+                        *empty_looks.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                        Look::Pending
+                    }
+                },
+                Err(e) => look_error("checkpoint", checkpoint, e),
+            }
+        })
+        .await;
+        let empty = empty_looks.into_inner().unwrap_or_else(|p| p.into_inner());
+        if empty > 0 {
+            self.warn(&format!(
+                "checkpoint {checkpoint}: the item list was still empty {empty} time(s); asked again"
+            ))?;
+        }
+        match found {
+            Ok(id) => Ok(Some(id)),
+            Err(PollEnd::Deadline) => Ok(None),
+            Err(PollEnd::Failed(reason)) => {
+                self.warn(&reason)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Records a terminal item: volume backups, failure code, status.
+    fn record_checkpoint_result(&mut self, item: &CheckpointItem) -> Result<(), StoreError> {
+        let info = &item.extend_info;
+        let volumes: Vec<ServerVolumeBackup> = info
+            .volume_backups
+            .iter()
+            .map(|v| ServerVolumeBackup {
+                volume_backup_id: v.id.clone(),
+                source_volume_id: v.source_volume_id.clone(),
+                source_volume_name: v.source_volume_name.clone(),
+                status: v.status.clone(),
+                size_mb: v.size,
+                incremental: v.incremental,
+                bootable: v.bootable,
+            })
+            .collect();
+        let fail_code = info.fail_code.as_ref().and_then(|c| c.describe());
+        self.store.record_server_result(
+            self.job.id,
+            &item.id,
+            fail_code.as_deref(),
+            &volumes,
+            Utc::now(),
+        )?;
+        if let Some(p) = info.progress {
+            self.store.set_progress(self.job.id, p, Utc::now())?;
+        }
+        let succeeded = item.status == "available";
+        let reason = (!succeeded).then(|| {
+            item.failure().unwrap_or_else(|| {
+                format!(
+                    "server backup {} went to status `error` without a fail_reason",
+                    item.id
+                )
+            })
+        });
+        // Whole GB, rounded up, from the backup's MB; else the volumes' sizes.
+        let size_gb = info
+            .size
+            .filter(|mb| *mb > 0.0)
+            .map(|mb| (mb / 1024.0).ceil() as i64)
+            .or_else(|| {
+                let gb: f64 = info
+                    .volume_backups
+                    .iter()
+                    .filter_map(|v| v.source_volume_size)
+                    .sum();
+                (gb > 0.0).then_some(gb as i64)
+            });
+        let volumes_note = volumes
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} → {} ({})",
+                    v.source_volume_id.as_deref().unwrap_or("?"),
+                    v.volume_backup_id.as_deref().unwrap_or("?"),
+                    v.status.as_deref().unwrap_or("?")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let note = match &reason {
+            None => format!(
+                "server backup {} available; volume backups: {}",
+                item.id,
+                if volumes_note.is_empty() {
+                    "none listed"
+                } else {
+                    &volumes_note
+                }
+            ),
+            Some(r) => format!("server backup {} failed: {r}", item.id),
+        };
+        let update = JobUpdate {
+            phase: Some(Phase::Cleanup),
+            status: Some(if succeeded {
+                JobStatus::Succeeded
+            } else {
+                JobStatus::Failed
+            }),
+            size_gb,
+            is_incremental: info.incremental,
+            fail_reason: reason.as_deref(),
+            retry_at: if succeeded { None } else { self.retry_at() },
+            ..Default::default()
+        };
+        self.apply(update, &note)
+    }
+}
+
+/// Records a changed `progress` in the job row and as an event.
+fn note_progress(runner: &JobRunner, last: &Mutex<Option<f64>>, id: &str, progress: f64) {
+    let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+    if *last == Some(progress) {
+        return;
+    }
+    *last = Some(progress);
+    let now = Utc::now();
+    let message = format!("server backup {id}: progress {progress}%");
+    let recorded = runner
+        .store
+        .set_progress(runner.job.id, progress, now)
+        .and_then(|()| {
+            runner
+                .store
+                .record_event(crate::store::EventKind::State, &runner.event(&message), now)
+        });
+    if let Err(e) = recorded {
+        tracing::warn!(job_id = runner.job.id, error = %e, "cannot record progress");
+    }
+}

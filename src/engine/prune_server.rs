@@ -1,0 +1,112 @@
+//! Retention for server (CSBS) backups: the candidates are the server's
+//! checkpoint items; deleting one deletes its checkpoint, which CSBS does
+//! asynchronously (up to 30 minutes), at most five per project at once.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::poll::{poll_until, Look, PollEnd};
+use super::retention::Candidate;
+use crate::api::{ApiError, CloudClient, ErrorClass};
+use crate::config::Policy;
+
+/// How long one checkpoint deletion may take once CSBS has started it.
+pub(super) const CHECKPOINT_DELETE_BUDGET: Duration = Duration::from_secs(30 * 60);
+
+/// The server's backups as retention candidates (CSBS has no incremental
+/// dependants the agent must respect: any backup restores the server).
+pub(super) async fn candidates(
+    client: &CloudClient,
+    server: &str,
+) -> Result<Vec<Candidate>, ApiError> {
+    Ok(client
+        .checkpoint_items_of_server(server)
+        .await?
+        .into_iter()
+        .map(|i| Candidate {
+            id: i.id,
+            name: i.name,
+            status: i.status,
+            created_at: i.created_at,
+            has_dependents: false,
+        })
+        .collect())
+}
+
+/// Deletes the checkpoint of item `item_id` within the project's deletion
+/// slots, and waits until the item is gone.
+pub(super) async fn delete_and_wait(
+    client: &CloudClient,
+    policy: &Policy,
+    item_id: &str,
+) -> Result<(), ApiError> {
+    let item = match client.checkpoint_item(item_id).await {
+        Ok(item) => item,
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let Some(checkpoint) = item.checkpoint_id.clone() else {
+        return Err(failure(
+            item_id,
+            "the checkpoint item names no checkpoint_id to delete".into(),
+        ));
+    };
+    let _slot = client.checkpoint_deletion_slot().await;
+    match client
+        .delete_checkpoint(&policy.provider_id, &checkpoint)
+        .await
+    {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => return Ok(()),
+        // A repeated delete (a restarted agent, a lost answer) is refused
+        // while the first one runs: wait for it like for our own.
+        Err(e) if matches!(e.status, Some(400 | 409)) => {
+            tracing::info!(policy = %policy.name, checkpoint, error = %e, "checkpoint already being deleted");
+        }
+        Err(e) => return Err(e),
+    }
+    let deadline = Instant::now() + CHECKPOINT_DELETE_BUDGET;
+    let gone = poll_until(&policy.poll, deadline, || async {
+        match client.checkpoint_item(item_id).await {
+            Err(e) if e.is_not_found() => Look::Done(()),
+            Ok(i) if i.status == "deleted" => Look::Done(()),
+            Ok(i) if i.status == "error" && i.extend_info.fail_op.as_deref() == Some("delete") => {
+                Look::Fail(format!(
+                    "CSBS failed to delete it: {}",
+                    i.failure().unwrap_or_else(|| "no fail_reason".into())
+                ))
+            }
+            Ok(_) => Look::Pending,
+            Err(e) if matches!(e.class, ErrorClass::Retryable | ErrorClass::BadAnswer) => {
+                Look::Pending
+            }
+            Err(e) => Look::Fail(e.to_string()),
+        }
+    })
+    .await;
+    gone.map_err(|end| {
+        failure(
+            item_id,
+            match end {
+                PollEnd::Deadline => format!(
+                    "checkpoint {checkpoint} still present {} after the delete",
+                    humantime::format_duration(CHECKPOINT_DELETE_BUDGET)
+                ),
+                PollEnd::Failed(r) => r,
+            },
+        )
+    })
+}
+
+fn failure(item_id: &str, message: String) -> ApiError {
+    ApiError {
+        class: ErrorClass::Permanent,
+        call: format!("DELETE server backup {item_id}"),
+        status: None,
+        code: None,
+        message,
+        not_processed: false,
+        retry_after: None,
+    }
+}

@@ -1,0 +1,311 @@
+//! Read-side queries for audits: filtered job listings and the per-target
+//! facts the compliance report is built from. They read the documented
+//! views (`v_jobs`, `v_failures`) where those say what is wanted, so the
+//! views auditors query are the ones the agent itself relies on.
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::{params, OptionalExtension};
+
+use super::jobs::JOB_COLUMNS;
+use super::{format_ts, parse_ts, JobRecord, JobStatus, Store, StoreError};
+
+/// Which jobs to list; every `None` or empty field matches all.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub policy: Option<String>,
+    pub target: Option<String>,
+    /// Any of these statuses.
+    pub statuses: Vec<JobStatus>,
+    /// Jobs whose slot is at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Jobs whose slot is at or before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// At most this many (the newest).
+    pub limit: Option<usize>,
+}
+
+/// How often one failure reason occurred.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FailureCount {
+    pub reason: String,
+    pub count: u32,
+}
+
+impl JobStatus {
+    /// Every status, in the order a job can reach them.
+    pub const ALL: [JobStatus; 6] = [
+        JobStatus::Running,
+        JobStatus::Succeeded,
+        JobStatus::Failed,
+        JobStatus::TimedOut,
+        JobStatus::SkippedOverlap,
+        JobStatus::Missed,
+    ];
+}
+
+impl JobFilter {
+    /// The `WHERE … ORDER BY … LIMIT …` tail selecting these jobs, newest
+    /// first, from `jobs` or `v_jobs` (whose id column is `id_column`).
+    fn sql_tail(&self, id_column: &str) -> (String, Vec<Value>) {
+        let mut clauses = Vec::new();
+        let mut values: Vec<Value> = Vec::new();
+        let mut bind = |clause: &str, value: Value| {
+            values.push(value);
+            clauses.push(clause.replace('?', &format!("?{}", values.len())));
+        };
+        if let Some(policy) = &self.policy {
+            bind("policy = ?", Value::Text(policy.clone()));
+        }
+        if let Some(target) = &self.target {
+            bind("target = ?", Value::Text(target.clone()));
+        }
+        if let Some(since) = self.since {
+            bind("slot >= ?", Value::Text(format_ts(since)));
+        }
+        if let Some(until) = self.until {
+            bind("slot <= ?", Value::Text(format_ts(until)));
+        }
+        if !self.statuses.is_empty() {
+            // Statuses are our own closed set of identifiers, safe to inline.
+            let list: Vec<String> = self
+                .statuses
+                .iter()
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect();
+            clauses.push(format!("status IN ({})", list.join(", ")));
+        }
+        let mut sql = String::new();
+        if !clauses.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&clauses.join(" AND "));
+        }
+        sql.push_str(&format!(" ORDER BY started_at DESC, {id_column} DESC"));
+        if let Some(limit) = self.limit {
+            sql.push_str(&format!(
+                " LIMIT {}",
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ));
+        }
+        (sql, values)
+    }
+}
+
+/// One row of the `v_jobs` view: every column, in the view's order, under
+/// the view's names, times as stored (UTC RFC 3339 with milliseconds).
+/// `history --format json|csv` prints these, so exports and SQL agree.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JobRow {
+    pub job_id: i64,
+    pub run_id: i64,
+    pub policy: String,
+    pub kind: String,
+    pub cloud: String,
+    pub target: String,
+    pub slot: String,
+    pub trigger: String,
+    pub status: String,
+    pub phase: String,
+    pub attempts: i64,
+    pub resource_name: String,
+    pub snapshot_id: Option<String>,
+    pub backup_id: Option<String>,
+    pub size_gb: Option<i64>,
+    pub is_incremental: Option<bool>,
+    pub fail_reason: Option<String>,
+    pub blocked_by: Option<i64>,
+    pub started_at: String,
+    pub attempt_started_at: String,
+    pub finished_at: Option<String>,
+    pub retry_at: Option<String>,
+    pub duration_seconds: Option<i64>,
+    pub updated_at: String,
+}
+
+impl Store {
+    /// Jobs matching `filter`, newest first (by start, then id).
+    pub fn jobs_matching(&self, filter: &JobFilter) -> Result<Vec<JobRecord>, StoreError> {
+        let (tail, values) = filter.sql_tail("id");
+        self.query_jobs(
+            &format!("SELECT {JOB_COLUMNS} FROM jobs{tail}"),
+            rusqlite::params_from_iter(values),
+        )
+    }
+
+    /// The `v_jobs` rows of the jobs matching `filter`, newest first.
+    pub fn job_rows_matching(&self, filter: &JobFilter) -> Result<Vec<JobRow>, StoreError> {
+        let (tail, values) = filter.sql_tail("job_id");
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT * FROM v_jobs{tail}"))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
+            Ok(JobRow {
+                job_id: r.get("job_id")?,
+                run_id: r.get("run_id")?,
+                policy: r.get("policy")?,
+                kind: r.get("kind")?,
+                cloud: r.get("cloud")?,
+                target: r.get("target")?,
+                slot: r.get("slot")?,
+                trigger: r.get("trigger")?,
+                status: r.get("status")?,
+                phase: r.get("phase")?,
+                attempts: r.get("attempts")?,
+                resource_name: r.get("resource_name")?,
+                snapshot_id: r.get("snapshot_id")?,
+                backup_id: r.get("backup_id")?,
+                size_gb: r.get("size_gb")?,
+                is_incremental: r.get("is_incremental")?,
+                fail_reason: r.get("fail_reason")?,
+                blocked_by: r.get("blocked_by")?,
+                started_at: r.get("started_at")?,
+                attempt_started_at: r.get("attempt_started_at")?,
+                finished_at: r.get("finished_at")?,
+                retry_at: r.get("retry_at")?,
+                duration_seconds: r.get("duration_seconds")?,
+                updated_at: r.get("updated_at")?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The column names of `v_jobs`, in order (the CSV header).
+    pub fn job_row_columns(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let stmt = conn.prepare("SELECT * FROM v_jobs LIMIT 0")?;
+        Ok(stmt.column_names().into_iter().map(String::from).collect())
+    }
+
+    /// Whether the history has the audit views (a database last migrated
+    /// by an older agent does not).
+    pub fn has_audit_views(&self) -> Result<bool, StoreError> {
+        let n: i64 = self.conn().query_row(
+            "SELECT count(*) FROM sqlite_master
+             WHERE type = 'view' AND name IN ('v_jobs', 'v_failures', 'v_compliance')",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n == 3)
+    }
+
+    /// The distinct targets `policy` has jobs for, in order.
+    pub fn targets_of_policy(&self, policy: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT DISTINCT target FROM jobs WHERE policy = ?1 ORDER BY target")?;
+        let rows = stmt.query_map([policy], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest succeeded job of (policy, target) whose attempt started
+    /// at or before `at`: the target's latest recovery point as of `at`.
+    pub fn last_success(
+        &self,
+        policy: &str,
+        target: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE id = (
+                 SELECT job_id FROM v_jobs
+                 WHERE policy = ?1 AND target = ?2 AND status = 'succeeded'
+                   AND attempt_started_at <= ?3
+                 ORDER BY attempt_started_at DESC, job_id DESC LIMIT 1)"
+        );
+        Ok(self
+            .query_jobs(&sql, params![policy, target, format_ts(at)])?
+            .into_iter()
+            .next())
+    }
+
+    /// The earliest slot recorded for (policy, target) at or before `at`:
+    /// when it first became due.
+    pub fn first_slot(
+        &self,
+        policy: &str,
+        target: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let slot: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT min(slot) FROM jobs WHERE policy = ?1 AND target = ?2 AND slot <= ?3",
+                params![policy, target, format_ts(at)],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        slot.as_deref().map(parse_ts).transpose()
+    }
+
+    /// Failed and timed-out attempts (final ones and retried ones) of
+    /// (policy, target) with slots in `[since, until]`, grouped by reason,
+    /// most frequent first.
+    pub fn failure_counts(
+        &self,
+        policy: &str,
+        target: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<FailureCount>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT reason, count(*) AS n FROM v_failures
+             WHERE policy = ?1 AND target = ?2 AND slot >= ?3 AND slot <= ?4
+               AND status IN ('failed', 'timed_out')
+             GROUP BY reason ORDER BY n DESC, reason",
+        )?;
+        let rows = stmt.query_map(
+            params![policy, target, format_ts(since), format_ts(until)],
+            |r| {
+                Ok(FailureCount {
+                    reason: r.get(0)?,
+                    count: r.get(1)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobRow;
+    use crate::store::test_support::temp_store;
+
+    #[test]
+    fn a_job_row_serializes_its_fields_in_the_order_of_the_view() {
+        let (_dir, store) = temp_store();
+        let row = JobRow {
+            job_id: 1,
+            run_id: 1,
+            policy: "p".into(),
+            kind: "backup".into(),
+            cloud: "c".into(),
+            target: "t".into(),
+            slot: "2026-11-22T01:30:00.000Z".into(),
+            trigger: "schedule".into(),
+            status: "succeeded".into(),
+            phase: "done".into(),
+            attempts: 1,
+            resource_name: "p-x".into(),
+            snapshot_id: None,
+            backup_id: Some("b".into()),
+            size_gb: Some(8),
+            is_incremental: Some(false),
+            fail_reason: None,
+            blocked_by: None,
+            started_at: "2026-11-22T01:30:00.000Z".into(),
+            attempt_started_at: "2026-11-22T01:30:00.000Z".into(),
+            finished_at: Some("2026-11-22T01:32:00.000Z".into()),
+            retry_at: None,
+            duration_seconds: Some(120),
+            updated_at: "2026-11-22T01:32:00.000Z".into(),
+        };
+        // csv derives its header from the struct's field order.
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.serialize(&row).unwrap();
+        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        let header = text.lines().next().unwrap().to_string();
+        assert_eq!(header, store.job_row_columns().unwrap().join(","));
+    }
+}
