@@ -703,20 +703,24 @@ impl JobRunner {
     /// Persists a transition, records it as an event and reloads the job.
     fn apply(&mut self, update: JobUpdate<'_>, note: &str) -> Result<(), StoreError> {
         let now = Utc::now();
-        self.store.update_job(self.job.id, &update, now)?;
-        self.job = self.store.job(self.job.id)?;
         let message = format!(
             "{} ({}): {note}",
-            self.job.phase.as_str(),
-            self.job.status.as_str()
+            update.phase.unwrap_or(self.job.phase).as_str(),
+            update.status.unwrap_or(self.job.status).as_str()
         );
+        self.store.update_job_noting(
+            self.job.id,
+            &update,
+            EventKind::State,
+            &self.event(&message),
+            now,
+        )?;
+        self.job = self.store.job(self.job.id)?;
         tracing::info!(
             snapshot_id = self.job.snapshot_id,
             backup_id = self.job.backup_id,
             "{message}"
         );
-        self.store
-            .record_event(EventKind::State, &self.event(&message), now)?;
         self.listeners
             .tell(&self.policy, &self.job, &JobEvent::Phase { note });
         Ok(())

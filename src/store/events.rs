@@ -2,7 +2,7 @@
 //! SQLite triggers refuse updates and deletes.
 
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{params, Connection};
 
 use super::{format_ts, Store, StoreError};
 
@@ -64,27 +64,7 @@ impl Store {
         event: &Event<'_>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let latency = event
-            .latency_ms
-            .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
-        self.conn().execute(
-            "INSERT INTO events (at, run_id, job_id, kind, method, path, http_status,
-                                 latency_ms, class, message)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
-                format_ts(at),
-                event.run_id,
-                event.job_id,
-                kind.as_str(),
-                event.method,
-                event.path,
-                event.http_status,
-                latency,
-                event.class,
-                event.message
-            ],
-        )?;
-        Ok(())
+        write_event(&self.conn(), kind, event, at)
     }
 
     /// The events of a job, oldest first.
@@ -108,4 +88,34 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// The `INSERT` behind [`Store::record_event`].
+pub(super) fn write_event(
+    conn: &Connection,
+    kind: EventKind,
+    event: &Event<'_>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let latency = event
+        .latency_ms
+        .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
+    conn.prepare_cached(
+        "INSERT INTO events (at, run_id, job_id, kind, method, path, http_status,
+                             latency_ms, class, message)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        format_ts(at),
+        event.run_id,
+        event.job_id,
+        kind.as_str(),
+        event.method,
+        event.path,
+        event.http_status,
+        latency,
+        event.class,
+        event.message
+    ])?;
+    Ok(())
 }
