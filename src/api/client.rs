@@ -102,7 +102,7 @@ struct Inner {
     tokens: TokenSource,
     settings: ClientSettings,
     limiter: Option<RateLimiter>,
-    /// CSBS base URL, when the cloud has one.
+    /// CSBS base URL; `None`: from the service catalog.
     server_backup_base: Option<String>,
     /// CSBS checkpoint deletions in flight (see [`MAX_CHECKPOINT_DELETIONS`]).
     checkpoint_deletions: Arc<tokio::sync::Semaphore>,
@@ -112,6 +112,7 @@ struct Inner {
 enum Service {
     Volume,
     Backup,
+    ServerBackup,
 }
 
 impl Service {
@@ -120,6 +121,7 @@ impl Service {
         match self {
             Service::Volume => "volume",
             Service::Backup => "backup",
+            Service::ServerBackup => "server_backup",
         }
     }
 
@@ -127,6 +129,7 @@ impl Service {
         match self {
             Service::Volume => catalog::VOLUME_TYPES,
             Service::Backup => catalog::BACKUP_TYPES,
+            Service::ServerBackup => catalog::SERVER_BACKUP_TYPES,
         }
     }
 }
@@ -178,7 +181,9 @@ impl CloudClient {
             u.as_ref()
                 .map(|u| u.as_str().trim_end_matches('/').to_string())
         };
-        let want_catalog = cloud.endpoints.volume.is_none() || cloud.endpoints.backup.is_none();
+        let want_catalog = cloud.endpoints.volume.is_none()
+            || cloud.endpoints.backup.is_none()
+            || (cloud.endpoints.server_backup.is_none() && cloud.auth.has_catalog());
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -423,6 +428,7 @@ impl CloudClient {
         let base = match service {
             Service::Volume => &self.inner.volume_base,
             Service::Backup => &self.inner.backup_base,
+            Service::ServerBackup => &self.inner.server_backup_base,
         };
         let base = base
             .clone()
@@ -433,7 +439,7 @@ impl CloudClient {
     /// A `catalog://SERVICE/…` URL with the service's base from the catalog
     /// of the current token; other URLs unchanged.
     async fn resolve(&self, url: &str) -> Result<String, ApiError> {
-        let found = [Service::Volume, Service::Backup]
+        let found = [Service::Volume, Service::Backup, Service::ServerBackup]
             .into_iter()
             .find_map(|service| {
                 let prefix = format!("{CATALOG_SCHEME}://{}/", service.name());

@@ -187,6 +187,21 @@ pub enum AuthConfig {
     },
 }
 
+impl AuthConfig {
+    /// Whether this auth yields a Keystone service catalog, so endpoints
+    /// may be left out: password auth, or token auth with `auth_url`.
+    pub fn has_catalog(&self) -> bool {
+        matches!(
+            self,
+            AuthConfig::Password { .. }
+                | AuthConfig::Token {
+                    auth_url: Some(_),
+                    ..
+                }
+        )
+    }
+}
+
 /// What a policy creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyKind {

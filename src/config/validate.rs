@@ -404,16 +404,7 @@ fn cloud(
             auth(raw_auth, &path.key("auth"), allow_http, base_dir, report)
         }
     };
-    let discoverable = matches!(
-        auth,
-        Some(
-            AuthConfig::Password { .. }
-                | AuthConfig::Token {
-                    auth_url: Some(_),
-                    ..
-                }
-        )
-    );
+    let discoverable = auth.as_ref().is_some_and(AuthConfig::has_catalog);
 
     let endpoints = match &raw.endpoints {
         None if discoverable => Some(Endpoints {

@@ -90,7 +90,8 @@ fn catalog(base: &str, project: &str) -> Value {
     json!([
         endpoint("volumev3", "v3"),
         endpoint("volumev2", "v2"),
-        endpoint("vbs", "v2")
+        endpoint("vbs", "v2"),
+        endpoint("csbs", "v1")
     ])
 }
 
