@@ -315,7 +315,7 @@ impl Store {
         params: P,
     ) -> Result<Vec<JobRecord>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(sql)?;
+        let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params, read_job)?;
         let mut out = Vec::new();
         for row in rows {
