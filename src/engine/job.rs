@@ -40,7 +40,8 @@ const CLEANUP_BUDGET: Duration = Duration::from_secs(600);
 pub struct JobRunner {
     store: Arc<Store>,
     client: CloudClient,
-    policy: Policy,
+    /// Shared by every job of the run: a queued job costs little memory.
+    policy: Arc<Policy>,
     job: JobRecord,
     deadline: Instant,
     /// Whether a `*_requested` phase may already have created its resource
@@ -57,7 +58,7 @@ impl JobRunner {
     pub fn new(
         store: Arc<Store>,
         client: CloudClient,
-        policy: Policy,
+        policy: Arc<Policy>,
         job: JobRecord,
         resumed: bool,
         listeners: Listeners,

@@ -342,6 +342,7 @@ impl Engine {
             .get(&policy.cloud)
             .ok_or_else(|| EngineError::UnknownCloud(policy.cloud.clone()))?;
         let mut set = JoinSet::new();
+        let shared = Arc::new(policy.clone());
         for (index, job) in jobs.into_iter().enumerate() {
             let observer = Arc::new(JobObserver {
                 store: Arc::clone(&self.store),
@@ -359,7 +360,7 @@ impl Engine {
             let runner = JobRunner::new(
                 Arc::clone(&self.store),
                 client.with_observer(observer),
-                policy.clone(),
+                Arc::clone(&shared),
                 job,
                 resumed,
                 self.listeners.clone(),
@@ -372,7 +373,9 @@ impl Engine {
                     // Closed only if the engine is dropped, and then nobody waits.
                     let _permit = slots.acquire_owned().await;
                     let _working = metrics.job_in_flight();
-                    let result = runner.run().await;
+                    // Boxed: the job's large state exists only once it runs,
+                    // not for every job still queued for a slot.
+                    let result = Box::pin(runner.run()).await;
                     if let Ok(record) = &result {
                         metrics.job_ended(record);
                     }
