@@ -21,6 +21,9 @@ pub struct Args {
     /// Volumes per policy.
     #[arg(long, default_value_t = 100)]
     volumes_each: usize,
+    /// `max_concurrent_jobs` of the run without a rate limit.
+    #[arg(long, default_value_t = 500)]
+    concurrency: usize,
     /// Volumes in the run with limits.
     #[arg(long, default_value_t = 1_000)]
     limited_volumes: usize,
@@ -60,7 +63,7 @@ pub fn run(args: &Args) -> Result<String, String> {
         .build()
         .map_err(|e| e.to_string())?;
     let unlimited = Limits {
-        max_concurrent_jobs: args.volumes,
+        max_concurrent_jobs: args.concurrency,
         rate_limit: None,
     };
     let limited = Limits {
