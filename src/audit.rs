@@ -12,7 +12,7 @@ use serde::{Serialize, Serializer};
 
 use crate::config::{Config, Policy};
 use crate::schedule::Schedule;
-use crate::store::{format_ts, FailureCount, JobFilter, JobRecord, JobStatus, Store, StoreError};
+use crate::store::{format_ts, FailureCount, JobRecord, Store, StoreError};
 
 /// How far ahead fire times are examined to find a schedule's longest gap:
 /// a year and a day, so yearly schedules, monthly ones and both DST
@@ -229,14 +229,7 @@ fn target_compliance(
         (Some(rpo), None, Some(first)) => exceeds(at - first, rpo.max_age),
         (Some(_), None, None) => false,
     };
-    let jobs = store.jobs_matching(&JobFilter {
-        policy: Some(policy.name.clone()),
-        target: Some(target.to_string()),
-        since: Some(since),
-        until: Some(at),
-        ..JobFilter::default()
-    })?;
-    let stats = WindowStats::of(&jobs);
+    let stats = store.window_totals(&policy.name, target, since, at)?;
     Ok(TargetCompliance {
         policy: policy.name.clone(),
         kind: policy.kind.as_str().to_string(),
@@ -250,19 +243,23 @@ fn target_compliance(
         last_success_resource_id: last.as_ref().and_then(resource_id),
         last_success_age_seconds: age,
         rpo_breached: breached,
-        jobs: jobs.len() as u64,
-        succeeded: stats.count(JobStatus::Succeeded),
-        failed: stats.count(JobStatus::Failed),
-        timed_out: stats.count(JobStatus::TimedOut),
-        skipped_overlap: stats.count(JobStatus::SkippedOverlap),
-        missed: stats.count(JobStatus::Missed),
-        running: stats.count(JobStatus::Running),
+        jobs: stats.jobs,
+        succeeded: stats.succeeded,
+        failed: stats.failed,
+        timed_out: stats.timed_out,
+        skipped_overlap: stats.skipped_overlap,
+        missed: stats.missed,
+        running: stats.running,
         attempts: stats.attempts,
         success_rate: stats.success_rate(),
         mean_duration_seconds: stats.mean_duration(),
-        worst_duration_seconds: stats.durations.iter().copied().max(),
+        worst_duration_seconds: stats.worst_duration_seconds,
         total_size_gb: stats.size_gb,
-        failures: store.failure_counts(&policy.name, target, since, at)?,
+        failures: if stats.may_have_failures() {
+            store.failure_counts(&policy.name, target, since, at)?
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -278,49 +275,6 @@ pub fn resource_id(job: &JobRecord) -> Option<String> {
             .then(|| job.snapshot_id.clone())
             .flatten()
     })
-}
-
-/// Counts over the jobs of one window.
-struct WindowStats {
-    statuses: Vec<JobStatus>,
-    attempts: u64,
-    durations: Vec<i64>,
-    size_gb: i64,
-}
-
-impl WindowStats {
-    fn of(jobs: &[JobRecord]) -> Self {
-        let ran =
-            |j: &&JobRecord| !matches!(j.status, JobStatus::SkippedOverlap | JobStatus::Missed);
-        let succeeded = || jobs.iter().filter(|j| j.status == JobStatus::Succeeded);
-        Self {
-            statuses: jobs.iter().map(|j| j.status).collect(),
-            attempts: jobs.iter().filter(ran).map(|j| u64::from(j.attempt)).sum(),
-            durations: succeeded().filter_map(duration_seconds).collect(),
-            size_gb: succeeded().filter_map(|j| j.size_gb).sum(),
-        }
-    }
-
-    fn count(&self, status: JobStatus) -> u64 {
-        self.statuses.iter().filter(|s| **s == status).count() as u64
-    }
-
-    fn success_rate(&self) -> Option<f64> {
-        let finished = self.statuses.iter().filter(|s| s.is_final()).count();
-        (finished > 0).then(|| self.count(JobStatus::Succeeded) as f64 / finished as f64)
-    }
-
-    fn mean_duration(&self) -> Option<f64> {
-        (!self.durations.is_empty())
-            .then(|| self.durations.iter().sum::<i64>() as f64 / self.durations.len() as f64)
-    }
-}
-
-/// Start of a finished job to its end, rounded to whole seconds (as
-/// `v_jobs.duration_seconds`).
-fn duration_seconds(job: &JobRecord) -> Option<i64> {
-    job.finished_at
-        .map(|f| ((f - job.started_at).num_milliseconds().max(0) + 500) / 1000)
 }
 
 fn ts<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {

@@ -781,3 +781,33 @@ async fn the_checkpoint_item_list_is_followed_across_pages() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_cloud_finds_csbs_in_the_service_catalog() {
+    let world = World::start_servers(vec![server(1)], Duration::ZERO, Duration::ZERO).await;
+    let state = world.path("state");
+    let text = format!(
+        "state_dir: {}\ndefaults:\n  completion_timeout: 30s\n  poll: {{ initial: 200ms, max: 500ms }}\n\
+         clouds:\n  sim:\n    project_id: {PROJECT}\n    region: sim-1\n    auth:\n      type: password\n      \
+         auth_url: {}/v3\n      user: bot\n      user_domain: Default\n      password_file: {}\n\
+         policies:\n{}",
+        state.display(),
+        world.sim.base_url(),
+        world.path("password").display(),
+        server_policy_yaml("cat", "0 0 3 1 1 *", &[server_id(1)], ""),
+    );
+    let path = world.path("catalog.yaml");
+    std::fs::write(&path, text).unwrap();
+    let config = load(&path);
+    assert!(config.clouds["sim"].endpoints.server_backup.is_none());
+    let store = Arc::new(Store::open(&config.history_path()).unwrap());
+    let engine = Engine::new(&config, Arc::clone(&store), fast()).unwrap();
+    let s = Setup {
+        config,
+        store,
+        engine,
+    };
+    let job = run_once(&s).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
+    assert_eq!(server_backups_made(&world).len(), 1);
+}

@@ -1,6 +1,7 @@
 //! Tokens: a static token read from a file or the environment, or a
 //! Keystone v3 password token scoped to the project, renewed before it
-//! expires and once after a 401.
+//! expires and once after a 401, with the service catalog that came with
+//! it. With AK/SK there is no token: each request is signed instead.
 
 use std::time::Instant;
 
@@ -8,10 +9,12 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::Mutex;
 
+use super::catalog::Catalog;
 use super::decode;
 use super::error::{ApiError, ErrorClass};
 use super::fault::FaultBody;
 use super::observe::{CallObserver, CallRecord};
+use super::sign;
 use super::types::parse_api_time;
 use crate::config::secret::{Secret, SecretSource};
 use crate::config::AuthConfig;
@@ -23,24 +26,101 @@ const RENEW_BEFORE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 pub struct TokenSource {
     config: AuthConfig,
     project_id: String,
+    /// Ask Keystone for the service catalog (some endpoint is not given).
+    want_catalog: bool,
     cached: Mutex<Option<Cached>>,
+    /// AK/SK auth: the keys as last read (again after a 401).
+    keys: Mutex<Option<(Secret, Secret)>>,
 }
 
 struct Cached {
     token: Secret,
-    /// How long obtaining it took (for the event log).
-    latency: std::time::Duration,
+    /// The catalog of the token answer (empty for static tokens).
+    catalog: std::sync::Arc<Catalog>,
     /// `None` for static tokens: valid until the server says otherwise.
     expires_at: Option<DateTime<Utc>>,
 }
 
 impl TokenSource {
-    pub fn new(config: AuthConfig, project_id: String) -> Self {
+    pub fn new(config: AuthConfig, project_id: String, want_catalog: bool) -> Self {
         Self {
             config,
             project_id,
+            want_catalog,
             cached: Mutex::new(None),
+            keys: Mutex::new(None),
         }
+    }
+
+    /// Adds the credentials to a request: `X-Auth-Token`, or for AK/SK the
+    /// `SDK-HMAC-SHA256` signature over method, URL, the signed headers
+    /// (`Host`, `X-Project-Id`, `X-Sdk-Date`) and `body`.
+    pub async fn authorize(
+        &self,
+        http: &reqwest::Client,
+        observer: &dyn CallObserver,
+        req: reqwest::RequestBuilder,
+        method: &str,
+        url: &url::Url,
+        body: &[u8],
+    ) -> Result<reqwest::RequestBuilder, ApiError> {
+        let AuthConfig::AkSk {
+            access_key,
+            secret_key,
+        } = &self.config
+        else {
+            let token = self.token(http, observer).await?;
+            return Ok(req.header("X-Auth-Token", token.expose()));
+        };
+        let (access_key, secret_key) = {
+            let mut keys = self.keys.lock().await;
+            match keys.as_ref() {
+                Some(k) => k.clone(),
+                None => {
+                    let read = (read_secret(access_key)?, read_secret(secret_key)?);
+                    *keys = Some(read.clone());
+                    read
+                }
+            }
+        };
+        let host = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_string(),
+        };
+        let date = sign::date(Utc::now());
+        let headers = [
+            ("host".to_string(), host),
+            ("x-project-id".to_string(), self.project_id.clone()),
+            ("x-sdk-date".to_string(), date.clone()),
+        ];
+        let canonical = sign::canonical_request(&sign::SignedRequest {
+            method,
+            path: url.path(),
+            query: url.query().unwrap_or(""),
+            headers: &headers,
+            body,
+        });
+        let signature = sign::signature(secret_key.expose(), &date, &canonical);
+        let authorization = sign::authorization(
+            access_key.expose(),
+            &sign::signed_headers(&headers),
+            &signature,
+        );
+        Ok(req
+            .header(sign::DATE_HEADER, date)
+            .header("X-Project-Id", &self.project_id)
+            .header("Authorization", authorization))
+    }
+
+    /// The service catalog of the current token (empty until one was
+    /// obtained, and for static tokens).
+    pub async fn catalog(&self) -> std::sync::Arc<Catalog> {
+        self.cached
+            .lock()
+            .await
+            .as_ref()
+            .map(|c| std::sync::Arc::clone(&c.catalog))
+            .unwrap_or_default()
     }
 
     /// A token valid for a while yet, obtaining a new one when needed.
@@ -64,9 +144,10 @@ impl TokenSource {
         Ok(token)
     }
 
-    /// Forgets the cached token after the server refused it (401).
+    /// Forgets the cached token (or AK/SK pair) after the server refused it (401).
     pub async fn invalidate(&self) {
         *self.cached.lock().await = None;
+        *self.keys.lock().await = None;
     }
 
     async fn obtain(
@@ -75,11 +156,25 @@ impl TokenSource {
         observer: &dyn CallObserver,
     ) -> Result<Cached, ApiError> {
         match &self.config {
-            AuthConfig::Token { token } => Ok(Cached {
-                token: read_secret(token)?,
-                latency: std::time::Duration::ZERO,
-                expires_at: None,
-            }),
+            AuthConfig::Token { token, auth_url } => {
+                let token = read_secret(token)?;
+                let catalog = match auth_url {
+                    Some(auth_url) if self.want_catalog => {
+                        let url =
+                            format!("{}/auth/catalog", auth_url.as_str().trim_end_matches('/'));
+                        let started = Instant::now();
+                        let result = token_catalog(http, &url, &token).await;
+                        record(observer, "GET", &url, 200, started, &result);
+                        result?
+                    }
+                    _ => Catalog::default(),
+                };
+                Ok(Cached {
+                    token,
+                    catalog: std::sync::Arc::new(catalog),
+                    expires_at: None,
+                })
+            }
             AuthConfig::Password {
                 auth_url,
                 user,
@@ -88,22 +183,22 @@ impl TokenSource {
             } => {
                 let password = read_secret(password)?;
                 let url = format!("{}/auth/tokens", auth_url.as_str().trim_end_matches('/'));
+                let started = Instant::now();
                 let result = self
                     .keystone(http, &url, user, user_domain, &password)
                     .await;
-                let path = path_of(&url);
-                observer.on_call(&CallRecord {
-                    method: "POST",
-                    path: &path,
-                    status: result.as_ref().map_or_else(|e| e.status, |_| Some(201)),
-                    latency: result
-                        .as_ref()
-                        .map_or(std::time::Duration::ZERO, |c| c.latency),
-                    class: result.as_ref().map_or_else(|e| e.class.as_str(), |_| "ok"),
-                    message: result.as_ref().err().map(|e| e.message.as_str()),
-                });
+                record(observer, "POST", &url, 201, started, &result);
                 result
             }
+            AuthConfig::AkSk { .. } => Err(ApiError {
+                class: ErrorClass::Permanent,
+                call: "obtain token".into(),
+                status: None,
+                code: None,
+                message: "AK/SK credentials sign requests; they give no token".into(),
+                not_processed: true,
+                retry_after: None,
+            }),
         }
     }
 
@@ -120,29 +215,16 @@ impl TokenSource {
                 "name": user, "password": password.expose(), "domain": {"name": domain}}}},
             "scope": {"project": {"id": self.project_id}}}});
         let call = format!("POST {}", path_of(url));
-        let started = Instant::now();
-        let err = |class, status, message: String| ApiError {
-            class,
-            call: call.clone(),
-            status,
-            code: None,
-            message,
-            not_processed: false,
-            retry_after: None,
-        };
-        let resp = http
-            .post(url)
-            .query(&[("nocatalog", "true")])
+        let err = |class, status, message| keystone_error(&call, class, status, message);
+        let mut req = http.post(url);
+        if !self.want_catalog {
+            req = req.query(&[("nocatalog", "true")]);
+        }
+        let resp = req
             .json(&body)
             .send()
             .await
-            .map_err(|e| {
-                err(
-                    ErrorClass::Retryable,
-                    None,
-                    format!("Keystone unreachable: {e}"),
-                )
-            })?;
+            .map_err(|e| unreachable(&call, &e))?;
         let status = resp.status().as_u16();
         let token = resp
             .headers()
@@ -151,13 +233,7 @@ impl TokenSource {
             .map(Secret::new);
         let text = resp.text().await.unwrap_or_default();
         if status != 201 && status != 200 {
-            let fault = FaultBody::parse(&text);
-            let class = if status == 401 {
-                ErrorClass::Auth
-            } else {
-                super::error::classify(status, &fault)
-            };
-            let detail = fault.describe().unwrap_or_else(|| format!("HTTP {status}"));
+            let (class, detail) = refusal(status, &text);
             return Err(err(
                 class,
                 Some(status),
@@ -174,13 +250,14 @@ impl TokenSource {
                 "Keystone answer lacks the X-Subject-Token header".into(),
             )
         })?;
-        let expires_at =
-            token_expiry(&text).map_err(|e| err(ErrorClass::BadAnswer, Some(status), e.0))?;
+        let parsed =
+            decode::json(&text).map_err(|e| err(ErrorClass::BadAnswer, Some(status), e.0))?;
+        let expires_at = token_expiry(&parsed);
         // Without an expiry, assume the documented 24 h and renew early.
         let expires_at = expires_at.unwrap_or_else(|| Utc::now() + chrono::TimeDelta::hours(23));
         Ok(Cached {
             token,
-            latency: started.elapsed(),
+            catalog: std::sync::Arc::new(Catalog::from_token_body(&parsed)),
             expires_at: Some(expires_at),
         })
     }
@@ -189,16 +266,103 @@ impl TokenSource {
         match &self.config {
             AuthConfig::Password { user, .. } => user,
             AuthConfig::Token { .. } => "token",
+            AuthConfig::AkSk { .. } => "access key",
         }
     }
 }
 
+/// Reports one Keystone call to the observer.
+fn record<T>(
+    observer: &dyn CallObserver,
+    method: &str,
+    url: &str,
+    ok_status: u16,
+    started: Instant,
+    result: &Result<T, ApiError>,
+) {
+    observer.on_call(&CallRecord {
+        method,
+        path: &path_of(url),
+        status: result
+            .as_ref()
+            .map_or_else(|e| e.status, |_| Some(ok_status)),
+        latency: started.elapsed(),
+        class: result.as_ref().map_or_else(|e| e.class.as_str(), |_| "ok"),
+        message: result.as_ref().err().map(|e| e.message.as_str()),
+    });
+}
+
+/// The service catalog for a pre-issued token (`GET /v3/auth/catalog`).
+async fn token_catalog(
+    http: &reqwest::Client,
+    url: &str,
+    token: &Secret,
+) -> Result<Catalog, ApiError> {
+    let call = format!("GET {}", path_of(url));
+    let err = |class, status, message| keystone_error(&call, class, status, message);
+    let resp = http
+        .get(url)
+        .header("X-Auth-Token", token.expose())
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| unreachable(&call, &e))?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    if status != 200 {
+        let (class, detail) = refusal(status, &text);
+        return Err(err(
+            class,
+            Some(status),
+            format!("Keystone refused to list the service catalog for the token: {detail}"),
+        ));
+    }
+    let body = decode::json(&text).map_err(|e| err(ErrorClass::BadAnswer, Some(status), e.0))?;
+    Ok(Catalog::from_catalog_body(&body))
+}
+
+/// A failed Keystone call.
+fn keystone_error(call: &str, class: ErrorClass, status: Option<u16>, message: String) -> ApiError {
+    ApiError {
+        class,
+        call: call.to_string(),
+        status,
+        code: None,
+        message,
+        not_processed: false,
+        retry_after: None,
+    }
+}
+
+/// A Keystone call that got no answer.
+fn unreachable(call: &str, e: &reqwest::Error) -> ApiError {
+    let error = super::client::transport_error(call, e);
+    keystone_error(
+        call,
+        error.class,
+        None,
+        format!("Keystone unreachable: {}", error.message),
+    )
+}
+
+/// The class of a refused Keystone call (401: the credentials) and the
+/// explanation in its answer.
+fn refusal(status: u16, text: &str) -> (ErrorClass, String) {
+    let fault = FaultBody::parse(text);
+    let class = if status == 401 {
+        ErrorClass::Auth
+    } else {
+        super::error::classify(status, &fault)
+    };
+    let detail = fault.describe().unwrap_or_else(|| format!("HTTP {status}"));
+    (class, detail)
+}
+
 /// `token.expires_at` of a Keystone token answer.
-fn token_expiry(body: &str) -> Result<Option<DateTime<Utc>>, decode::DecodeError> {
-    let v = decode::json(body)?;
-    Ok(v.pointer("/token/expires_at")
+fn token_expiry(body: &serde_json::Value) -> Option<DateTime<Utc>> {
+    body.pointer("/token/expires_at")
         .and_then(|x| x.as_str())
-        .and_then(parse_api_time))
+        .and_then(parse_api_time)
 }
 
 fn read_secret(source: &SecretSource) -> Result<Secret, ApiError> {
@@ -236,9 +400,9 @@ mod tests {
             "/../shared/api-samples/keystone_token_response_project_scope.json"
         );
         let body = std::fs::read_to_string(path).unwrap();
-        let expiry = token_expiry(&body).unwrap().expect("expires_at");
+        let body = decode::json(&body).unwrap();
+        let expiry = token_expiry(&body).expect("expires_at");
         assert_eq!(expiry, Utc.with_ymd_and_hms(2017, 6, 3, 2, 19, 49).unwrap());
-        assert_eq!(token_expiry("{}").unwrap(), None);
-        assert!(token_expiry("{").is_err());
+        assert_eq!(token_expiry(&serde_json::json!({})), None);
     }
 }

@@ -15,6 +15,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::auth::{path_of, TokenSource};
+use super::catalog;
 use super::decode::{self, DecodeError, Page};
 use super::error::{classify, ApiError, ErrorClass};
 use super::fault::FaultBody;
@@ -89,53 +90,118 @@ pub struct CloudClient {
 
 struct Inner {
     http: reqwest::Client,
+    /// Cloud name, for messages.
+    cloud: String,
     project_id: String,
-    volume_base: String,
-    backup_base: String,
+    /// `None`: from the service catalog.
+    volume_base: Option<String>,
+    backup_base: Option<String>,
+    region: Option<String>,
+    interface: String,
     snapshot_api: ApiVersion,
     tokens: TokenSource,
     settings: ClientSettings,
     limiter: Option<RateLimiter>,
-    /// CSBS base URL, when the cloud has one.
+    /// CSBS base URL; `None`: from the service catalog.
     server_backup_base: Option<String>,
     /// CSBS checkpoint deletions in flight (see [`MAX_CHECKPOINT_DELETIONS`]).
     checkpoint_deletions: Arc<tokio::sync::Semaphore>,
 }
 
+#[derive(Clone, Copy)]
 enum Service {
     Volume,
     Backup,
+    ServerBackup,
 }
 
+impl Service {
+    /// The name in a [`CATALOG_SCHEME`] URL and the policy file.
+    fn name(self) -> &'static str {
+        match self {
+            Service::Volume => "volume",
+            Service::Backup => "backup",
+            Service::ServerBackup => "server_backup",
+        }
+    }
+
+    fn catalog_types(self) -> &'static [&'static str] {
+        match self {
+            Service::Volume => catalog::VOLUME_TYPES,
+            Service::Backup => catalog::BACKUP_TYPES,
+            Service::ServerBackup => catalog::SERVER_BACKUP_TYPES,
+        }
+    }
+}
+
+/// The certificates of a `cacert` PEM file, or why there are none.
+pub fn ca_bundle(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem =
+        std::fs::read(path).map_err(|e| format!("cannot read cacert {}: {e}", path.display()))?;
+    reqwest::Certificate::from_pem_bundle(&pem)
+        .ok()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "cacert {} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
+                path.display()
+            )
+        })
+}
+
+/// URLs of services whose base comes from the catalog are built as
+/// `catalog://SERVICE/v2/…` and resolved at each attempt, once a token (and
+/// with it the catalog) is at hand.
+const CATALOG_SCHEME: &str = "catalog";
+
 impl CloudClient {
-    /// Builds a client; TLS certificates are always verified.
+    /// Builds a client; TLS certificates are always verified, against the
+    /// built-in roots and the cloud's `cacert`.
     pub fn new(cloud: &Cloud, settings: ClientSettings) -> Result<Self, ApiError> {
-        let http = reqwest::Client::builder()
+        let setup_error = |message: String| ApiError {
+            class: ErrorClass::Permanent,
+            call: "build HTTP client".into(),
+            status: None,
+            code: None,
+            message,
+            not_processed: true,
+            retry_after: None,
+        };
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
-            .user_agent(concat!("vbs-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ApiError {
-                class: ErrorClass::Permanent,
-                call: "build HTTP client".into(),
-                status: None,
-                code: None,
-                message: e.to_string(),
-                not_processed: true,
-                retry_after: None,
-            })?;
-        let base = |u: &url::Url| u.as_str().trim_end_matches('/').to_string();
+            .user_agent(concat!("vbs-agent/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &cloud.cacert {
+            for cert in ca_bundle(path).map_err(setup_error)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| setup_error(e.to_string()))?;
+        let base = |u: &Option<url::Url>| {
+            u.as_ref()
+                .map(|u| u.as_str().trim_end_matches('/').to_string())
+        };
+        let want_catalog = cloud.endpoints.volume.is_none()
+            || cloud.endpoints.backup.is_none()
+            || (cloud.endpoints.server_backup.is_none() && cloud.auth.has_catalog());
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
+                cloud: cloud.name.clone(),
                 project_id: cloud.project_id.clone(),
                 volume_base: base(&cloud.endpoints.volume),
                 backup_base: base(&cloud.endpoints.backup),
+                region: cloud.region.clone(),
+                interface: cloud.interface.clone(),
                 snapshot_api: cloud.snapshot_api,
-                tokens: TokenSource::new(cloud.auth.clone(), cloud.project_id.clone()),
+                tokens: TokenSource::new(
+                    cloud.auth.clone(),
+                    cloud.project_id.clone(),
+                    want_catalog,
+                ),
                 settings,
                 limiter: cloud.rate_limit.map(|r| RateLimiter::new(r.interval())),
-                server_backup_base: cloud.endpoints.server_backup.as_ref().map(base),
+                server_backup_base: base(&cloud.endpoints.server_backup),
                 checkpoint_deletions: Arc::new(tokio::sync::Semaphore::new(
                     MAX_CHECKPOINT_DELETIONS,
                 )),
@@ -362,8 +428,52 @@ impl CloudClient {
         let base = match service {
             Service::Volume => &self.inner.volume_base,
             Service::Backup => &self.inner.backup_base,
+            Service::ServerBackup => &self.inner.server_backup_base,
         };
+        let base = base
+            .clone()
+            .unwrap_or_else(|| format!("{CATALOG_SCHEME}://{}", service.name()));
         format!("{base}/{version}/{}/{tail}", self.inner.project_id)
+    }
+
+    /// A `catalog://SERVICE/…` URL with the service's base from the catalog
+    /// of the current token; other URLs unchanged.
+    async fn resolve(&self, url: &str) -> Result<String, ApiError> {
+        let found = [Service::Volume, Service::Backup, Service::ServerBackup]
+            .into_iter()
+            .find_map(|service| {
+                let prefix = format!("{CATALOG_SCHEME}://{}/", service.name());
+                url.strip_prefix(&prefix).map(|tail| (service, tail))
+            });
+        let Some((service, tail)) = found else {
+            return Ok(url.to_string());
+        };
+        let name = service.name();
+        let inner = &self.inner;
+        let catalog = inner.tokens.catalog().await;
+        let types = service.catalog_types();
+        let base = catalog
+            .base_url(types, inner.region.as_deref(), &inner.interface, &inner.project_id)
+            .ok_or_else(|| ApiError {
+                class: ErrorClass::Permanent,
+                call: format!("find the {name} endpoint"),
+                status: None,
+                code: None,
+                message: format!(
+                    "the Keystone service catalog has no {name} endpoint (types {}) on interface {} in {}; \
+                     set clouds.{}.endpoints.{name}, or fix region/interface",
+                    types.join(", "),
+                    inner.interface,
+                    inner
+                        .region
+                        .as_deref()
+                        .map_or_else(|| "any region".to_string(), |r| format!("region {r}")),
+                    inner.cloud,
+                ),
+                not_processed: true,
+                retry_after: None,
+            })?;
+        Ok(format!("{base}/{tail}"))
     }
 
     /// Follows pages by rebuilding each next URL from its `marker`.
@@ -468,21 +578,52 @@ impl CloudClient {
         if let Some(limiter) = &inner.limiter {
             limiter.acquire().await;
         }
-        let token = inner
+        // Serializing a `Value` cannot fail.
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).unwrap_or_default())
+            .unwrap_or_default();
+        // Signing (AK/SK) needs the final URL, so the catalog is consulted
+        // first; with password auth the catalog comes with the token.
+        if url.starts_with(CATALOG_SCHEME) {
+            inner
+                .tokens
+                .token(&inner.http, self.observer.as_ref())
+                .await?;
+        }
+        let resolved = self.resolve(url).await?;
+        let url = resolved.as_str();
+        let parsed = url::Url::parse(url).map_err(|e| ApiError {
+            class: ErrorClass::Permanent,
+            call: format!("{method} {url}"),
+            status: None,
+            code: None,
+            message: format!("bad URL: {e}"),
+            not_processed: true,
+            retry_after: None,
+        })?;
+        let mut req = inner
+            .http
+            .request(method.clone(), parsed.clone())
+            .header("Accept", "application/json");
+        if body.is_some() {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes.clone());
+        }
+        req = inner
             .tokens
-            .token(&inner.http, self.observer.as_ref())
+            .authorize(
+                &inner.http,
+                self.observer.as_ref(),
+                req,
+                method.as_str(),
+                &parsed,
+                &bytes,
+            )
             .await?;
         let path = path_of(url);
         let call = format!("{method} {path}");
         let started = Instant::now();
-        let mut req = inner
-            .http
-            .request(method.clone(), url)
-            .header("X-Auth-Token", token.expose())
-            .header("Accept", "application/json");
-        if let Some(b) = body {
-            req = req.json(b);
-        }
         let (status, result) = match req.send().await {
             Err(e) => (None, Err(transport_error(&call, &e))),
             Ok(resp) => {
@@ -529,7 +670,23 @@ fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
     }
 }
 
-fn transport_error(call: &str, e: &reqwest::Error) -> ApiError {
+pub(super) fn transport_error(call: &str, e: &reqwest::Error) -> ApiError {
+    let chain = error_chain(e);
+    if chain.to_ascii_lowercase().contains("certificate") {
+        // Retrying cannot help: the server's certificate is not trusted.
+        return ApiError {
+            class: ErrorClass::Permanent,
+            call: call.to_string(),
+            status: None,
+            code: None,
+            message: format!(
+                "TLS certificate not trusted: {chain}; if the cloud uses a private CA, \
+                 give its PEM file as `cacert` on the cloud (or OS_CACERT / clouds.yaml cacert)"
+            ),
+            not_processed: true,
+            retry_after: None,
+        };
+    }
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -542,7 +699,7 @@ fn transport_error(call: &str, e: &reqwest::Error) -> ApiError {
         call: call.to_string(),
         status: None,
         code: None,
-        message: format!("{what}: {}", error_chain(e)),
+        message: format!("{what}: {chain}"),
         // Only a refused connection proves the request never arrived; a
         // reset mid-request is reported as a request error and may have
         // been acted on.

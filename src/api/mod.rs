@@ -4,15 +4,19 @@
 //! [`CallObserver`].
 
 mod auth;
+pub mod catalog;
 mod client;
 pub mod decode;
 mod error;
 mod fault;
 mod limit;
 mod observe;
+pub mod sign;
 pub mod types;
 
-pub use client::{ClientSettings, CloudClient, NewBackup, NewSnapshot, MAX_CHECKPOINT_DELETIONS};
+pub use client::{
+    ca_bundle, ClientSettings, CloudClient, NewBackup, NewSnapshot, MAX_CHECKPOINT_DELETIONS,
+};
 pub use error::{ApiError, ErrorClass};
 pub use fault::FaultBody;
 pub use observe::{CallObserver, CallRecord, TraceObserver};

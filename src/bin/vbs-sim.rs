@@ -35,6 +35,9 @@ struct Args {
     /// Keystone user `NAME:DOMAIN:PASSWORD`.
     #[arg(long, value_name = "NAME:DOMAIN:PASSWORD")]
     user: Vec<String>,
+    /// AK/SK pair whose SDK-HMAC-SHA256 signed requests are accepted.
+    #[arg(long, value_name = "AK:SK")]
+    access_key: Vec<String>,
     /// How many servers CSBS can back up (kind: server policies).
     #[arg(long, default_value_t = 1)]
     servers: usize,
@@ -125,6 +128,12 @@ async fn serve(args: Args) -> Result<(), String> {
     let sim = sim::start(config, args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    for pair in &args.access_key {
+        let (ak, sk) = pair
+            .split_once(':')
+            .ok_or(format!("--access-key {pair}: expected AK:SK"))?;
+        sim.add_access_key(ak, sk);
+    }
     let base = sim.base_url();
     println!(
         "vbs-sim listening on {base} (project {project}, token `{}`)",

@@ -7,6 +7,8 @@ use chrono::{SecondsFormat, Utc};
 
 use super::load_config;
 
+mod clouds;
+
 pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let config = match load_config(path) {
         Ok(c) => c,
@@ -19,6 +21,9 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         config.policies.len(),
         config.history_path().display()
     );
+    for cloud in config.clouds.values() {
+        clouds::show(cloud);
+    }
     let now = Utc::now();
     for p in &config.policies {
         outln!();

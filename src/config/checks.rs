@@ -120,6 +120,29 @@ pub(crate) fn env_var(text: &str) -> Result<String, String> {
     }
 }
 
+/// A catalog interface name.
+pub(crate) fn interface(text: &str) -> Result<String, String> {
+    let name = text.strip_suffix("URL").unwrap_or(text);
+    match name {
+        "public" | "internal" | "admin" => Ok(name.to_string()),
+        _ => Err(format!(
+            "unknown interface \"{text}\" (supported: public, internal, admin)"
+        )),
+    }
+}
+
+/// A systemd credential name: a file name under `$CREDENTIALS_DIRECTORY`.
+pub(crate) fn credential_name(text: &str) -> Result<(), String> {
+    if text.is_empty() || text == "." || text == ".." || text.contains('/') {
+        Err(format!(
+            "\"{text}\" is not a credential name; give the NAME of LoadCredential=NAME:PATH \
+             (no `/`), such as password"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// What a URL is for, which decides what its path may hold.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum UrlRole<'a> {

@@ -362,11 +362,11 @@ policies:
         assert_eq!(cloud.project_id, "0123456789abcdef0123456789abcdef");
         assert_eq!(cloud.snapshot_api, ApiVersion::V2);
         assert_eq!(
-            cloud.endpoints.volume.as_str(),
-            "https://evs.eu-de.example.com/"
+            cloud.endpoints.volume.as_ref().map(url::Url::as_str),
+            Some("https://evs.eu-de.example.com/")
         );
         match &cloud.auth {
-            AuthConfig::Token { token } => assert_eq!(
+            AuthConfig::Token { token, .. } => assert_eq!(
                 token,
                 &SecretSource::File(PathBuf::from("/etc/vbs-agent/secrets/token"))
             ),

@@ -24,6 +24,7 @@ mod raw;
 mod report;
 pub mod secret;
 mod server;
+mod source;
 mod suggest;
 mod validate;
 

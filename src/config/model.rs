@@ -51,6 +51,39 @@ pub struct Cloud {
     pub auth: AuthConfig,
     /// Requests to this cloud are spaced to stay within this rate.
     pub rate_limit: Option<RateLimit>,
+    /// Where the cloud's settings came from (shown by `check`).
+    pub origin: CloudOrigin,
+    /// Catalog region (`region` / `region_name` / `OS_REGION_NAME`); `None`
+    /// accepts an endpoint of any region.
+    pub region: Option<String>,
+    /// Catalog interface: `public` (default), `internal` or `admin`.
+    pub interface: String,
+    /// A PEM file of extra CA certificates trusted for this cloud, besides
+    /// the built-in roots.
+    pub cacert: Option<PathBuf>,
+}
+
+/// Where a cloud's settings came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloudOrigin {
+    /// Written out in the policy file.
+    Inline,
+    /// An entry of a `clouds.yaml` file.
+    CloudsYaml { file: PathBuf, entry: String },
+    /// The `OS_*` environment variables.
+    Env,
+}
+
+impl std::fmt::Display for CloudOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CloudOrigin::Inline => f.write_str("the policy file"),
+            CloudOrigin::CloudsYaml { file, entry } => {
+                write!(f, "cloud `{entry}` of {}", file.display())
+            }
+            CloudOrigin::Env => f.write_str("the OS_* environment variables"),
+        }
+    }
 }
 
 /// `requests` per `per`.
@@ -98,13 +131,14 @@ pub struct Retries {
 pub const DEFAULT_MAX_CONCURRENT_JOBS: usize = 16;
 
 /// Service base URLs, without version or project segments
-/// (`https://evs.eu-de.otc.t-systems.com`).
+/// (`https://evs.eu-de.otc.t-systems.com`). `None`: taken from the Keystone
+/// service catalog (password auth only).
 #[derive(Debug, Clone)]
 pub struct Endpoints {
     /// EVS/Cinder: snapshots.
-    pub volume: Url,
+    pub volume: Option<Url>,
     /// VBS/Cinder: backups.
-    pub backup: Url,
+    pub backup: Option<Url>,
     /// CSBS: server backups (required by `kind: server` policies).
     pub server_backup: Option<Url>,
 }
@@ -130,7 +164,12 @@ impl ApiVersion {
 #[derive(Debug, Clone)]
 pub enum AuthConfig {
     /// A pre-issued token, read from a file or environment variable at use.
-    Token { token: SecretSource },
+    Token {
+        token: SecretSource,
+        /// Keystone v3 URL; when given, endpoints left out come from its
+        /// service catalog (`GET /auth/catalog`).
+        auth_url: Option<Url>,
+    },
     /// Keystone v3 password auth scoped to the cloud's project.
     Password {
         /// Identity base URL including `/v3`, e.g. `https://iam.eu-de.otc.t-systems.com/v3`.
@@ -140,6 +179,27 @@ pub enum AuthConfig {
         user_domain: String,
         password: SecretSource,
     },
+    /// Huawei Cloud access key / secret key: every request is signed
+    /// (`SDK-HMAC-SHA256`); there is no token.
+    AkSk {
+        access_key: SecretSource,
+        secret_key: SecretSource,
+    },
+}
+
+impl AuthConfig {
+    /// Whether this auth yields a Keystone service catalog, so endpoints
+    /// may be left out: password auth, or token auth with `auth_url`.
+    pub fn has_catalog(&self) -> bool {
+        matches!(
+            self,
+            AuthConfig::Password { .. }
+                | AuthConfig::Token {
+                    auth_url: Some(_),
+                    ..
+                }
+        )
+    }
 }
 
 /// What a policy creates.

@@ -173,10 +173,13 @@ pub(crate) struct RawPoll {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a mapping")]
 pub(crate) struct RawCloud {
-    /// Required. The project ID: 32 hex digits (as shown in the console
-    /// under "My Credentials"). Stored in lower case.
+    /// Required (unless `clouds_yaml` or `from_env` gives it). The project
+    /// ID: 32 hex digits (as shown in the console under "My Credentials").
+    /// Stored in lower case.
     pub(crate) project_id: Option<String>,
-    /// Required. Service base URLs.
+    /// Service base URLs. Required with AK/SK auth, and with token auth
+    /// without `auth_url`; otherwise those left out come from the Keystone
+    /// service catalog.
     pub(crate) endpoints: Option<RawEndpoints>,
     /// API version for snapshots: `v2` (default; the vendor recommends it)
     /// or `v3`.
@@ -190,8 +193,26 @@ pub(crate) struct RawCloud {
     /// `localhost`, `127.0.0.0/8` and `::1` is always allowed (tests, the
     /// simulator, local proxies).
     pub(crate) allow_http: Option<bool>,
-    /// Required. How the agent authenticates.
+    /// Required unless `clouds_yaml` or `from_env` is given. How the agent
+    /// authenticates.
     pub(crate) auth: Option<RawAuth>,
+    /// Take this cloud from the entry of this name in the first
+    /// `clouds.yaml` found (`$OS_CLIENT_CONFIG_FILE`, `./clouds.yaml`,
+    /// `$XDG_CONFIG_HOME/openstack/` or `~/.config/openstack/`,
+    /// `/etc/openstack/`), with the same entry of a `secure.yaml` in those
+    /// places merged over it. `auth` must then be left out; other fields
+    /// given here win over the entry's.
+    pub(crate) clouds_yaml: Option<String>,
+    /// `true`: take this cloud from the `OS_*` environment variables, as
+    /// the OpenStack command-line clients do. `auth` must then be left out.
+    pub(crate) from_env: Option<bool>,
+    /// Region of the service-catalog endpoints to use (e.g. `eu-de`).
+    pub(crate) region: Option<String>,
+    /// Catalog interface: `public` (default), `internal` or `admin`.
+    pub(crate) interface: Option<String>,
+    /// PEM file of a private CA to trust for this cloud (in addition to the
+    /// built-in roots). Relative to the policy file.
+    pub(crate) cacert: Option<String>,
 }
 
 /// `clouds.NAME.endpoints:` — base URLs such as
@@ -201,16 +222,18 @@ pub(crate) struct RawCloud {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a mapping")]
 pub(crate) struct RawEndpoints {
-    /// Required. EVS / Cinder: snapshots.
+    /// EVS / Cinder: snapshots. Discovered from the Keystone catalog
+    /// (types `volumev3`, `block-storage`, `volumev2`, `volume`) when absent.
     pub(crate) volume: Option<String>,
-    /// Required. VBS / Cinder: backups.
+    /// VBS / Cinder: backups. Discovered from the catalog (type `vbs`, else
+    /// the volume service) when absent.
     pub(crate) backup: Option<String>,
     /// CSBS: server backups. Required by clouds that `kind: server`
     /// policies use.
     pub(crate) server_backup: Option<String>,
 }
 
-/// `clouds.NAME.auth:` — one of two shapes, chosen by `type`:
+/// `clouds.NAME.auth:` — one of three shapes, chosen by `type`:
 ///
 /// ```yaml
 /// auth:                        # Keystone v3 password, scoped to project_id
@@ -222,17 +245,23 @@ pub(crate) struct RawEndpoints {
 /// auth:                        # a pre-issued token
 ///   type: token
 ///   token_file: /run/credentials/vbs-agent.service/token        # or token_env: VBS_TOKEN
+/// auth:                        # Huawei Cloud AK/SK: every request is signed
+///   type: aksk
+///   access_key_credential: access-key                           # or access_key_file / _env
+///   secret_key_credential: secret-key                           # or secret_key_file / _env
 /// ```
 ///
-/// Exactly one of `password_file` / `password_env` (or `token_file` /
-/// `token_env`) must be given. Fields of the other type are errors.
+/// Each secret is given exactly one way: `*_file`, `*_env`, or
+/// `*_credential` (a systemd credential name, read from
+/// `$CREDENTIALS_DIRECTORY/NAME`). Fields of another type are errors.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a mapping")]
 pub(crate) struct RawAuth {
-    /// Required. `password` or `token`.
+    /// Required. `password`, `token` or `aksk`.
     #[serde(rename = "type")]
     pub(crate) kind: Option<String>,
-    /// Password auth: the identity endpoint, ending in `/v3`.
+    /// Password auth: the identity endpoint, ending in `/v3`. Token auth
+    /// (optional): where to fetch the service catalog for endpoints left out.
     pub(crate) auth_url: Option<String>,
     /// Password auth: the user name.
     pub(crate) user: Option<String>,
@@ -247,6 +276,19 @@ pub(crate) struct RawAuth {
     pub(crate) token_file: Option<String>,
     /// Token auth: environment variable holding the token.
     pub(crate) token_env: Option<String>,
+    /// Password auth: name of a systemd credential holding the password,
+    /// read from `$CREDENTIALS_DIRECTORY/NAME`.
+    pub(crate) password_credential: Option<String>,
+    /// Token auth: name of a systemd credential holding the token.
+    pub(crate) token_credential: Option<String>,
+    /// AK/SK auth: the access key, from a file, a variable or a credential.
+    pub(crate) access_key_file: Option<String>,
+    pub(crate) access_key_env: Option<String>,
+    pub(crate) access_key_credential: Option<String>,
+    /// AK/SK auth: the secret key, from a file, a variable or a credential.
+    pub(crate) secret_key_file: Option<String>,
+    pub(crate) secret_key_env: Option<String>,
+    pub(crate) secret_key_credential: Option<String>,
 }
 
 /// `policies[N]:` — what to back up, where, and when.

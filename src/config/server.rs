@@ -116,7 +116,8 @@ pub(super) fn inapplicable(
     }
 }
 
-/// Every server policy's cloud must have an `endpoints.server_backup`.
+/// Every server policy's cloud must have an `endpoints.server_backup`,
+/// unless its auth yields a service catalog to find CSBS in.
 pub(super) fn check_endpoints(
     policies: &[Option<RawPolicy>],
     clouds: &BTreeMap<String, Cloud>,
@@ -131,11 +132,11 @@ pub(super) fn check_endpoints(
         let Some(cloud) = raw.cloud.as_deref().and_then(|c| clouds.get(c)) else {
             continue;
         };
-        if cloud.endpoints.server_backup.is_none() {
+        if cloud.endpoints.server_backup.is_none() && !cloud.auth.has_catalog() {
             report.value(
                 &policies_path.index(i).key("cloud"),
                 format!(
-                    "cloud \"{}\" has no `endpoints.server_backup` (the CSBS base URL, such as https://csbs.eu-de.example.com), which kind server needs",
+                    "cloud \"{}\" has no `endpoints.server_backup` (the CSBS base URL, such as https://csbs.eu-de.example.com), which kind server needs; only password auth, or token auth with auth_url, can find it in the Keystone service catalog",
                     cloud.name
                 ),
             );

@@ -12,13 +12,14 @@ use chrono_tz::Tz;
 
 use super::checks::{self, UrlRole};
 use super::model::{
-    ApiVersion, AuthConfig, Cloud, Config, Endpoints, Misfire, Policy, PolicyKind, PollSettings,
-    Retention, Retries, DEFAULT_MAX_CONCURRENT_JOBS,
+    ApiVersion, AuthConfig, Cloud, CloudOrigin, Config, Endpoints, Misfire, Policy, PolicyKind,
+    PollSettings, Retention, Retries, DEFAULT_MAX_CONCURRENT_JOBS,
 };
 use super::path::FieldPath;
 use super::raw::{RawAuth, RawCloud, RawDefaults, RawPolicy, RawPoll, RawRetention, RawRetries};
 use super::report::Report;
 use super::secret::SecretSource;
+use super::source::{self, Env, ProcessEnv, Sourced};
 use crate::naming;
 use crate::schedule::Schedule;
 
@@ -362,17 +363,76 @@ fn cloud(
     base_dir: &Path,
     report: &mut Report<'_>,
 ) -> Option<Cloud> {
-    let project_id = required(&raw.project_id, path, "project_id", "32 hex digits", report)
-        .and_then(|p| ok_or_report(checks::project_id(p), &path.key("project_id"), report));
     let allow_http = raw.allow_http.unwrap_or(false);
+    // `Some(None)`: written inline; `None`: the named source failed (reported).
+    let sourced = sourced(raw, path, report);
+    let source_field = if raw.clouds_yaml.is_some() {
+        "clouds_yaml"
+    } else {
+        "from_env"
+    };
+    let project_id = match (&raw.project_id, &sourced) {
+        (None, Some(Some(s))) => ok_or_report(s.project_id(), &path.key(source_field), report),
+        (None, None) => None,
+        _ => required(&raw.project_id, path, "project_id", "32 hex digits", report)
+            .and_then(|p| ok_or_report(checks::project_id(p), &path.key("project_id"), report)),
+    };
 
-    let endpoints = match &raw.endpoints {
-        None => {
+    let auth = match (&raw.auth, &sourced) {
+        (Some(_), Some(Some(s))) => {
+            report.key(
+                &path.key("auth"),
+                format!(
+                    "the credentials come from {} (`{source_field}`); remove `auth` here, or remove `{source_field}`",
+                    s.origin.as_ref().map_or_else(String::new, ToString::to_string)
+                ),
+            );
+            None
+        }
+        (None, Some(Some(s))) => ok_or_report(s.auth(allow_http), &path.key(source_field), report),
+        (_, None) => None,
+        (None, Some(None)) => {
             report.missing(
                 path,
-                "endpoints",
-                "missing required field `endpoints` (with `volume` and `backup` base URLs)",
+                "auth",
+                "missing required field `auth` (type password, token or aksk; or name the cloud \
+                 with `clouds_yaml` or `from_env: true`)",
             );
+            None
+        }
+        (Some(raw_auth), Some(None)) => {
+            auth(raw_auth, &path.key("auth"), allow_http, base_dir, report)
+        }
+    };
+    let discoverable = auth.as_ref().is_some_and(AuthConfig::has_catalog);
+
+    let endpoints = match &raw.endpoints {
+        None if discoverable => Some(Endpoints {
+            volume: None,
+            backup: None,
+            server_backup: None,
+        }),
+        None => {
+            // A password block with other mistakes, or a source that failed,
+            // is reported on its own.
+            let password_declared = raw.auth.as_ref().is_some_and(|a| {
+                a.kind.as_deref() == Some("password")
+                    || (a.kind.as_deref() == Some("token") && a.auth_url.is_some())
+            });
+            let source_failed = match &sourced {
+                None => true,
+                Some(Some(_)) => auth.is_none(),
+                Some(None) => false,
+            };
+            if !password_declared && !source_failed {
+                report.missing(
+                    path,
+                    "endpoints",
+                    "missing required field `endpoints` (with `volume` and `backup` base URLs; \
+                     only password auth, or token auth with auth_url, can find them in the \
+                     Keystone service catalog)",
+                );
+            }
             None
         }
         Some(raw_endpoints) => {
@@ -380,12 +440,16 @@ fn cloud(
             let role = UrlRole::Endpoint {
                 project_id: project_id.as_deref(),
             };
-            let mut url = |value: &Option<String>, field: &str| {
+            let mut url = |value: &Option<String>, field: &str| -> Option<Option<url::Url>> {
+                if value.is_none() && discoverable {
+                    return Some(None);
+                }
                 let text = required(
                     value,
                     &ep_path,
                     field,
-                    "a base URL such as https://evs.eu-de.example.com",
+                    "a base URL such as https://evs.eu-de.example.com; only password auth, or \
+                     token auth with auth_url, can find it in the Keystone service catalog",
                     report,
                 )?;
                 ok_or_report(
@@ -393,12 +457,13 @@ fn cloud(
                     &ep_path.key(field),
                     report,
                 )
+                .map(Some)
             };
             let volume = url(&raw_endpoints.volume, "volume");
             let backup = url(&raw_endpoints.backup, "backup");
             let server_backup = match &raw_endpoints.server_backup {
                 None => Some(None),
-                given => url(given, "server_backup").map(Some),
+                given => url(given, "server_backup"),
             };
             Some(Endpoints {
                 volume: volume?,
@@ -420,21 +485,40 @@ fn cloud(
         }
     };
 
-    let auth = match &raw.auth {
-        None => {
-            report.missing(
-                path,
-                "auth",
-                "missing required field `auth` (type password or token)",
-            );
-            None
-        }
-        Some(raw_auth) => auth(raw_auth, &path.key("auth"), allow_http, base_dir, report),
-    };
-
     let rate_limit = match raw.rate_limit.as_deref() {
         None => Some(None),
         Some(r) => ok_or_report(checks::rate_limit(r), &path.key("rate_limit"), report).map(Some),
+    };
+
+    let from_source = sourced.as_ref().and_then(Option::as_ref);
+    let region = raw
+        .region
+        .clone()
+        .or_else(|| from_source.and_then(|s| s.region.clone()));
+    if region.as_deref() == Some("") {
+        report.value(
+            &path.key("region"),
+            "region is empty; give a region name such as eu-de, or leave it out",
+        );
+    }
+    let interface = match (
+        &raw.interface,
+        from_source.and_then(|s| s.interface.as_deref()),
+    ) {
+        (Some(i), _) => ok_or_report(checks::interface(i), &path.key("interface"), report),
+        (None, Some(i)) => ok_or_report(checks::interface(i), &path.key(source_field), report),
+        (None, None) => Some("public".to_string()),
+    };
+    let cacert = match raw.cacert.as_deref() {
+        Some("") => {
+            report.value(
+                &path.key("cacert"),
+                "cacert is empty; give the path of a PEM file of CA certificates",
+            );
+            None
+        }
+        Some(c) => Some(Some(resolve(base_dir, c))),
+        None => Some(from_source.and_then(|s| s.cacert.clone())),
     };
 
     Some(Cloud {
@@ -444,7 +528,57 @@ fn cloud(
         snapshot_api: snapshot_api?,
         auth: auth?,
         rate_limit: rate_limit?,
+        origin: from_source
+            .and_then(|s| s.origin.clone())
+            .unwrap_or(CloudOrigin::Inline),
+        region: region.filter(|r| !r.is_empty()),
+        interface: interface?,
+        cacert: cacert?,
     })
+}
+
+/// The clouds.yaml entry or environment this cloud is named from:
+/// `Some(None)` when it is written inline, `None` when the source is
+/// unusable (reported).
+fn sourced(raw: &RawCloud, path: &FieldPath, report: &mut Report<'_>) -> Option<Option<Sourced>> {
+    let from_env = raw.from_env.unwrap_or(false);
+    match raw.clouds_yaml.as_deref() {
+        Some(_) if from_env => {
+            report.key(
+                &path.key("from_env"),
+                "set either clouds_yaml or from_env, not both",
+            );
+            None
+        }
+        Some("") => {
+            report.value(
+                &path.key("clouds_yaml"),
+                "clouds_yaml is empty; give the name of an entry under `clouds:` in clouds.yaml",
+            );
+            None
+        }
+        Some(entry) => clouds_yaml_entry(entry, &path.key("clouds_yaml"), report),
+        // As for the openstack CLI, OS_CLOUD names a clouds.yaml entry.
+        None if from_env => match ProcessEnv.var("OS_CLOUD") {
+            Some(entry) => clouds_yaml_entry(&entry, &path.key("from_env"), report),
+            None => Some(Some(source::from_env(&ProcessEnv))),
+        },
+        None => Some(None),
+    }
+}
+
+fn clouds_yaml_entry(
+    entry: &str,
+    field: &FieldPath,
+    report: &mut Report<'_>,
+) -> Option<Option<Sourced>> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    ok_or_report(
+        source::from_clouds_yaml(entry, &ProcessEnv, &cwd),
+        field,
+        report,
+    )
+    .map(Some)
 }
 
 const PASSWORD_FIELDS: &[&str] = &[
@@ -454,8 +588,24 @@ const PASSWORD_FIELDS: &[&str] = &[
     "user_domain",
     "password_file",
     "password_env",
+    "password_credential",
 ];
-const TOKEN_FIELDS: &[&str] = &["type", "token_file", "token_env"];
+const TOKEN_FIELDS: &[&str] = &[
+    "type",
+    "auth_url",
+    "token_file",
+    "token_env",
+    "token_credential",
+];
+const AKSK_FIELDS: &[&str] = &[
+    "type",
+    "access_key_file",
+    "access_key_env",
+    "access_key_credential",
+    "secret_key_file",
+    "secret_key_env",
+    "secret_key_credential",
+];
 
 fn auth(
     raw: &RawAuth,
@@ -464,23 +614,32 @@ fn auth(
     base_dir: &Path,
     report: &mut Report<'_>,
 ) -> Option<AuthConfig> {
-    let kind = required(&raw.kind, path, "type", "password or token", report)?;
-    let fields: [(&str, &Option<String>); 7] = [
+    let kind = required(&raw.kind, path, "type", "password, token or aksk", report)?;
+    let fields: [(&str, &Option<String>); 15] = [
         ("auth_url", &raw.auth_url),
         ("user", &raw.user),
         ("user_domain", &raw.user_domain),
         ("password_file", &raw.password_file),
         ("password_env", &raw.password_env),
+        ("password_credential", &raw.password_credential),
         ("token_file", &raw.token_file),
         ("token_env", &raw.token_env),
+        ("token_credential", &raw.token_credential),
+        ("access_key_file", &raw.access_key_file),
+        ("access_key_env", &raw.access_key_env),
+        ("access_key_credential", &raw.access_key_credential),
+        ("secret_key_file", &raw.secret_key_file),
+        ("secret_key_env", &raw.secret_key_env),
+        ("secret_key_credential", &raw.secret_key_credential),
     ];
     let allowed = match kind {
         "password" => PASSWORD_FIELDS,
         "token" => TOKEN_FIELDS,
+        "aksk" => AKSK_FIELDS,
         other => {
             report.value(
                 &path.key("type"),
-                format!("unknown auth type \"{other}\" (supported: password, token)"),
+                format!("unknown auth type \"{other}\" (supported: password, token, aksk)"),
             );
             return None;
         }
@@ -496,8 +655,28 @@ fn auth(
             );
         }
     }
+    let mut secret = |what: &str, file, env, credential| {
+        secret(
+            SecretFields {
+                kind,
+                what,
+                file,
+                env,
+                credential,
+            },
+            path,
+            base_dir,
+            report,
+        )
+    };
     match kind {
         "password" => {
+            let password = secret(
+                "password",
+                &raw.password_file,
+                &raw.password_env,
+                &raw.password_credential,
+            );
             let auth_url = required(
                 &raw.auth_url,
                 path,
@@ -520,14 +699,6 @@ fn auth(
                 "the user's domain name",
                 report,
             );
-            let password = secret(
-                &raw.password_file,
-                &raw.password_env,
-                "password",
-                path,
-                base_dir,
-                report,
-            );
             Some(AuthConfig::Password {
                 auth_url: auth_url?,
                 user: user?.to_string(),
@@ -535,58 +706,120 @@ fn auth(
                 password: password?,
             })
         }
+        "aksk" => {
+            let access_key = secret(
+                "access_key",
+                &raw.access_key_file,
+                &raw.access_key_env,
+                &raw.access_key_credential,
+            );
+            let secret_key = secret(
+                "secret_key",
+                &raw.secret_key_file,
+                &raw.secret_key_env,
+                &raw.secret_key_credential,
+            );
+            Some(AuthConfig::AkSk {
+                access_key: access_key?,
+                secret_key: secret_key?,
+            })
+        }
         _ => {
             let token = secret(
+                "token",
                 &raw.token_file,
                 &raw.token_env,
-                "token",
-                path,
-                base_dir,
-                report,
+                &raw.token_credential,
             );
-            Some(AuthConfig::Token { token: token? })
+            let auth_url = match raw.auth_url.as_deref() {
+                None => Some(None),
+                Some(u) => ok_or_report(
+                    checks::url(u, UrlRole::Identity, allow_http),
+                    &path.key("auth_url"),
+                    report,
+                )
+                .map(Some),
+            };
+            Some(AuthConfig::Token {
+                token: token?,
+                auth_url: auth_url?,
+            })
         }
     }
 }
 
-/// Exactly one of `{what}_file` and `{what}_env`.
+/// The three ways to give one secret of an auth block.
+struct SecretFields<'r> {
+    /// The auth type, for messages.
+    kind: &'r str,
+    /// The field prefix: `password`, `token`, `access_key`, `secret_key`.
+    what: &'r str,
+    file: &'r Option<String>,
+    env: &'r Option<String>,
+    credential: &'r Option<String>,
+}
+
+/// Exactly one of `{what}_file`, `{what}_env` and `{what}_credential`.
 fn secret(
-    file: &Option<String>,
-    env: &Option<String>,
-    what: &str,
+    fields: SecretFields<'_>,
     path: &FieldPath,
     base_dir: &Path,
     report: &mut Report<'_>,
 ) -> Option<SecretSource> {
+    let what = fields.what;
+    let spoken = what.replace('_', " ");
     let file_field = format!("{what}_file");
     let env_field = format!("{what}_env");
-    match (file.as_deref(), env.as_deref()) {
-        (Some(_), Some(_)) => {
-            report.key(
-                &path.key(&env_field),
-                format!("set either {file_field} or {env_field}, not both"),
-            );
-            None
-        }
-        (None, None) => {
+    let credential_field = format!("{what}_credential");
+    let given: Vec<&str> = [
+        (fields.file, file_field.as_str()),
+        (fields.env, env_field.as_str()),
+        (fields.credential, credential_field.as_str()),
+    ]
+    .iter()
+    .filter(|(v, _)| v.is_some())
+    .map(|(_, f)| *f)
+    .collect();
+    if given.len() > 1 {
+        report.key(
+            &path.key(given[1]),
+            format!("set either {} or {}, not both", given[0], given[1]),
+        );
+        return None;
+    }
+    match (
+        fields.file.as_deref(),
+        fields.env.as_deref(),
+        fields.credential.as_deref(),
+    ) {
+        (None, None, None) => {
             report.missing(
                 path,
                 &file_field,
-                format!("{what} auth needs {file_field} (a file holding the {what}) or {env_field} (an environment variable)"),
+                format!(
+                    "{} auth needs {file_field} (a file holding the {spoken}), {env_field} (an environment variable) or {credential_field} (a systemd credential name)",
+                    fields.kind
+                ),
             );
             None
         }
-        (Some(""), None) => {
+        (Some(""), _, _) => {
             report.value(
                 &path.key(&file_field),
-                format!("{file_field} is empty; give the path of a file holding the {what}"),
+                format!("{file_field} is empty; give the path of a file holding the {spoken}"),
             );
             None
         }
-        (Some(file), None) => Some(SecretSource::File(resolve(base_dir, file))),
-        (None, Some(env)) => {
+        (Some(file), _, _) => Some(SecretSource::File(resolve(base_dir, file))),
+        (_, Some(env), _) => {
             ok_or_report(checks::env_var(env), &path.key(&env_field), report).map(SecretSource::Env)
         }
+        (_, _, Some(name)) => ok_or_report(
+            checks::credential_name(name),
+            &path.key(&credential_field),
+            report,
+        )
+        .map(|()| SecretSource::Credential(name.to_string())),
     }
 }
 

@@ -715,7 +715,7 @@ impl JobRunner {
             &self.event(&message),
             now,
         )?;
-        self.job = self.store.job(self.job.id)?;
+        update.apply_to(&mut self.job);
         tracing::info!(
             snapshot_id = self.job.snapshot_id,
             backup_id = self.job.backup_id,

@@ -235,14 +235,16 @@ fn secret_env_names(config: &Config) -> Vec<String> {
     config
         .clouds
         .values()
-        .filter_map(|c| match &c.auth {
-            AuthConfig::Token {
-                token: SecretSource::Env(name),
-            }
-            | AuthConfig::Password {
-                password: SecretSource::Env(name),
-                ..
-            } => Some(name.clone()),
+        .flat_map(|c| match &c.auth {
+            AuthConfig::Token { token, .. } => vec![token],
+            AuthConfig::Password { password, .. } => vec![password],
+            AuthConfig::AkSk {
+                access_key,
+                secret_key,
+            } => vec![access_key, secret_key],
+        })
+        .filter_map(|source| match source {
+            SecretSource::Env(name) => Some(name.clone()),
             _ => None,
         })
         .collect()

@@ -52,11 +52,6 @@ pub async fn issue_token(AxState(state): AxState<Shared>, body: Option<Json<Valu
 
     let now = Utc::now();
     let expires = now + chrono::TimeDelta::from_std(ttl).unwrap_or(chrono::TimeDelta::hours(24));
-    let endpoint = |kind: &str, version: &str| {
-        json!({"type": kind, "name": "cinder", "id": uuid::Uuid::new_v4().simple().to_string(),
-               "endpoints": [{"interface": "public", "region": "sim-1", "region_id": "sim-1",
-                              "url": format!("{base}/{version}/{project}")}]})
-    };
     let body = json!({"token": {
         "methods": ["password"],
         "expires_at": expires.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
@@ -67,11 +62,54 @@ pub async fn issue_token(AxState(state): AxState<Shared>, body: Option<Json<Valu
         "user": {"id": uuid::Uuid::new_v4().simple().to_string(), "name": name,
                  "domain": {"id": "default", "name": domain}, "password_expires_at": null},
         "roles": [{"id": "member", "name": "member"}],
-        "catalog": [endpoint("volumev3", "v3"), endpoint("volumev2", "v2")],
+        "catalog": catalog(&base, &project),
     }});
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&token) {
         headers.insert("X-Subject-Token", v);
     }
     (StatusCode::CREATED, headers, Json(body)).into_response()
+}
+
+/// The service catalog: every service is this simulator, on the public
+/// interface of region `sim-1`; the decoys (another region, the admin
+/// interface) point at a port nothing listens on, so a client that ignores
+/// region or interface fails.
+fn catalog(base: &str, project: &str) -> Value {
+    let endpoint = |kind: &str, version: &str| {
+        let here = |interface: &str, region: &str, url: String| {
+            json!({"interface": interface, "region": region, "region_id": region,
+                   "id": uuid::Uuid::new_v4().simple().to_string(), "url": url})
+        };
+        json!({"type": kind, "name": "cinder", "id": uuid::Uuid::new_v4().simple().to_string(),
+               "endpoints": [
+                   here("admin", "sim-1", format!("http://127.0.0.1:9/{version}/{project}")),
+                   here("public", "sim-1", format!("{base}/{version}/{project}")),
+                   here("public", "sim-0", format!("http://127.0.0.1:9/{version}/{project}"))]})
+    };
+    json!([
+        endpoint("volumev3", "v3"),
+        endpoint("volumev2", "v2"),
+        endpoint("vbs", "v2"),
+        endpoint("csbs", "v1")
+    ])
+}
+
+/// `GET /v3/auth/catalog`: the catalog for the token in `X-Auth-Token`
+/// (checked by the router); a static token gets the first project's.
+pub async fn token_catalog(AxState(state): AxState<Shared>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get("X-Auth-Token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let st = lock(&state);
+    let project = st
+        .issued
+        .get(token)
+        .map(|(p, _)| p.clone())
+        .or_else(|| st.config.projects.first().map(|p| p.id.clone()))
+        .unwrap_or_default();
+    let body = json!({"catalog": catalog(&st.base_url, &project),
+                      "links": {"self": format!("{}/v3/auth/catalog", st.base_url)}});
+    (StatusCode::OK, Json(body)).into_response()
 }

@@ -5,6 +5,7 @@
 //! 400, incremental backups need a parent, a parent with dependants cannot be
 //! deleted), and injects faults on demand. Knows nothing of the agent.
 
+mod aksk;
 mod csbs;
 mod faults;
 mod keystone;
@@ -304,6 +305,13 @@ impl SimHandle {
     /// Queues a canned answer.
     pub fn script(&self, answer: Scripted) {
         lock(&self.state).scripted.push(answer);
+    }
+
+    /// Accepts requests signed with this AK/SK pair (`SDK-HMAC-SHA256`).
+    pub fn add_access_key(&self, access_key: &str, secret_key: &str) {
+        lock(&self.state)
+            .access_keys
+            .insert(access_key.to_string(), secret_key.to_string());
     }
 
     /// Cloud API requests served so far.

@@ -13,7 +13,9 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::state::{Refusal, State};
-use super::{csbs, faults, keystone, lock, shapes, versions, volumes, Faults, Shared, VolumeFault};
+use super::{
+    aksk, csbs, faults, keystone, lock, shapes, versions, volumes, Faults, Shared, VolumeFault,
+};
 
 /// Largest page the list calls return, as VBS does.
 const MAX_PAGE: usize = 1000;
@@ -68,6 +70,7 @@ pub fn router(state: Shared) -> Router {
             );
     }
     let cloud = cloud
+        .route("/v3/auth/catalog", get(keystone::token_catalog))
         .route(
             "/v1/{project}/providers/{provider}/resources/{server}/action",
             post(csbs::protect),
@@ -101,6 +104,12 @@ pub fn router(state: Shared) -> Router {
 }
 
 async fn require_token(AxState(state): AxState<Shared>, req: Request, next: Next) -> Response {
+    if aksk::is_signed(&req) {
+        return match aksk::verify(&state, req).await {
+            Ok(req) => next.run(req).await,
+            Err(refused) => refused,
+        };
+    }
     let ok = req
         .headers()
         .get("X-Auth-Token")

@@ -98,6 +98,8 @@ pub struct State {
     /// Server backups (CSBS).
     pub csbs: super::csbs::Csbs,
     ledger: Vec<LedgerEntry>,
+    /// AK/SK pairs whose signed requests are accepted: access key → secret key.
+    pub access_keys: HashMap<String, String>,
 }
 
 /// One backup shared from one project to another.
@@ -159,6 +161,7 @@ impl State {
             shares: Vec::new(),
             csbs,
             ledger: Vec::new(),
+            access_keys: HashMap::new(),
         }
     }
 

@@ -585,6 +585,19 @@ async fn v3_answers_carry_the_microversion_and_refuse_others() {
         401,
         "the token is checked first"
     );
+    let keystone = client
+        .get(format!("{}/v3/auth/catalog", sim.base_url()))
+        .header("X-Auth-Token", "tok")
+        .header("OpenStack-API-Version", "volume 3.66")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        keystone.status().as_u16(),
+        200,
+        "Keystone has no volume microversions"
+    );
+    assert!(keystone.headers().get("openstack-api-version").is_none());
 }
 
 #[tokio::test]

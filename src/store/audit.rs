@@ -44,6 +44,49 @@ impl JobStatus {
     ];
 }
 
+/// The totals of a target's jobs over a window (see [`Store::window_totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowTotals {
+    pub jobs: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub timed_out: u64,
+    pub skipped_overlap: u64,
+    pub missed: u64,
+    pub running: u64,
+    /// Attempts of the jobs that ran (not skipped or missed).
+    pub attempts: u64,
+    /// Sum and count of the durations of succeeded jobs (whole seconds, as
+    /// `v_jobs.duration_seconds`).
+    pub duration_sum_seconds: Option<i64>,
+    pub durations: u64,
+    pub worst_duration_seconds: Option<i64>,
+    /// Sum of the succeeded jobs' sizes.
+    pub size_gb: i64,
+}
+
+impl WindowTotals {
+    /// Succeeded out of finished (not running) jobs.
+    pub fn success_rate(&self) -> Option<f64> {
+        let finished = self.jobs - self.running;
+        (finished > 0).then(|| self.succeeded as f64 / finished as f64)
+    }
+
+    /// Whether any job or earlier attempt in the window failed: a final
+    /// failure, or more attempts than jobs that ran (each retry follows a
+    /// failed attempt). When not, there are no failure reasons to look up.
+    pub fn may_have_failures(&self) -> bool {
+        let ran = self.jobs - self.skipped_overlap - self.missed;
+        self.failed + self.timed_out > 0 || self.attempts > ran
+    }
+
+    /// Mean duration of the succeeded jobs.
+    pub fn mean_duration(&self) -> Option<f64> {
+        let sum = self.duration_sum_seconds?;
+        (self.durations > 0).then(|| sum as f64 / self.durations as f64)
+    }
+}
+
 impl JobFilter {
     /// The `WHERE … ORDER BY … LIMIT …` tail selecting these jobs, newest
     /// first, from `jobs` or `v_jobs` (whose id column is `id_column`).
@@ -190,8 +233,8 @@ impl Store {
     /// The distinct targets `policy` has jobs for, in order.
     pub fn targets_of_policy(&self, policy: &str) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT DISTINCT target FROM jobs WHERE policy = ?1 ORDER BY target")?;
+        let mut stmt = conn
+            .prepare_cached("SELECT DISTINCT target FROM jobs WHERE policy = ?1 ORDER BY target")?;
         let rows = stmt.query_map([policy], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -205,11 +248,10 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Option<JobRecord>, StoreError> {
         let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE id = (
-                 SELECT job_id FROM v_jobs
-                 WHERE policy = ?1 AND target = ?2 AND status = 'succeeded'
-                   AND attempt_started_at <= ?3
-                 ORDER BY attempt_started_at DESC, job_id DESC LIMIT 1)"
+            "SELECT {JOB_COLUMNS} FROM jobs
+             WHERE policy = ?1 AND target = ?2 AND status = 'succeeded'
+               AND COALESCE(attempt_started_at, started_at) <= ?3
+             ORDER BY COALESCE(attempt_started_at, started_at) DESC, id DESC LIMIT 1"
         );
         Ok(self
             .query_jobs(&sql, params![policy, target, format_ts(at)])?
@@ -227,14 +269,67 @@ impl Store {
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let slot: Option<String> = self
             .conn()
-            .query_row(
+            .prepare_cached(
                 "SELECT min(slot) FROM jobs WHERE policy = ?1 AND target = ?2 AND slot <= ?3",
-                params![policy, target, format_ts(at)],
-                |r| r.get(0),
-            )
+            )?
+            .query_row(params![policy, target, format_ts(at)], |r| r.get(0))
             .optional()?
             .flatten();
         slot.as_deref().map(parse_ts).transpose()
+    }
+
+    /// What the jobs of (policy, target) with slots in `[since, until]`
+    /// add up to, computed by SQLite so that a report over a large fleet
+    /// reads no job row into memory.
+    pub fn window_totals(
+        &self,
+        policy: &str,
+        target: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<WindowTotals, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT count(*),
+                    count(*) FILTER (WHERE status = 'succeeded'),
+                    count(*) FILTER (WHERE status = 'failed'),
+                    count(*) FILTER (WHERE status = 'timed_out'),
+                    count(*) FILTER (WHERE status = 'skipped_overlap'),
+                    count(*) FILTER (WHERE status = 'missed'),
+                    count(*) FILTER (WHERE status = 'running'),
+                    COALESCE(sum(attempt) FILTER (WHERE status NOT IN ('skipped_overlap', 'missed')), 0),
+                    sum(d) FILTER (WHERE status = 'succeeded'),
+                    count(d) FILTER (WHERE status = 'succeeded'),
+                    max(d) FILTER (WHERE status = 'succeeded'),
+                    COALESCE(sum(size_gb) FILTER (WHERE status = 'succeeded'), 0)
+             FROM (SELECT status, attempt, size_gb,
+                          CAST(round((julianday(finished_at) - julianday(started_at)) * 86400)
+                               AS INTEGER) AS d
+                   FROM jobs
+                   WHERE policy = ?1 AND target = ?2 AND slot >= ?3 AND slot <= ?4)",
+        )?;
+        let count = |r: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<u64> {
+            Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0))
+        };
+        Ok(stmt.query_row(
+            params![policy, target, format_ts(since), format_ts(until)],
+            |r| {
+                Ok(WindowTotals {
+                    jobs: count(r, 0)?,
+                    succeeded: count(r, 1)?,
+                    failed: count(r, 2)?,
+                    timed_out: count(r, 3)?,
+                    skipped_overlap: count(r, 4)?,
+                    missed: count(r, 5)?,
+                    running: count(r, 6)?,
+                    attempts: count(r, 7)?,
+                    duration_sum_seconds: r.get(8)?,
+                    durations: count(r, 9)?,
+                    worst_duration_seconds: r.get(10)?,
+                    size_gb: r.get(11)?,
+                })
+            },
+        )?)
     }
 
     /// Failed and timed-out attempts (final ones and retried ones) of
@@ -248,7 +343,7 @@ impl Store {
         until: DateTime<Utc>,
     ) -> Result<Vec<FailureCount>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT reason, count(*) AS n FROM v_failures
              WHERE policy = ?1 AND target = ?2 AND slot >= ?3 AND slot <= ?4
                AND status IN ('failed', 'timed_out')

@@ -2,7 +2,7 @@
 //! phases. The row is written before each mutating API call (the intent) and
 //! after it (the outcome), so a restarted agent knows where every job stands.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::events::write_event;
@@ -156,6 +156,30 @@ pub struct JobUpdate<'a> {
     pub fail_reason: Option<&'a str>,
     pub finished_at: Option<DateTime<Utc>>,
     pub retry_at: Option<DateTime<Utc>>,
+}
+
+impl JobUpdate<'_> {
+    /// What [`Store::update_job`] makes of `job`, without reading it back:
+    /// the set columns replace the old values, times at the store's
+    /// millisecond precision.
+    pub fn apply_to(&self, job: &mut JobRecord) {
+        let ms = |t: DateTime<Utc>| t.trunc_subsecs(3);
+        job.phase = self.phase.unwrap_or(job.phase);
+        job.status = self.status.unwrap_or(job.status);
+        if let Some(id) = self.snapshot_id {
+            job.snapshot_id = Some(id.to_string());
+        }
+        if let Some(id) = self.backup_id {
+            job.backup_id = Some(id.to_string());
+        }
+        job.size_gb = self.size_gb.or(job.size_gb);
+        job.is_incremental = self.is_incremental.or(job.is_incremental);
+        if let Some(reason) = self.fail_reason {
+            job.fail_reason = Some(reason.to_string());
+        }
+        job.finished_at = self.finished_at.map(ms).or(job.finished_at);
+        job.retry_at = self.retry_at.map(ms).or(job.retry_at);
+    }
 }
 
 pub(super) const JOB_COLUMNS: &str =
@@ -315,7 +339,7 @@ impl Store {
         params: P,
     ) -> Result<Vec<JobRecord>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(sql)?;
+        let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params, read_job)?;
         let mut out = Vec::new();
         for row in rows {

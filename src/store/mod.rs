@@ -25,7 +25,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{Migrations, M};
 
-pub use audit::{FailureCount, JobFilter, JobRow};
+pub use audit::{FailureCount, JobFilter, JobRow, WindowTotals};
 pub use events::EventRecord;
 pub use events::{Event, EventKind};
 pub use files::DB_MODE;
@@ -49,6 +49,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0005_server_backups.sql")),
     M::up(include_str!("../../migrations/0006_audit_views.sql")),
     M::up(include_str!("../../migrations/0008_backup_duration.sql")),
+    M::up(include_str!("../../migrations/0009_audit_indexes.sql")),
 ];
 
 /// Errors of the history store.

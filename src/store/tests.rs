@@ -282,3 +282,36 @@ fn polling_learns_from_the_volumes_successful_backups_of_the_same_kind() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn an_update_applied_in_memory_matches_the_row_read_back() {
+    let (_dir, store) = temp_store();
+    let (_, id) = run_with_one_job(&store);
+    let mut job = store.job(id).unwrap();
+    let done = t0() + Duration::milliseconds(61_234) + Duration::nanoseconds(567_891);
+    for update in [
+        JobUpdate {
+            phase: Some(Phase::BackupCreating),
+            snapshot_id: Some("s-1"),
+            backup_id: Some("b-1"),
+            ..Default::default()
+        },
+        JobUpdate {
+            status: Some(JobStatus::Failed),
+            size_gb: Some(10),
+            is_incremental: Some(true),
+            fail_reason: Some("quota"),
+            retry_at: Some(done),
+            ..Default::default()
+        },
+        JobUpdate {
+            phase: Some(Phase::Done),
+            finished_at: Some(done),
+            ..Default::default()
+        },
+    ] {
+        store.update_job(id, &update, t0()).unwrap();
+        update.apply_to(&mut job);
+        assert_eq!(job, store.job(id).unwrap());
+    }
+}

@@ -1,5 +1,6 @@
 //! CSBS calls: protect a server, find and read its checkpoint items, delete
-//! a checkpoint. Paths are under `endpoints.server_backup`, `/v1/{project}`.
+//! a checkpoint. Paths are under `endpoints.server_backup` (or the catalog's
+//! `csbs`/`data-protect` service), `/v1/{project}`.
 
 use std::collections::HashSet;
 
@@ -9,7 +10,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::{with_query, CloudClient, MAX_PAGES, PAGE_SIZE};
 use crate::api::decode;
-use crate::api::error::{ApiError, ErrorClass};
+use crate::api::error::ApiError;
 use crate::api::types::{Checkpoint, CheckpointItem};
 
 /// CSBS runs at most this many checkpoint deletions per project at once
@@ -17,21 +18,8 @@ use crate::api::types::{Checkpoint, CheckpointItem};
 pub const MAX_CHECKPOINT_DELETIONS: usize = 5;
 
 impl CloudClient {
-    fn csbs_url(&self, tail: &str) -> Result<String, ApiError> {
-        let base = self
-            .inner
-            .server_backup_base
-            .as_deref()
-            .ok_or_else(|| ApiError {
-                class: ErrorClass::Permanent,
-                call: format!("CSBS {tail}"),
-                status: None,
-                code: None,
-                message: "the cloud has no endpoints.server_backup; add the CSBS base URL".into(),
-                not_processed: true,
-                retry_after: None,
-            })?;
-        Ok(format!("{base}/v1/{}/{tail}", self.inner.project_id))
+    fn csbs_url(&self, tail: &str) -> String {
+        self.url(super::Service::ServerBackup, "v1", tail)
     }
 
     /// Starts a backup of `server_id`
@@ -46,7 +34,7 @@ impl CloudClient {
     ) -> Result<Checkpoint, ApiError> {
         let url = self.csbs_url(&format!(
             "providers/{provider_id}/resources/{server_id}/action"
-        ))?;
+        ));
         let body = json!({"protect": {
             "backup_name": backup_name, "description": description,
             "resource_type": "OS::Nova::Server", "extra_info": {}}});
@@ -56,7 +44,7 @@ impl CloudClient {
 
     /// `GET /v1/{project}/checkpoint_items/{id}`.
     pub async fn checkpoint_item(&self, id: &str) -> Result<CheckpointItem, ApiError> {
-        let url = self.csbs_url(&format!("checkpoint_items/{id}"))?;
+        let url = self.csbs_url(&format!("checkpoint_items/{id}"));
         self.call(Method::GET, url, None, decode::checkpoint_item)
             .await
     }
@@ -69,7 +57,7 @@ impl CloudClient {
         &self,
         filters: &[(&str, &str)],
     ) -> Result<Vec<CheckpointItem>, ApiError> {
-        let url = self.csbs_url("checkpoint_items")?;
+        let url = self.csbs_url("checkpoint_items");
         let limit = PAGE_SIZE.to_string();
         let mut items: Vec<CheckpointItem> = Vec::new();
         let mut seen = HashSet::new();
@@ -140,7 +128,7 @@ impl CloudClient {
     ) -> Result<(), ApiError> {
         let url = self.csbs_url(&format!(
             "providers/{provider_id}/checkpoints/{checkpoint_id}"
-        ))?;
+        ));
         self.call(Method::DELETE, url, None, |_| Ok(())).await
     }
 

@@ -31,6 +31,10 @@ pub struct Args {
     /// Runs of each command; the median is reported.
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Keep the generated history and policy file in this directory
+    /// (default: a temporary one, removed at the end).
+    #[arg(long, value_name = "DIR")]
+    keep: Option<std::path::PathBuf>,
 }
 
 /// Volumes per generated policy.
@@ -60,8 +64,21 @@ pub fn run(args: &Args) -> std::result::Result<String, String> {
     if args.volumes == 0 || args.runs == 0 {
         return Err("--volumes and --runs must be at least 1".into());
     }
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let db = dir.path().join("history.db");
+    let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = match &args.keep {
+        Some(keep) => {
+            std::fs::create_dir_all(keep).map_err(|e| format!("{}: {e}", keep.display()))?;
+            keep.clone()
+        }
+        None => temp.path().to_path_buf(),
+    };
+    let db = dir.join("history.db");
+    if db.exists() {
+        return Err(format!(
+            "{} exists already; give an empty --keep directory",
+            db.display()
+        ));
+    }
     let start = Instant::now();
     generate(&db, args).map_err(|e| format!("generating the history: {e}"))?;
     let generate_seconds = start.elapsed().as_secs_f64();
@@ -69,9 +86,9 @@ pub fn run(args: &Args) -> std::result::Result<String, String> {
     let insert_events_per_second = insert_rate(&db, args.insert)?;
 
     let policies = args.volumes.div_ceil(PER_POLICY);
-    let config = dir.path().join("policy.yaml");
+    let config = dir.as_path().join("policy.yaml");
     let text = policy_file(
-        &dir.path().display().to_string(),
+        &dir.as_path().display().to_string(),
         "http://127.0.0.1:9",
         policies,
         PER_POLICY,
