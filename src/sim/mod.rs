@@ -12,6 +12,8 @@ mod keystone;
 mod routes;
 mod shapes;
 mod state;
+mod versions;
+mod volumes;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};

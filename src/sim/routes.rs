@@ -13,7 +13,9 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::state::{Refusal, State};
-use super::{aksk, csbs, faults, keystone, lock, shapes, Faults, Shared, VolumeFault};
+use super::{
+    aksk, csbs, faults, keystone, lock, shapes, versions, volumes, Faults, Shared, VolumeFault,
+};
 
 /// Largest page the list calls return, as VBS does.
 const MAX_PAGE: usize = 1000;
@@ -53,6 +55,18 @@ pub fn router(state: Shared) -> Router {
             .route(
                 &format!("/{v}/{{project}}/os-vendor-backup-sharing/detail"),
                 get(list_shares),
+            )
+            .route(
+                &format!("/{v}/{{project}}/volumes"),
+                get(volumes::list_summary),
+            )
+            .route(
+                &format!("/{v}/{{project}}/volumes/detail"),
+                get(volumes::list_detail),
+            )
+            .route(
+                &format!("/{v}/{{project}}/volumes/{{id}}"),
+                get(volumes::show),
             );
     }
     let cloud = cloud
@@ -67,8 +81,14 @@ pub fn router(state: Shared) -> Router {
             "/v1/{project}/providers/{provider}/checkpoints/{id}",
             delete(csbs::delete_checkpoint),
         )
+        .route_layer(middleware::from_fn(versions::microversion))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
         .route("/v3/auth/tokens", post(keystone::issue_token))
+        .route("/", get(versions::root))
+        .route("/v2", get(versions::redirect))
+        .route("/v3", get(versions::redirect))
+        .route("/v2/", get(versions::version))
+        .route("/v3/", get(versions::version))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             faults::inject,
@@ -103,7 +123,7 @@ async fn require_token(AxState(state): AxState<Shared>, req: Request, next: Next
     }
 }
 
-fn refused(r: Refusal) -> Response {
+pub(super) fn refused(r: Refusal) -> Response {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
     (status, Json(shapes::fault(&r))).into_response()
 }

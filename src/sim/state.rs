@@ -39,6 +39,9 @@ pub struct Volume {
     pub size_gb: u32,
     pub attached: bool,
     pub fault: Option<VolumeFault>,
+    pub created_at: DateTime<Utc>,
+    /// The server an attached volume is attached to.
+    pub server_id: String,
 }
 
 pub struct Snapshot {
@@ -130,6 +133,8 @@ impl State {
                                 size_gb: v.size_gb,
                                 attached: v.attached,
                                 fault: v.fault.clone(),
+                                created_at: Utc::now(),
+                                server_id: uuid::Uuid::new_v4().to_string(),
                             },
                         )
                     })

@@ -8,6 +8,7 @@ mod polling;
 mod process;
 mod report;
 mod scheduler;
+mod side_by_side;
 mod startup;
 
 use std::path::PathBuf;
@@ -38,6 +39,9 @@ enum Bench {
     Startup(startup::Args),
     /// Audit commands on 1,000,000 jobs and 10,000,000 events, event insert rate, bytes per job.
     History(history::Args),
+    /// The same volumes backed up by `vbs-agent trigger`, an `openstack`
+    /// CLI shell loop and an openstacksdk script: CPU, wall time, API calls.
+    SideBySide(side_by_side::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Bench::Scheduler(a) => ("scheduler", scheduler::run(a)),
         Bench::Startup(a) => ("startup", startup::run(a)),
         Bench::History(a) => ("history", history::run(a)),
+        Bench::SideBySide(a) => ("side-by-side", side_by_side::run(a)),
     };
     let result = result.and_then(|table| {
         println!("\n{table}");

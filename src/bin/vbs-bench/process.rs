@@ -85,21 +85,37 @@ impl Drop for Daemon {
 /// User plus system CPU seconds the process has used (`/proc/PID/stat`,
 /// all its threads; clock ticks of 1/100 s, the Linux default).
 pub fn cpu_seconds(pid: u32) -> Result<f64, String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
-    // Fields after the parenthesised command name, which may hold spaces.
+    // utime and stime are fields 14 and 15.
+    stat_seconds(&format!("/proc/{pid}/stat"), 14, 15)
+}
+
+/// User plus system CPU seconds of this process's children that have
+/// ended and been waited for, with their own waited-for descendants
+/// (`cutime` and `cstime`, as `getrusage(RUSAGE_CHILDREN)` counts them).
+pub fn children_cpu_seconds() -> Result<f64, String> {
+    stat_seconds("/proc/self/stat", 16, 17)
+}
+
+/// The sum of two tick fields (1-based, as `proc(5)` numbers them) in seconds.
+fn stat_seconds(path: &str, a: usize, b: usize) -> Result<f64, String> {
+    let stat = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    stat_fields_seconds(&stat, a, b)
+}
+
+fn stat_fields_seconds(stat: &str, a: usize, b: usize) -> Result<f64, String> {
+    // Fields after the parenthesised command name (field 2), which may hold spaces.
     let rest = stat
         .rsplit_once(')')
         .map(|(_, r)| r)
         .ok_or("unreadable /proc stat")?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| -> Result<f64, String> {
+    let ticks = |n: usize| -> Result<f64, String> {
         fields
-            .get(i)
+            .get(n - 3)
             .and_then(|f| f.parse::<f64>().ok())
             .ok_or_else(|| "unreadable /proc stat".to_string())
     };
-    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the name.
-    Ok((ticks(11)? + ticks(12)?) / 100.0)
+    Ok((ticks(a)? + ticks(b)?) / 100.0)
 }
 
 /// Peak resident memory of the process (`VmHWM` in `/proc/PID/status`).
@@ -112,4 +128,19 @@ pub fn peak_rss_bytes(pid: u32) -> Result<u64, String> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kib| kib * 1024)
         .ok_or_else(|| "no VmHWM in /proc status".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_are_counted_after_the_command_name() {
+        // pid (comm) state ppid … utime=14 stime=15 cutime=16 cstime=17
+        let stat = "42 (a b) c) S 1 2 3 4 5 6 7 8 9 10 150 50 1234 66 20 0";
+        assert_eq!(stat_fields_seconds(stat, 14, 15), Ok(2.0));
+        assert_eq!(stat_fields_seconds(stat, 16, 17), Ok(13.0));
+        assert!(stat_fields_seconds("no name", 14, 15).is_err());
+        assert!(stat_fields_seconds("1 (x) S 2", 16, 17).is_err());
+    }
 }
