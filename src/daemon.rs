@@ -119,13 +119,16 @@ pub async fn serve(
                 spawn_run(&mut runs, &engine, policy, firing.slot, Trigger::Schedule);
             }
             Some(done) = runs.join_next() => {
-                let ran = matches!(done, Ok(Ok(Some(_))));
+                let ran = match &done {
+                    Ok(Ok(Some(report))) => Some(report.policy.clone()),
+                    _ => None,
+                };
                 log_run(done);
-                if ran {
-                    rpo.check(&config, &metrics, &notifier).await;
+                if let Some(policy) = ran {
+                    rpo.check(&config, Some(&policy), &metrics, &notifier).await;
                 }
             }
-            _ = rpo_tick.tick() => rpo.check(&config, &metrics, &notifier).await,
+            _ = rpo_tick.tick() => rpo.check(&config, None, &metrics, &notifier).await,
             Some(()) = next_reload(&mut reload) => {
                 let Some(path) = reload.as_ref().map(|r| r.path.clone()) else { continue };
                 notify::reloading();

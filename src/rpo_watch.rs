@@ -26,10 +26,20 @@ pub struct RpoWatch {
 }
 
 impl RpoWatch {
-    /// Judges every target now, on a read-only connection of its own off the
-    /// async threads, so the daemon's writes and timers are not held up.
-    pub async fn check(&mut self, config: &Config, metrics: &Metrics, notifier: &Notifier) {
-        let cfg = config.clone();
+    /// Judges the targets of policy `only` (after its run), or of every
+    /// policy, now, on a read-only connection of its own off the async
+    /// threads, so the daemon's writes and timers are not held up.
+    pub async fn check(
+        &mut self,
+        config: &Config,
+        only: Option<&str>,
+        metrics: &Metrics,
+        notifier: &Notifier,
+    ) {
+        let mut cfg = config.clone();
+        if let Some(name) = only {
+            cfg.policies.retain(|p| p.name == name);
+        }
         let judged = tokio::task::spawn_blocking(move || {
             let store = Store::open_read_only(&cfg.history_path())?;
             let now = Utc::now();
@@ -41,7 +51,13 @@ impl RpoWatch {
             Ok(Err(e)) => return log_failure(&e),
             Err(e) => return tracing::warn!(error = %e, "RPO check stopped"),
         };
-        let mut now_breached = HashSet::new();
+        // Keys of the policies not judged this time stay as they were.
+        let mut now_breached: HashSet<(String, String)> = self
+            .breached
+            .iter()
+            .filter(|(policy, _)| only.is_some_and(|name| name != policy))
+            .cloned()
+            .collect();
         for t in report.targets.iter().filter(|t| t.in_config) {
             metrics.set_rpo_breach(&t.policy, &t.target, t.rpo_breached);
             if !t.rpo_breached {

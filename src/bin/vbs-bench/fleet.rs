@@ -89,7 +89,10 @@ pub fn run(args: &Args) -> Result<String, String> {
                 "max_concurrent_jobs {}, rate_limit {r}/s",
                 o.max_concurrent_jobs
             ),
-            None => "none".into(),
+            None => format!(
+                "max_concurrent_jobs {}, no rate limit",
+                o.max_concurrent_jobs
+            ),
         };
         table += &format!(
             "| {} ({}) | {limits} | {} of {} | {:.1} s | {:.2} s | {:.1} MiB | {:.0} bytes | {} | {} | {} |\n",
