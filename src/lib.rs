@@ -15,3 +15,5 @@ pub mod schedule;
 pub mod scheduler;
 pub mod sim;
 pub mod store;
+#[cfg(test)]
+mod test_fixtures;

@@ -395,11 +395,7 @@ mod tests {
 
     #[test]
     fn keystone_sample_gives_its_expiry() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/api-samples/keystone_token_response_project_scope.json"
-        );
-        let body = std::fs::read_to_string(path).unwrap();
+        let body = crate::test_fixtures::api_sample("keystone_token_response_project_scope.json");
         let body = decode::json(&body).unwrap();
         let expiry = token_expiry(&body).expect("expires_at");
         assert_eq!(expiry, Utc.with_ymd_and_hms(2017, 6, 3, 2, 19, 49).unwrap());

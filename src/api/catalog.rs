@@ -135,11 +135,8 @@ mod tests {
     const P: &str = "a99e9b4e620e4db09a2dfb6e42a01e66";
 
     fn sample() -> Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/api-samples/keystone_token_response_project_scope.json"
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        let body = crate::test_fixtures::api_sample("keystone_token_response_project_scope.json");
+        serde_json::from_str(&body).unwrap()
     }
 
     #[test]

@@ -89,13 +89,7 @@ fn html_title(body: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn sample(name: &str) -> String {
-        let path = format!(
-            "{}/../shared/api-samples/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-    }
+    use crate::test_fixtures::api_sample as sample;
 
     #[test]
     fn cinder_shape_with_string_code() {

@@ -590,11 +590,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_vendor_request_is_accepted_and_its_item_appears_late_and_grows() {
         let state = shared();
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/api-samples/csbs_protect_request_otc.json"
-        );
-        let sample = std::fs::read_to_string(path).unwrap();
+        let sample = crate::test_fixtures::api_sample("csbs_protect_request_otc.json");
         let (status, v) = body(
             protect(
                 AxState(Arc::clone(&state)),

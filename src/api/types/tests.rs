@@ -5,14 +5,7 @@ use chrono::{TimeZone, Utc};
 use super::*;
 use crate::api::decode;
 
-/// A file of the shared API samples.
-pub(crate) fn sample(name: &str) -> String {
-    let path = format!(
-        "{}/../shared/api-samples/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+pub(crate) use crate::test_fixtures::api_sample as sample;
 
 #[test]
 fn backup_detail_samples_parse() {
