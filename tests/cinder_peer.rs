@@ -1,4 +1,4 @@
-//! The backup flow against a real OpenStack Cinder (`../shared/cinder-peer`),
+//! The backup flow against a real OpenStack Cinder (`tests/cinder/setup.sh`),
 //! when `VBS_CINDER_URL` points at one (as in CI). Skipped, with one line
 //! saying so, when it does not.
 
@@ -22,7 +22,7 @@ fn cinder_url() -> Option<String> {
             // Written to stderr directly: the test harness captures print!.
             let _ = writeln!(
                 std::io::stderr(),
-                "SKIPPED real-Cinder tests: VBS_CINDER_URL is not set (see ../shared/cinder-peer/README.md)"
+                "SKIPPED real-Cinder tests: VBS_CINDER_URL is not set; start a real Cinder with `bash tests/cinder/setup.sh start`, then VBS_CINDER_URL=http://127.0.0.1:8776 cargo test"
             );
             None
         }
