@@ -168,4 +168,24 @@ fn demo_runs_from_any_directory() {
         "{stdout}"
     );
     assert!(!stdout.contains("running"), "every job finished: {stdout}");
+
+    // The closing hint names a history that is still there, and its command works.
+    let hint = stdout
+        .lines()
+        .find(|l| l.contains(" history --db "))
+        .unwrap_or_else(|| panic!("no history hint: {stdout}"));
+    let db = hint.rsplit(' ').next().unwrap();
+    assert!(db.starts_with("vbs-agent-demo/"), "{hint}");
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
+        .args(["history", "--db", db])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    let history = text(&again.stdout);
+    assert_eq!(
+        history.matches("succeeded").count(),
+        stdout.matches("succeeded").count(),
+        "{history}"
+    );
 }

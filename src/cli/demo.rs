@@ -2,7 +2,7 @@
 //! 127.0.0.1, with Keystone password auth, a policy every few seconds over
 //! several volumes (one of which the simulated cloud fails), then the history.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,21 +19,23 @@ const FAILING_VOLUME: &str = "d4c3b2a1-0000-4000-8000-00000000000f";
 const FAIL_REASON: &str = "Connection to swift failed: [Errno 111] ECONNREFUSED";
 
 pub async fn run(seconds: u64, state_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let temp = tempfile::Builder::new()
-        .prefix("vbs-agent-demo-")
-        .tempdir()?;
-    let keep = state_dir.is_some();
-    let state_dir = match state_dir {
-        Some(dir) => dir,
-        None => temp.path().join("state"),
-    };
-    std::fs::create_dir_all(&state_dir)
-        .with_context(|| format!("creating {}", state_dir.display()))?;
+    // `shown` as the user gave it (or relative), for the closing hints; the
+    // policy file gets the absolute path.
+    let shown = state_dir.unwrap_or_else(default_state_dir);
+    let state_dir = std::fs::create_dir_all(&shown)
+        .and_then(|()| std::fs::canonicalize(&shown))
+        .with_context(|| {
+            format!(
+                "creating {} (pass --state-dir DIR to keep the demo elsewhere)",
+                shown.display()
+            )
+        })?;
 
     let sim = sim::start(sim_config(), "127.0.0.1:0".parse()?).await?;
-    let password_file = temp.path().join("password");
+    // The simulator's own demo password, not a secret of anyone's.
+    let password_file = state_dir.join("password");
     std::fs::write(&password_file, "demo-password\n")?;
-    let policy_path = temp.path().join("demo.yaml");
+    let policy_path = state_dir.join("demo.yaml");
     std::fs::write(
         &policy_path,
         policy_yaml(&sim.base_url(), &state_dir, &password_file),
@@ -59,15 +61,42 @@ pub async fn run(seconds: u64, state_dir: Option<PathBuf>) -> anyhow::Result<Exi
         "{}",
         table::render(history::HEADER, &history::job_rows(&jobs))
     );
+    let agent = invocation();
+    let db = shown.join("history.db");
     outln!(
-        "\nHistory: {}  (try: sqlite3 {} 'SELECT status, count(*) FROM jobs GROUP BY status')",
-        config.history_path().display(),
-        config.history_path().display()
+        "\nThe demo is kept in {}; look at its history again with:",
+        shown.display()
     );
-    if !keep {
-        outln!("(removed on exit; pass --state-dir DIR to keep it)");
-    }
+    outln!("  {agent} history --db {}", db.display());
+    outln!(
+        "  {agent} report --config {} --since 1d",
+        shown.join("demo.yaml").display()
+    );
+    outln!(
+        "  sqlite3 {} 'SELECT status, count(*) FROM jobs GROUP BY status'",
+        db.display()
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `vbs-agent-demo/<UTC time>` in the current directory: each demo starts a
+/// history of its own, and none is removed.
+fn default_state_dir() -> PathBuf {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    PathBuf::from("vbs-agent-demo").join(stamp)
+}
+
+/// How to run this binary again from here: its path relative to the current
+/// directory when it lies below it (`target/release/vbs-agent`), else its name.
+fn invocation() -> String {
+    let exe = std::env::current_exe().ok();
+    let cwd = std::env::current_dir().ok();
+    match (exe, cwd) {
+        (Some(exe), Some(cwd)) => exe
+            .strip_prefix(&cwd)
+            .map_or_else(|_| "vbs-agent".to_string(), |p| p.display().to_string()),
+        _ => "vbs-agent".to_string(),
+    }
 }
 
 fn sim_config() -> SimConfig {
@@ -105,11 +134,7 @@ fn sim_config() -> SimConfig {
     }
 }
 
-fn policy_yaml(
-    base_url: &str,
-    state_dir: &std::path::Path,
-    password_file: &std::path::Path,
-) -> String {
+fn policy_yaml(base_url: &str, state_dir: &Path, password_file: &Path) -> String {
     format!(
         r#"state_dir: {state}
 defaults:

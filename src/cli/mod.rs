@@ -115,7 +115,8 @@ pub enum Command {
         /// How long to let the agent run.
         #[arg(long, default_value_t = 30)]
         seconds: u64,
-        /// Keep the history here instead of a temporary directory.
+        /// Where to keep the demo's policy file and history; default
+        /// `vbs-agent-demo/<UTC time>` in the current directory.
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
