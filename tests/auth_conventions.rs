@@ -197,6 +197,100 @@ async fn environment_cloud_with_a_region_the_catalog_lacks_fails_clearly() {
     assert_eq!(world.sim.backups(PROJECT).len(), 1);
 }
 
+/// The simulator's name for project [`PROJECT`] (its domain is `Default`).
+fn project_name() -> String {
+    format!("project-{}", &PROJECT[..8])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clouds_yaml_project_by_name_is_scoped_by_keystone_and_its_id_recorded() {
+    let world = World::start_instant(vec![volume(1, None)]).await;
+    let clouds = world.path("clouds.yaml");
+    // As OTC's own examples write it: a project name, the user's domain, no ID.
+    std::fs::write(
+        &clouds,
+        format!(
+            "clouds:\n  otc:\n    region_name: sim-1\n    auth:\n      auth_url: {}\n      username: bot\n      password: {PASSWORD}\n      user_domain_name: Default\n      project_name: {}\n",
+            world.sim.base_url(),
+            project_name()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&clouds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let policy = write_policy(&world, "    clouds_yaml: otc\n");
+    let env = [("OS_CLIENT_CONFIG_FILE", clouds.display().to_string())];
+
+    let check = agent(&["check", "--config", &policy], &env).await;
+    let stdout = text(&check.stdout);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    assert!(
+        stdout.contains(&format!(
+            "cloud sim (project `{}` in domain `Default`, from cloud `otc` of {})",
+            project_name(),
+            clouds.display()
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("project ID: from Keystone"), "{stdout}");
+
+    let run = agent(&["trigger", "--config", &policy, "--policy", "e2e"], &env).await;
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    let backups = world.sim.backups(PROJECT);
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(backups[0].status, "available");
+
+    let store = vbs_agent::store::Store::open_read_only(&world.path("state/history.db")).unwrap();
+    let projects = store.cloud_projects().unwrap();
+    assert_eq!(projects.len(), 1, "{projects:?}");
+    assert_eq!(projects[0].cloud, "sim");
+    assert_eq!(projects[0].project_id, PROJECT);
+    assert_eq!(
+        projects[0].project_name.as_deref(),
+        Some(project_name().as_str())
+    );
+    assert_eq!(projects[0].project_domain.as_deref(), Some("Default"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn os_project_name_runs_end_to_end_and_a_wrong_name_is_named_in_the_error() {
+    let world = World::start_instant(vec![volume(1, None)]).await;
+    let env = |project: &str| {
+        [
+            ("OS_AUTH_URL", format!("{}/v3", world.sim.base_url())),
+            ("OS_USERNAME", "bot".to_string()),
+            ("OS_USER_DOMAIN_NAME", "Default".to_string()),
+            ("OS_PASSWORD", PASSWORD.to_string()),
+            ("OS_PROJECT_NAME", project.to_string()),
+            ("OS_PROJECT_DOMAIN_NAME", "Default".to_string()),
+            ("OS_REGION_NAME", "sim-1".to_string()),
+        ]
+    };
+    let policy = write_policy(&world, "    from_env: true\n");
+    let run = agent(
+        &["trigger", "--config", &policy, "--policy", "e2e"],
+        &env("eu-de_nope"),
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run.stderr));
+    let stdout = text(&run.stdout);
+    assert!(
+        stdout.contains(
+            "Keystone refused user `bot` a token for project `eu-de_nope` in domain `Default`"
+        ),
+        "{stdout}"
+    );
+    assert!(world.sim.backups(PROJECT).is_empty());
+
+    let policy = write_named_policy(&world, "    from_env: true\n", "again");
+    let run = agent(
+        &["trigger", "--config", &policy, "--policy", "again"],
+        &env(&project_name()),
+    )
+    .await;
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stdout));
+    assert_eq!(world.sim.backups(PROJECT).len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn systemd_credential_password_with_discovered_endpoints() {
     let world = World::start_instant(vec![volume(1, None)]).await;

@@ -1,7 +1,8 @@
 //! Tokens: a static token read from a file or the environment, or a
-//! Keystone v3 password token scoped to the project, renewed before it
-//! expires and once after a 401, with the service catalog that came with
-//! it. With AK/SK there is no token: each request is signed instead.
+//! Keystone v3 password token scoped to the project (by ID, or by name and
+//! domain, learning the ID from the token), renewed before it expires and
+//! once after a 401, with the service catalog that came with it. With AK/SK
+//! there is no token: each request is signed instead.
 
 use std::time::Instant;
 
@@ -13,19 +14,23 @@ use super::catalog::Catalog;
 use super::decode;
 use super::error::{ApiError, ErrorClass};
 use super::fault::FaultBody;
-use super::observe::{CallObserver, CallRecord};
+use super::observe::{CallObserver, CallRecord, ProjectScoped};
 use super::sign;
 use super::types::parse_api_time;
 use crate::config::secret::{Secret, SecretSource};
-use crate::config::AuthConfig;
+use crate::config::{AuthConfig, Domain, Project};
 
 /// Renew a Keystone token when less than this is left of its life.
 const RENEW_BEFORE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 /// Provides the `X-Auth-Token` value for a cloud.
 pub struct TokenSource {
+    /// The cloud's name, for the history.
+    cloud: String,
     config: AuthConfig,
-    project_id: String,
+    project: Project,
+    /// The project ID: configured, or from the last token scoped by name.
+    project_id: std::sync::Mutex<Option<String>>,
     /// Ask Keystone for the service catalog (some endpoint is not given).
     want_catalog: bool,
     cached: Mutex<Option<Cached>>,
@@ -42,10 +47,12 @@ struct Cached {
 }
 
 impl TokenSource {
-    pub fn new(config: AuthConfig, project_id: String, want_catalog: bool) -> Self {
+    pub fn new(cloud: &str, config: AuthConfig, project: Project, want_catalog: bool) -> Self {
         Self {
+            cloud: cloud.to_string(),
             config,
-            project_id,
+            project_id: std::sync::Mutex::new(project.id().map(str::to_string)),
+            project,
             want_catalog,
             cached: Mutex::new(None),
             keys: Mutex::new(None),
@@ -90,7 +97,7 @@ impl TokenSource {
         let date = sign::date(Utc::now());
         let headers = [
             ("host".to_string(), host),
-            ("x-project-id".to_string(), self.project_id.clone()),
+            ("x-project-id".to_string(), self.aksk_project_id()),
             ("x-sdk-date".to_string(), date.clone()),
         ];
         let canonical = sign::canonical_request(&sign::SignedRequest {
@@ -108,8 +115,22 @@ impl TokenSource {
         );
         Ok(req
             .header(sign::DATE_HEADER, date)
-            .header("X-Project-Id", &self.project_id)
+            .header("X-Project-Id", self.aksk_project_id())
             .header("Authorization", authorization))
+    }
+
+    /// The project ID: the configured one, or for a project given by name
+    /// the one Keystone scoped the last token to (`None` before the first).
+    pub fn project_id(&self) -> Option<String> {
+        self.project_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// AK/SK clouds are given by ID (the configuration refuses a name).
+    fn aksk_project_id(&self) -> String {
+        self.project_id().unwrap_or_default()
     }
 
     /// The service catalog of the current token (empty until one was
@@ -185,7 +206,7 @@ impl TokenSource {
                 let url = format!("{}/auth/tokens", auth_url.as_str().trim_end_matches('/'));
                 let started = Instant::now();
                 let result = self
-                    .keystone(http, &url, user, user_domain, &password)
+                    .keystone(http, observer, &url, user, user_domain, &password)
                     .await;
                 record(observer, "POST", &url, 201, started, &result);
                 result
@@ -205,15 +226,26 @@ impl TokenSource {
     async fn keystone(
         &self,
         http: &reqwest::Client,
+        observer: &dyn CallObserver,
         url: &str,
         user: &str,
         domain: &str,
         password: &Secret,
     ) -> Result<Cached, ApiError> {
+        let scope = match &self.project {
+            Project::Id(id) => json!({"id": id}),
+            Project::Name { name, domain } => {
+                let domain = match domain {
+                    Domain::Name(d) => json!({"name": d}),
+                    Domain::Id(d) => json!({"id": d}),
+                };
+                json!({"name": name, "domain": domain})
+            }
+        };
         let body = json!({"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
                 "name": user, "password": password.expose(), "domain": {"name": domain}}}},
-            "scope": {"project": {"id": self.project_id}}}});
+            "scope": {"project": scope}}});
         let call = format!("POST {}", path_of(url));
         let err = |class, status, message| keystone_error(&call, class, status, message);
         let mut req = http.post(url);
@@ -234,14 +266,20 @@ impl TokenSource {
         let text = resp.text().await.unwrap_or_default();
         if status != 201 && status != 200 {
             let (class, detail) = refusal(status, &text);
-            return Err(err(
-                class,
-                Some(status),
-                format!(
+            let message = match (class, &self.project) {
+                (ErrorClass::Auth, Project::Name { name, domain }) => format!(
+                    "Keystone refused user `{}` a token for project `{name}` in {domain}: \
+                     {detail}; check the project's name and domain (project_domain_name), \
+                     that the user has a role in it, and the password",
+                    self.user_label()
+                ),
+                (ErrorClass::Auth, Project::Id(_)) => format!(
                     "Keystone refused the credentials for user `{}`: {detail}",
                     self.user_label()
                 ),
-            ));
+                _ => format!("Keystone could not issue a token (HTTP {status}): {detail}"),
+            };
+            return Err(err(class, Some(status), message));
         }
         let token = token.ok_or_else(|| {
             err(
@@ -252,6 +290,30 @@ impl TokenSource {
         })?;
         let parsed =
             decode::json(&text).map_err(|e| err(ErrorClass::BadAnswer, Some(status), e.0))?;
+        let project_id = parsed
+            .pointer("/token/project/id")
+            .and_then(|v| v.as_str())
+            .filter(|id| !id.is_empty());
+        match (&self.project, project_id) {
+            (Project::Name { name, .. }, None) => {
+                return Err(err(
+                    ErrorClass::BadAnswer,
+                    Some(status),
+                    format!("Keystone's token for project `{name}` names no project.id"),
+                ))
+            }
+            (Project::Id(configured), Some(id)) if !id.eq_ignore_ascii_case(configured) => {
+                return Err(err(
+                    ErrorClass::BadAnswer,
+                    Some(status),
+                    format!("Keystone scoped the token to project {id}, not {configured}"),
+                ))
+            }
+            _ => {}
+        }
+        if let Some(id) = project_id {
+            self.learn_project(observer, id);
+        }
         let expires_at = token_expiry(&parsed);
         // Without an expiry, assume the documented 24 h and renew early.
         let expires_at = expires_at.unwrap_or_else(|| Utc::now() + chrono::TimeDelta::hours(23));
@@ -260,6 +322,25 @@ impl TokenSource {
             catalog: std::sync::Arc::new(Catalog::from_token_body(&parsed)),
             expires_at: Some(expires_at),
         })
+    }
+
+    /// Keeps the project ID of a new token and reports it for the history.
+    fn learn_project(&self, observer: &dyn CallObserver, id: &str) {
+        let id = id.to_ascii_lowercase();
+        *self
+            .project_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id.clone());
+        let (name, domain) = match &self.project {
+            Project::Id(_) => (None, None),
+            Project::Name { name, domain } => (Some(name.as_str()), Some(domain.value())),
+        };
+        observer.on_project(&ProjectScoped {
+            cloud: &self.cloud,
+            project_id: &id,
+            name,
+            domain,
+        });
     }
 
     fn user_label(&self) -> &str {

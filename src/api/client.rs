@@ -92,7 +92,6 @@ struct Inner {
     http: reqwest::Client,
     /// Cloud name, for messages.
     cloud: String,
-    project_id: String,
     /// `None`: from the service catalog.
     volume_base: Option<String>,
     backup_base: Option<String>,
@@ -154,6 +153,10 @@ pub fn ca_bundle(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, St
 /// with it the catalog) is at hand.
 const CATALOG_SCHEME: &str = "catalog";
 
+/// Stands for the project ID in URLs built before Keystone named it (a
+/// project given by name); replaced at each attempt, once a token is at hand.
+const PROJECT_FROM_TOKEN: &str = "project-id-from-keystone";
+
 impl CloudClient {
     /// Builds a client; TLS certificates are always verified, against the
     /// built-in roots and the cloud's `cacert`.
@@ -188,15 +191,15 @@ impl CloudClient {
             inner: Arc::new(Inner {
                 http,
                 cloud: cloud.name.clone(),
-                project_id: cloud.project_id.clone(),
                 volume_base: base(&cloud.endpoints.volume),
                 backup_base: base(&cloud.endpoints.backup),
                 region: cloud.region.clone(),
                 interface: cloud.interface.clone(),
                 snapshot_api: cloud.snapshot_api,
                 tokens: TokenSource::new(
+                    &cloud.name,
                     cloud.auth.clone(),
-                    cloud.project_id.clone(),
+                    cloud.project.clone(),
                     want_catalog,
                 ),
                 settings,
@@ -433,12 +436,20 @@ impl CloudClient {
         let base = base
             .clone()
             .unwrap_or_else(|| format!("{CATALOG_SCHEME}://{}", service.name()));
-        format!("{base}/{version}/{}/{tail}", self.inner.project_id)
+        let project = self.inner.tokens.project_id();
+        let project = project.as_deref().unwrap_or(PROJECT_FROM_TOKEN);
+        format!("{base}/{version}/{project}/{tail}")
     }
 
-    /// A `catalog://SERVICE/…` URL with the service's base from the catalog
-    /// of the current token; other URLs unchanged.
+    /// The URL with the project ID of the current token in place of
+    /// [`PROJECT_FROM_TOKEN`], and a `catalog://SERVICE/…` base replaced by
+    /// the service's base from the token's catalog.
     async fn resolve(&self, url: &str) -> Result<String, ApiError> {
+        let url = match self.inner.tokens.project_id() {
+            Some(id) => url.replace(PROJECT_FROM_TOKEN, &id),
+            None => url.to_string(),
+        };
+        let url = url.as_str();
         let found = [Service::Volume, Service::Backup, Service::ServerBackup]
             .into_iter()
             .find_map(|service| {
@@ -452,8 +463,9 @@ impl CloudClient {
         let inner = &self.inner;
         let catalog = inner.tokens.catalog().await;
         let types = service.catalog_types();
+        let project_id = inner.tokens.project_id().unwrap_or_default();
         let base = catalog
-            .base_url(types, inner.region.as_deref(), &inner.interface, &inner.project_id)
+            .base_url(types, inner.region.as_deref(), &inner.interface, &project_id)
             .ok_or_else(|| ApiError {
                 class: ErrorClass::Permanent,
                 call: format!("find the {name} endpoint"),
@@ -584,7 +596,7 @@ impl CloudClient {
             .unwrap_or_default();
         // Signing (AK/SK) needs the final URL, so the catalog is consulted
         // first; with password auth the catalog comes with the token.
-        if url.starts_with(CATALOG_SCHEME) {
+        if url.starts_with(CATALOG_SCHEME) || url.contains(PROJECT_FROM_TOKEN) {
             inner
                 .tokens
                 .token(&inner.http, self.observer.as_ref())

@@ -19,4 +19,4 @@ pub use client::{
 };
 pub use error::{ApiError, ErrorClass};
 pub use fault::FaultBody;
-pub use observe::{CallObserver, CallRecord, TraceObserver};
+pub use observe::{CallObserver, CallRecord, ProjectScoped, TraceObserver};

@@ -17,9 +17,23 @@ pub struct CallRecord<'a> {
     pub message: Option<&'a str>,
 }
 
+/// The project a new Keystone token is scoped to: the configured ID, or the
+/// ID Keystone found for a project given by name.
+#[derive(Debug, Clone)]
+pub struct ProjectScoped<'a> {
+    pub cloud: &'a str,
+    pub project_id: &'a str,
+    /// The configured name and domain (name or ID), when given by name.
+    pub name: Option<&'a str>,
+    pub domain: Option<&'a str>,
+}
+
 /// Receives every attempt.
 pub trait CallObserver: Send + Sync {
     fn on_call(&self, call: &CallRecord<'_>);
+
+    /// A token was scoped to a project; nothing to do by default.
+    fn on_project(&self, _project: &ProjectScoped<'_>) {}
 }
 
 /// Logs attempts through `tracing` only.

@@ -115,10 +115,7 @@ async fn serve(args: Args) -> Result<(), String> {
     let config = SimConfig {
         servers: servers.clone(),
         server_backup_duration: Duration::from_secs(args.server_backup_seconds),
-        projects: vec![SimProject {
-            id: project.clone(),
-            volumes: volumes.clone(),
-        }],
+        projects: vec![SimProject::new(&project, volumes.clone())],
         tokens: vec![args.token.clone()],
         users,
         snapshot_duration: Duration::from_secs(args.snapshot_seconds),

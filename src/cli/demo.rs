@@ -107,9 +107,9 @@ fn sim_config() -> SimConfig {
         fault,
     };
     SimConfig {
-        projects: vec![SimProject {
-            id: PROJECT.to_string(),
-            volumes: vec![
+        projects: vec![SimProject::new(
+            PROJECT,
+            vec![
                 volume("c5834fe1-577f-462e-9bf3-1b158e1dde9c", true, None),
                 volume("2748f2f2-4394-4e6e-af8d-8dd34496c024", true, None),
                 volume("a7d7783f-02b7-4645-b0e3-61df63f0ba10", false, None),
@@ -121,7 +121,7 @@ fn sim_config() -> SimConfig {
                     }),
                 ),
             ],
-        }],
+        )],
         users: vec![SimUser {
             name: "backup-bot".into(),
             domain: "Default".into(),

@@ -273,8 +273,8 @@ mod tests {
     use crate::config::secret::SecretSource;
     use crate::config::validate::DEFAULT_RETRIES;
     use crate::config::{
-        ApiVersion, AuthConfig, Misfire, PolicyKind, Retries, DEFAULT_MAX_CONCURRENT_JOBS,
-        DEFAULT_POLL,
+        ApiVersion, AuthConfig, Domain, Misfire, PolicyKind, Project, Retries,
+        DEFAULT_MAX_CONCURRENT_JOBS, DEFAULT_POLL,
     };
 
     const MINIMAL: &str = "\
@@ -359,7 +359,7 @@ policies:
         );
         let cloud = &config.clouds["prod"];
         assert_eq!(cloud.name, "prod");
-        assert_eq!(cloud.project_id, "0123456789abcdef0123456789abcdef");
+        assert_eq!(cloud.project.id(), Some("0123456789abcdef0123456789abcdef"));
         assert_eq!(cloud.snapshot_api, ApiVersion::V2);
         assert_eq!(
             cloud.endpoints.volume.as_ref().map(url::Url::as_str),
@@ -438,6 +438,43 @@ defaults:
         let text = format!("state_dir: /srv/vbs\n{MINIMAL}");
         let config = parse(&text, Path::new("/etc/vbs-agent/policy.yaml")).unwrap();
         assert_eq!(config.state_dir, PathBuf::from("/srv/vbs"));
+    }
+
+    #[test]
+    fn a_project_by_name_takes_the_users_domain_unless_given_one() {
+        let cloud = |project: &str| {
+            format!(
+                "clouds:\n  otc:\n{project}    auth:\n      type: password\n      \
+                 auth_url: https://iam.eu-de.example.com/v3\n      user: bot\n      \
+                 user_domain: OTC0001\n      password_env: PW\npolicies:\n  - name: a\n    \
+                 kind: backup\n    cloud: otc\n    schedule: \"0 0 1 * * *\"\n    \
+                 volumes: [c5834fe1-577f-462e-9bf3-1b158e1dde9c]\n"
+            )
+        };
+        let project = |lines: &str| {
+            parse(&cloud(lines), Path::new("p.yaml")).unwrap().clouds["otc"]
+                .project
+                .clone()
+        };
+        assert_eq!(
+            project("    project_name: eu-de_sub\n"),
+            Project::Name {
+                name: "eu-de_sub".into(),
+                domain: Domain::Name("OTC0001".into())
+            }
+        );
+        assert_eq!(
+            project("    project_name: eu-de\n    project_domain: OTC0002\n"),
+            Project::Name {
+                name: "eu-de".into(),
+                domain: Domain::Name("OTC0002".into())
+            }
+        );
+        // An ID wins over a name.
+        assert_eq!(
+            project("    project_id: 0123456789ABCDEF0123456789abcdef\n    project_name: eu-de\n"),
+            Project::Id("0123456789abcdef0123456789abcdef".into())
+        );
     }
 
     #[test]

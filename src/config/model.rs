@@ -43,8 +43,9 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct Cloud {
     pub name: String,
-    /// 32 hex digits on Huawei Cloud / OTC and Cinder.
-    pub project_id: String,
+    /// The project every call goes to: by ID, or by name for Keystone to
+    /// resolve.
+    pub project: Project,
     pub endpoints: Endpoints,
     /// API version used for snapshots; the vendor recommends v2.
     pub snapshot_api: ApiVersion,
@@ -61,6 +62,61 @@ pub struct Cloud {
     /// A PEM file of extra CA certificates trusted for this cloud, besides
     /// the built-in roots.
     pub cacert: Option<PathBuf>,
+}
+
+/// The project a cloud's calls go to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Project {
+    /// By ID: 32 hex digits on Huawei Cloud / OTC and Cinder, lower case.
+    Id(String),
+    /// By name within a domain, as OTC's own clouds.yaml examples give it
+    /// (`project_name: eu-de`). Keystone scopes the password token by name
+    /// and domain, and the token's `project.id` is used in every URL.
+    Name { name: String, domain: Domain },
+}
+
+impl Project {
+    /// The ID when it was configured; `None` until Keystone tells it.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Project::Id(id) => Some(id),
+            Project::Name { .. } => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Project {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Project::Id(id) => f.write_str(id),
+            Project::Name { name, domain } => write!(f, "`{name}` in {domain}"),
+        }
+    }
+}
+
+/// A Keystone domain, by name (on OTC the account name, `OTC000000000010000xxxxx`) or ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Domain {
+    Name(String),
+    Id(String),
+}
+
+impl Domain {
+    /// The name or ID, as given.
+    pub fn value(&self) -> &str {
+        match self {
+            Domain::Name(v) | Domain::Id(v) => v,
+        }
+    }
+}
+
+impl std::fmt::Display for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Domain::Name(name) => write!(f, "domain `{name}`"),
+            Domain::Id(id) => write!(f, "domain ID `{id}`"),
+        }
+    }
 }
 
 /// Where a cloud's settings came from.

@@ -173,10 +173,18 @@ pub(crate) struct RawPoll {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a mapping")]
 pub(crate) struct RawCloud {
-    /// Required (unless `clouds_yaml` or `from_env` gives it). The project
-    /// ID: 32 hex digits (as shown in the console under "My Credentials").
-    /// Stored in lower case.
+    /// The project ID: 32 hex digits (as shown in the console under "My
+    /// Credentials"), stored in lower case. This, `project_name`, or a
+    /// `clouds_yaml` / `from_env` source that gives one is required.
     pub(crate) project_id: Option<String>,
+    /// The project's name (`eu-de`, `eu-de_subproject`) instead of its ID:
+    /// with password auth, Keystone scopes the token by name and domain and
+    /// its `project.id` is used (and recorded in the history). Token and
+    /// AK/SK auth need `project_id`.
+    pub(crate) project_name: Option<String>,
+    /// The domain name of `project_name`. Default: the user's domain
+    /// (`auth.user_domain`), where OTC keeps an account's projects.
+    pub(crate) project_domain: Option<String>,
     /// Service base URLs. Required with AK/SK auth, and with token auth
     /// without `auth_url`; otherwise those left out come from the Keystone
     /// service catalog.

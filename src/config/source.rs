@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::checks::{self, UrlRole};
-use super::model::{AuthConfig, CloudOrigin};
+use super::model::{AuthConfig, CloudOrigin, Domain, Project};
 use super::secret::{yaml_value, SecretSource};
 
 /// Where environment variables come from: the process, or a map in tests.
@@ -31,8 +31,11 @@ pub(crate) struct Sourced {
     auth_url: Option<String>,
     username: Option<String>,
     user_domain: Option<String>,
-    pub(crate) project_id: Option<String>,
+    project_id: Option<String>,
     project_name: Option<String>,
+    /// `project_domain_*`, else `domain_*` (which the clients apply to both
+    /// user and project).
+    project_domain: Option<Domain>,
     pub(crate) region: Option<String>,
     pub(crate) interface: Option<String>,
     pub(crate) cacert: Option<PathBuf>,
@@ -144,6 +147,11 @@ pub(crate) fn from_clouds_yaml(name: &str, env: &dyn Env, cwd: &Path) -> Result<
         user_domain: get(&["auth", "user_domain_name"]).or_else(|| get(&["auth", "domain_name"])),
         project_id: get(&["auth", "project_id"]).or_else(|| get(&["auth", "tenant_id"])),
         project_name: get(&["auth", "project_name"]),
+        project_domain: get(&["auth", "project_domain_id"])
+            .map(Domain::Id)
+            .or_else(|| get(&["auth", "project_domain_name"]).map(Domain::Name))
+            .or_else(|| get(&["auth", "domain_id"]).map(Domain::Id))
+            .or_else(|| get(&["auth", "domain_name"]).map(Domain::Name)),
         region: get(&["region_name"]),
         interface: get(&["interface"]),
         cacert: get(&["cacert"]).map(|c| base.join(c)),
@@ -168,6 +176,12 @@ pub(crate) fn from_env(env: &dyn Env) -> Sourced {
             .or_else(|| env.var("OS_DOMAIN_NAME")),
         project_id: env.var("OS_PROJECT_ID").or_else(|| env.var("OS_TENANT_ID")),
         project_name: env.var("OS_PROJECT_NAME"),
+        project_domain: env
+            .var("OS_PROJECT_DOMAIN_ID")
+            .map(Domain::Id)
+            .or_else(|| env.var("OS_PROJECT_DOMAIN_NAME").map(Domain::Name))
+            .or_else(|| env.var("OS_DOMAIN_ID").map(Domain::Id))
+            .or_else(|| env.var("OS_DOMAIN_NAME").map(Domain::Name)),
         region: env.var("OS_REGION_NAME"),
         interface: env.var("OS_INTERFACE"),
         cacert: env.var("OS_CACERT").map(PathBuf::from),
@@ -205,21 +219,26 @@ impl Sourced {
         )
     }
 
-    /// The project ID, or why there is none. A project given only by name
-    /// is refused: the agent scopes its tokens and URLs by ID.
-    pub(crate) fn project_id(&self) -> Result<String, String> {
-        match (&self.project_id, &self.project_name) {
-            (Some(id), _) => checks::project_id(id),
-            (None, Some(name)) => Err(format!(
-                "{} names project `{name}` but the agent needs its ID: set {} there, or \
-                 project_id on this cloud",
-                self.origin_label(),
-                self.label("auth.project_id", "OS_PROJECT_ID")
-            )),
-            (None, None) => Err(self.missing(
+    /// The project, by ID when one is given, else by name in its domain
+    /// (see [`by_name`]). `Ok(None)`: by name, but the credentials were
+    /// unusable (reported on their own).
+    pub(crate) fn project(&self, auth: Option<&AuthConfig>) -> Result<Option<Project>, String> {
+        match (&self.project_id, &self.project_name, auth) {
+            (Some(id), _, _) => checks::project_id(id).map(|id| Some(Project::Id(id))),
+            (None, Some(_), None) => Ok(None),
+            (None, Some(name), Some(auth)) => by_name(name, self.project_domain.clone(), auth)
+                .map(Some)
+                .map_err(|e| {
+                    format!(
+                        "{}: {e}: give the ID as {}",
+                        self.origin_label(),
+                        self.label("auth.project_id", "OS_PROJECT_ID")
+                    )
+                }),
+            (None, None, _) => Err(self.missing(
                 "auth.project_id",
                 "OS_PROJECT_ID",
-                "32 hex digits; or set project_id on this cloud",
+                "32 hex digits; or the project's name as auth.project_name / OS_PROJECT_NAME",
             )),
         }
     }
@@ -315,6 +334,35 @@ impl Sourced {
     }
 }
 
+/// A project given by name: only Keystone password auth scopes a token by
+/// name and so learns the ID. The domain defaults to the user's, where OTC
+/// keeps an account's projects.
+pub(crate) fn by_name(
+    name: &str,
+    domain: Option<Domain>,
+    auth: &AuthConfig,
+) -> Result<Project, String> {
+    let user_domain = match auth {
+        AuthConfig::Password { user_domain, .. } => user_domain,
+        AuthConfig::Token { .. } => {
+            return Err(format!(
+                "project `{name}` is given by name, but a token cannot be scoped by name, \
+                 so its ID is needed"
+            ))
+        }
+        AuthConfig::AkSk { .. } => {
+            return Err(format!(
+                "project `{name}` is given by name, but AK/SK-signed requests carry the \
+                 project ID, which only Keystone password auth can look up by name"
+            ))
+        }
+    };
+    Ok(Project::Name {
+        name: name.to_string(),
+        domain: domain.unwrap_or_else(|| Domain::Name(user_domain.clone())),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -372,7 +420,10 @@ mod tests {
         .unwrap();
         let env = MapEnv(HashMap::new());
         let s = from_clouds_yaml("otc", &env, dir.path()).unwrap();
-        assert_eq!(s.project_id().unwrap(), PROJECT);
+        assert_eq!(
+            s.project(None).unwrap(),
+            Some(Project::Id(PROJECT.to_string()))
+        );
         assert_eq!(s.region.as_deref(), Some("eu-de"));
         assert_eq!(s.interface.as_deref(), Some("internal"));
         assert_eq!(s.cacert, Some(dir.path().join("ca.pem")));
@@ -435,10 +486,60 @@ mod tests {
             from_env(&MapEnv(with_keys)).auth(false).unwrap(),
             AuthConfig::AkSk { .. }
         ));
-        let only_name = MapEnv(HashMap::from([("OS_PROJECT_NAME", "eu-de_x".to_string())]));
-        let err = from_env(&only_name).project_id().unwrap_err();
-        assert!(err.contains("OS_PROJECT_ID"), "{err}");
+        let err = from_env(&MapEnv(HashMap::new())).project(None).unwrap_err();
+        assert!(
+            err.contains("OS_PROJECT_ID") && err.contains("OS_PROJECT_NAME"),
+            "{err}"
+        );
         let err = from_env(&MapEnv(HashMap::new())).auth(false).unwrap_err();
         assert_eq!(err, "the environment has no OS_AUTH_URL (the Keystone URL)");
+    }
+
+    #[test]
+    fn a_project_by_name_is_scoped_in_its_domain_else_the_users() {
+        let password = [
+            ("OS_AUTH_URL", "https://iam.example.com/v3".to_string()),
+            ("OS_USERNAME", "bot".to_string()),
+            ("OS_USER_DOMAIN_NAME", "OTC0001".to_string()),
+            ("OS_PASSWORD", "pw".to_string()),
+            ("OS_PROJECT_NAME", "eu-de_sub".to_string()),
+        ];
+        let project = |extra: &[(&'static str, &str)]| {
+            let mut vars = HashMap::from(password.clone());
+            vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+            let s = from_env(&MapEnv(vars));
+            let auth = s.auth(false).unwrap();
+            s.project(Some(&auth))
+        };
+        let by_name = |domain| {
+            Ok(Some(Project::Name {
+                name: "eu-de_sub".into(),
+                domain,
+            }))
+        };
+        assert_eq!(project(&[]), by_name(Domain::Name("OTC0001".into())));
+        assert_eq!(
+            project(&[("OS_PROJECT_DOMAIN_NAME", "OTC0002")]),
+            by_name(Domain::Name("OTC0002".into()))
+        );
+        assert_eq!(
+            project(&[("OS_PROJECT_DOMAIN_ID", "d0")]),
+            by_name(Domain::Id("d0".into()))
+        );
+        assert_eq!(
+            project(&[("OS_PROJECT_ID", PROJECT)]),
+            Ok(Some(Project::Id(PROJECT.into())))
+        );
+        // A token or AK/SK cannot be scoped by name: the ID is asked for.
+        let err = project(&[("OS_ACCESS_KEY", "AK"), ("OS_SECRET_KEY", "SK")]).unwrap_err();
+        assert!(
+            err.contains("eu-de_sub") && err.contains("AK/SK") && err.contains("OS_PROJECT_ID"),
+            "{err}"
+        );
+        let err = project(&[("OS_TOKEN", "t")]).unwrap_err();
+        assert!(
+            err.contains("token") && err.contains("OS_PROJECT_ID"),
+            "{err}"
+        );
     }
 }

@@ -12,8 +12,8 @@ use chrono_tz::Tz;
 
 use super::checks::{self, UrlRole};
 use super::model::{
-    ApiVersion, AuthConfig, Cloud, CloudOrigin, Config, Endpoints, Misfire, Policy, PolicyKind,
-    PollSettings, Retention, Retries, DEFAULT_MAX_CONCURRENT_JOBS,
+    ApiVersion, AuthConfig, Cloud, CloudOrigin, Config, Domain, Endpoints, Misfire, Policy,
+    PolicyKind, PollSettings, Project, Retention, Retries, DEFAULT_MAX_CONCURRENT_JOBS,
 };
 use super::path::FieldPath;
 use super::raw::{RawAuth, RawCloud, RawDefaults, RawPolicy, RawPoll, RawRetention, RawRetries};
@@ -371,13 +371,6 @@ fn cloud(
     } else {
         "from_env"
     };
-    let project_id = match (&raw.project_id, &sourced) {
-        (None, Some(Some(s))) => ok_or_report(s.project_id(), &path.key(source_field), report),
-        (None, None) => None,
-        _ => required(&raw.project_id, path, "project_id", "32 hex digits", report)
-            .and_then(|p| ok_or_report(checks::project_id(p), &path.key("project_id"), report)),
-    };
-
     let auth = match (&raw.auth, &sourced) {
         (Some(_), Some(Some(s))) => {
             report.key(
@@ -404,6 +397,8 @@ fn cloud(
             auth(raw_auth, &path.key("auth"), allow_http, base_dir, report)
         }
     };
+    let project = project(raw, &sourced, auth.as_ref(), path, source_field, report);
+    let project_id = project.as_ref().and_then(|p| p.id());
     let discoverable = auth.as_ref().is_some_and(AuthConfig::has_catalog);
 
     let endpoints = match &raw.endpoints {
@@ -437,9 +432,7 @@ fn cloud(
         }
         Some(raw_endpoints) => {
             let ep_path = path.key("endpoints");
-            let role = UrlRole::Endpoint {
-                project_id: project_id.as_deref(),
-            };
+            let role = UrlRole::Endpoint { project_id };
             let mut url = |value: &Option<String>, field: &str| -> Option<Option<url::Url>> {
                 if value.is_none() && discoverable {
                     return Some(None);
@@ -523,7 +516,7 @@ fn cloud(
 
     Some(Cloud {
         name: name.to_string(),
-        project_id: project_id?,
+        project: project?,
         endpoints: endpoints?,
         snapshot_api: snapshot_api?,
         auth: auth?,
@@ -535,6 +528,53 @@ fn cloud(
         interface: interface?,
         cacert: cacert?,
     })
+}
+
+/// The cloud's project: `project_id` or `project_name` (with
+/// `project_domain`) here, else from the clouds.yaml entry or environment.
+/// An ID given here wins over a name; a name needs password auth.
+fn project(
+    raw: &RawCloud,
+    sourced: &Option<Option<Sourced>>,
+    auth: Option<&AuthConfig>,
+    path: &FieldPath,
+    source_field: &str,
+    report: &mut Report<'_>,
+) -> Option<Project> {
+    if let Some(id) = raw.project_id.as_deref() {
+        let id = checks::project_id(id)
+            .map_err(|e| format!("{e}; a project given by name goes in project_name"));
+        return ok_or_report(id, &path.key("project_id"), report).map(Project::Id);
+    }
+    if let Some(name) = raw.project_name.as_deref() {
+        if name.is_empty() {
+            report.value(
+                &path.key("project_name"),
+                "project_name is empty; give the project's name, such as eu-de",
+            );
+            return None;
+        }
+        let domain = raw.project_domain.clone().map(Domain::Name);
+        // Without usable credentials the auth error says what to fix.
+        return ok_or_report(
+            source::by_name(name, domain, auth?)
+                .map_err(|e| format!("{e}: give the ID as project_id")),
+            &path.key("project_name"),
+            report,
+        );
+    }
+    match sourced {
+        Some(Some(s)) => ok_or_report(s.project(auth), &path.key(source_field), report).flatten(),
+        Some(None) => {
+            report.missing(
+                path,
+                "project_id",
+                "missing required field `project_id` (32 hex digits; or `project_name`)",
+            );
+            None
+        }
+        None => None,
+    }
 }
 
 /// The clouds.yaml entry or environment this cloud is named from:

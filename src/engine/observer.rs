@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use crate::api::{CallObserver, CallRecord};
+use crate::api::{CallObserver, CallRecord, ProjectScoped};
 use crate::config::Policy;
 use crate::metrics::Metrics;
 use crate::store::{Event, EventKind, JobRecord, Store};
@@ -49,6 +49,21 @@ impl CallObserver for JobObserver {
             .record_event(EventKind::ApiCall, &event, Utc::now())
         {
             tracing::error!(error = %e, "cannot record API call in the history");
+        }
+    }
+
+    fn on_project(&self, p: &ProjectScoped<'_>) {
+        tracing::info!(
+            cloud = p.cloud,
+            project_id = p.project_id,
+            project_name = p.name,
+            "token scoped to project"
+        );
+        if let Err(e) =
+            self.store
+                .record_cloud_project(p.cloud, p.project_id, p.name, p.domain, Utc::now())
+        {
+            tracing::error!(error = %e, "cannot record the cloud's project in the history");
         }
     }
 }

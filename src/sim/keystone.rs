@@ -1,5 +1,7 @@
 //! `POST /v3/auth/tokens`: Keystone v3 password authentication scoped to a
-//! project; the token comes back in `X-Subject-Token`.
+//! project, by ID or by name and domain; the token comes back in
+//! `X-Subject-Token`. As Keystone does, an unknown project gets the same 401
+//! as a wrong password.
 
 use axum::extract::State as AxState;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -27,16 +29,26 @@ pub async fn issue_token(AxState(state): AxState<Shared>, body: Option<Json<Valu
         user["password"].as_str(),
         user["domain"]["name"].as_str(),
     );
-    let project = body["auth"]["scope"]["project"]["id"].as_str();
+    let scope = &body["auth"]["scope"]["project"];
     let mut st = lock(&state);
     let known_user = st.config.users.iter().any(|u| {
         Some(u.name.as_str()) == name
             && Some(u.password.as_str()) == password
             && Some(u.domain.as_str()) == domain
     });
-    let Some(project) = project
-        .filter(|p| st.projects.contains_key(*p))
-        .map(str::to_string)
+    let scoped = match scope["id"].as_str() {
+        Some(id) => st.config.projects.iter().find(|p| p.id == id),
+        None => {
+            let domain = &scope["domain"];
+            let domain = domain["name"].as_str().or(domain["id"].as_str());
+            st.config
+                .projects
+                .iter()
+                .find(|p| scope["name"].as_str() == Some(&p.name) && domain == Some(&p.domain))
+        }
+    };
+    let Some((project, project_name, project_domain)) =
+        scoped.map(|p| (p.id.clone(), p.name.clone(), p.domain.clone()))
     else {
         return unauthorized();
     };
@@ -58,7 +70,8 @@ pub async fn issue_token(AxState(state): AxState<Shared>, body: Option<Json<Valu
         "issued_at": now.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
         "audit_ids": [uuid::Uuid::new_v4().simple().to_string()],
         "is_domain": false,
-        "project": {"id": project, "name": "sim-project", "domain": {"id": "default", "name": domain}},
+        "project": {"id": project, "name": project_name,
+                    "domain": {"id": project_domain, "name": project_domain}},
         "user": {"id": uuid::Uuid::new_v4().simple().to_string(), "name": name,
                  "domain": {"id": "default", "name": domain}, "password_expires_at": null},
         "roles": [{"id": "member", "name": "member"}],

@@ -75,7 +75,24 @@ impl Default for SimConfig {
 #[derive(Debug, Clone)]
 pub struct SimProject {
     pub id: String,
+    /// Keystone scopes a token to the project by this name in `domain`.
+    pub name: String,
+    /// The project's domain, by name; its ID in the simulator is the same.
+    pub domain: String,
     pub volumes: Vec<SimVolume>,
+}
+
+impl SimProject {
+    /// A project in domain `Default`, named `project-` and the first eight
+    /// characters of its ID.
+    pub fn new(id: &str, volumes: Vec<SimVolume>) -> Self {
+        Self {
+            id: id.to_string(),
+            name: format!("project-{}", id.chars().take(8).collect::<String>()),
+            domain: "Default".to_string(),
+            volumes,
+        }
+    }
 }
 
 /// A volume that can be snapshotted and backed up.

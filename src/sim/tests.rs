@@ -11,9 +11,9 @@ const ATTACHED: &str = "00000000-0000-4000-8000-000000000002";
 
 fn config() -> SimConfig {
     SimConfig {
-        projects: vec![SimProject {
-            id: P.into(),
-            volumes: vec![
+        projects: vec![SimProject::new(
+            P,
+            vec![
                 SimVolume {
                     id: VOL.into(),
                     size_gb: 10,
@@ -27,7 +27,7 @@ fn config() -> SimConfig {
                     fault: None,
                 },
             ],
-        }],
+        )],
         tokens: vec!["tok".into()],
         users: vec![SimUser {
             name: "bot".into(),

@@ -12,6 +12,7 @@ mod events;
 mod files;
 mod jobs;
 mod marks;
+mod projects;
 mod retention;
 mod runs;
 mod server;
@@ -30,6 +31,7 @@ pub use events::EventRecord;
 pub use events::{Event, EventKind};
 pub use files::DB_MODE;
 pub use jobs::{AttemptRecord, JobRecord, JobStatus, JobUpdate, Phase};
+pub use projects::CloudProject;
 pub use retention::RetentionAction;
 pub use runs::{NewRunJob, RunStatus, Trigger};
 pub use server::{ServerColumns, ServerVolumeBackup};
@@ -53,6 +55,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0006_audit_views.sql")),
     M::up(include_str!("../../migrations/0008_backup_duration.sql")),
     M::up(include_str!("../../migrations/0009_audit_indexes.sql")),
+    M::up(include_str!("../../migrations/0010_cloud_projects.sql")),
 ];
 
 /// Errors of the history store.

@@ -83,10 +83,7 @@ impl World {
 
     fn sim_config(volumes: Vec<SimVolume>) -> SimConfig {
         SimConfig {
-            projects: vec![SimProject {
-                id: PROJECT.into(),
-                volumes,
-            }],
+            projects: vec![SimProject::new(PROJECT, volumes)],
             tokens: vec![TOKEN.into()],
             users: vec![SimUser {
                 name: "bot".into(),

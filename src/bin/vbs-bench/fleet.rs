@@ -190,9 +190,9 @@ async fn one_run(
 
 async fn start_sim(args: &Args, volumes: usize) -> Result<SimHandle, String> {
     let config = SimConfig {
-        projects: vec![SimProject {
-            id: PROJECT.into(),
-            volumes: (0..volumes)
+        projects: vec![SimProject::new(
+            PROJECT,
+            (0..volumes)
                 .map(|i| SimVolume {
                     id: volume_id(i),
                     size_gb: 10,
@@ -200,7 +200,7 @@ async fn start_sim(args: &Args, volumes: usize) -> Result<SimHandle, String> {
                     fault: None,
                 })
                 .collect(),
-        }],
+        )],
         tokens: vec!["bench-token".into()],
         snapshot_duration: args.work,
         backup_duration: args.work,

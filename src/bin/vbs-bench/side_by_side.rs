@@ -146,17 +146,19 @@ fn volume_ids(way: Way, n: usize) -> Vec<String> {
 async fn start_sim(args: &Args) -> Result<SimHandle, String> {
     let projects = Way::ALL
         .iter()
-        .map(|&way| SimProject {
-            id: way.project(),
-            volumes: volume_ids(way, args.volumes)
-                .into_iter()
-                .map(|id| SimVolume {
-                    id,
-                    size_gb: 10,
-                    attached: false,
-                    fault: None,
-                })
-                .collect(),
+        .map(|&way| {
+            SimProject::new(
+                &way.project(),
+                volume_ids(way, args.volumes)
+                    .into_iter()
+                    .map(|id| SimVolume {
+                        id,
+                        size_gb: 10,
+                        attached: false,
+                        fault: None,
+                    })
+                    .collect(),
+            )
         })
         .collect();
     let config = SimConfig {

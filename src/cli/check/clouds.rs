@@ -3,7 +3,7 @@
 //! secret itself), and secret files others can read.
 
 use crate::config::secret::SecretSource;
-use crate::config::{AuthConfig, Cloud};
+use crate::config::{AuthConfig, Cloud, Project};
 
 /// Prints one cloud.
 pub(super) fn show(cloud: &Cloud) {
@@ -11,9 +11,15 @@ pub(super) fn show(cloud: &Cloud) {
     outln!(
         "cloud {} (project {}, from {})",
         cloud.name,
-        cloud.project_id,
+        cloud.project,
         cloud.origin
     );
+    if let Project::Name { .. } = cloud.project {
+        outln!(
+            "  project ID: from Keystone, which scopes the token by name and domain; \
+             each ID it gives is recorded in the history (table cloud_projects)"
+        );
+    }
     let secrets: Vec<(&str, &SecretSource)> = match &cloud.auth {
         AuthConfig::Token { token, auth_url } => {
             match auth_url {
