@@ -76,7 +76,7 @@ pub async fn serve(
     mut reload: Option<Reload>,
     settings: ClientSettings,
 ) -> Result<(), DaemonError> {
-    let store = std::sync::Arc::new(Store::open(&config.history_path())?);
+    let store = std::sync::Arc::new(Store::open_writer(&config.history_path(), "run")?);
     let notifier = std::sync::Arc::new(Notifier::new(&config, Some(store.clone())));
     let (metrics, heartbeat, listener) = observe(&config, &store).await?;
     let mut engine = Engine::new(&config, store, settings.clone())?

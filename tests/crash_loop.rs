@@ -6,6 +6,9 @@
 //! - nothing lost: every backup the cloud created is in the history;
 //! - no temporary snapshot left behind.
 //!
+//! In every cycle a second daemon is started on the same history at a
+//! random moment: one of the two stops at once, so no job has two drivers.
+//!
 //! `VBS_CRASH_CYCLES` sets the number of cycles (default 20; the long
 //! version is e.g. `VBS_CRASH_CYCLES=300 cargo test --release --test
 //! crash_loop -- --nocapture`).
@@ -18,6 +21,21 @@ use std::time::Duration;
 
 use common::{policy_yaml, signal, spawn_agent, volume, volume_id, wait_for, World, PROJECT};
 use vbs_agent::store::{JobStatus, Store};
+
+/// Waits (within a generous bound) until one of two daemons exits on its
+/// own, and returns its exit status.
+async fn first_to_exit(
+    a: &mut std::process::Child,
+    b: &mut std::process::Child,
+) -> std::process::ExitStatus {
+    let mut exited = None;
+    wait_for("one of two daemons to give way", || {
+        exited = a.try_wait().unwrap().or_else(|| b.try_wait().unwrap());
+        exited.is_some()
+    })
+    .await;
+    exited.unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_backup() {
@@ -41,12 +59,37 @@ async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_backup() {
     let log = world.path("agent.log");
 
     let mut rng = fastrand::Rng::with_seed(u64::from(cycles));
+    let mut refused = 0;
     for _ in 0..cycles {
+        let life = rng.u64(300..2500);
+        let intruder_at = rng.u64(0..life);
         let mut agent = spawn_agent(&policy, &log);
-        tokio::time::sleep(Duration::from_millis(rng.u64(300..2500))).await;
-        signal(&agent, "-KILL");
-        agent.wait().unwrap();
+        tokio::time::sleep(Duration::from_millis(intruder_at)).await;
+        // A second daemon on the same history, started at a random moment:
+        // whichever of the two holds the history, the other stops at once.
+        let mut intruder = spawn_agent(&policy, &log);
+        let gave_way = first_to_exit(&mut agent, &mut intruder).await;
+        assert!(
+            !gave_way.success(),
+            "the daemon that gave way failed: {gave_way}"
+        );
+        refused += 1;
+        tokio::time::sleep(Duration::from_millis(life - intruder_at)).await;
+        for daemon in [&mut agent, &mut intruder] {
+            if daemon.try_wait().unwrap().is_none() {
+                signal(daemon, "-KILL");
+                daemon.wait().unwrap();
+            }
+        }
     }
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        log_text
+            .matches("another vbs-agent is writing the history")
+            .count(),
+        refused,
+        "every second daemon said why it stopped"
+    );
 
     // A last, clean run: everything left unfinished is continued.
     let started = std::fs::read_to_string(&log)
@@ -127,7 +170,7 @@ async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_backup() {
         .count();
     let _ = writeln!(
         std::io::stderr(),
-        "crash loop: {cycles} SIGKILL cycles, {} jobs ({succeeded} succeeded), {} backups created, {continued} restarts continued unfinished jobs, {adopted} resources adopted by name, {} duplicates, {} lost, {} snapshots left",
+        "crash loop: {cycles} SIGKILL cycles, {refused} second daemons refused, {} jobs ({succeeded} succeeded), {} backups created, {continued} restarts continued unfinished jobs, {adopted} resources adopted by name, {} duplicates, {} lost, {} snapshots left",
         jobs.len(),
         backups.len(),
         duplicates.len(),

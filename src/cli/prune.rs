@@ -30,7 +30,7 @@ pub async fn run(path: &Path, policy: Option<&str>, dry_run: bool) -> anyhow::Re
         },
         None => config.policies.clone(),
     };
-    let store = Arc::new(Store::open(&config.history_path())?);
+    let store = Arc::new(Store::open_writer(&config.history_path(), "prune")?);
     let engine = Engine::new(&config, store, ClientSettings::default())?;
     let mut rows = Vec::new();
     let mut failed = false;

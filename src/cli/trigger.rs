@@ -35,7 +35,7 @@ pub async fn run(path: &Path, policy_name: &str) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_INVALID));
     };
-    let store = Arc::new(Store::open(&config.history_path())?);
+    let store = Arc::new(Store::open_writer(&config.history_path(), "trigger")?);
     let notifier = Arc::new(Notifier::new(&config, Some(Arc::clone(&store))));
     let view = Arc::new(LiveView::new(live()));
     let engine = Engine::new(&config, store, ClientSettings::default())?

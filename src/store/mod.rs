@@ -10,6 +10,7 @@ mod audit;
 mod durations;
 mod events;
 mod files;
+mod guard;
 mod jobs;
 mod marks;
 mod projects;
@@ -30,6 +31,7 @@ pub use audit::{FailureCount, JobFilter, JobRow, WindowTotals};
 pub use events::EventRecord;
 pub use events::{Event, EventKind};
 pub use files::DB_MODE;
+pub use guard::WriterLock;
 pub use jobs::{AttemptRecord, JobRecord, JobStatus, JobUpdate, Phase};
 pub use projects::CloudProject;
 pub use retention::RetentionAction;
@@ -56,6 +58,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0008_backup_duration.sql")),
     M::up(include_str!("../../migrations/0009_audit_indexes.sql")),
     M::up(include_str!("../../migrations/0010_cloud_projects.sql")),
+    M::up(include_str!("../../migrations/0011_history_id.sql")),
 ];
 
 /// Errors of the history store.
@@ -85,16 +88,81 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "another vbs-agent is writing the history in {}: {holder}; two writers would \
+         drive the same jobs and create their backups twice. Stop it first (the \
+         service: systemctl stop vbs-agent), or wait until it is done",
+        dir.display()
+    )]
+    Locked { dir: PathBuf, holder: String },
+    #[error(
+        "{} is missing or empty, but {} says history {id} lived there; the agent \
+         will not start an empty history in its place. Restore the database from a \
+         backup (README: \"The history is damaged or gone\"); to start a new, empty \
+         history on purpose, delete {}",
+        path.display(),
+        marker.display(),
+        marker.display()
+    )]
+    Missing {
+        path: PathBuf,
+        marker: PathBuf,
+        id: String,
+    },
+    #[error(
+        "{} holds history {found}, but {} says history {expected} lived there; put \
+         the right database back, or delete {} to adopt this one",
+        path.display(),
+        marker.display(),
+        marker.display()
+    )]
+    Replaced {
+        path: PathBuf,
+        marker: PathBuf,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "{} is damaged (integrity check: {detail}); the agent will not write to it. \
+         Recover it as README \"The history is damaged or gone\" shows",
+        path.display()
+    )]
+    Damaged { path: PathBuf, detail: String },
 }
 
 /// The agent's history database.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Held by the commands that drive jobs (see [`Store::open_writer`]).
+    _lock: Option<WriterLock>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database read-write and migrates it.
+    /// Opens the history for a command that drives jobs (`role`: `run`,
+    /// `trigger`, `prune`), holding the writer lock for the store's life.
+    /// Refuses, before writing anything, a history another writer holds,
+    /// one that is gone or empty where one lived, one that fails its
+    /// integrity check, and one that is not the history that lived here.
+    pub fn open_writer(path: &Path, role: &str) -> Result<Self, StoreError> {
+        let lock = guard::lock(path, role)?;
+        guard::refuse_lost_history(path)?;
+        let mut store = Self::open_checked(path, |conn| guard::refuse_damaged(conn, path))?;
+        guard::check_identity(&store.conn(), path)?;
+        store._lock = Some(lock);
+        Ok(store)
+    }
+
+    /// Opens (creating if needed) the database read-write and migrates it,
+    /// without the writer lock: for tools that know they are alone.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_checked(path, |_| Ok(()))
+    }
+
+    /// [`Store::open`], running `check` on the connection before migrating.
+    fn open_checked(
+        path: &Path,
+        check: impl FnOnce(&Connection) -> Result<(), StoreError>,
+    ) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::StateDir {
                 path: dir.to_path_buf(),
@@ -119,6 +187,7 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
+        check(&conn)?;
         Migrations::from_slice(MIGRATIONS)
             .to_latest(&mut conn)
             .map_err(|source| StoreError::Migrate {
@@ -127,6 +196,7 @@ impl Store {
             })?;
         Ok(Self {
             conn: Mutex::new(conn),
+            _lock: None,
         })
     }
 
@@ -145,6 +215,7 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            _lock: None,
         })
     }
 
