@@ -31,6 +31,28 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Older missed slots recorded individually at start, at most.
 const MAX_MISSED_RECORDED: usize = 1000;
 
+/// How often the daemon retries recording what a failed history write
+/// left out (a full disk), while anything is left out.
+pub const RECOVER_EVERY: Duration = Duration::from_secs(15);
+
+/// What runs that failed to write the history left behind, for the daemon
+/// to record once the history can be written again.
+#[derive(Default)]
+struct Recovery {
+    /// Slots whose run could not be recorded at all, with why.
+    unrecorded: Vec<(String, DateTime<Utc>, String)>,
+    /// A run stopped early: some of its jobs may be `running` with no driver.
+    orphans: bool,
+}
+
+type SharedRecovery = Arc<std::sync::Mutex<Recovery>>;
+
+fn lock(recovery: &SharedRecovery) -> std::sync::MutexGuard<'_, Recovery> {
+    recovery
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -84,6 +106,7 @@ pub async fn serve(
         .with_metrics(metrics.clone());
     let mut rpo = RpoWatch::default();
     let mut runs: Runs = JoinSet::new();
+    let recovery = SharedRecovery::default();
 
     let resumer = engine.clone();
     let resumed_config = config.clone();
@@ -95,7 +118,7 @@ pub async fn serve(
         Ok(None)
     });
     let now = Utc::now();
-    catch_up(&engine, &config, now, &mut runs)?;
+    catch_up(&engine, &config, now, &mut runs, &recovery)?;
     let (tx, mut rx) = mpsc::channel::<Firing>(256);
     let mut timers = scheduler::start(&config.policies, now, tx.clone());
 
@@ -106,6 +129,7 @@ pub async fn serve(
 
     let mut beat = tokio::time::interval(health::BEAT_EVERY);
     let mut rpo_tick = tokio::time::interval(rpo_watch::CHECK_EVERY);
+    let mut recover_tick = tokio::time::interval(RECOVER_EVERY);
     tokio::pin!(shutdown);
     loop {
         heartbeat.beat();
@@ -116,7 +140,7 @@ pub async fn serve(
                 if let Err(e) = engine.store().mark_slot(&policy.name, &schedule_key(&policy), firing.slot, Utc::now()) {
                     tracing::error!(policy = %policy.name, error = %e, "cannot record the slot");
                 }
-                spawn_run(&mut runs, &engine, policy, firing.slot, Trigger::Schedule);
+                spawn_run(&mut runs, &engine, policy, firing.slot, Trigger::Schedule, &recovery);
             }
             Some(done) = runs.join_next() => {
                 let ran = match &done {
@@ -129,6 +153,7 @@ pub async fn serve(
                 }
             }
             _ = rpo_tick.tick() => rpo.check(&config, None, &metrics, &notifier).await,
+            _ = recover_tick.tick() => recover(&engine, &config, &recovery, &mut runs),
             Some(()) = next_reload(&mut reload) => {
                 let Some(path) = reload.as_ref().map(|r| r.path.clone()) else { continue };
                 notify::reloading();
@@ -142,7 +167,7 @@ pub async fn serve(
                         notifier.reconfigure(&new);
                         timers.abort_all();
                         config = new;
-                        catch_up(&engine, &config, now, &mut runs)?;
+                        catch_up(&engine, &config, now, &mut runs, &recovery)?;
                         timers = scheduler::start(&config.policies, now, tx.clone());
                         tracing::info!(policies = config.policies.len(), "policy file reloaded");
                     }
@@ -217,15 +242,69 @@ async fn next_reload(reload: &mut Option<Reload>) -> Option<()> {
     }
 }
 
+/// Runs `policy` for `slot` in a task. A run that fails (the history cannot
+/// be written) is noted in `recovery`: its slot, if it was not recorded, and
+/// that its jobs may need a driver.
 fn spawn_run(
     runs: &mut Runs,
     engine: &Engine,
     policy: Policy,
     slot: DateTime<Utc>,
     trigger: Trigger,
+    recovery: &SharedRecovery,
 ) {
     let engine = engine.clone();
-    runs.spawn(async move { engine.run_policy(&policy, slot, trigger).await.map(Some) });
+    let recovery = Arc::clone(recovery);
+    runs.spawn(async move {
+        let result = engine.run_policy(&policy, slot, trigger).await;
+        if let Err(e) = &result {
+            let recorded = matches!(engine.store().run_for(&policy.name, slot), Ok(Some(_)));
+            let mut pending = lock(&recovery);
+            pending.orphans = true;
+            if !recorded {
+                let why = format!("the history could not be written when the slot fell: {e}");
+                pending.unrecorded.push((policy.name.clone(), slot, why));
+            }
+        }
+        result.map(Some)
+    });
+}
+
+/// Once the history can be written again: records the slots failed runs
+/// left out as `missed` with the reason, and continues the jobs they left
+/// without a driver. Does nothing while nothing is left out.
+fn recover(engine: &Engine, config: &Config, recovery: &SharedRecovery, runs: &mut Runs) {
+    let mut pending = lock(recovery);
+    while let Some((name, slot, why)) = pending.unrecorded.first().cloned() {
+        if let Some(policy) = config.policy(&name) {
+            if let Err(e) = engine.record_missed(policy, slot, Some(&why)) {
+                tracing::warn!(policy = %name, %slot, error = %e, "cannot record a missed slot yet; trying again");
+                return;
+            }
+        }
+        pending.unrecorded.remove(0);
+    }
+    if !std::mem::take(&mut pending.orphans) {
+        return;
+    }
+    drop(pending);
+    let engine = engine.clone();
+    let config = config.clone();
+    let recovery = Arc::clone(recovery);
+    runs.spawn(async move {
+        match engine.recover(&config).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                jobs = n,
+                "continued jobs a failed history write had stopped"
+            ),
+            Err(e) => {
+                lock(&recovery).orphans = true;
+                return Err(e);
+            }
+        }
+        Ok(None)
+    });
 }
 
 /// What identifies a policy's schedule in its mark: a changed expression
@@ -244,6 +323,7 @@ fn catch_up(
     config: &Config,
     now: DateTime<Utc>,
     runs: &mut Runs,
+    recovery: &SharedRecovery,
 ) -> Result<(), DaemonError> {
     let store = engine.store();
     for policy in &config.policies {
@@ -260,7 +340,7 @@ fn catch_up(
             continue;
         };
         for &slot in older.iter().rev().take(MAX_MISSED_RECORDED) {
-            engine.record_missed(policy, slot)?;
+            engine.record_missed(policy, slot, None)?;
         }
         if older.len() > MAX_MISSED_RECORDED {
             tracing::warn!(policy = %policy.name, missed = older.len(), recorded = MAX_MISSED_RECORDED, "many slots missed; only the most recent are recorded");
@@ -268,9 +348,16 @@ fn catch_up(
         match policy.misfire {
             Misfire::RunOnce => {
                 tracing::info!(policy = %policy.name, slot = %latest, missed = missed.len(), "catching up the most recent missed slot");
-                spawn_run(runs, engine, policy.clone(), latest, Trigger::CatchUp);
+                spawn_run(
+                    runs,
+                    engine,
+                    policy.clone(),
+                    latest,
+                    Trigger::CatchUp,
+                    recovery,
+                );
             }
-            Misfire::Skip => engine.record_missed(policy, latest)?,
+            Misfire::Skip => engine.record_missed(policy, latest, None)?,
         }
         store.mark_slot(&policy.name, &key, latest, now)?;
     }

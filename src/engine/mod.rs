@@ -11,8 +11,8 @@ mod prune;
 mod prune_server;
 pub mod retention;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -81,6 +81,42 @@ pub struct Engine {
     listeners: Listeners,
     /// Where job outcomes and API calls are counted.
     metrics: Metrics,
+    /// Jobs a task of this process drives now, shared with reconfigured
+    /// engines, so that recovery never gives a job a second driver.
+    driving: Arc<Mutex<HashSet<i64>>>,
+}
+
+/// Jobs started less than this ago are left to the run that created them:
+/// its tasks may not have registered them in `driving` yet.
+const ORPHAN_AGE: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+
+/// A job's entry in [`Engine::driving`], removed when its task ends, is
+/// aborted or unwinds.
+struct Driving {
+    set: Arc<Mutex<HashSet<i64>>>,
+    job: i64,
+}
+
+impl Driving {
+    fn enter(set: &Arc<Mutex<HashSet<i64>>>, job: i64) -> Self {
+        lock_set(set).insert(job);
+        Self {
+            set: Arc::clone(set),
+            job,
+        }
+    }
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        lock_set(&self.set).remove(&self.job);
+    }
+}
+
+fn lock_set(set: &Mutex<HashSet<i64>>) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+    // The set is consistent after any panic: inserts and removes are single calls.
+    set.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A source of the current time.
@@ -111,6 +147,7 @@ impl Engine {
             clock: Arc::new(Utc::now),
             listeners: Listeners::default(),
             metrics: Metrics::new(),
+            driving: Arc::default(),
         })
     }
 
@@ -128,6 +165,7 @@ impl Engine {
         next.clock = Arc::clone(&self.clock);
         next.listeners = self.listeners.clone();
         next.metrics = self.metrics.clone();
+        next.driving = Arc::clone(&self.driving);
         Ok(next)
     }
 
@@ -234,10 +272,15 @@ impl Engine {
         })
     }
 
-    /// Records `slot` of `policy` as missed (the agent was down and the
-    /// policy says `misfire: skip`, or an older missed slot), one `missed`
-    /// job per target, so the gap is visible in the history.
-    pub fn record_missed(&self, policy: &Policy, slot: DateTime<Utc>) -> Result<(), EngineError> {
+    /// Records `slot` of `policy` as missed, one `missed` job per target, so
+    /// the gap is visible in the history. `why` becomes each job's
+    /// `fail_reason`; `None` means the agent was down (`v_failures` says so).
+    pub fn record_missed(
+        &self,
+        policy: &Policy,
+        slot: DateTime<Utc>,
+        why: Option<&str>,
+    ) -> Result<(), EngineError> {
         let names: Vec<String> = policy
             .targets()
             .iter()
@@ -256,12 +299,21 @@ impl Engine {
                 blocked_by: None,
             })
             .collect();
+        let now = Utc::now();
         if let Some(run_id) =
             self.store
-                .create_run(&policy.name, slot, Trigger::Schedule, &specs, Utc::now())?
+                .create_run(&policy.name, slot, Trigger::Schedule, &specs, now)?
         {
-            tracing::warn!(policy = %policy.name, %slot, "slot missed while the agent was down");
+            let why_text = why.unwrap_or("the agent was down");
+            tracing::warn!(policy = %policy.name, %slot, "slot missed: {why_text}");
             for job in self.store.jobs_of_run(run_id)? {
+                if why.is_some() {
+                    let reason = JobUpdate {
+                        fail_reason: why,
+                        ..Default::default()
+                    };
+                    self.store.update_job(job.id, &reason, now)?;
+                }
                 self.metrics.job_ended(&job);
             }
         }
@@ -271,7 +323,32 @@ impl Engine {
     /// Continues every job a previous process left unfinished, from its
     /// last recorded phase, and settles their runs.
     pub async fn resume(&self, config: &Config) -> Result<usize, EngineError> {
-        let unfinished = self.store.unfinished_jobs()?;
+        self.continue_jobs(config, |_| true).await
+    }
+
+    /// Continues the unfinished jobs no task of this process drives: those
+    /// whose run stopped when the history could not be written (a full
+    /// disk), once it can be again. Jobs younger than [`ORPHAN_AGE`] are left
+    /// to the run that is starting them.
+    pub async fn recover(&self, config: &Config) -> Result<usize, EngineError> {
+        let settled = Utc::now() - ORPHAN_AGE;
+        self.continue_jobs(config, |job| job.started_at < settled)
+            .await
+    }
+
+    async fn continue_jobs(
+        &self,
+        config: &Config,
+        pick: impl Fn(&JobRecord) -> bool,
+    ) -> Result<usize, EngineError> {
+        let unfinished: Vec<JobRecord> = {
+            let driving = lock_set(&self.driving);
+            self.store
+                .unfinished_jobs()?
+                .into_iter()
+                .filter(|j| !driving.contains(&j.id) && pick(j))
+                .collect()
+        };
         let count = unfinished.len();
         let mut by_policy: BTreeMap<String, Vec<JobRecord>> = BTreeMap::new();
         for job in unfinished {
@@ -344,6 +421,7 @@ impl Engine {
         let mut set = JoinSet::new();
         let shared = Arc::new(policy.clone());
         for (index, job) in jobs.into_iter().enumerate() {
+            let driving = Driving::enter(&self.driving, job.id);
             let observer = Arc::new(JobObserver {
                 store: Arc::clone(&self.store),
                 run_id: Some(job.run_id),
@@ -369,6 +447,7 @@ impl Engine {
             let metrics = self.metrics.clone();
             set.spawn(
                 async move {
+                    let _driving = driving;
                     tokio::time::sleep(jitter).await;
                     // Closed only if the engine is dropped, and then nobody waits.
                     let _permit = slots.acquire_owned().await;
