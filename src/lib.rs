@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod http;
 pub mod metrics;
 pub mod naming;
 pub mod notifier;

@@ -38,6 +38,7 @@ fn script(
         body: body.into(),
         after_handling: after,
         times: 1,
+        ..Default::default()
     }
 }
 

@@ -257,6 +257,9 @@ impl TokenSource {
             .send()
             .await
             .map_err(|e| unreachable(&call, &e))?;
+        if resp.status().is_redirection() {
+            return Err(redirected(&call, &resp));
+        }
         let status = resp.status().as_u16();
         let token = resp
             .headers()
@@ -388,6 +391,9 @@ async fn token_catalog(
         .send()
         .await
         .map_err(|e| unreachable(&call, &e))?;
+    if resp.status().is_redirection() {
+        return Err(redirected(&call, &resp));
+    }
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
     if status != 200 {
@@ -424,6 +430,11 @@ fn unreachable(call: &str, e: &reqwest::Error) -> ApiError {
         None,
         format!("Keystone unreachable: {}", error.message),
     )
+}
+
+/// A 3xx from Keystone: never followed, or the password would go along.
+fn redirected(call: &str, resp: &reqwest::Response) -> ApiError {
+    super::client::redirected(call, "Keystone", "auth_url", resp)
 }
 
 /// The class of a refused Keystone call (401: the credentials) and the

@@ -159,7 +159,8 @@ const PROJECT_FROM_TOKEN: &str = "project-id-from-keystone";
 
 impl CloudClient {
     /// Builds a client; TLS certificates are always verified, against the
-    /// built-in roots and the cloud's `cacert`.
+    /// built-in roots and the cloud's `cacert`, and redirects are never
+    /// followed (see [`crate::http`]).
     pub fn new(cloud: &Cloud, settings: ClientSettings) -> Result<Self, ApiError> {
         let setup_error = |message: String| ApiError {
             class: ErrorClass::Permanent,
@@ -170,10 +171,9 @@ impl CloudClient {
             not_processed: true,
             retry_after: None,
         };
-        let mut builder = reqwest::Client::builder()
+        let mut builder = crate::http::client_builder()
             .connect_timeout(settings.connect_timeout)
-            .timeout(settings.request_timeout)
-            .user_agent(concat!("vbs-agent/", env!("CARGO_PKG_VERSION")));
+            .timeout(settings.request_timeout);
         if let Some(path) = &cloud.cacert {
             for cert in ca_bundle(path).map_err(setup_error)? {
                 builder = builder.add_root_certificate(cert);
@@ -638,6 +638,10 @@ impl CloudClient {
         let started = Instant::now();
         let (status, result) = match req.send().await {
             Err(e) => (None, Err(transport_error(&call, &e))),
+            Ok(resp) if resp.status().is_redirection() => (
+                Some(resp.status().as_u16()),
+                Err(redirected(&call, "the API", "the endpoint URL", &resp)),
+            ),
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = retry_after(resp.headers());
@@ -716,6 +720,28 @@ pub(super) fn transport_error(call: &str, e: &reqwest::Error) -> ApiError {
         // reset mid-request is reported as a request error and may have
         // been acted on.
         not_processed: e.is_connect(),
+        retry_after: None,
+    }
+}
+
+/// A 3xx answer from `who`. Redirects are never followed: the token, the
+/// signature or the password would go along to wherever they point.
+pub(super) fn redirected(call: &str, who: &str, fix: &str, resp: &reqwest::Response) -> ApiError {
+    let status = resp.status().as_u16();
+    let target = crate::http::redirect_target(resp).map_or_else(
+        || "an address it did not name".to_string(),
+        |u| u.to_string(),
+    );
+    ApiError {
+        class: ErrorClass::Permanent,
+        call: call.to_string(),
+        status: Some(status),
+        code: None,
+        message: format!(
+            "{who} answered {status} with a redirect to {target}; the agent does not follow \
+             redirects (credentials would travel with them): fix {fix} to the final address"
+        ),
+        not_processed: false,
         retry_after: None,
     }
 }

@@ -96,12 +96,21 @@ fn scripted_response(s: &Scripted) -> Response {
     let status = StatusCode::from_u16(s.status).unwrap_or(StatusCode::OK);
     let content_type = HeaderValue::from_str(&s.content_type)
         .unwrap_or(HeaderValue::from_static("application/json"));
-    (
+    let mut response = (
         status,
         [(header::CONTENT_TYPE, content_type)],
         s.body.clone(),
     )
-        .into_response()
+        .into_response();
+    for (name, value) in &s.headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::try_from(name.as_str()),
+            HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 /// The middleware.
