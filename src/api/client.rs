@@ -242,7 +242,10 @@ impl CloudClient {
             self.inner.snapshot_api.segment(),
             &format!("snapshots/{id}"),
         );
-        self.call(Method::GET, url, None, decode::snapshot).await
+        self.call(Method::GET, url, None, |body| {
+            decode::about("snapshot", id, decode::snapshot(body))
+        })
+        .await
     }
 
     /// `DELETE /{v}/{project}/snapshots/{id}` (202; the snapshot goes
@@ -356,7 +359,10 @@ impl CloudClient {
     /// `GET /v3/{project}/backups/{id}`.
     pub async fn backup(&self, id: &str) -> Result<Backup, ApiError> {
         let url = self.url(Service::Backup, "v3", &format!("backups/{id}"));
-        self.call(Method::GET, url, None, decode::backup).await
+        self.call(Method::GET, url, None, |body| {
+            decode::about("backup", id, decode::backup(body))
+        })
+        .await
     }
 
     /// `DELETE /v3/{project}/backups/{id}` (202; the backup goes `deleting`,
@@ -653,7 +659,7 @@ impl CloudClient {
                             call: call.clone(),
                             status: Some(status),
                             code: None,
-                            message: format!("unreadable answer: {e}"),
+                            message: format!("bad answer: {e}"),
                             not_processed: false,
                             retry_after: None,
                         })

@@ -129,6 +129,8 @@ pub struct Scripted {
     pub path_contains: String,
     pub status: u16,
     pub content_type: String,
+    /// `{id}` in it stands for the last segment of the request's path: the
+    /// id a detail call asked for.
     pub body: String,
     /// Handle the request first (so a create does happen), then answer this.
     pub after_handling: bool,
