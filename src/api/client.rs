@@ -23,6 +23,7 @@ use super::limit::RateLimiter;
 use super::observe::{CallObserver, CallRecord, TraceObserver};
 use super::types::{Backup, BackupSummary, Share, Snapshot};
 use crate::config::{ApiVersion, Cloud};
+use crate::http::{read_body, BodyError};
 
 mod csbs;
 pub use csbs::MAX_CHECKPOINT_DELETIONS;
@@ -651,19 +652,11 @@ impl CloudClient {
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = retry_after(resp.headers());
-                let result = match resp.text().await {
-                    Err(e) => Err(transport_error(&call, &e)),
-                    Ok(text) if (200..300).contains(&status) => {
-                        decode(&text).map_err(|e| ApiError {
-                            class: ErrorClass::BadAnswer,
-                            call: call.clone(),
-                            status: Some(status),
-                            code: None,
-                            message: format!("bad answer: {e}"),
-                            not_processed: false,
-                            retry_after: None,
-                        })
-                    }
+                let result = match read_body(resp).await {
+                    Err(BodyError::Transport(e)) => Err(transport_error(&call, &e)),
+                    Err(e) => Err(bad_answer(&call, status, e.to_string())),
+                    Ok(text) if (200..300).contains(&status) => decode(&text)
+                        .map_err(|e| bad_answer(&call, status, format!("bad answer: {e}"))),
                     Ok(text) => Err(http_error(&call, status, &text, retry_after)),
                 };
                 (Some(status), result)
@@ -726,6 +719,19 @@ pub(super) fn transport_error(call: &str, e: &reqwest::Error) -> ApiError {
         // reset mid-request is reported as a request error and may have
         // been acted on.
         not_processed: e.is_connect(),
+        retry_after: None,
+    }
+}
+
+/// An answer that is not the documented shape, or too large to read.
+pub(super) fn bad_answer(call: &str, status: u16, message: String) -> ApiError {
+    ApiError {
+        class: ErrorClass::BadAnswer,
+        call: call.to_string(),
+        status: Some(status),
+        code: None,
+        message,
+        not_processed: false,
         retry_after: None,
     }
 }
