@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod bounded;
 pub mod cli;
 pub mod config;
 pub mod daemon;

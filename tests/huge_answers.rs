@@ -1,5 +1,7 @@
-//! Answers of any size: a body beyond the 16 MiB the agent reads is a
-//! `bad_answer` and is not read whole.
+//! Answers and messages of any size: a body beyond the 16 MiB the agent
+//! reads is a `bad_answer` and is not read whole, and a `fail_reason` of
+//! megabytes is stored, logged and shown cut to 4 KiB with its length, so
+//! the history stays small and `history` reads it.
 
 mod common;
 
@@ -14,9 +16,11 @@ use axum::http::header;
 use axum::response::Response;
 use axum::Router;
 
-use common::{volume, volume_id, wait_for, World};
+use common::{agent_async, text, volume, volume_id, wait_for, World};
 use vbs_agent::api::{ClientSettings, CloudClient, ErrorClass};
+use vbs_agent::bounded::MAX_MESSAGE_BYTES;
 use vbs_agent::http::MAX_BODY_BYTES;
+use vbs_agent::sim::VolumeFault;
 
 /// The body the flooding server sends: 100 MB.
 const FLOOD_BYTES: u64 = 100_000_000;
@@ -147,4 +151,67 @@ async fn a_100_mb_content_length_is_a_bad_answer_at_once() {
     for bytes in sent {
         assert!(bytes < FLOOD_BYTES / 2, "{bytes} bytes sent");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_12_mb_fail_reason_is_stored_cut_and_history_reads_it() {
+    // Three-byte characters: cuts must fall between them.
+    let reason = "€".repeat(4_000_000);
+    let fault = VolumeFault::BackupError {
+        fail_reason: reason.clone(),
+    };
+    let world = World::start(vec![volume(1, Some(fault))]).await;
+    let config = world.config("0 0 3 1 1 *", &[volume_id(1)], "", false);
+    let policy = world.path("policy.yaml").display().to_string();
+    let args = ["trigger", "--config", &policy, "--policy", "e2e"];
+    let out = agent_async(args.iter().map(|a| a.to_string()).collect()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let marker = format!("… [truncated, {} bytes in all]", reason.len());
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&marker),
+        "{}",
+        &stdout[..stdout.len().min(2000)]
+    );
+    assert!(
+        out.stdout.len() + out.stderr.len() < 64 * 1024,
+        "output of {} + {} bytes",
+        out.stdout.len(),
+        out.stderr.len()
+    );
+
+    let history = config.history_path();
+    let db = rusqlite::Connection::open(&history).unwrap();
+    let stored: String = db
+        .query_row("SELECT fail_reason FROM jobs", [], |r| r.get(0))
+        .unwrap();
+    assert!(stored.len() <= MAX_MESSAGE_BYTES, "{}", stored.len());
+    assert!(
+        stored.starts_with("€€€") && stored.ends_with(&marker),
+        "{stored}"
+    );
+    let longest: i64 = db
+        .query_row(
+            "SELECT max(length(CAST(message AS BLOB))) FROM events",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(longest <= MAX_MESSAGE_BYTES as i64, "{longest}");
+    drop(db);
+    let on_disk: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| {
+            let mut path = history.clone().into_os_string();
+            path.push(suffix);
+            std::fs::metadata(path).ok()
+        })
+        .map(|m| m.len())
+        .sum();
+    assert!(on_disk < 2 * 1024 * 1024, "history of {on_disk} bytes");
+
+    let db_arg = history.display().to_string();
+    let shown = agent_async(vec!["history".into(), "--db".into(), db_arg]).await;
+    assert_eq!(shown.status.code(), Some(0), "{}", text(&shown.stderr));
+    assert!(text(&shown.stdout).contains(&marker));
 }

@@ -420,7 +420,7 @@ fn keystone_error(call: &str, class: ErrorClass, status: Option<u16>, message: S
         call: call.to_string(),
         status,
         code: None,
-        message,
+        message: crate::bounded::message_owned(message),
         not_processed: false,
         retry_after: None,
     }

@@ -22,6 +22,7 @@ use super::fault::FaultBody;
 use super::limit::RateLimiter;
 use super::observe::{CallObserver, CallRecord, TraceObserver};
 use super::types::{Backup, BackupSummary, Share, Snapshot};
+use crate::bounded;
 use crate::config::{ApiVersion, Cloud};
 use crate::http::{read_body, BodyError};
 
@@ -662,6 +663,11 @@ impl CloudClient {
                 (Some(status), result)
             }
         };
+        // Error pages and decoding errors quote the answer, which may be huge.
+        let result = result.map_err(|mut e| {
+            e.message = bounded::message_owned(e.message);
+            e
+        });
         let err = result.as_ref().err();
         self.observer.on_call(&CallRecord {
             method: method.as_str(),
