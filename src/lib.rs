@@ -2,10 +2,12 @@
 
 pub mod api;
 pub mod audit;
+pub mod bounded;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod engine;
+pub mod http;
 pub mod metrics;
 pub mod naming;
 pub mod notifier;

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
-use common::{load, policy_yaml, volume, volume_id, World, PROJECT};
+use common::{
+    load, policy_yaml, server, server_id, server_policy_yaml, volume, volume_id, World, PROJECT,
+};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
-use vbs_agent::sim::Scripted;
+use vbs_agent::sim::{Scripted, VolumeFault};
 use vbs_agent::store::{EventRecord, JobRecord, JobStatus, Store, Trigger};
 
 fn fast() -> ClientSettings {
@@ -38,13 +40,22 @@ fn script(
         body: body.into(),
         after_handling: after,
         times: 1,
+        ..Default::default()
     }
 }
 
 /// Runs the one-volume policy once and returns its job and the job's events.
 async fn run_once(world: &World, extra: &str) -> (JobRecord, Vec<EventRecord>) {
-    let policies = policy_yaml("bad", "0 0 3 1 1 *", &[volume_id(1)], extra);
-    let config = load(&world.write_config("", "", &policies));
+    run_first(
+        world,
+        &policy_yaml("bad", "0 0 3 1 1 *", &[volume_id(1)], extra),
+    )
+    .await
+}
+
+/// Runs the first of `policies` once; returns its first job and its events.
+async fn run_first(world: &World, policies: &str) -> (JobRecord, Vec<EventRecord>) {
+    let config = load(&world.write_config("", "", policies));
     let store = Arc::new(Store::open(&config.history_path()).unwrap());
     let engine = Engine::new(&config, Arc::clone(&store), fast()).unwrap();
     let report = engine
@@ -170,7 +181,7 @@ async fn a_create_answer_without_an_id_is_resolved_by_name() {
 async fn an_unknown_status_is_reported_and_bounded_by_the_timeout() {
     let world = World::start(vec![volume(1, None)]).await;
     let body = format!(
-        r#"{{"backup": {{"id": "x", "status": "frobnicating", "volume_id": "{}"}}}}"#,
+        r#"{{"backup": {{"id": "{{id}}", "status": "frobnicating", "volume_id": "{}"}}}}"#,
         volume_id(1)
     );
     let mut answer = script("GET", "/backups/", 200, "application/json", &body, false);
@@ -209,5 +220,75 @@ async fn a_permanent_refusal_fails_the_job_with_the_clouds_words() {
     assert!(
         world.sim.snapshots(PROJECT).is_empty(),
         "the snapshot was cleaned up"
+    );
+}
+
+/// A detail answer about `stolen`, for every look at any `what` (`backup`, …).
+fn stolen(what: &str, path: &str, extra: &str) -> Scripted {
+    let body = format!(r#"{{"{what}": {{"id": "stolen", "status": "available"{extra}}}}}"#);
+    let mut answer = script("GET", path, 200, "application/json", &body, false);
+    answer.times = 10_000;
+    answer
+}
+
+#[tokio::test]
+async fn an_answer_about_another_backup_never_makes_the_job_succeed() {
+    let world = World::start(vec![volume(1, Some(VolumeFault::BackupNeverFinishes))]).await;
+    let volume = format!(r#", "volume_id": "{}""#, volume_id(1));
+    world.sim.script(stolen("backup", "/backups/", &volume));
+    let (job, events) = run_once(&world, "    completion_timeout: 3s\n").await;
+    assert_eq!(job.status, JobStatus::TimedOut, "{job:#?}");
+    let backup = world.sim.backups(PROJECT).pop().expect("the real backup");
+    assert_eq!(job.backup_id.as_deref(), Some(backup.id.as_str()));
+    assert_eq!(backup.status, "creating");
+    let said = format!(
+        "the answer is about backup `stolen`, not `{}` as asked",
+        backup.id
+    );
+    assert!(has_event(&events, "bad_answer", &said), "{events:#?}");
+}
+
+#[tokio::test]
+async fn an_answer_about_another_snapshot_is_a_bad_answer() {
+    let world = World::start(vec![volume(1, None)]).await;
+    let mut answer = stolen("snapshot", "/snapshots/", "");
+    answer.times = 1;
+    world.sim.script(answer);
+    let (job, events) = run_once(&world, "").await;
+    assert!(
+        has_event(
+            &events,
+            "bad_answer",
+            "the answer is about snapshot `stolen`"
+        ),
+        "{events:#?}"
+    );
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
+    assert_ne!(job.snapshot_id.as_deref(), Some("stolen"));
+}
+
+#[tokio::test]
+async fn an_answer_about_another_server_backup_never_makes_the_job_succeed() {
+    let world =
+        World::start_servers(vec![server(1)], Duration::from_secs(3600), Duration::ZERO).await;
+    world
+        .sim
+        .script(stolen("checkpoint_item", "/checkpoint_items/", ""));
+    let policies = server_policy_yaml(
+        "bad",
+        "0 0 3 1 1 *",
+        &[server_id(1)],
+        "    completion_timeout: 3s\n",
+    );
+    let (job, events) = run_first(&world, &policies).await;
+    assert_eq!(job.status, JobStatus::TimedOut, "{job:#?}");
+    assert_ne!(job.backup_id.as_deref(), Some("stolen"));
+    assert!(
+        has_event(
+            &events,
+            "bad_answer",
+            "the answer is about checkpoint item `stolen`"
+        ),
+        "{events:#?}"
     );
 }

@@ -84,6 +84,7 @@ async fn pruning_deletes_what_no_rule_keeps_and_nothing_it_must_not() {
         body: r#"{"badRequest": {"code": 400, "message": "Invalid backup: Incremental backups exist for this backup."}}"#.into(),
         after_handling: false,
         times: 1,
+        ..Default::default()
     });
     // A backup someone else made, with a name that looks like the policy's.
     let http = reqwest::Client::new();

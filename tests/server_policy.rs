@@ -287,6 +287,7 @@ async fn a_lost_protect_answer_is_adopted_by_name_not_repeated() {
         body: "<html><title>502 Bad Gateway</title></html>".into(),
         after_handling: true,
         times: 1,
+        ..Default::default()
     });
     let s = setup(
         &world,

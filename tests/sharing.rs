@@ -124,6 +124,7 @@ async fn a_failing_share_is_recorded_and_the_backup_still_succeeds() {
         body: r#"{"computeFault": {"code": 500, "message": "sharing backend down"}}"#.into(),
         after_handling: false,
         times: 100,
+        ..Default::default()
     });
     let (job, history, _) = run(&world).await;
     assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");

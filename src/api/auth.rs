@@ -19,6 +19,7 @@ use super::sign;
 use super::types::parse_api_time;
 use crate::config::secret::{Secret, SecretSource};
 use crate::config::{AuthConfig, Domain, Project};
+use crate::http::{read_body, BodyError};
 
 /// Renew a Keystone token when less than this is left of its life.
 const RENEW_BEFORE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
@@ -257,13 +258,18 @@ impl TokenSource {
             .send()
             .await
             .map_err(|e| unreachable(&call, &e))?;
+        if resp.status().is_redirection() {
+            return Err(redirected(&call, &resp));
+        }
         let status = resp.status().as_u16();
         let token = resp
             .headers()
             .get("X-Subject-Token")
             .and_then(|v| v.to_str().ok())
             .map(Secret::new);
-        let text = resp.text().await.unwrap_or_default();
+        let text = read_body(resp)
+            .await
+            .map_err(|e| unreadable(&call, status, e))?;
         if status != 201 && status != 200 {
             let (class, detail) = refusal(status, &text);
             let message = match (class, &self.project) {
@@ -388,8 +394,13 @@ async fn token_catalog(
         .send()
         .await
         .map_err(|e| unreachable(&call, &e))?;
+    if resp.status().is_redirection() {
+        return Err(redirected(&call, &resp));
+    }
     let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
+    let text = read_body(resp)
+        .await
+        .map_err(|e| unreadable(&call, status, e))?;
     if status != 200 {
         let (class, detail) = refusal(status, &text);
         return Err(err(
@@ -409,7 +420,7 @@ fn keystone_error(call: &str, class: ErrorClass, status: Option<u16>, message: S
         call: call.to_string(),
         status,
         code: None,
-        message,
+        message: crate::bounded::message_owned(message),
         not_processed: false,
         retry_after: None,
     }
@@ -424,6 +435,19 @@ fn unreachable(call: &str, e: &reqwest::Error) -> ApiError {
         None,
         format!("Keystone unreachable: {}", error.message),
     )
+}
+
+/// A Keystone answer whose body could not be read (cut off, or too large).
+fn unreadable(call: &str, status: u16, e: BodyError) -> ApiError {
+    match e {
+        BodyError::Transport(e) => unreachable(call, &e),
+        e => keystone_error(call, ErrorClass::BadAnswer, Some(status), e.to_string()),
+    }
+}
+
+/// A 3xx from Keystone: never followed, or the password would go along.
+fn redirected(call: &str, resp: &reqwest::Response) -> ApiError {
+    super::client::redirected(call, "Keystone", "auth_url", resp)
 }
 
 /// The class of a refused Keystone call (401: the credentials) and the

@@ -22,7 +22,9 @@ use super::fault::FaultBody;
 use super::limit::RateLimiter;
 use super::observe::{CallObserver, CallRecord, TraceObserver};
 use super::types::{Backup, BackupSummary, Share, Snapshot};
+use crate::bounded;
 use crate::config::{ApiVersion, Cloud};
+use crate::http::{read_body, BodyError};
 
 mod csbs;
 pub use csbs::MAX_CHECKPOINT_DELETIONS;
@@ -159,7 +161,8 @@ const PROJECT_FROM_TOKEN: &str = "project-id-from-keystone";
 
 impl CloudClient {
     /// Builds a client; TLS certificates are always verified, against the
-    /// built-in roots and the cloud's `cacert`.
+    /// built-in roots and the cloud's `cacert`, and redirects are never
+    /// followed (see [`crate::http`]).
     pub fn new(cloud: &Cloud, settings: ClientSettings) -> Result<Self, ApiError> {
         let setup_error = |message: String| ApiError {
             class: ErrorClass::Permanent,
@@ -170,10 +173,9 @@ impl CloudClient {
             not_processed: true,
             retry_after: None,
         };
-        let mut builder = reqwest::Client::builder()
+        let mut builder = crate::http::client_builder()
             .connect_timeout(settings.connect_timeout)
-            .timeout(settings.request_timeout)
-            .user_agent(concat!("vbs-agent/", env!("CARGO_PKG_VERSION")));
+            .timeout(settings.request_timeout);
         if let Some(path) = &cloud.cacert {
             for cert in ca_bundle(path).map_err(setup_error)? {
                 builder = builder.add_root_certificate(cert);
@@ -242,7 +244,10 @@ impl CloudClient {
             self.inner.snapshot_api.segment(),
             &format!("snapshots/{id}"),
         );
-        self.call(Method::GET, url, None, decode::snapshot).await
+        self.call(Method::GET, url, None, |body| {
+            decode::about("snapshot", id, decode::snapshot(body))
+        })
+        .await
     }
 
     /// `DELETE /{v}/{project}/snapshots/{id}` (202; the snapshot goes
@@ -356,7 +361,10 @@ impl CloudClient {
     /// `GET /v3/{project}/backups/{id}`.
     pub async fn backup(&self, id: &str) -> Result<Backup, ApiError> {
         let url = self.url(Service::Backup, "v3", &format!("backups/{id}"));
-        self.call(Method::GET, url, None, decode::backup).await
+        self.call(Method::GET, url, None, |body| {
+            decode::about("backup", id, decode::backup(body))
+        })
+        .await
     }
 
     /// `DELETE /v3/{project}/backups/{id}` (202; the backup goes `deleting`,
@@ -638,27 +646,28 @@ impl CloudClient {
         let started = Instant::now();
         let (status, result) = match req.send().await {
             Err(e) => (None, Err(transport_error(&call, &e))),
+            Ok(resp) if resp.status().is_redirection() => (
+                Some(resp.status().as_u16()),
+                Err(redirected(&call, "the API", "the endpoint URL", &resp)),
+            ),
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = retry_after(resp.headers());
-                let result = match resp.text().await {
-                    Err(e) => Err(transport_error(&call, &e)),
-                    Ok(text) if (200..300).contains(&status) => {
-                        decode(&text).map_err(|e| ApiError {
-                            class: ErrorClass::BadAnswer,
-                            call: call.clone(),
-                            status: Some(status),
-                            code: None,
-                            message: format!("unreadable answer: {e}"),
-                            not_processed: false,
-                            retry_after: None,
-                        })
-                    }
+                let result = match read_body(resp).await {
+                    Err(BodyError::Transport(e)) => Err(transport_error(&call, &e)),
+                    Err(e) => Err(bad_answer(&call, status, e.to_string())),
+                    Ok(text) if (200..300).contains(&status) => decode(&text)
+                        .map_err(|e| bad_answer(&call, status, format!("bad answer: {e}"))),
                     Ok(text) => Err(http_error(&call, status, &text, retry_after)),
                 };
                 (Some(status), result)
             }
         };
+        // Error pages and decoding errors quote the answer, which may be huge.
+        let result = result.map_err(|mut e| {
+            e.message = bounded::message_owned(e.message);
+            e
+        });
         let err = result.as_ref().err();
         self.observer.on_call(&CallRecord {
             method: method.as_str(),
@@ -716,6 +725,41 @@ pub(super) fn transport_error(call: &str, e: &reqwest::Error) -> ApiError {
         // reset mid-request is reported as a request error and may have
         // been acted on.
         not_processed: e.is_connect(),
+        retry_after: None,
+    }
+}
+
+/// An answer that is not the documented shape, or too large to read.
+pub(super) fn bad_answer(call: &str, status: u16, message: String) -> ApiError {
+    ApiError {
+        class: ErrorClass::BadAnswer,
+        call: call.to_string(),
+        status: Some(status),
+        code: None,
+        message,
+        not_processed: false,
+        retry_after: None,
+    }
+}
+
+/// A 3xx answer from `who`. Redirects are never followed: the token, the
+/// signature or the password would go along to wherever they point.
+pub(super) fn redirected(call: &str, who: &str, fix: &str, resp: &reqwest::Response) -> ApiError {
+    let status = resp.status().as_u16();
+    let target = crate::http::redirect_target(resp).map_or_else(
+        || "an address it did not name".to_string(),
+        |u| u.to_string(),
+    );
+    ApiError {
+        class: ErrorClass::Permanent,
+        call: call.to_string(),
+        status: Some(status),
+        code: None,
+        message: format!(
+            "{who} answered {status} with a redirect to {target}; the agent does not follow \
+             redirects (credentials would travel with them): fix {fix} to the final address"
+        ),
+        not_processed: false,
         retry_after: None,
     }
 }

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::fault::non_json_summary;
-use super::types::{next_marker, Backup, BackupSummary, Link, Share, Snapshot};
+use super::types::{next_marker, Backup, BackupSummary, CheckpointItem, Link, Share, Snapshot};
 
 mod csbs;
 pub use csbs::{checkpoint, checkpoint_item, checkpoint_items};
@@ -38,6 +38,47 @@ fn member(body: &str, key: &str) -> Result<Value, DecodeError> {
 
 fn typed<T: DeserializeOwned>(v: Value, what: &str) -> Result<T, DecodeError> {
     serde_json::from_value(v).map_err(|e| DecodeError(format!("unexpected `{what}`: {e}")))
+}
+
+/// What a detail call (`GET …/{id}`) asks for by id.
+pub trait Identified {
+    fn id(&self) -> &str;
+}
+
+impl Identified for Snapshot {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Identified for Backup {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Identified for CheckpointItem {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// `decoded`, if it is the `what` asked for. A detail answer about another
+/// one (from a caching proxy or a confused backend) would otherwise pass
+/// for it, and a job could succeed on someone else's backup.
+pub fn about<T: Identified>(
+    what: &str,
+    asked: &str,
+    decoded: Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    let found = decoded?;
+    if found.id().eq_ignore_ascii_case(asked) {
+        return Ok(found);
+    }
+    Err(DecodeError(format!(
+        "the answer is about {what} `{}`, not `{asked}` as asked",
+        found.id()
+    )))
 }
 
 /// `{"snapshot": {…}}` from create and show.

@@ -25,6 +25,7 @@ use super::create::{create_or_adopt, Created};
 use super::observer::{JobEvent, Listeners};
 use super::poll::{poll_until, poll_with, Cadence, Expected, Look, PollEnd};
 use crate::api::{ApiError, CloudClient, ErrorClass, NewBackup, NewSnapshot};
+use crate::bounded;
 use crate::config::{Policy, PolicyKind};
 use crate::store::{Event, EventKind, JobRecord, JobStatus, JobUpdate, Phase, Store, StoreError};
 
@@ -704,11 +705,14 @@ impl JobRunner {
     /// Persists a transition, records it as an event and reloads the job.
     fn apply(&mut self, update: JobUpdate<'_>, note: &str) -> Result<(), StoreError> {
         let now = Utc::now();
-        let message = format!(
+        // The note may quote the cloud (a `fail_reason`): bounded before it
+        // is logged or told.
+        let message = bounded::message_owned(format!(
             "{} ({}): {note}",
             update.phase.unwrap_or(self.job.phase).as_str(),
             update.status.unwrap_or(self.job.status).as_str()
-        );
+        ));
+        let note = &*bounded::message(note);
         self.store.update_job_noting(
             self.job.id,
             &update,
@@ -758,6 +762,7 @@ impl JobRunner {
     }
 
     fn warn(&self, message: &str) -> Result<(), StoreError> {
+        let message = &*bounded::message(message);
         tracing::warn!("{message}");
         self.listeners
             .tell(&self.policy, &self.job, &JobEvent::Warning { message });

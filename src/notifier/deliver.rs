@@ -9,6 +9,7 @@ use tokio::io::AsyncWriteExt;
 use url::Url;
 
 use super::Payload;
+use crate::http::{origin_of, redirect_target};
 use crate::store::{Event, EventKind, Store};
 
 /// Most bytes of a failing command's standard error kept in the message.
@@ -44,7 +45,7 @@ impl Delivery {
         let (method, target, outcome) = match &self {
             Delivery::Webhook { http, url, timeout } => (
                 "POST",
-                host_of(url),
+                origin_of(url),
                 webhook(http, url, *timeout, payload).await,
             ),
             Delivery::Command {
@@ -84,16 +85,6 @@ impl Delivery {
     }
 }
 
-/// `scheme://host[:port]`: webhook URLs often carry a token in their path
-/// or query, which must not reach the logs or the history.
-fn host_of(url: &Url) -> String {
-    let host = url.host_str().unwrap_or("?");
-    match url.port() {
-        Some(port) => format!("{}://{host}:{port}", url.scheme()),
-        None => format!("{}://{host}", url.scheme()),
-    }
-}
-
 async fn webhook(
     http: &reqwest::Client,
     url: &Url,
@@ -112,6 +103,7 @@ async fn webhook(
             http_status: Some(resp.status().as_u16()),
             message: format!("HTTP {}", resp.status().as_u16()),
         },
+        Ok(resp) if resp.status().is_redirection() => redirected(&resp),
         Ok(resp) => Outcome {
             class: "failed",
             http_status: Some(resp.status().as_u16()),
@@ -124,6 +116,22 @@ async fn webhook(
             // Without the URL, which reqwest puts in its message.
             message: format!("not delivered: {}", e.without_url()),
         },
+    }
+}
+
+/// A 3xx from the webhook: not followed, since the payload would go
+/// along to the other address (and with a `Referer`, the webhook URL).
+fn redirected(resp: &reqwest::Response) -> Outcome {
+    let status = resp.status().as_u16();
+    let target = redirect_target(resp)
+        .map_or_else(|| "an address it did not name".into(), |u| origin_of(&u));
+    Outcome {
+        class: "failed",
+        http_status: Some(status),
+        message: format!(
+            "not delivered: the webhook answered {status} with a redirect to {target}; \
+             redirects are not followed: fix the webhook URL to the final address"
+        ),
     }
 }
 

@@ -144,8 +144,7 @@ pub struct Notifier {
 impl Notifier {
     /// A notifier recording its deliveries in `store` when given.
     pub fn new(config: &Config, store: Option<Arc<Store>>) -> Self {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("vbs-agent/", env!("CARGO_PKG_VERSION")))
+        let http = crate::http::client_builder()
             .build()
             .map_err(|e| tracing::error!(error = %e, "cannot set up webhook notifications"))
             .ok();

@@ -92,26 +92,37 @@ fn take_scripted(state: &Shared, req: &Request) -> Option<Scripted> {
     Some(answer)
 }
 
-fn scripted_response(s: &Scripted) -> Response {
+fn scripted_response(s: &Scripted, path: &str) -> Response {
     let status = StatusCode::from_u16(s.status).unwrap_or(StatusCode::OK);
     let content_type = HeaderValue::from_str(&s.content_type)
         .unwrap_or(HeaderValue::from_static("application/json"));
-    (
+    let mut response = (
         status,
         [(header::CONTENT_TYPE, content_type)],
-        s.body.clone(),
+        s.body
+            .replace("{id}", path.rsplit('/').next().unwrap_or_default()),
     )
-        .into_response()
+        .into_response();
+    for (name, value) in &s.headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::try_from(name.as_str()),
+            HeaderValue::from_str(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 /// The middleware.
 pub async fn inject(AxState(state): AxState<Shared>, req: Request, next: Next) -> Response {
     if let Some(answer) = take_scripted(&state, &req) {
         lock(&state).requests += 1;
+        let path = req.uri().path().to_string();
         if answer.after_handling {
             let _ = next.run(req).await;
         }
-        return scripted_response(&answer);
+        return scripted_response(&answer, &path);
     }
     let (fault, slow) = roll(&state);
     match fault {

@@ -123,17 +123,22 @@ pub enum VolumeFault {
 /// A canned answer for the next requests matching `method` and a path
 /// containing `path_contains`: for tests of answers the cloud should never
 /// give but sometimes does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scripted {
     pub method: String,
     pub path_contains: String,
     pub status: u16,
     pub content_type: String,
+    /// `{id}` in it stands for the last segment of the request's path: the
+    /// id a detail call asked for.
     pub body: String,
     /// Handle the request first (so a create does happen), then answer this.
     pub after_handling: bool,
     /// How many matching requests get it.
     pub times: u32,
+    /// More headers of the answer (a redirect's `Location`).
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
 }
 
 /// A Keystone user.

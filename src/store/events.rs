@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 
 use super::{format_ts, Store, StoreError};
+use crate::bounded;
 
 /// What an event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +116,7 @@ pub(super) fn write_event(
         event.http_status,
         latency,
         event.class,
-        event.message
+        event.message.map(bounded::message)
     ])?;
     Ok(())
 }

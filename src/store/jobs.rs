@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::events::write_event;
 use super::{format_ts, parse_ts, Event, EventKind, Store, StoreError};
+use crate::bounded;
 
 /// Where a job stands. Persisted as text; see `engine` for the transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,7 +176,7 @@ impl JobUpdate<'_> {
         job.size_gb = self.size_gb.or(job.size_gb);
         job.is_incremental = self.is_incremental.or(job.is_incremental);
         if let Some(reason) = self.fail_reason {
-            job.fail_reason = Some(reason.to_string());
+            job.fail_reason = Some(bounded::message(reason).into_owned());
         }
         job.finished_at = self.finished_at.map(ms).or(job.finished_at);
         job.retry_at = self.retry_at.map(ms).or(job.retry_at);
@@ -421,7 +422,7 @@ fn write_update(
         update.backup_id,
         update.size_gb,
         update.is_incremental,
-        update.fail_reason,
+        update.fail_reason.map(bounded::message),
         update.finished_at.map(format_ts),
         format_ts(now),
         update.retry_at.map(format_ts)

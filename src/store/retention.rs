@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use super::{format_ts, Store, StoreError};
+use crate::bounded;
 
 /// One retention action, as recorded.
 #[derive(Debug, Clone)]
@@ -77,7 +78,15 @@ impl Store {
         self.conn().execute(
             "INSERT INTO backup_shares (at, job_id, backup_id, to_project_id, share_id, status, message)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![format_ts(at), job_id, backup_id, to_project, share_id, status, message],
+            params![
+                format_ts(at),
+                job_id,
+                backup_id,
+                to_project,
+                share_id,
+                status,
+                message.map(bounded::message)
+            ],
         )?;
         Ok(())
     }
@@ -100,7 +109,7 @@ impl Store {
                 a.backup_name,
                 a.created_at.map(format_ts),
                 a.action,
-                a.reason
+                bounded::message(a.reason)
             ],
         )?;
         Ok(())

@@ -45,8 +45,10 @@ impl CloudClient {
     /// `GET /v1/{project}/checkpoint_items/{id}`.
     pub async fn checkpoint_item(&self, id: &str) -> Result<CheckpointItem, ApiError> {
         let url = self.csbs_url(&format!("checkpoint_items/{id}"));
-        self.call(Method::GET, url, None, decode::checkpoint_item)
-            .await
+        self.call(Method::GET, url, None, |body| {
+            decode::about("checkpoint item", id, decode::checkpoint_item(body))
+        })
+        .await
     }
 
     /// Checkpoint items matching `filters` (`checkpoint_id`, `resource_id`,

@@ -121,6 +121,16 @@ fn bad_answers_are_named() {
     assert!(err.0.contains("missing field `id`"), "{err}");
     let err = decode::backup("<html><title>502 Bad Gateway</title></html>").unwrap_err();
     assert!(err.0.contains("HTML page: 502 Bad Gateway"), "{err}");
+    let other = decode::backup(r#"{"backup": {"id": "stolen", "status": "available"}}"#);
+    assert_eq!(
+        decode::about("backup", "b-1", other).unwrap_err().0,
+        "the answer is about backup `stolen`, not `b-1` as asked"
+    );
+    let same = decode::backup(r#"{"backup": {"id": "B-1", "status": "available"}}"#);
+    assert!(
+        decode::about("backup", "b-1", same).is_ok(),
+        "ids are UUIDs: any case"
+    );
 }
 
 #[test]
