@@ -14,10 +14,7 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let line = |cells: &mut dyn Iterator<Item = &str>| -> String {
-        let padded: Vec<String> = cells
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let padded: Vec<String> = cells.zip(&widths).map(|(c, w)| pad(c, *w)).collect();
         padded.join("  ").trim_end().to_string()
     };
     let mut out = line(&mut header.iter().copied());
@@ -26,6 +23,17 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push_str(&line(&mut row.iter().map(String::as_str)));
         out.push('\n');
     }
+    out
+}
+
+/// `cell` followed by spaces up to `width` characters. Not `format!("{:<w$}")`:
+/// its width must fit in a `u16`, and a cell of 65,536 characters (a
+/// cloud's `fail_reason`) would panic.
+fn pad(cell: &str, width: usize) -> String {
+    let fill = width.saturating_sub(cell.chars().count());
+    let mut out = String::with_capacity(cell.len() + fill);
+    out.push_str(cell);
+    out.extend(std::iter::repeat_n(' ', fill));
     out
 }
 
@@ -38,5 +46,20 @@ mod tests {
             &[vec!["xxx".into(), "y".into()], vec!["z".into(), "".into()]],
         );
         assert_eq!(out, "a    bb\nxxx  y\nz\n");
+    }
+
+    #[test]
+    fn a_cell_of_any_length_is_shown_whole() {
+        let huge = "x".repeat(70_000);
+        let out = super::render(
+            &["reason", "n"],
+            &[
+                vec![huge.clone(), "1".into()],
+                vec!["short".into(), "2".into()],
+            ],
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[1], format!("{huge}  1"));
+        assert_eq!(lines[2], format!("short{}  2", " ".repeat(70_000 - 5)));
     }
 }
