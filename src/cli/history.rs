@@ -111,7 +111,7 @@ pub fn run(
     let (since, until) = match (bound("since", &query.since), bound("until", &query.until)) {
         (Ok(since), Ok(until)) => (since, until),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };

@@ -1,15 +1,20 @@
 //! Subcommands and their output. One file per command.
 
-/// `print!` that ends the program quietly when stdout is closed
-/// (`vbs-agent history | head`) instead of panicking.
+/// `print!` that drops its output when stdout is closed (`vbs-agent
+/// history | head`) instead of panicking ([`output`]).
 macro_rules! out {
-    ($($t:tt)*) => { $crate::cli::emit(format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::cli::output::stdout(format_args!($($t)*)) };
 }
 
 /// `println!` with the same behaviour as [`out!`].
 macro_rules! outln {
-    () => { $crate::cli::emit(format_args!("\n")) };
-    ($($t:tt)*) => { $crate::cli::emit(format_args!("{}\n", format_args!($($t)*))) };
+    () => { $crate::cli::output::stdout(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::cli::output::stdout(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// `eprintln!` that never panics: a closed stderr drops the line.
+macro_rules! errln {
+    ($($t:tt)*) => { $crate::cli::output::stderr(format_args!("{}\n", format_args!($($t)*))) };
 }
 
 mod backups;
@@ -20,6 +25,7 @@ mod demo;
 mod docs;
 mod history;
 mod logging;
+mod output;
 mod progress;
 mod prune;
 mod report;
@@ -252,23 +258,12 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::CheckpointItem(command) => checkpoint_item::run(&command).await,
     };
     match result {
+        Ok(_) if output::stdout_failed() => ExitCode::from(1),
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::from(1)
         }
-    }
-}
-
-/// Writes to stdout; a closed pipe ends the program with success.
-pub(crate) fn emit(args: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        eprintln!("error: cannot write output: {e}");
-        std::process::exit(1);
     }
 }
 
@@ -276,7 +271,7 @@ pub(crate) fn emit(args: std::fmt::Arguments<'_>) {
 /// when it is invalid.
 fn load_config(path: &Path) -> Result<Config, ExitCode> {
     config::load(path).map_err(|errors| {
-        eprintln!("{errors}");
+        errln!("{errors}");
         ExitCode::from(EXIT_INVALID)
     })
 }

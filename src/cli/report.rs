@@ -64,7 +64,7 @@ pub fn run(config: &Path, since: &str, at: Option<&str>, json: bool) -> anyhow::
 }
 
 fn usage(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     ExitCode::from(EXIT_INVALID)
 }
 
