@@ -16,6 +16,7 @@ mod projects;
 mod retention;
 mod runs;
 mod server;
+mod state_dir;
 mod successes;
 mod time;
 
@@ -35,6 +36,7 @@ pub use projects::CloudProject;
 pub use retention::RetentionAction;
 pub use runs::{NewRunJob, RunStatus, Trigger};
 pub use server::{ServerColumns, ServerVolumeBackup};
+pub use state_dir::{StateDirError, STATE_DIR_MODE};
 pub use successes::LastSuccess;
 pub use time::{format_ts, parse_ts};
 
@@ -61,11 +63,8 @@ const MIGRATIONS: &[M<'static>] = &[
 /// Errors of the history store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create state directory {path}: {source}")]
-    StateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    StateDir(#[from] StateDirError),
     #[error("cannot open history database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -96,10 +95,7 @@ impl Store {
     /// Opens (creating if needed) the database read-write and migrates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::StateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            state_dir::create(dir)?;
         }
         files::create_group_readable(path)?;
         let open_err = |source| StoreError::Open {
