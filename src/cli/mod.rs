@@ -59,7 +59,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate a policy file and show each policy's next fire times (exit 2 when invalid).
+    /// Validate a policy file and its state_dir, and show each policy's next fire times (exit 2 when invalid).
     Check {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,

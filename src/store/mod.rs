@@ -36,7 +36,7 @@ pub use projects::CloudProject;
 pub use retention::RetentionAction;
 pub use runs::{NewRunJob, RunStatus, Trigger};
 pub use server::{ServerColumns, ServerVolumeBackup};
-pub use state_dir::{StateDirError, STATE_DIR_MODE};
+pub use state_dir::{check as check_state_dir, StateDirError, STATE_DIR_MODE};
 pub use successes::LastSuccess;
 pub use time::{format_ts, parse_ts};
 
