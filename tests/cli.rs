@@ -262,3 +262,36 @@ fn demo_runs_from_any_directory() {
         "{history}"
     );
 }
+
+#[test]
+fn history_names_a_foreign_database_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("other-app.db");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (body TEXT)")
+        .unwrap();
+    let text_file = dir.path().join("notes.txt");
+    std::fs::write(
+        &text_file,
+        "not a database at all, just some text\n".repeat(200),
+    )
+    .unwrap();
+    for file in [&foreign, &text_file] {
+        for format in ["table", "json", "csv"] {
+            let out = agent(&[
+                "history",
+                "--db",
+                file.to_str().unwrap(),
+                "--format",
+                format,
+            ]);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            assert_eq!(
+                stderr,
+                format!("error: {} is not a vbs-agent history\n", file.display())
+            );
+        }
+    }
+}

@@ -84,6 +84,8 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{0} is not a vbs-agent history")]
+    NotHistory(PathBuf),
 }
 
 /// The agent's history database.
@@ -139,6 +141,9 @@ impl Store {
         )
         .map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        if !is_history(&conn).map_err(open_err)? {
+            return Err(StoreError::NotHistory(path.to_path_buf()));
+        }
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -148,6 +153,22 @@ impl Store {
         // A panic while holding the lock cannot leave SQLite half-written
         // (statements are atomic), so a poisoned lock is safe to reuse.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Whether `conn` holds a vbs-agent history (its `runs` and `jobs`
+/// tables), so that a foreign file is named as such rather than by the
+/// first query that misses a table.
+fn is_history(conn: &Connection) -> Result<bool, rusqlite::Error> {
+    let tables = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('runs', 'jobs')",
+        [],
+        |r| r.get::<_, i64>(0),
+    );
+    match tables {
+        Ok(n) => Ok(n == 2),
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
