@@ -295,3 +295,27 @@ fn history_names_a_foreign_database_as_such() {
         }
     }
 }
+
+#[test]
+fn an_error_names_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let policy = example_with_state_dir(dir.path(), &file.join("state"));
+    let out = agent(&[
+        "trigger",
+        "--config",
+        policy.to_str().unwrap(),
+        "--policy",
+        "db-nightly",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: state_dir {}/state cannot be created: Not a directory (os error 20)\n",
+            file.display()
+        )
+    );
+}

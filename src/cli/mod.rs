@@ -261,10 +261,28 @@ pub async fn run(cli: Cli) -> ExitCode {
         Ok(_) if output::stdout_failed() => ExitCode::from(1),
         Ok(code) => code,
         Err(e) => {
-            errln!("error: {e:#}");
+            errln!("error: {}", error_text(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes on one line, each cause once. Our error types
+/// put their `source` in their own message, so `{:#}`, which appends every
+/// cause, would print it twice ("File exists (os error 17): File exists
+/// (os error 17)").
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain().map(ToString::to_string) {
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 /// Loads the policy file, printing every error and returning exit code 2
@@ -274,4 +292,22 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
         errln!("{errors}");
         ExitCode::from(EXIT_INVALID)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::StoreError;
+
+    #[test]
+    fn each_cause_is_shown_once() {
+        let store = StoreError::Create {
+            path: "/h/history.db".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let e = anyhow::Error::new(store).context("running policy p");
+        assert_eq!(
+            super::error_text(&e),
+            "running policy p: cannot create history database /h/history.db: entity not found"
+        );
+    }
 }
