@@ -319,3 +319,30 @@ fn an_error_names_each_cause_once() {
         )
     );
 }
+
+#[test]
+fn check_shows_the_first_errors_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = volume_id(1);
+    let volumes = format!("      - {volume}\n").repeat(1001);
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "state_dir: {}\nclouds:\n  c:\n    project_id: {}\n    endpoints: {{ volume: http://127.0.0.1:1, backup: http://127.0.0.1:1 }}\n    auth: {{ type: token, token_file: /nonexistent }}\npolicies:\n  - name: p\n    kind: backup\n    cloud: c\n    schedule: \"0 0 1 * * *\"\n    volumes:\n{volumes}",
+            dir.path().display(),
+            common::PROJECT,
+        ),
+    )
+    .unwrap();
+    let out = agent(&["check", "--config", policy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 52, "{stderr}");
+    assert!(lines[..50]
+        .iter()
+        .all(|l| l.contains(&format!("volume {volume} is listed twice"))));
+    assert_eq!(lines[50], "and 950 more");
+    assert_eq!(lines[51], format!("1000 errors in {}", policy.display()));
+}
