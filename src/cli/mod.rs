@@ -23,6 +23,7 @@ mod checkpoint_item;
 mod cloud;
 mod demo;
 mod docs;
+mod escape;
 mod history;
 mod logging;
 mod output;

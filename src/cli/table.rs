@@ -1,14 +1,21 @@
 //! Plain aligned text tables for terminal output.
 
+use super::escape;
+
 /// Renders rows under a header, columns padded to their widest cell.
-/// Every row has one cell per header column.
+/// Every row has one cell per header column. Cells are shown on one line,
+/// their control characters escaped ([`escape::one_line`]).
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     debug_assert!(
         rows.iter().all(|r| r.len() == header.len()),
         "row width differs from header"
     );
+    let rows: Vec<Vec<_>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| escape::one_line(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -19,8 +26,8 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     };
     let mut out = line(&mut header.iter().copied());
     out.push('\n');
-    for row in rows {
-        out.push_str(&line(&mut row.iter().map(String::as_str)));
+    for row in &rows {
+        out.push_str(&line(&mut row.iter().map(|c| c.as_ref())));
         out.push('\n');
     }
     out
@@ -61,5 +68,11 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[1], format!("{huge}  1"));
         assert_eq!(lines[2], format!("short{}  2", " ".repeat(70_000 - 5)));
+    }
+
+    #[test]
+    fn a_cell_stays_on_its_line() {
+        let out = super::render(&["a", "b"], &[vec!["x\ny".into(), "\u{1b}[2J".into()]]);
+        assert_eq!(out, "a     b\nx\\ny  \\u{1b}[2J\n");
     }
 }
