@@ -12,7 +12,8 @@ pub fn one_line(text: &str) -> Cow<'_, str> {
     escape_where(text, is_unsafe)
 }
 
-/// `text` for a terminal: as [`one_line`], but its line breaks kept.
+/// `text` for a terminal: as [`one_line`], but its line breaks and tabs
+/// kept (a completion script, a man page).
 pub fn lines(text: &str) -> Cow<'_, str> {
     escape_where(text, is_unsafe_within_lines)
 }
@@ -53,9 +54,9 @@ fn escape_where(text: &str, escape: impl Fn(char) -> bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// [`is_unsafe`] but for the line break.
+/// [`is_unsafe`] but for the line break and the tab.
 fn is_unsafe_within_lines(c: char) -> bool {
-    c != '\n' && is_unsafe(c)
+    !matches!(c, '\n' | '\t') && is_unsafe(c)
 }
 
 /// C0 and C1 controls, DEL, and the characters that change the direction
@@ -88,7 +89,7 @@ mod tests {
         );
         assert_eq!(
             lines(HOSTILE),
-            "\\u{1b}[31mred\\tand\nnew\\u{202e}txt\\u{9b}\\u{7f}"
+            "\\u{1b}[31mred\tand\nnew\\u{202e}txt\\u{9b}\\u{7f}"
         );
     }
 

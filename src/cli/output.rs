@@ -23,6 +23,7 @@ static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
 /// disk behind `>`): the output is incomplete, so the command fails.
 static STDOUT_FAILED: AtomicBool = AtomicBool::new(false);
 
+/// Whether stdout is a person's terminal rather than a pipe or a file.
 static STDOUT_IS_TERMINAL: LazyLock<bool> = LazyLock::new(|| std::io::stdout().is_terminal());
 
 /// Writes to stdout. A closed pipe is the reader's choice (`| head`) and
