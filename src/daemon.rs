@@ -172,8 +172,12 @@ pub async fn serve(
                         tracing::info!(policies = config.policies.len(), "policy file reloaded");
                     }
                     Err(errors) => {
-                        for e in &errors.errors {
+                        let (shown, more) = errors.shown();
+                        for e in shown {
                             tracing::error!("{e}");
+                        }
+                        if more > 0 {
+                            tracing::error!("and {more} more errors");
                         }
                         tracing::error!(file = %path.display(), "policy file rejected; the running policies stay");
                     }

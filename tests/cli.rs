@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::{volume, volume_id, World};
@@ -29,11 +30,27 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `config/example.yaml` in `dir` with its `state_dir` moved to `state_dir`.
+fn example_with_state_dir(dir: &Path, state_dir: &Path) -> PathBuf {
+    let example = include_str!("../config/example.yaml");
+    let moved = example.replace(
+        "state_dir: /var/lib/vbs-agent",
+        &format!("state_dir: {}", state_dir.display()),
+    );
+    assert_ne!(moved, example, "the example names its state_dir");
+    let path = dir.join("policy.yaml");
+    std::fs::write(&path, moved).unwrap();
+    path
+}
+
 #[test]
 fn check_accepts_the_example_and_shows_next_fire_times() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.yaml");
-    let out = agent(&["check", "--config", example]);
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("not-yet").join("state");
+    let example = example_with_state_dir(dir.path(), &state_dir);
+    let out = agent(&["check", "--config", example.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!state_dir.exists(), "check creates nothing");
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("valid (2 cloud(s), 5 policy(ies))"),
@@ -75,6 +92,62 @@ fn check_reports_every_error_and_exits_2() {
     let missing = agent(&["check", "--config", "/nonexistent/policy.yaml"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing.stderr).contains("/nonexistent/policy.yaml"));
+}
+
+#[test]
+fn check_refuses_a_state_dir_the_agent_could_not_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let with_db_dir = dir.path().join("state");
+    std::fs::create_dir_all(with_db_dir.join("history.db")).unwrap();
+    let cases = [
+        (
+            file.clone(),
+            format!("state_dir {} is not a directory", file.display()),
+        ),
+        (
+            file.join("state"),
+            format!(
+                "state_dir {}/state cannot be created: {} is not a directory",
+                file.display(),
+                file.display()
+            ),
+        ),
+        // Not writable even by root.
+        (
+            PathBuf::from("/proc/self"),
+            "state_dir /proc/self is not writable by this user".into(),
+        ),
+        (
+            PathBuf::from("/proc/vbs-agent"),
+            "state_dir /proc/vbs-agent cannot be created".into(),
+        ),
+        (
+            with_db_dir.clone(),
+            format!(
+                "history {}/history.db is a directory",
+                with_db_dir.display()
+            ),
+        ),
+    ];
+    for (state_dir, expected) in cases {
+        let policy = example_with_state_dir(dir.path(), &state_dir);
+        let out = agent(&["check", "--config", policy.to_str().unwrap()]);
+        let stderr = text(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}: {stderr}",
+            state_dir.display()
+        );
+        assert!(stderr.contains(&expected), "{expected}: {stderr}");
+        assert!(
+            !text(&out.stdout).contains("valid"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,4 +261,88 @@ fn demo_runs_from_any_directory() {
         stdout.matches("succeeded").count(),
         "{history}"
     );
+}
+
+#[test]
+fn history_names_a_foreign_database_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("other-app.db");
+    rusqlite::Connection::open(&foreign)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (body TEXT)")
+        .unwrap();
+    let text_file = dir.path().join("notes.txt");
+    std::fs::write(
+        &text_file,
+        "not a database at all, just some text\n".repeat(200),
+    )
+    .unwrap();
+    for file in [&foreign, &text_file] {
+        for format in ["table", "json", "csv"] {
+            let out = agent(&[
+                "history",
+                "--db",
+                file.to_str().unwrap(),
+                "--format",
+                format,
+            ]);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            assert_eq!(
+                stderr,
+                format!("error: {} is not a vbs-agent history\n", file.display())
+            );
+        }
+    }
+}
+
+#[test]
+fn an_error_names_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let policy = example_with_state_dir(dir.path(), &file.join("state"));
+    let out = agent(&[
+        "trigger",
+        "--config",
+        policy.to_str().unwrap(),
+        "--policy",
+        "db-nightly",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: state_dir {}/state cannot be created: Not a directory (os error 20)\n",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn check_shows_the_first_errors_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = volume_id(1);
+    let volumes = format!("      - {volume}\n").repeat(1001);
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "state_dir: {}\nclouds:\n  c:\n    project_id: {}\n    endpoints: {{ volume: http://127.0.0.1:1, backup: http://127.0.0.1:1 }}\n    auth: {{ type: token, token_file: /nonexistent }}\npolicies:\n  - name: p\n    kind: backup\n    cloud: c\n    schedule: \"0 0 1 * * *\"\n    volumes:\n{volumes}",
+            dir.path().display(),
+            common::PROJECT,
+        ),
+    )
+    .unwrap();
+    let out = agent(&["check", "--config", policy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 52, "{stderr}");
+    assert!(lines[..50]
+        .iter()
+        .all(|l| l.contains(&format!("volume {volume} is listed twice"))));
+    assert_eq!(lines[50], "and 950 more");
+    assert_eq!(lines[51], format!("1000 errors in {}", policy.display()));
 }

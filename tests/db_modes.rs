@@ -1,6 +1,8 @@
 //! The history database and its `-wal` and `-shm` files are readable by the
 //! agent's group (auditors) and nobody else, whatever the umask: 0640 under
-//! the unit's `UMask=0027`, and under a looser or stricter one too.
+//! the unit's `UMask=0027`, and under a looser or stricter one too. The
+//! state directory the agent creates is 0750, even under umask 000, so no
+//! other user can replace the history.
 //!
 //! The `-wal` and `-shm` files stay after the agent closes the database, so
 //! auditors can read it while the agent is stopped too.
@@ -15,19 +17,23 @@ use vbs_agent::store::{JobStatus, NewRunJob, Store, Trigger};
 /// Asserts that each `history.db{suffix}` in `dir` exists with mode 0640.
 fn assert_0640(dir: &Path, suffixes: &[&str], when: &str) {
     for suffix in suffixes {
-        let path = dir.join(format!("history.db{suffix}"));
-        let mode = std::fs::metadata(&path)
-            .unwrap_or_else(|e| panic!("{} {when}: {e}", path.display()))
-            .permissions()
-            .mode()
-            & 0o777;
-        assert_eq!(format!("{mode:04o}"), "0640", "{} {when}", path.display());
+        assert_mode(&dir.join(format!("history.db{suffix}")), "0640", when);
     }
 }
 
+/// Asserts that `path` exists with `mode` (octal, four digits).
+fn assert_mode(path: &Path, mode: &str, when: &str) {
+    let actual = std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{} {when}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(format!("{actual:04o}"), mode, "{} {when}", path.display());
+}
+
 #[test]
-fn db_wal_and_shm_are_0640_under_any_umask_and_stay_after_close() {
-    for umask in [0o027, 0o022, 0o077] {
+fn db_files_are_0640_and_the_state_dir_0750_under_any_umask() {
+    for umask in [0o027, 0o022, 0o077, 0o000] {
         // SAFETY: umask only swaps the process's file-creation mask; this
         // binary runs this one test, so no other thread creates files.
         unsafe { libc::umask(umask) };
@@ -48,6 +54,7 @@ fn db_wal_and_shm_are_0640_under_any_umask_and_stay_after_close() {
             .unwrap()
             .expect("a new run");
         let state = dir.path().join("state");
+        assert_mode(&state, "0750", &format!("the state dir, umask {umask:04o}"));
         // While the agent holds the database open, all three files exist.
         assert_0640(
             &state,

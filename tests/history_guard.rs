@@ -1,7 +1,7 @@
 //! The history has one writer and is never silently replaced: a second
 //! daemon (or a `trigger` beside the daemon) stops at once naming the
-//! holder; a history that is gone, emptied, swapped or damaged is refused
-//! and left as it is.
+//! holder; a history that is gone, emptied, swapped, damaged or not a
+//! vbs-agent history at all is refused and left as it is.
 
 mod common;
 
@@ -134,6 +134,33 @@ async fn an_emptied_or_swapped_history_is_refused_and_left_untouched() {
         "{stderr}"
     );
     assert_eq!(world.sim.backups(common::PROJECT).len(), 1, "no job ran");
+
+    // Someone else's SQLite database: nothing is migrated into it.
+    std::fs::remove_file(state.join("history.id")).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(state.join(format!("history.db{suffix}")));
+    }
+    std::fs::remove_file(&db).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("CREATE TABLE inventory (id INTEGER PRIMARY KEY, item TEXT)")
+            .unwrap();
+    }
+    let out = trigger(&policy).await;
+    assert!(
+        text(&out.stderr).contains("is not a vbs-agent history"),
+        "{}",
+        text(&out.stderr)
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 1, "the foreign database was migrated");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

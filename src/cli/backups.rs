@@ -55,7 +55,7 @@ pub async fn list(
     let max = filters.limit.and_then(|l| usize::try_from(l).ok());
     let backups = client.backup_summaries(&filters.query(), max).await?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&backups)?);
+        outln!("{}", super::escape::json(&backups)?);
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = backups
@@ -75,7 +75,7 @@ pub async fn show(path: &Path, cloud: &str, id: &str, json: bool) -> anyhow::Res
     };
     let backup = client.backup(id).await?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&backup.record)?);
+        outln!("{}", super::escape::json(&backup.record)?);
         return Ok(ExitCode::SUCCESS);
     }
     out!(

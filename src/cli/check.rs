@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use chrono::{SecondsFormat, Utc};
 
-use super::load_config;
+use super::{load_config, EXIT_INVALID};
+use crate::store::check_state_dir;
 
 mod clouds;
 
@@ -14,6 +15,10 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
+    if let Err(e) = check_state_dir(&config.state_dir, &config.history_path()) {
+        errln!("{}: {e}", path.display());
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
     outln!(
         "{}: valid ({} cloud(s), {} policy(ies)); history in {}",
         path.display(),

@@ -42,7 +42,7 @@ async fn show(path: &Path, cloud: &str, id: &str, json: bool) -> anyhow::Result<
     };
     let item = client.checkpoint_item(id).await?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&item.raw)?);
+        outln!("{}", super::escape::json(&item.raw)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut rows = Vec::new();

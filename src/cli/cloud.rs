@@ -15,7 +15,7 @@ pub fn client(path: &Path, name: &str) -> anyhow::Result<Result<CloudClient, Exi
     };
     let Some(cloud) = config.clouds.get(name) else {
         let known: Vec<&str> = config.clouds.keys().map(String::as_str).collect();
-        eprintln!(
+        errln!(
             "error: no cloud `{name}` in {} (clouds: {})",
             path.display(),
             known.join(", ")

@@ -28,7 +28,7 @@ pub fn man(out: Option<&Path>) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             clap_mangen::generate_to(cmd, dir)
                 .with_context(|| format!("cannot write man pages to {}", dir.display()))?;
-            eprintln!("man pages written to {}", dir.display());
+            errln!("man pages written to {}", dir.display());
         }
         None => {
             let mut page = Vec::new();

@@ -111,7 +111,7 @@ pub fn run(
     let (since, until) = match (bound("since", &query.since), bound("until", &query.until)) {
         (Ok(since), Ok(until)) => (since, until),
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
@@ -146,7 +146,7 @@ pub fn run(
     }
     let rows = store.job_rows_matching(&filter)?;
     if query.format == HistoryFormat::Json {
-        outln!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", super::escape::json(&rows)?);
     } else {
         out!("{}", csv_text(&store.job_row_columns()?, &rows)?);
     }

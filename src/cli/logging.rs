@@ -4,6 +4,8 @@
 //! json` writes one object per line, with the job's span fields (`policy`,
 //! `target`, `job_id`), for log shippers.
 
+use std::io::Write;
+
 use tracing_subscriber::EnvFilter;
 
 use super::LogFormat;
@@ -18,7 +20,7 @@ pub fn init(format: LogFormat, default_level: &str) {
     );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LossyStderr)
         .with_ansi(style.ansi);
     let result = match (format, style.timestamps) {
         (LogFormat::Json, _) => builder
@@ -30,7 +32,24 @@ pub fn init(format: LogFormat, default_level: &str) {
         (LogFormat::Pretty, false) => builder.without_time().try_init(),
     };
     if let Err(e) = result {
-        eprintln!("warning: cannot set up logging: {e}");
+        errln!("warning: cannot set up logging: {e}");
+    }
+}
+
+/// stderr for log lines, dropping what cannot be written: tracing-subscriber
+/// reports a failed write with `eprintln!`, which panics when stderr is a
+/// closed pipe, and the daemon must outlive whoever reads its log.
+struct LossyStderr;
+
+impl Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
     }
 }
 

@@ -1,15 +1,20 @@
 //! Subcommands and their output. One file per command.
 
-/// `print!` that ends the program quietly when stdout is closed
-/// (`vbs-agent history | head`) instead of panicking.
+/// `print!` that drops its output when stdout is closed (`vbs-agent
+/// history | head`) instead of panicking ([`output`]).
 macro_rules! out {
-    ($($t:tt)*) => { $crate::cli::emit(format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::cli::output::stdout(format_args!($($t)*)) };
 }
 
 /// `println!` with the same behaviour as [`out!`].
 macro_rules! outln {
-    () => { $crate::cli::emit(format_args!("\n")) };
-    ($($t:tt)*) => { $crate::cli::emit(format_args!("{}\n", format_args!($($t)*))) };
+    () => { $crate::cli::output::stdout(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::cli::output::stdout(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// `eprintln!` that never panics: a closed stderr drops the line.
+macro_rules! errln {
+    ($($t:tt)*) => { $crate::cli::output::stderr(format_args!("{}\n", format_args!($($t)*))) };
 }
 
 mod backups;
@@ -18,8 +23,10 @@ mod checkpoint_item;
 mod cloud;
 mod demo;
 mod docs;
+mod escape;
 mod history;
 mod logging;
+mod output;
 mod progress;
 mod prune;
 mod report;
@@ -53,7 +60,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate a policy file and show each policy's next fire times (exit 2 when invalid).
+    /// Validate a policy file and its state_dir, and show each policy's next fire times (exit 2 when invalid).
     Check {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
@@ -252,31 +259,56 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::CheckpointItem(command) => checkpoint_item::run(&command).await,
     };
     match result {
+        Ok(_) if output::stdout_failed() => ExitCode::from(1),
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {}", error_text(&e));
             ExitCode::from(1)
         }
     }
 }
 
-/// Writes to stdout; a closed pipe ends the program with success.
-pub(crate) fn emit(args: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+/// The error and its causes on one line, each cause once. Our error types
+/// put their `source` in their own message, so `{:#}`, which appends every
+/// cause, would print it twice ("File exists (os error 17): File exists
+/// (os error 17)").
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain().map(ToString::to_string) {
+        if text.contains(&cause) {
+            continue;
         }
-        eprintln!("error: cannot write output: {e}");
-        std::process::exit(1);
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
     }
+    text
 }
 
 /// Loads the policy file, printing every error and returning exit code 2
 /// when it is invalid.
 fn load_config(path: &Path) -> Result<Config, ExitCode> {
     config::load(path).map_err(|errors| {
-        eprintln!("{errors}");
+        errln!("{errors}");
         ExitCode::from(EXIT_INVALID)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::StoreError;
+
+    #[test]
+    fn each_cause_is_shown_once() {
+        let store = StoreError::Create {
+            path: "/h/history.db".into(),
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let e = anyhow::Error::new(store).context("running policy p");
+        assert_eq!(
+            super::error_text(&e),
+            "running policy p: cannot create history database /h/history.db: entity not found"
+        );
+    }
 }

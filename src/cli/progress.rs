@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::escape;
 use crate::config::Policy;
 use crate::engine::{JobEvent, JobListener};
 use crate::store::{JobRecord, JobStatus};
@@ -69,12 +70,12 @@ impl JobListener for LiveView {
             Output::Plain => {
                 if let Some(line) = plain {
                     let at = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
-                    outln!("{at} {line}");
+                    outln!("{at} {}", escape::one_line(&line));
                 }
             }
             Output::Terminal(multi) => {
                 let bar = view.bar.get_or_insert_with(|| self.bar(multi)).clone();
-                let line = status_line(job, &view.detail);
+                let line = status_line(job, &escape::one_line(&view.detail));
                 if *event == JobEvent::Finished {
                     bar.finish_with_message(line);
                 } else {

@@ -24,7 +24,7 @@ pub async fn run(path: &Path, policy: Option<&str>, dry_run: bool) -> anyhow::Re
         Some(name) => match config.policy(name) {
             Some(p) => vec![p.clone()],
             None => {
-                eprintln!("error: no policy `{name}` in {}", path.display());
+                errln!("error: no policy `{name}` in {}", path.display());
                 return Ok(ExitCode::from(EXIT_INVALID));
             }
         },

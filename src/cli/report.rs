@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::{load_config, table, EXIT_INVALID};
+use super::{escape, load_config, table, EXIT_INVALID};
 use crate::audit::{compliance_report, parse_time_bound, ComplianceReport, TargetCompliance};
 use crate::store::Store;
 
@@ -52,7 +52,7 @@ pub fn run(config: &Path, since: &str, at: Option<&str>, json: bool) -> anyhow::
     let store = Store::open_read_only(&path)?;
     let report = compliance_report(&config, &store, since, at)?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", super::escape::json(&report)?);
     } else {
         out!("{}", render(&report));
     }
@@ -64,7 +64,7 @@ pub fn run(config: &Path, since: &str, at: Option<&str>, json: bool) -> anyhow::
 }
 
 fn usage(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     ExitCode::from(EXIT_INVALID)
 }
 
@@ -85,9 +85,11 @@ fn render(report: &ComplianceReport) -> String {
     if !failing.is_empty() {
         out.push_str("\nfailures by reason:\n");
         for t in failing {
-            out.push_str(&format!("  {} {}\n", t.policy, t.target));
+            let (policy, target) = (escape::one_line(&t.policy), escape::one_line(&t.target));
+            out.push_str(&format!("  {policy} {target}\n"));
             for f in &t.failures {
-                out.push_str(&format!("    {}× {}\n", f.count, f.reason));
+                let reason = escape::one_line(&f.reason);
+                out.push_str(&format!("    {}× {reason}\n", f.count));
             }
         }
     }

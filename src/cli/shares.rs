@@ -78,7 +78,7 @@ pub async fn run(
     let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let shares = client.shares(&pairs).await?;
     if json {
-        outln!("{}", serde_json::to_string_pretty(&shares)?);
+        outln!("{}", super::escape::json(&shares)?);
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = shares

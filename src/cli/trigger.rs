@@ -28,7 +28,7 @@ pub async fn run(path: &Path, policy_name: &str) -> anyhow::Result<ExitCode> {
     };
     let Some(policy) = config.policy(policy_name).cloned() else {
         let known: Vec<&str> = config.policies.iter().map(|p| p.name.as_str()).collect();
-        eprintln!(
+        errln!(
             "error: no policy `{policy_name}` in {} (policies: {})",
             path.display(),
             known.join(", ")

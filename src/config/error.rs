@@ -67,12 +67,28 @@ pub struct ConfigErrors {
     pub errors: Vec<ConfigError>,
 }
 
+/// The most errors shown of one file: a file of a million duplicate ids
+/// would otherwise print a million lines. The rest are counted.
+pub const MAX_SHOWN: usize = 50;
+
+impl ConfigErrors {
+    /// The first [`MAX_SHOWN`] errors, and how many more there are.
+    pub fn shown(&self) -> (&[ConfigError], usize) {
+        let n = self.errors.len().min(MAX_SHOWN);
+        (&self.errors[..n], self.errors.len() - n)
+    }
+}
+
 impl fmt::Display for ConfigErrors {
-    /// One error per line, then a summary line such as `3 errors in
-    /// /etc/vbs-agent/policy.yaml`.
+    /// One error per line (the first [`MAX_SHOWN`], then `and N more`),
+    /// then a summary line such as `3 errors in /etc/vbs-agent/policy.yaml`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for error in &self.errors {
+        let (shown, more) = self.shown();
+        for error in shown {
             writeln!(f, "{error}")?;
+        }
+        if more > 0 {
+            writeln!(f, "and {more} more")?;
         }
         let n = self.errors.len();
         let noun = if n == 1 { "error" } else { "errors" };
@@ -127,5 +143,17 @@ mod tests {
             errors: vec![error(Some(1), "a"), error(None, "b")],
         };
         assert!(two.to_string().ends_with("\n2 errors in policy.yaml"));
+    }
+
+    #[test]
+    fn display_shows_the_first_errors_and_counts_the_rest() {
+        let many = ConfigErrors {
+            errors: vec![error(Some(1), "a"); MAX_SHOWN + 3],
+        };
+        let text = many.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), MAX_SHOWN + 2);
+        assert_eq!(lines[MAX_SHOWN], "and 3 more");
+        assert_eq!(lines[MAX_SHOWN + 1], "53 errors in policy.yaml");
     }
 }

@@ -40,10 +40,7 @@ pub struct WriterLock {
 /// (`role`, e.g. `run`) so that a refused writer can say so.
 pub fn lock(db: &Path, role: &str) -> Result<WriterLock, StoreError> {
     let dir = state_dir(db);
-    std::fs::create_dir_all(&dir).map_err(|source| StoreError::StateDir {
-        path: dir.clone(),
-        source,
-    })?;
+    super::state_dir::create(&dir)?;
     let path = dir.join(LOCK_FILE);
     let io_err = |source| StoreError::Create {
         path: path.clone(),

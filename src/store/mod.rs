@@ -17,6 +17,7 @@ mod projects;
 mod retention;
 mod runs;
 mod server;
+mod state_dir;
 mod successes;
 mod time;
 
@@ -37,6 +38,7 @@ pub use projects::CloudProject;
 pub use retention::RetentionAction;
 pub use runs::{NewRunJob, RunStatus, Trigger};
 pub use server::{ServerColumns, ServerVolumeBackup};
+pub use state_dir::{check as check_state_dir, StateDirError, STATE_DIR_MODE};
 pub use successes::LastSuccess;
 pub use time::{format_ts, parse_ts};
 
@@ -64,11 +66,8 @@ const MIGRATIONS: &[M<'static>] = &[
 /// Errors of the history store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create state directory {path}: {source}")]
-    StateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    StateDir(#[from] StateDirError),
     #[error("cannot open history database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -128,6 +127,8 @@ pub enum StoreError {
         path.display()
     )]
     Damaged { path: PathBuf, detail: String },
+    #[error("{0} is not a vbs-agent history")]
+    NotHistory(PathBuf),
 }
 
 /// The agent's history database.
@@ -146,7 +147,10 @@ impl Store {
     pub fn open_writer(path: &Path, role: &str) -> Result<Self, StoreError> {
         let lock = guard::lock(path, role)?;
         guard::refuse_lost_history(path)?;
-        let mut store = Self::open_checked(path, |conn| guard::refuse_damaged(conn, path))?;
+        let mut store = Self::open_checked(path, |conn| {
+            guard::refuse_damaged(conn, path)?;
+            refuse_foreign(conn, path)
+        })?;
         guard::check_identity(&store.conn(), path)?;
         store._lock = Some(lock);
         Ok(store)
@@ -164,10 +168,7 @@ impl Store {
         check: impl FnOnce(&Connection) -> Result<(), StoreError>,
     ) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::StateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            state_dir::create(dir)?;
         }
         files::create_group_readable(path)?;
         let open_err = |source| StoreError::Open {
@@ -213,6 +214,9 @@ impl Store {
         )
         .map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        if !is_history(&conn).map_err(open_err)? {
+            return Err(StoreError::NotHistory(path.to_path_buf()));
+        }
         Ok(Self {
             conn: Mutex::new(conn),
             _lock: None,
@@ -223,6 +227,36 @@ impl Store {
         // A panic while holding the lock cannot leave SQLite half-written
         // (statements are atomic), so a poisoned lock is safe to reuse.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Whether `conn` holds a vbs-agent history (its `runs` and `jobs`
+/// tables), so that a foreign file is named as such rather than by the
+/// first query that misses a table.
+/// Refuses a database that has tables but is not a vbs-agent history, so
+/// that no migration writes into someone else's SQLite file.
+fn refuse_foreign(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let tables: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+        [],
+        |r| r.get(0),
+    )?;
+    if tables > 0 && !is_history(conn)? {
+        return Err(StoreError::NotHistory(path.to_path_buf()));
+    }
+    Ok(())
+}
+
+fn is_history(conn: &Connection) -> Result<bool, rusqlite::Error> {
+    let tables = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('runs', 'jobs')",
+        [],
+        |r| r.get::<_, i64>(0),
+    );
+    match tables {
+        Ok(n) => Ok(n == 2),
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
