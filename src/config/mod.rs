@@ -7,10 +7,12 @@
 //! - `locate.rs`: the YAML tree with line and column of every node;
 //! - `de.rs`: serde over that tree, one section at a time;
 //! - `checks.rs` / `validate.rs`: value checks, defaults, the validated model;
+//! - `bounds.rs`: the upper bound of every duration and size;
 //! - `report.rs` / `error.rs`: collecting every problem with its position;
 //! - `load.rs`: [`load`] and [`parse`], which tie these together;
 //! - `model.rs`: the validated [`Config`] the rest of the agent uses.
 
+mod bounds;
 mod checks;
 mod de;
 mod error;
@@ -28,6 +30,7 @@ mod source;
 mod suggest;
 mod validate;
 
+pub use bounds::*;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
 pub use model::*;

@@ -371,3 +371,22 @@ pub fn kept_by_nightly_rules(
     want.dedup();
     want
 }
+
+/// A server on 127.0.0.1 that accepts every connection, reads whatever is
+/// sent and never answers: a hung cloud or webhook. Its thread is not
+/// driven by tokio, so it works on a paused clock too.
+pub fn silent_server() -> std::net::SocketAddr {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    addr
+}
