@@ -30,6 +30,12 @@ pub const MAX_NOTIFY_TIMEOUT: Duration = Duration::from_secs(10 * MINUTE);
 pub const MAX_KEEP_COUNT: u32 = 100_000;
 /// Requests per unit in a cloud's `rate_limit`.
 pub const MAX_RATE_REQUESTS: u32 = 10_000;
+/// The policy file (and a `clouds.yaml` or `secure.yaml`) in bytes.
+pub const MAX_POLICY_FILE_BYTES: u64 = 16 << 20;
+/// YAML nodes in one of those files once every alias is replaced by what
+/// its anchor names: about 90,000 volumes in one file, and an alias bomb
+/// refused after counting, before a single copy is made.
+pub const MAX_YAML_NODES: usize = 100_000;
 
 /// `d` in the largest unit that writes it exactly (`7d`, `10m`, `100y`), the
 /// way the policy file and the README write bounds.

@@ -4,6 +4,7 @@
 //! Layout:
 //! - `raw.rs`: the file format as serde structs, documented
 //!   field by field;
+//! - `yaml_guard.rs`: the size and alias-expansion bounds, checked first;
 //! - `locate.rs`: the YAML tree with line and column of every node;
 //! - `de.rs`: serde over that tree, one section at a time;
 //! - `checks.rs` / `validate.rs`: value checks, defaults, the validated model;
@@ -29,6 +30,7 @@ mod server;
 mod source;
 mod suggest;
 mod validate;
+mod yaml_guard;
 
 pub use bounds::*;
 pub use error::{ConfigError, ConfigErrors};
