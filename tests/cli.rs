@@ -150,6 +150,33 @@ fn check_refuses_a_state_dir_the_agent_could_not_use() {
     }
 }
 
+/// A "billion laughs" policy file is refused by `check` with exit 2 and
+/// the alias's position, within 1 GiB of address space (it once took
+/// `check` to 24 GB; the limit keeps a regression from hurting the host).
+#[test]
+fn check_refuses_an_alias_bomb_in_bounded_memory() {
+    let bomb = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/config-errors/alias-bomb.yaml"
+    );
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -v 1048576 && exec \"$0\" check --config \"$1\"",
+        ])
+        .args([env!("CARGO_BIN_EXE_vbs-agent"), bomb])
+        .output()
+        .expect("sh runs");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "alias-bomb.yaml:9:45: this alias makes the document more than 100000 YAML nodes"
+        ),
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trigger_runs_a_policy_now_and_history_shows_it() {
     let reason = "Connection to swift failed: [Errno 111] ECONNREFUSED";

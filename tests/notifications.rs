@@ -246,7 +246,7 @@ async fn a_hanging_or_failing_notifier_does_not_hold_up_the_job() {
     let release = world.path("release");
     // Reads the payload, then waits until the test lets it go.
     let notify = format!(
-        "    notify:\n      webhook: {}\n{}      on: [success]\n      timeout: 1h\n",
+        "    notify:\n      webhook: {}\n{}      on: [success]\n      timeout: 10m\n",
         hook.url,
         sh(
             r#"cat > "$0.in"; while [ ! -e "$0" ]; do sleep 0.05; done"#,
@@ -328,6 +328,40 @@ async fn an_rpo_breach_is_notified_and_a_hung_command_is_given_up() {
     let command = recorded.iter().find(|(m, ..)| m == "command").unwrap();
     assert_eq!(command.1, "timed_out", "{recorded:?}");
     assert!(command.3.contains("no answer within 1s"), "{}", command.3);
+}
+
+/// The longest `notify.timeout` the policy file allows still ends a
+/// delivery to a webhook that takes the request and never answers, so
+/// `trigger` (which waits for deliveries in flight) exits. On tokio's
+/// paused clock the ten minutes take no time.
+#[tokio::test(start_paused = true)]
+async fn a_webhook_that_never_answers_is_given_up_at_the_longest_allowed_timeout() {
+    let world = World::start(vec![volume(1, None)]).await;
+    let longest = vbs_agent::config::MAX_NOTIFY_TIMEOUT;
+    let notify = format!(
+        "    notify:\n      webhook: http://{}/hook\n      on: [rpo_breach]\n      timeout: {}\n",
+        common::silent_server(),
+        humantime::format_duration(longest),
+    );
+    let (_engine, notifier, history, policy) = engine(&world, &notify);
+
+    let started = tokio::time::Instant::now();
+    notifier.rpo_breach(
+        &policy,
+        &volume_id(1),
+        Duration::from_secs(90_000),
+        Duration::from_secs(86_400),
+    );
+    notifier.flush().await;
+    let waited = started.elapsed();
+    assert!(
+        waited >= longest && waited < longest + Duration::from_secs(1),
+        "flush waited {waited:?}"
+    );
+    let recorded = deliveries(&history);
+    let webhook = recorded.iter().find(|(m, ..)| m == "POST").unwrap();
+    assert_eq!(webhook.1, "timed_out", "{recorded:?}");
+    assert!(webhook.3.contains("no answer within 10m"), "{}", webhook.3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

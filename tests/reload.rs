@@ -1,6 +1,6 @@
 //! The agent as systemd runs it: SIGHUP reloads the policy file (an
-//! invalid one is rejected and the running policies stay), SIGTERM stops
-//! it with exit code 0.
+//! invalid one, an alias bomb among them, is rejected and the running
+//! policies stay), SIGTERM stops it with exit code 0.
 
 mod common;
 
@@ -62,16 +62,26 @@ async fn sighup_reloads_a_valid_file_and_rejects_an_invalid_one() {
     })
     .await;
 
-    // An invalid file: rejected, both policies keep running.
-    std::fs::write(&path, "policies: [this is: not valid\n").unwrap();
-    kill(agent.id(), "-HUP");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let t2 = Utc::now();
-    wait_for("both policies to keep running", || {
-        let seen = policies_seen(t2);
-        seen.contains(&"alpha".to_string()) && seen.contains(&"beta".to_string())
-    })
-    .await;
+    // An invalid file, then a "billion laughs" (refused before it is
+    // expanded): each rejected, both policies keep running.
+    let bomb = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/config-errors/alias-bomb.yaml"
+    );
+    for bad in [
+        "policies: [this is: not valid\n".to_string(),
+        std::fs::read_to_string(bomb).unwrap(),
+    ] {
+        std::fs::write(&path, bad).unwrap();
+        kill(agent.id(), "-HUP");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let since = Utc::now();
+        wait_for("both policies to keep running", || {
+            let seen = policies_seen(since);
+            seen.contains(&"alpha".to_string()) && seen.contains(&"beta".to_string())
+        })
+        .await;
+    }
 
     kill(agent.id(), "-TERM");
     let status = agent.wait().unwrap();
@@ -85,6 +95,10 @@ async fn sighup_reloads_a_valid_file_and_rejects_an_invalid_one() {
     assert!(
         log.contains("policy.yaml:2:1: invalid YAML"),
         "the rejection names file and line: {log}"
+    );
+    assert!(
+        log.contains("policy.yaml:9:45: this alias makes the document more than 100000 YAML nodes"),
+        "the bomb is refused at its alias: {log}"
     );
 }
 

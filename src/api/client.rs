@@ -2,9 +2,11 @@
 //! (VBS/Cinder), with authentication, retries and pagination.
 //!
 //! Retrying is per HTTP call and bounded (a small budget with exponential
-//! backoff and jitter, honouring `Retry-After`); polling a resource until it
-//! settles is the engine's business. A create call whose outcome is unknown
-//! (the request may have reached the server) is never repeated here.
+//! backoff and jitter, honouring `Retry-After` up to [`MAX_RETRY_AFTER`]);
+//! polling a resource until it settles is the engine's business. A create
+//! call whose outcome is unknown (the request may have reached the server)
+//! is never repeated here. A client bound to a job's [`Deadline`] ends
+//! every attempt and every retry wait by it.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use serde_json::{json, Value};
 
 use super::auth::{path_of, TokenSource};
 use super::catalog;
+use super::deadline::Deadline;
 use super::decode::{self, DecodeError, Page};
 use super::error::{classify, ApiError, ErrorClass};
 use super::fault::FaultBody;
@@ -33,8 +36,9 @@ pub use csbs::MAX_CHECKPOINT_DELETIONS;
 const PAGE_SIZE: usize = 100;
 /// Upper bound on pages followed, against a server that never stops.
 const MAX_PAGES: usize = 10_000;
-/// Longest `Retry-After` the client waits for within one call.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Longest `Retry-After` the client waits for within one call (and never
+/// past the deadline of a bound client).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Timeouts and the per-call retry budget.
 #[derive(Debug, Clone)]
@@ -88,6 +92,9 @@ pub struct NewBackup<'a> {
 pub struct CloudClient {
     inner: Arc<Inner>,
     observer: Arc<dyn CallObserver>,
+    /// When every call must have ended (a job's); none for other callers,
+    /// which have the request timeout and retry budget only.
+    deadline: Option<Deadline>,
 }
 
 struct Inner {
@@ -212,14 +219,23 @@ impl CloudClient {
                 )),
             }),
             observer: Arc::new(TraceObserver),
+            deadline: None,
         })
     }
 
     /// The same client, reporting every attempt to `observer`.
     pub fn with_observer(&self, observer: Arc<dyn CallObserver>) -> Self {
         Self {
-            inner: Arc::clone(&self.inner),
             observer,
+            ..self.clone()
+        }
+    }
+
+    /// The same client, ending every call by `deadline`.
+    pub fn until(&self, deadline: Deadline) -> Self {
+        Self {
+            deadline: Some(deadline),
+            ..self.clone()
         }
     }
 
@@ -557,33 +573,81 @@ impl CloudClient {
             .with_max_times(s.max_retries)
             .with_jitter();
         let idempotent = method != Method::POST;
-        (|| self.attempt_with_reauth(&method, &url, body.as_ref(), &decode))
+        (|| self.bounded_attempt(&method, &url, body.as_ref(), &decode))
             .retry(backoff)
             .sleep(tokio::time::sleep)
             .when(|e: &ApiError| {
                 matches!(e.class, ErrorClass::Retryable | ErrorClass::BadAnswer)
                     && (idempotent || e.not_processed)
             })
-            .adjust(|e: &ApiError, next: Option<Duration>| {
-                next.map(|d| e.retry_after.map_or(d, |ra| ra.min(MAX_RETRY_AFTER).max(d)))
-            })
+            .adjust(|e: &ApiError, backoff: Option<Duration>| self.next_wait(e, backoff?))
             .await
     }
 
-    /// One attempt; on a 401, one fresh token and one more attempt.
-    async fn attempt_with_reauth<T>(
+    /// The wait before trying again: the backoff's, or the server's
+    /// `Retry-After` (at most [`MAX_RETRY_AFTER`]) when longer; `None`, to
+    /// give up now, when the next try could not start before the deadline.
+    fn next_wait(&self, e: &ApiError, backoff: Duration) -> Option<Duration> {
+        let wait = e
+            .retry_after
+            .map_or(backoff, |ra| ra.min(MAX_RETRY_AFTER).max(backoff));
+        let now = tokio::time::Instant::now();
+        match &self.deadline {
+            Some(deadline) if !deadline.allows_wait(now, wait) => None,
+            _ => Some(wait),
+        }
+    }
+
+    /// One attempt; on a 401, one fresh token and one more attempt. Cut off
+    /// at the deadline when the client has one (the token, a rate-limit slot
+    /// and the whole answer body included).
+    async fn bounded_attempt<T>(
         &self,
         method: &Method,
         url: &str,
         body: Option<&Value>,
         decode: &impl Fn(&str) -> Result<T, DecodeError>,
     ) -> Result<T, ApiError> {
-        match self.attempt(method, url, body, decode).await {
-            Err(e) if e.class == ErrorClass::Auth && e.status == Some(401) => {
-                self.inner.tokens.invalidate().await;
-                self.attempt(method, url, body, decode).await
+        let attempt = async {
+            match self.attempt(method, url, body, decode).await {
+                Err(e) if e.class == ErrorClass::Auth && e.status == Some(401) => {
+                    self.inner.tokens.invalidate().await;
+                    self.attempt(method, url, body, decode).await
+                }
+                other => other,
             }
-            other => other,
+        };
+        let Some(deadline) = &self.deadline else {
+            return attempt.await;
+        };
+        let started = tokio::time::Instant::now();
+        match tokio::time::timeout_at(deadline.for_call(started), attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(self.cut_off(method, url, started.elapsed())),
+        }
+    }
+
+    /// The error of an attempt the deadline ended, reported like any other.
+    fn cut_off(&self, method: &Method, url: &str, latency: Duration) -> ApiError {
+        let path = path_of(url);
+        let message = "no answer before the job's completion deadline; given up";
+        self.observer.on_call(&CallRecord {
+            method: method.as_str(),
+            path: &path,
+            status: None,
+            latency,
+            class: ErrorClass::Retryable.as_str(),
+            message: Some(message),
+        });
+        ApiError {
+            class: ErrorClass::Retryable,
+            call: format!("{method} {path}"),
+            status: None,
+            code: None,
+            message: message.to_string(),
+            // The request may have reached the server.
+            not_processed: false,
+            retry_after: None,
         }
     }
 

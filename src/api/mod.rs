@@ -6,6 +6,7 @@
 mod auth;
 pub mod catalog;
 mod client;
+mod deadline;
 pub mod decode;
 mod error;
 mod fault;
@@ -16,7 +17,9 @@ pub mod types;
 
 pub use client::{
     ca_bundle, ClientSettings, CloudClient, NewBackup, NewSnapshot, MAX_CHECKPOINT_DELETIONS,
+    MAX_RETRY_AFTER,
 };
+pub use deadline::{Deadline, LAST_LOOK};
 pub use error::{ApiError, ErrorClass};
 pub use fault::FaultBody;
 pub use observe::{CallObserver, CallRecord, ProjectScoped, TraceObserver};

@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use super::bounds::{spoken, MAX_RATE_REQUESTS};
 use super::model::{Misfire, RateLimit};
 
 use chrono_tz::Tz;
@@ -13,23 +14,34 @@ use url::{Host, Url};
 use super::suggest;
 use crate::naming::MAX_POLICY_NAME;
 
-/// A positive duration such as `30s`, `15m`, `6h` or `7d`.
-pub(crate) fn duration(text: &str) -> Result<Duration, String> {
+/// A positive duration such as `30s`, `15m`, `6h` or `7d`, at most `max`.
+pub(crate) fn duration(text: &str, max: Duration) -> Result<Duration, String> {
     let hint = "use a number with a unit, such as 30s, 15m, 6h or 7d";
     match humantime::parse_duration(text.trim()) {
         Ok(d) if d.is_zero() => Err(format!("duration \"{text}\" is zero; {hint}")),
-        Ok(d) => Ok(d),
+        Ok(d) => at_most(text, d, max),
         Err(e) => Err(format!("invalid duration \"{text}\": {e} ({hint})")),
     }
 }
 
-/// A duration that may be zero (`jitter: 0s`).
-pub(crate) fn duration_or_zero(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
+/// A duration that may be zero (`jitter: 0s`), at most `max`.
+pub(crate) fn duration_or_zero(text: &str, max: Duration) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| {
         format!(
             "invalid duration \"{text}\": {e} (use a number with a unit, such as 0s, 30s or 15m)"
         )
-    })
+    })?;
+    at_most(text, d, max)
+}
+
+fn at_most(text: &str, d: Duration, max: Duration) -> Result<Duration, String> {
+    if d > max {
+        return Err(format!(
+            "duration \"{text}\" is longer than the maximum of {} for this field",
+            spoken(max)
+        ));
+    }
+    Ok(d)
 }
 
 /// `N/s`, `N/m` or `N/h` with N ≥ 1.
@@ -45,6 +57,9 @@ pub(crate) fn rate_limit(text: &str) -> Result<RateLimit, String> {
     };
     if requests == 0 {
         return Err(format!("rate_limit \"{text}\" allows no request at all; use at least 1, or leave rate_limit out for no limit"));
+    }
+    if requests > MAX_RATE_REQUESTS {
+        return Err(format!("rate_limit \"{text}\" is above the maximum of {MAX_RATE_REQUESTS} requests per unit; leave rate_limit out for no limit"));
     }
     Ok(RateLimit { requests, per })
 }
@@ -300,13 +315,23 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(duration("6h"), Ok(Duration::from_secs(6 * 3600)));
-        assert_eq!(duration("1h 30m"), Ok(Duration::from_secs(5400)));
-        assert!(duration("0s").unwrap_err().contains("is zero"));
-        assert!(duration("6 hourz")
+        let day = Duration::from_secs(86_400);
+        assert_eq!(duration("6h", day), Ok(Duration::from_secs(6 * 3600)));
+        assert_eq!(duration("1h 30m", day), Ok(Duration::from_secs(5400)));
+        assert_eq!(duration("1d", day), Ok(day));
+        assert!(duration("0s", day).unwrap_err().contains("is zero"));
+        assert!(duration("6 hourz", day)
             .unwrap_err()
             .contains("invalid duration"));
-        assert!(duration("3600").unwrap_err().contains("such as 30s"));
+        assert!(duration("3600", day).unwrap_err().contains("such as 30s"));
+        assert_eq!(
+            duration("99999999y", day).unwrap_err(),
+            "duration \"99999999y\" is longer than the maximum of 1d for this field"
+        );
+        assert_eq!(duration_or_zero("0s", day), Ok(Duration::ZERO));
+        assert!(duration_or_zero("25h", day)
+            .unwrap_err()
+            .contains("maximum of 1d"));
     }
 
     #[test]

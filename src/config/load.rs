@@ -14,19 +14,12 @@ use super::path::FieldPath;
 use super::raw::{RawCloud, RawDefaults, RawPolicy, TOP_FIELDS};
 use super::report::Report;
 use super::validate::{self, Parsed};
+use super::yaml_guard;
 
 /// Reads and validates the policy file at `path`. An unreadable file is
 /// reported as a [`ConfigErrors`] too, so callers have one error path.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        single(ConfigError {
-            file: path.to_path_buf(),
-            line: None,
-            column: None,
-            field: String::new(),
-            message: format!("cannot read the policy file: {e}"),
-        })
-    })?;
+    let text = yaml_guard::read(path).map_err(|e| refused(path, &e))?;
     parse(&text, path)
 }
 
@@ -35,6 +28,10 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigErrors> {
     // Editors hide a byte-order mark; columns on line 1 should not count it.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Before either YAML reader copies what an alias names.
+    yaml_guard::check_size(text)
+        .and_then(|()| yaml_guard::expanded_nodes(text))
+        .map_err(|e| refused(origin, &e))?;
     // libyaml (through serde_yaml) has the most familiar syntax messages;
     // deserializing into `IgnoredAny` checks syntax without rejecting the
     // duplicate keys we want to report alongside everything else.
@@ -80,6 +77,22 @@ pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigErrors> {
             errors: report.finish(),
         }),
     }
+}
+
+/// A file refused before it was parsed.
+fn refused(origin: &Path, e: &yaml_guard::Refused) -> ConfigErrors {
+    let pos = e.pos();
+    let message = match e {
+        yaml_guard::Refused::Read(io) => format!("cannot read the policy file: {io}"),
+        other => other.to_string(),
+    };
+    single(ConfigError {
+        file: origin.to_path_buf(),
+        line: pos.map(|p| p.line),
+        column: pos.map(|p| p.column),
+        field: String::new(),
+        message,
+    })
 }
 
 fn single(error: ConfigError) -> ConfigErrors {

@@ -148,7 +148,9 @@ enum Frame {
 impl Document {
     /// Parses one YAML document. Syntax errors are expected to have been
     /// reported already (by serde_yaml); a `ScanError` here means the two
-    /// parsers disagree and is reported the same way.
+    /// parsers disagree and is reported the same way. Every alias becomes a
+    /// copy of its anchor's node, so the text must have passed
+    /// [`super::yaml_guard::expanded_nodes`] first.
     pub(crate) fn parse(text: &str) -> Result<Self, ScanError> {
         let mut parser = Parser::new_from_str(text);
         let mut stack: Vec<Frame> = Vec::new();

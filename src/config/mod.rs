@@ -4,13 +4,16 @@
 //! Layout:
 //! - `raw.rs`: the file format as serde structs, documented
 //!   field by field;
+//! - `yaml_guard.rs`: the size and alias-expansion bounds, checked first;
 //! - `locate.rs`: the YAML tree with line and column of every node;
 //! - `de.rs`: serde over that tree, one section at a time;
 //! - `checks.rs` / `validate.rs`: value checks, defaults, the validated model;
+//! - `bounds.rs`: the upper bound of every duration and size;
 //! - `report.rs` / `error.rs`: collecting every problem with its position;
 //! - `load.rs`: [`load`] and [`parse`], which tie these together;
 //! - `model.rs`: the validated [`Config`] the rest of the agent uses.
 
+mod bounds;
 mod checks;
 mod de;
 mod error;
@@ -27,7 +30,9 @@ mod server;
 mod source;
 mod suggest;
 mod validate;
+mod yaml_guard;
 
+pub use bounds::*;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
 pub use model::*;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::bounds::MAX_NOTIFY_TIMEOUT;
 use super::checks;
 use super::model::{Notify, NotifyOn};
 use super::path::FieldPath;
@@ -81,7 +82,7 @@ pub(crate) fn notify(raw: &RawNotify, path: &FieldPath, report: &mut Report<'_>)
     };
     let timeout = match raw.timeout.as_deref() {
         None => DEFAULT_NOTIFY_TIMEOUT,
-        Some(text) => match checks::duration(text) {
+        Some(text) => match checks::duration(text, MAX_NOTIFY_TIMEOUT) {
             Ok(d) => d,
             Err(message) => {
                 report.value(&path.key("timeout"), message);

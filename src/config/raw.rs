@@ -44,7 +44,8 @@
 //!   misspelt optional field never silently falls back to its default.
 //! - A key given twice in one mapping is an error.
 //! - Durations are a number with a unit (`30s`, `15m`, `6h`, `7d`, `1h 30m`,
-//!   as read by `humantime`); zero is an error.
+//!   as read by `humantime`); zero is an error, and so is a value above the
+//!   field's bound (see `bounds.rs`).
 //! - Secrets are never written in the file: a `password:` or `token:` field
 //!   is refused. Reference a file (`*_file`) or an environment variable
 //!   (`*_env`) instead; they are read when needed, so rotation needs no
@@ -75,13 +76,14 @@ pub(crate) struct RawDefaults {
     pub(crate) timezone: Option<String>,
     /// How long a job may take from its first API call to a terminal
     /// status before it is recorded as `timed_out` (retries included; time
-    /// queued for a `max_concurrent_jobs` slot does not count). Default `6h`.
+    /// queued for a `max_concurrent_jobs` slot does not count). Default `6h`,
+    /// at most `7d`.
     pub(crate) completion_timeout: Option<String>,
     /// Polling cadence while a snapshot or backup is still working.
     pub(crate) poll: Option<RawPoll>,
     /// Spread the start of a policy's jobs uniformly over this window
     /// (`0s`, the default, starts them at the slot). Must be shorter than
-    /// the schedule's interval.
+    /// the schedule's interval, and at most `1d`.
     pub(crate) jitter: Option<String>,
     /// A slot missed while the agent was down: `run_once` (default) runs
     /// the most recent one at start; `skip` records it as missed.
@@ -119,7 +121,7 @@ pub(crate) struct RawNotify {
     /// `rpo_breach`, `success`. Default `[failure, rpo_breach]`.
     pub(crate) on: Option<Vec<String>>,
     /// How long one delivery may take before it is given up (the command is
-    /// killed). Default `10s`.
+    /// killed). Default `10s`, at most `10m`.
     pub(crate) timeout: Option<String>,
 }
 
@@ -130,7 +132,8 @@ pub(crate) struct RawNotify {
 pub(crate) struct RawRetries {
     /// Attempts in all, 1 (no retry, the default) to 10.
     pub(crate) max_attempts: Option<u32>,
-    /// Wait between a failed attempt and the next. Default `5m`.
+    /// Wait between a failed attempt and the next. Default `5m`, at most
+    /// `1d`.
     pub(crate) delay: Option<String>,
 }
 
@@ -143,9 +146,10 @@ pub(crate) struct RawRetries {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a mapping")]
 pub(crate) struct RawRetention {
-    /// Keep the newest N available backups of each volume.
+    /// Keep the newest N available backups of each volume. Every N here
+    /// is at most 100000.
     pub(crate) keep_last: Option<u32>,
-    /// Keep every backup younger than this.
+    /// Keep every backup younger than this; at most `100y`.
     pub(crate) max_age: Option<String>,
     pub(crate) keep_hourly: Option<u32>,
     pub(crate) keep_daily: Option<u32>,
@@ -160,9 +164,10 @@ pub(crate) struct RawRetention {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a mapping")]
 pub(crate) struct RawPoll {
-    /// Wait before the first poll. Default `2s`; must not exceed `max`.
+    /// Wait before the first poll. Default `2s`; must not exceed `max`;
+    /// at most `1d`.
     pub(crate) initial: Option<String>,
-    /// Longest wait between two polls. Default `60s`.
+    /// Longest wait between two polls. Default `60s`, at most `1d`.
     pub(crate) max: Option<String>,
     /// Growth of the wait from one poll to the next, 1.0 to 10.0
     /// (1.0 = fixed interval). Default `1.5`.
@@ -193,8 +198,8 @@ pub(crate) struct RawCloud {
     /// or `v3`.
     pub(crate) snapshot_api: Option<String>,
     /// Most API requests to this cloud per second, minute or hour: `10/s`,
-    /// `300/m`, `5000/h`. Requests over the limit wait their turn. No limit
-    /// when absent.
+    /// `300/m`, `5000/h` (1 to 10000 per unit). Requests over the limit
+    /// wait their turn. No limit when absent.
     pub(crate) rate_limit: Option<String>,
     /// Allow plain `http://` endpoints on non-loopback hosts. Default
     /// `false`: the auth token would travel in clear. `http://` on
@@ -356,7 +361,7 @@ pub(crate) struct RawPolicy {
     /// Recovery point objective: the oldest the newest successful backup of
     /// each target may be before `vbs-agent report` flags it (exit 3), e.g.
     /// `26h`. Default: the schedule's longest gap between two fire times
-    /// plus `jitter` and `completion_timeout`.
+    /// plus `jitter` and `completion_timeout`. At most `366d`.
     pub(crate) rpo: Option<String>,
     /// Kind `server`, required, non-empty: server (ECS) IDs as hyphenated
     /// UUIDs, each listed once. Stored in lower case.

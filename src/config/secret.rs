@@ -153,7 +153,7 @@ fn credential_path(name: &str) -> Result<PathBuf, SecretError> {
 
 /// The scalar at `clouds.<cloud>.<key…>` of a clouds.yaml text.
 pub(crate) fn yaml_value(text: &str, cloud: &str, key: &[String]) -> Option<String> {
-    let doc: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    let doc = super::yaml_guard::value(text).ok()?;
     let mut node = doc.get("clouds")?.get(cloud)?;
     for k in key {
         node = node.get(k.as_str())?;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::checks::{self, UrlRole};
 use super::model::{AuthConfig, CloudOrigin, Domain, Project};
 use super::secret::{yaml_value, SecretSource};
+use super::yaml_guard;
 
 /// Where environment variables come from: the process, or a map in tests.
 pub(crate) trait Env {
@@ -87,10 +88,10 @@ pub(crate) fn from_clouds_yaml(name: &str, env: &dyn Env, cwd: &Path) -> Result<
         ));
     };
     let read = |path: &Path| -> Result<serde_yaml::Value, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        serde_yaml::from_str(&text)
-            .map_err(|e| format!("{} is not valid YAML: {e}", path.display()))
+        yaml_guard::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| yaml_guard::value(&text))
+            .map_err(|e| format!("{}: {e}", path.display()))
     };
     let doc = read(&file)?;
     let Some(clouds) = doc.get("clouds").and_then(|c| c.as_mapping()) else {

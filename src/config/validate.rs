@@ -10,6 +10,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use super::bounds::{
+    MAX_COMPLETION_TIMEOUT, MAX_JITTER, MAX_KEEP_COUNT, MAX_POLL_WAIT, MAX_RETENTION_AGE,
+    MAX_RETRY_DELAY, MAX_RPO,
+};
 use super::checks::{self, UrlRole};
 use super::model::{
     ApiVersion, AuthConfig, Cloud, CloudOrigin, Config, Domain, Endpoints, Misfire, Policy,
@@ -173,7 +177,13 @@ fn defaults(raw: &RawDefaults, report: &mut Report<'_>) -> Defaults {
     let completion_timeout = raw
         .completion_timeout
         .as_deref()
-        .and_then(|d| ok_or_report(checks::duration(d), &path.key("completion_timeout"), report))
+        .and_then(|d| {
+            ok_or_report(
+                checks::duration(d, MAX_COMPLETION_TIMEOUT),
+                &path.key("completion_timeout"),
+                report,
+            )
+        })
         .unwrap_or(DEFAULT_COMPLETION_TIMEOUT);
     let poll_path = path.key("poll");
     let poll = PollParts::parse(raw.poll.as_ref(), &poll_path, report);
@@ -181,7 +191,13 @@ fn defaults(raw: &RawDefaults, report: &mut Report<'_>) -> Defaults {
     let jitter = raw
         .jitter
         .as_deref()
-        .and_then(|d| ok_or_report(checks::duration_or_zero(d), &path.key("jitter"), report))
+        .and_then(|d| {
+            ok_or_report(
+                checks::duration_or_zero(d, MAX_JITTER),
+                &path.key("jitter"),
+                report,
+            )
+        })
         .unwrap_or(Duration::ZERO);
     let misfire = raw
         .misfire
@@ -226,10 +242,13 @@ impl RetryParts {
             }
             ok
         });
-        let delay = raw
-            .delay
-            .as_deref()
-            .and_then(|d| ok_or_report(checks::duration(d), &path.key("delay"), report));
+        let delay = raw.delay.as_deref().and_then(|d| {
+            ok_or_report(
+                checks::duration(d, MAX_RETRY_DELAY),
+                &path.key("delay"),
+                report,
+            )
+        });
         Self {
             max_attempts,
             delay,
@@ -275,7 +294,11 @@ impl PollParts {
         let Some(raw) = raw else { return parts };
         let mut duration = |text: &Option<String>, field: &str, valid: &mut bool| {
             let text = text.as_deref()?;
-            let parsed = ok_or_report(checks::duration(text), &path.key(field), report);
+            let parsed = ok_or_report(
+                checks::duration(text, MAX_POLL_WAIT),
+                &path.key(field),
+                report,
+            );
             *valid &= parsed.is_some();
             parsed
         };
@@ -968,7 +991,11 @@ fn policy(
 
     let completion_timeout = match raw.completion_timeout.as_deref() {
         None => Some(defaults.completion_timeout),
-        Some(d) => ok_or_report(checks::duration(d), &path.key("completion_timeout"), report),
+        Some(d) => ok_or_report(
+            checks::duration(d, MAX_COMPLETION_TIMEOUT),
+            &path.key("completion_timeout"),
+            report,
+        ),
     };
 
     let poll_path = path.key("poll");
@@ -977,7 +1004,11 @@ fn policy(
 
     let jitter = match raw.jitter.as_deref() {
         None => Some(defaults.jitter),
-        Some(d) => ok_or_report(checks::duration_or_zero(d), &path.key("jitter"), report),
+        Some(d) => ok_or_report(
+            checks::duration_or_zero(d, MAX_JITTER),
+            &path.key("jitter"),
+            report,
+        ),
     };
     if let (Some(jitter), Some(schedule), Some(tz)) = (jitter, &schedule, timezone) {
         check_jitter(jitter, schedule, tz, raw.jitter.is_some(), path, report);
@@ -1019,7 +1050,7 @@ fn policy(
 
     let rpo = match raw.rpo.as_deref() {
         None => Some(None),
-        Some(d) => ok_or_report(checks::duration(d), &path.key("rpo"), report).map(Some),
+        Some(d) => ok_or_report(checks::duration(d, MAX_RPO), &path.key("rpo"), report).map(Some),
     };
 
     Some(Policy {
@@ -1091,17 +1122,37 @@ fn share_to(
 fn retention(raw: &RawRetention, path: &FieldPath, report: &mut Report<'_>) -> Option<Retention> {
     let max_age = match raw.max_age.as_deref() {
         None => Some(None),
-        Some(d) => ok_or_report(checks::duration(d), &path.key("max_age"), report).map(Some),
+        Some(d) => ok_or_report(
+            checks::duration(d, MAX_RETENTION_AGE),
+            &path.key("max_age"),
+            report,
+        )
+        .map(Some),
     }?;
-    let rules = Retention {
-        keep_last: raw.keep_last.unwrap_or(0),
-        max_age,
-        keep_hourly: raw.keep_hourly.unwrap_or(0),
-        keep_daily: raw.keep_daily.unwrap_or(0),
-        keep_weekly: raw.keep_weekly.unwrap_or(0),
-        keep_monthly: raw.keep_monthly.unwrap_or(0),
-        keep_yearly: raw.keep_yearly.unwrap_or(0),
+    let mut counts_valid = true;
+    let mut count = |value: Option<u32>, field: &str| match value {
+        Some(n) if n > MAX_KEEP_COUNT => {
+            report.value(
+                &path.key(field),
+                format!("{field} {n} is out of range; use 0 to {MAX_KEEP_COUNT}"),
+            );
+            counts_valid = false;
+            0
+        }
+        other => other.unwrap_or(0),
     };
+    let rules = Retention {
+        keep_last: count(raw.keep_last, "keep_last"),
+        max_age,
+        keep_hourly: count(raw.keep_hourly, "keep_hourly"),
+        keep_daily: count(raw.keep_daily, "keep_daily"),
+        keep_weekly: count(raw.keep_weekly, "keep_weekly"),
+        keep_monthly: count(raw.keep_monthly, "keep_monthly"),
+        keep_yearly: count(raw.keep_yearly, "keep_yearly"),
+    };
+    if !counts_valid {
+        return None;
+    }
     if rules == Retention::default() {
         report.value(
             path,

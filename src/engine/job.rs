@@ -13,7 +13,10 @@
 //! and from there to `done`, or back to `pending` for another attempt.
 //! The completion timeout runs from the job's first API call (time spent
 //! waiting for a `max_concurrent_jobs` slot or jitter does not count) and
-//! covers every attempt.
+//! covers every attempt: each API call of the job ends by it, however the
+//! server behaves, and calls at or past it share one last look of at most
+//! [`crate::api::LAST_LOOK`]. Sharing and removing the temporary snapshot,
+//! once the outcome is recorded, have [`CLEANUP_BUDGET`] each.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +27,7 @@ use tokio::time::Instant;
 use super::create::{create_or_adopt, Created};
 use super::observer::{JobEvent, Listeners};
 use super::poll::{poll_until, poll_with, Cadence, Expected, Look, PollEnd};
-use crate::api::{ApiError, CloudClient, ErrorClass, NewBackup, NewSnapshot};
+use crate::api::{ApiError, CloudClient, Deadline, ErrorClass, NewBackup, NewSnapshot};
 use crate::bounded;
 use crate::config::{Policy, PolicyKind};
 use crate::store::{Event, EventKind, JobRecord, JobStatus, JobUpdate, Phase, Store, StoreError};
@@ -34,12 +37,14 @@ mod server;
 /// Rounds of sharing before a share is recorded as failed.
 const SHARE_ATTEMPTS: u32 = 3;
 
-/// How long removing the temporary snapshot may take, on top of the job.
+/// How long sharing the backup, and removing the temporary snapshot, may
+/// each take on top of the job.
 const CLEANUP_BUDGET: Duration = Duration::from_secs(600);
 
 /// Drives one job to `done`.
 pub struct JobRunner {
     store: Arc<Store>,
+    /// Bound to [`Self::deadline`] once the job runs.
     client: CloudClient,
     /// Shared by every job of the run: a queued job costs little memory.
     policy: Arc<Policy>,
@@ -84,6 +89,7 @@ impl JobRunner {
             // A fresh job's clock starts now, not when it was queued.
             self.deadline = Instant::now() + self.policy.completion_timeout;
         }
+        self.client = self.client.until(Deadline::new(self.deadline));
         loop {
             match self.job.phase {
                 Phase::Pending => self.start_attempt().await?,
@@ -454,11 +460,14 @@ impl JobRunner {
         };
         let mut cadence = Cadence::new(&self.policy.poll);
         let mut last_error = String::new();
+        let client = self
+            .client
+            .until(Deadline::new(Instant::now() + CLEANUP_BUDGET));
         for attempt in 1..=SHARE_ATTEMPTS {
             if attempt > 1 {
                 tokio::time::sleep(cadence.next_wait()).await;
             }
-            match self.share_once(&backup_id).await {
+            match self.share_once(&client, &backup_id).await {
                 Ok(shared) => {
                     for (project, share_id) in &shared {
                         self.store.record_share(
@@ -509,7 +518,11 @@ impl JobRunner {
 
     /// One round: list, share what is missing, list again to confirm.
     /// Returns (project, share id) for every `share_to` project.
-    async fn share_once(&self, backup_id: &str) -> Result<Vec<(String, String)>, String> {
+    async fn share_once(
+        &self,
+        client: &CloudClient,
+        backup_id: &str,
+    ) -> Result<Vec<(String, String)>, String> {
         let shared_with = |shares: &[crate::api::types::Share]| -> Vec<(String, String)> {
             shares
                 .iter()
@@ -517,11 +530,7 @@ impl JobRunner {
                 .collect()
         };
         let filter = [("backup_id", backup_id)];
-        let before = self
-            .client
-            .shares(&filter)
-            .await
-            .map_err(|e| e.to_string())?;
+        let before = client.shares(&filter).await.map_err(|e| e.to_string())?;
         let have = shared_with(&before);
         let missing: Vec<String> = self
             .policy
@@ -531,18 +540,12 @@ impl JobRunner {
             .cloned()
             .collect();
         if !missing.is_empty() {
-            self.client
+            client
                 .share_backup(backup_id, &missing)
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        let after = shared_with(
-            &self
-                .client
-                .shares(&filter)
-                .await
-                .map_err(|e| e.to_string())?,
-        );
+        let after = shared_with(&client.shares(&filter).await.map_err(|e| e.to_string())?);
         self.policy
             .share_to
             .iter()
@@ -614,7 +617,7 @@ impl JobRunner {
     /// Deletes the snapshot and waits until it is gone.
     async fn delete_snapshot(&self, id: &str) -> Result<(), String> {
         let deadline = Instant::now() + CLEANUP_BUDGET;
-        let client = &self.client;
+        let client = &self.client.until(Deadline::new(deadline));
         // "Already deleting or gone" counts as done: a restarted agent may
         // have asked before, and Cinder refuses a second delete with a 400.
         let created = create_or_adopt(

@@ -371,3 +371,49 @@ pub fn kept_by_nightly_rules(
     want.dedup();
     want
 }
+
+/// A server on 127.0.0.1 that accepts every connection and never answers:
+/// a hung cloud or webhook.
+pub fn silent_server() -> std::net::SocketAddr {
+    raw_server("")
+}
+
+/// A server on 127.0.0.1 that reads each request and writes `answer`
+/// (raw HTTP, which may stop half-way through a body), then waits for the
+/// next request on the same connection and never closes it. Its threads are
+/// not driven by tokio, so it works on a paused clock too.
+pub fn raw_server(answer: &'static str) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut body_len = 0;
+                    let mut line = String::new();
+                    while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+                        if line == "\r\n" {
+                            break;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            body_len = v.trim().parse().unwrap_or(0);
+                        }
+                        line.clear();
+                    }
+                    let mut body = vec![0u8; body_len];
+                    if line.is_empty() || reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    if writer.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}

@@ -10,6 +10,7 @@ mod report;
 mod scheduler;
 mod side_by_side;
 mod startup;
+mod yaml_bomb;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ enum Bench {
     /// The same volumes backed up by `vbs-agent trigger`, an `openstack`
     /// CLI shell loop and an openstacksdk script: CPU, wall time, API calls.
     SideBySide(side_by_side::Args),
+    /// The daemon's memory when a SIGHUP reloads an alias bomb, and `check` on it.
+    YamlBomb(yaml_bomb::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Bench::Startup(a) => ("startup", startup::run(a)),
         Bench::History(a) => ("history", history::run(a)),
         Bench::SideBySide(a) => ("side-by-side", side_by_side::run(a)),
+        Bench::YamlBomb(a) => ("yaml-bomb", yaml_bomb::run(a)),
     };
     let result = result.and_then(|table| {
         println!("\n{table}");

@@ -120,14 +120,24 @@ fn stat_fields_seconds(stat: &str, a: usize, b: usize) -> Result<f64, String> {
 
 /// Peak resident memory of the process (`VmHWM` in `/proc/PID/status`).
 pub fn peak_rss_bytes(pid: u32) -> Result<u64, String> {
+    status_bytes(pid, "VmHWM")
+}
+
+/// Resident memory of the process now (`VmRSS`).
+pub fn rss_bytes(pid: u32) -> Result<u64, String> {
+    status_bytes(pid, "VmRSS")
+}
+
+/// A `kB` field of `/proc/PID/status`, in bytes.
+fn status_bytes(pid: u32, field: &str) -> Result<u64, String> {
     let status =
         std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map(|kib| kib * 1024)
-        .ok_or_else(|| "no VmHWM in /proc status".into())
+        .ok_or_else(|| format!("no {field} in /proc status"))
 }
 
 #[cfg(test)]
