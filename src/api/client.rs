@@ -469,9 +469,11 @@ impl CloudClient {
     /// [`PROJECT_FROM_TOKEN`], and a `catalog://SERVICE/…` base replaced by
     /// the service's base from the token's catalog.
     async fn resolve(&self, url: &str) -> Result<String, ApiError> {
-        let url = match self.inner.tokens.project_id() {
-            Some(id) => url.replace(PROJECT_FROM_TOKEN, &id),
-            None => url.to_string(),
+        let project_id = self.inner.tokens.project_id().unwrap_or_default();
+        let url = if project_id.is_empty() {
+            url.to_string()
+        } else {
+            url.replace(PROJECT_FROM_TOKEN, &project_id)
         };
         let url = url.as_str();
         let found = [Service::Volume, Service::Backup, Service::ServerBackup]
@@ -487,7 +489,6 @@ impl CloudClient {
         let inner = &self.inner;
         let catalog = inner.tokens.catalog().await;
         let types = service.catalog_types();
-        let project_id = inner.tokens.project_id().unwrap_or_default();
         let base = catalog
             .base_url(types, inner.region.as_deref(), &inner.interface, &project_id)
             .ok_or_else(|| ApiError {

@@ -341,10 +341,10 @@ impl Engine {
         config: &Config,
         pick: impl Fn(&JobRecord) -> bool,
     ) -> Result<usize, EngineError> {
+        let unfinished = self.store.unfinished_jobs()?;
         let unfinished: Vec<JobRecord> = {
             let driving = lock_set(&self.driving);
-            self.store
-                .unfinished_jobs()?
+            unfinished
                 .into_iter()
                 .filter(|j| !driving.contains(&j.id) && pick(j))
                 .collect()

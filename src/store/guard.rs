@@ -11,9 +11,10 @@
 //!   missing or empty where that file says one existed, or that holds
 //!   another history, is refused: an empty history would otherwise replace
 //!   the audit trail without a word. Creating a history is logged.
-//! - **No damaged history.** `PRAGMA quick_check` runs before a writer uses
-//!   the database; a database that fails it is refused with the recovery
-//!   steps.
+//! - **No damaged or foreign history.** `PRAGMA quick_check` runs before a
+//!   writer uses the database; a database that fails it is refused with the
+//!   recovery steps, and so is another program's SQLite file, before any
+//!   migration writes into it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -122,6 +123,20 @@ pub(super) fn refuse_damaged(conn: &Connection, db: &Path) -> Result<(), StoreEr
         detail.push_str(&format!("; and {more} more"));
     }
     Err(damaged(detail))
+}
+
+/// Refuses a database that has tables but is not a vbs-agent history, so
+/// that no migration writes into someone else's SQLite file.
+pub(super) fn refuse_foreign(conn: &Connection, db: &Path) -> Result<(), StoreError> {
+    let tables: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+        [],
+        |r| r.get(0),
+    )?;
+    if tables > 0 && !super::is_history(conn)? {
+        return Err(StoreError::NotHistory(db.to_path_buf()));
+    }
+    Ok(())
 }
 
 /// The history's ID after migration: the one inside the database (a new

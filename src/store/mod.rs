@@ -149,7 +149,7 @@ impl Store {
         guard::refuse_lost_history(path)?;
         let mut store = Self::open_checked(path, |conn| {
             guard::refuse_damaged(conn, path)?;
-            refuse_foreign(conn, path)
+            guard::refuse_foreign(conn, path)
         })?;
         guard::check_identity(&store.conn(), path)?;
         store._lock = Some(lock);
@@ -233,20 +233,6 @@ impl Store {
 /// Whether `conn` holds a vbs-agent history (its `runs` and `jobs`
 /// tables), so that a foreign file is named as such rather than by the
 /// first query that misses a table.
-/// Refuses a database that has tables but is not a vbs-agent history, so
-/// that no migration writes into someone else's SQLite file.
-fn refuse_foreign(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    let tables: i64 = conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-        [],
-        |r| r.get(0),
-    )?;
-    if tables > 0 && !is_history(conn)? {
-        return Err(StoreError::NotHistory(path.to_path_buf()));
-    }
-    Ok(())
-}
-
 fn is_history(conn: &Connection) -> Result<bool, rusqlite::Error> {
     let tables = conn.query_row(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('runs', 'jobs')",
