@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod http;
+pub mod kind;
 pub mod metrics;
 pub mod naming;
 pub mod notifier;

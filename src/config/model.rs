@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use url::Url;
 
 use crate::config::secret::SecretSource;
+pub use crate::kind::PolicyKind;
 use crate::schedule::Schedule;
 
 /// The whole policy file, validated.
@@ -255,27 +256,6 @@ impl AuthConfig {
                     ..
                 }
         )
-    }
-}
-
-/// What a policy creates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PolicyKind {
-    /// Snapshot → VBS backup → snapshot cleanup.
-    Backup,
-    /// Snapshot only, kept on the block store.
-    Snapshot,
-    /// A CSBS backup of a whole server (all its volumes).
-    Server,
-}
-
-impl PolicyKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PolicyKind::Backup => "backup",
-            PolicyKind::Snapshot => "snapshot",
-            PolicyKind::Server => "server",
-        }
     }
 }
 
