@@ -271,7 +271,7 @@ fn exceeds(age: chrono::Duration, limit: Duration) -> bool {
 /// The backup a job made, or for a snapshot policy its snapshot.
 pub fn resource_id(job: &JobRecord) -> Option<String> {
     job.backup_id.clone().or_else(|| {
-        (job.kind == "snapshot")
+        (job.kind == crate::kind::PolicyKind::Snapshot)
             .then(|| job.snapshot_id.clone())
             .flatten()
     })

@@ -134,7 +134,7 @@ async fn three_weeks_of_nightly_server_backups_keep_exactly_what_the_rules_say()
             .unwrap();
         let job = report.jobs[0].clone();
         assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
-        assert_eq!(job.kind, "server");
+        assert_eq!(job.kind.as_str(), "server");
         // The newest backup is always there.
         let item = job.backup_id.clone().unwrap();
         assert!(world

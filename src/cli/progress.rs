@@ -172,7 +172,7 @@ mod tests {
             id: 7,
             run_id: 1,
             policy: "db".into(),
-            kind: "backup".into(),
+            kind: crate::kind::PolicyKind::Backup,
             cloud: "prod".into(),
             target: "c5834fe1-577f-462e-9bf3-1b158e1dde9c".into(),
             slot: now,

@@ -5,6 +5,7 @@
 
 mod create;
 mod job;
+pub mod machine;
 mod observer;
 pub mod poll;
 mod prune;

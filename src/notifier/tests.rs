@@ -15,7 +15,7 @@ fn failed_job() -> JobRecord {
         id: 42,
         run_id: 9,
         policy: "db-nightly".into(),
-        kind: "backup".into(),
+        kind: crate::kind::PolicyKind::Backup,
         cloud: "prod".into(),
         target: "c5834fe1-577f-462e-9bf3-1b158e1dde9c".into(),
         slot,

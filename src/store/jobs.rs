@@ -8,9 +8,11 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::events::write_event;
 use super::{format_ts, parse_ts, Event, EventKind, Store, StoreError};
 use crate::bounded;
+use crate::kind::PolicyKind;
 
-/// Where a job stands. Persisted as text; see `engine` for the transitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a job stands. Persisted as text; the legal moves between phases
+/// are the engine's transition table (`engine::machine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Phase {
     /// Nothing created yet.
     Pending,
@@ -24,13 +26,33 @@ pub enum Phase {
     BackupCreating,
     /// Backup available; sharing it with the policy's `share_to` projects.
     Sharing,
-    /// Deleting the temporary snapshot.
+    /// Server: about to protect (or protecting) the server; the
+    /// checkpoint's id may be unknown.
+    ProtectRequested,
+    /// Server: the checkpoint exists; finding its item and waiting for a
+    /// terminal status.
+    CheckpointCreating,
+    /// Removing what the attempt leaves behind (a temporary snapshot).
     Cleanup,
     /// Terminal: see the job's status.
     Done,
 }
 
 impl Phase {
+    /// Every phase, for exhaustive checks.
+    pub const ALL: [Phase; 10] = [
+        Phase::Pending,
+        Phase::SnapshotRequested,
+        Phase::SnapshotCreating,
+        Phase::BackupRequested,
+        Phase::BackupCreating,
+        Phase::Sharing,
+        Phase::ProtectRequested,
+        Phase::CheckpointCreating,
+        Phase::Cleanup,
+        Phase::Done,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Pending => "pending",
@@ -39,23 +61,18 @@ impl Phase {
             Phase::BackupRequested => "backup_requested",
             Phase::BackupCreating => "backup_creating",
             Phase::Sharing => "sharing",
+            Phase::ProtectRequested => "protect_requested",
+            Phase::CheckpointCreating => "checkpoint_creating",
             Phase::Cleanup => "cleanup",
             Phase::Done => "done",
         }
     }
 
     fn parse(s: &str) -> Result<Self, StoreError> {
-        Ok(match s {
-            "pending" => Phase::Pending,
-            "snapshot_requested" => Phase::SnapshotRequested,
-            "snapshot_creating" => Phase::SnapshotCreating,
-            "backup_requested" => Phase::BackupRequested,
-            "backup_creating" => Phase::BackupCreating,
-            "sharing" => Phase::Sharing,
-            "cleanup" => Phase::Cleanup,
-            "done" => Phase::Done,
-            other => return Err(StoreError::Corrupt(format!("job phase `{other}`"))),
-        })
+        Phase::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| StoreError::Corrupt(format!("job phase `{s}`")))
     }
 }
 
@@ -111,7 +128,7 @@ pub struct JobRecord {
     pub id: i64,
     pub run_id: i64,
     pub policy: String,
-    pub kind: String,
+    pub kind: PolicyKind,
     pub cloud: String,
     pub target: String,
     pub slot: DateTime<Utc>,
@@ -362,8 +379,8 @@ fn read_job(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord, StoreError>> {
     let blocked_by: Option<i64> = r.get(19)?;
     let retry_at: Option<String> = r.get(20)?;
     let (id, run_id) = (r.get(0)?, r.get(1)?);
-    let (policy, kind, cloud, target, resource_name) =
-        (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(7)?);
+    let kind: String = r.get(3)?;
+    let (policy, cloud, target, resource_name) = (r.get(2)?, r.get(4)?, r.get(5)?, r.get(7)?);
     let (snapshot_id, backup_id, size_gb, is_incremental, fail_reason) =
         (r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?);
     Ok((|| {
@@ -371,7 +388,9 @@ fn read_job(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord, StoreError>> {
             id,
             run_id,
             policy,
-            kind,
+            kind: kind
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("job kind: {e}")))?,
             cloud,
             target,
             slot: parse_ts(&slot)?,

@@ -61,6 +61,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../migrations/0009_audit_indexes.sql")),
     M::up(include_str!("../../migrations/0010_cloud_projects.sql")),
     M::up(include_str!("../../migrations/0011_history_id.sql")),
+    M::up(include_str!("../../migrations/0012_job_kind_phases.sql")),
 ];
 
 /// Errors of the history store.

@@ -2,6 +2,7 @@ use chrono::{Duration, TimeZone, Utc};
 
 use super::test_support::temp_store;
 use super::*;
+use crate::kind::PolicyKind;
 
 fn t0() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 1, 30, 0).unwrap()
@@ -314,4 +315,36 @@ fn an_update_applied_in_memory_matches_the_row_read_back() {
         update.apply_to(&mut job);
         assert_eq!(job, store.job(id).unwrap());
     }
+}
+
+#[test]
+fn a_server_job_left_running_by_an_older_agent_continues_in_its_own_phase() {
+    let (dir, store) = temp_store();
+    let server = NewRunJob {
+        kind: "server",
+        ..job(JobStatus::Running)
+    };
+    let run = store
+        .create_run("srv", t0(), Trigger::Schedule, &[server], t0())
+        .unwrap()
+        .unwrap();
+    let (_, backup_job) = run_with_one_job(&store);
+    let server_job = store.jobs_of_run(run).unwrap()[0].id;
+    drop(store);
+    // As an agent before server phases of their own left the history.
+    let path = dir.path().join("history.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE jobs SET phase = 'backup_creating'", [])
+        .unwrap();
+    // The migration that gave server jobs their phases is the newest.
+    conn.pragma_update(None, "user_version", MIGRATIONS.len() as i64 - 1)
+        .unwrap();
+    drop(conn);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        store.job(server_job).unwrap().phase,
+        Phase::CheckpointCreating
+    );
+    assert_eq!(store.job(backup_job).unwrap().phase, Phase::BackupCreating);
+    assert_eq!(store.job(server_job).unwrap().kind, PolicyKind::Server);
 }

@@ -1,8 +1,8 @@
-//! A server (CSBS) job's own phases:
+//! Kind `server`: a CSBS backup of a whole server.
 //!
 //! ```text
-//! pending → backup_requested (protect; checkpoint id recorded)
-//!         → backup_creating (find the checkpoint item, then poll it) → cleanup → done
+//! pending → protect_requested (protect; checkpoint id recorded)
+//!         → checkpoint_creating (find the checkpoint item, then poll it) → cleanup → done
 //! ```
 //! The protect call is made at most once per attempt: when its outcome is
 //! unknown (or the job is continued after a restart) the item is first
@@ -14,15 +14,26 @@ use std::sync::Mutex;
 
 use chrono::Utc;
 
-use super::super::create::{create_or_adopt, Created};
-use super::super::poll::{poll_until, Look, PollEnd};
-use super::{look_error, note_unknown, JobRunner};
+use super::super::create::create_or_adopt;
+use super::super::machine::Outcome;
+use super::super::poll::{poll_until, Cadence, Look, PollEnd};
+use super::watch::{look_error, Verdict, Watch};
+use super::JobRunner;
 use crate::api::types::CheckpointItem;
 use crate::store::{JobStatus, JobUpdate, Phase, ServerVolumeBackup, StoreError};
 
+/// One step of a server job.
+pub(super) async fn step(runner: &mut JobRunner, phase: Phase) -> Result<(), StoreError> {
+    match phase {
+        Phase::ProtectRequested => runner.request_protect().await,
+        Phase::CheckpointCreating => runner.await_checkpoint().await,
+        other => runner.misplaced(other),
+    }
+}
+
 impl JobRunner {
     /// Protects the server, or adopts the backup an earlier call made.
-    pub(super) async fn request_protect(&mut self) -> Result<(), StoreError> {
+    async fn request_protect(&mut self) -> Result<(), StoreError> {
         let (name, server, description) = (
             self.job.resource_name.clone(),
             self.job.target.clone(),
@@ -50,38 +61,19 @@ impl JobRunner {
             },
         )
         .await;
-        self.maybe_exists = false;
-        match created {
-            Created::Id { id, adopted } => {
-                self.store.set_checkpoint(self.job.id, &id, Utc::now())?;
-                let how = if adopted {
-                    "adopted by name"
-                } else {
-                    "created"
-                };
-                self.apply(
-                    JobUpdate {
-                        phase: Some(Phase::BackupCreating),
-                        ..Default::default()
-                    },
-                    &format!("server backup (checkpoint {id}) {how}"),
-                )
-            }
-            Created::Refused {
-                reason,
-                retry_worthy,
-            } => self.fail_then_cleanup(JobStatus::Failed, &reason, retry_worthy),
-            Created::TimedOut(reason) => {
-                self.fail_then_cleanup(JobStatus::TimedOut, &reason, false)
-            }
-        }
+        let Some((id, how)) = self.created(created)? else {
+            return Ok(());
+        };
+        self.store.set_checkpoint(self.job.id, &id, Utc::now())?;
+        let note = format!("server backup (checkpoint {id}) {how}");
+        self.advance(Outcome::Created, JobUpdate::default(), &note)
     }
 
     /// Finds the checkpoint item (once) and polls it to `available` or `error`.
-    pub(super) async fn await_checkpoint(&mut self) -> Result<(), StoreError> {
+    async fn await_checkpoint(&mut self) -> Result<(), StoreError> {
         if self.job.backup_id.is_none() {
             let Some(checkpoint) = self.store.server_columns(self.job.id)?.checkpoint_id else {
-                return self.finish(
+                return self.give_up(
                     JobStatus::Failed,
                     "internal: server backup phase without a checkpoint id",
                 );
@@ -97,59 +89,56 @@ impl JobRunner {
                     )?;
                 }
                 None => {
-                    return self.finish(
-                        JobStatus::TimedOut,
-                        &format!(
-                            "checkpoint {checkpoint} listed no checkpoint item within the completion timeout ({})",
-                            humantime::format_duration(self.policy.completion_timeout)
-                        ),
-                    )
+                    let reason = format!(
+                        "checkpoint {checkpoint} listed no checkpoint item within the completion timeout ({})",
+                        self.timeout_text()
+                    );
+                    return self.give_up(JobStatus::TimedOut, &reason);
                 }
             }
         }
         let Some(id) = self.job.backup_id.clone() else {
-            return self.finish(JobStatus::Failed, "internal: no checkpoint item id");
+            return self.give_up(JobStatus::Failed, "internal: no checkpoint item id");
         };
-        let client = &self.client;
-        let (store, job_id) = (&self.store, self.job.id);
-        let last_progress: Mutex<Option<f64>> = Mutex::new(store.server_columns(job_id)?.progress);
-        let unknown = Mutex::new(Vec::new());
-        let outcome = poll_until(&self.policy.poll, self.deadline, || async {
-            match client.checkpoint_item(&id).await {
-                Ok(item) => {
+        let client = self.client.clone();
+        let last_progress = Mutex::new(self.store.server_columns(self.job.id)?.progress);
+        let watch = Watch {
+            what: "checkpoint item",
+            id: &id,
+            cadence: Cadence::new(&self.policy.poll),
+        };
+        let end = self
+            .watch(
+                watch,
+                || client.checkpoint_item(&id),
+                |item| item.status.as_str(),
+                |status| match status {
+                    "available" | "error" => Verdict::Settled,
+                    "waiting_delete" | "deleting" | "deleted" => Verdict::Lost(format!(
+                        "server backup {id} is being deleted by someone else (status `{status}`)"
+                    )),
+                    "waiting_protect" | "protecting" => Verdict::Working,
+                    _ => Verdict::Unknown,
+                },
+                |runner, item| {
                     if let Some(p) = item.extend_info.progress {
-                        note_progress(self, &last_progress, &id, p);
+                        note_progress(runner, &last_progress, &id, p);
                     }
-                    match item.status.as_str() {
-                        "available" | "error" => Look::Done(item),
-                        "waiting_delete" | "deleting" | "deleted" => Look::Fail(format!(
-                            "server backup {id} is being deleted by someone else (status `{}`)",
-                            item.status
-                        )),
-                        "waiting_protect" | "protecting" => Look::Pending,
-                        other => {
-                            note_unknown(&unknown, other);
-                            Look::Pending
-                        }
-                    }
-                }
-                Err(e) => look_error("checkpoint item", &id, e),
-            }
-        })
-        .await;
-        self.warn_unknown("checkpoint item", &id, unknown)?;
-        match outcome {
+                },
+            )
+            .await?;
+        match end {
             Ok(item) => self.record_checkpoint_result(&item),
             Err(PollEnd::Failed(reason)) => {
                 self.fail_then_cleanup(JobStatus::Failed, &reason, false)
             }
-            Err(PollEnd::Deadline) => self.finish(
-                JobStatus::TimedOut,
-                &format!(
+            Err(PollEnd::Deadline) => {
+                let reason = format!(
                     "server backup {id} did not reach a terminal status within the completion timeout ({})",
-                    humantime::format_duration(self.policy.completion_timeout)
-                ),
-            ),
+                    self.timeout_text()
+                );
+                self.give_up(JobStatus::TimedOut, &reason)
+            }
         }
     }
 
@@ -267,7 +256,6 @@ impl JobRunner {
             Some(r) => format!("server backup {} failed: {r}", item.id),
         };
         let update = JobUpdate {
-            phase: Some(Phase::Cleanup),
             status: Some(if succeeded {
                 JobStatus::Succeeded
             } else {
@@ -279,7 +267,7 @@ impl JobRunner {
             retry_at: if succeeded { None } else { self.retry_at() },
             ..Default::default()
         };
-        self.apply(update, &note)
+        self.advance(Outcome::Ready, update, &note)
     }
 }
 

@@ -1,0 +1,216 @@
+//! Kind `backup`: snapshot → VBS backup of the snapshot → sharing →
+//! removing the snapshot. The snapshot steps are [`super::snapshot`]'s,
+//! sharing is [`super::share`]'s.
+
+use chrono::Utc;
+
+use super::super::create::create_or_adopt;
+use super::super::machine::Outcome;
+use super::super::poll::{Cadence, Expected, PollEnd};
+use super::watch::{Verdict, Watch};
+use super::{share, snapshot, JobRunner};
+use crate::api::types::Backup;
+use crate::api::NewBackup;
+use crate::store::{JobStatus, JobUpdate, Phase, StoreError};
+
+/// One step of a backup job.
+pub(super) async fn step(runner: &mut JobRunner, phase: Phase) -> Result<(), StoreError> {
+    match phase {
+        Phase::SnapshotRequested => snapshot::request(runner).await,
+        Phase::SnapshotCreating => match snapshot::available(runner).await? {
+            Some((id, _)) => runner.advance(
+                Outcome::Ready,
+                JobUpdate::default(),
+                &format!("snapshot {id} available"),
+            ),
+            None => Ok(()),
+        },
+        Phase::BackupRequested => request(runner).await,
+        Phase::BackupCreating => settled(runner).await,
+        Phase::Sharing => share::share(runner).await,
+        other => runner.misplaced(other),
+    }
+}
+
+/// Backs up the job's snapshot, or adopts the backup an earlier call made.
+async fn request(runner: &mut JobRunner) -> Result<(), StoreError> {
+    let Some(snapshot_id) = runner.job.snapshot_id.clone() else {
+        return runner.give_up(
+            JobStatus::Failed,
+            "internal: backup phase without a snapshot id",
+        );
+    };
+    let (name, volume, description) = (
+        runner.job.resource_name.clone(),
+        runner.job.target.clone(),
+        runner.description(),
+    );
+    let force = runner.policy.force;
+    let full_due = full_backup_due(runner)?;
+    let client = &runner.client;
+    let created = create_or_adopt(
+        "backup",
+        &runner.policy.poll,
+        runner.deadline,
+        runner.maybe_exists,
+        || async {
+            Ok(client
+                .find_backups(&name, &volume)
+                .await?
+                .into_iter()
+                .next()
+                .map(|b| b.id))
+        },
+        || async {
+            // Cinder only makes an incremental backup when asked, and
+            // refuses to without a parent; VBS decides by itself.
+            let incremental = !full_due && client.has_available_backup(&volume).await?;
+            let b = NewBackup {
+                volume_id: &volume,
+                snapshot_id: &snapshot_id,
+                name: &name,
+                description: &description,
+                force,
+                incremental,
+            };
+            Ok(client.create_backup(&b).await?.id)
+        },
+    )
+    .await;
+    let Some((id, how)) = runner.created(created)? else {
+        return Ok(());
+    };
+    let update = JobUpdate {
+        backup_id: Some(&id),
+        ..Default::default()
+    };
+    runner.advance(Outcome::Created, update, &format!("backup {id} {how}"))
+}
+
+/// Waits for the backup's terminal status and records it.
+async fn settled(runner: &mut JobRunner) -> Result<(), StoreError> {
+    let Some(id) = runner.job.backup_id.clone() else {
+        return runner.give_up(
+            JobStatus::Failed,
+            "internal: backup phase without a backup id",
+        );
+    };
+    let client = runner.client.clone();
+    let watch = Watch {
+        what: "backup",
+        id: &id,
+        cadence: cadence(runner)?,
+    };
+    let end = runner
+        .watch(
+            watch,
+            || client.backup(&id),
+            |b| b.status.as_str(),
+            |status| match status {
+                // A backup being restored from was available.
+                "available" | "error" | "restoring" | "error_restoring" => Verdict::Settled,
+                "deleting" | "error_deleting" | "deleted" => Verdict::Lost(format!(
+                    "backup {id} is being deleted by someone else (status `{status}`)"
+                )),
+                "creating" | "backing-up" => Verdict::Working,
+                _ => Verdict::Unknown,
+            },
+            |_, _| {},
+        )
+        .await?;
+    match end {
+        Ok(backup) => record_result(runner, &id, &backup),
+        Err(PollEnd::Failed(reason)) => runner.fail_then_cleanup(JobStatus::Failed, &reason, false),
+        Err(PollEnd::Deadline) => {
+            // The snapshot is still being read by the backup and cannot be deleted.
+            if let Some(snap) = runner.job.snapshot_id.clone() {
+                runner.warn(&format!(
+                    "snapshot {snap} left in place: backup {id} is still running"
+                ))?;
+            }
+            let reason = format!(
+                "backup {id} did not reach a terminal status within the completion timeout ({})",
+                runner.timeout_text()
+            );
+            runner.give_up(JobStatus::TimedOut, &reason)
+        }
+    }
+}
+
+/// Records a backup in a terminal status: success with its size and
+/// duration, or the cloud's reason for the failure.
+fn record_result(runner: &mut JobRunner, id: &str, b: &Backup) -> Result<(), StoreError> {
+    let succeeded = b.status != "error";
+    let reason = match (succeeded, b.fail_reason.as_deref()) {
+        (true, _) => None,
+        (false, Some(r)) if !r.trim().is_empty() => Some(r.to_string()),
+        (false, _) => Some(format!(
+            "backup {id} went to status `error` without a fail_reason"
+        )),
+    };
+    if succeeded {
+        let took = match (b.created_at, b.updated_at) {
+            (Some(c), Some(u)) if u > c => (u - c).to_std().ok(),
+            _ => None,
+        };
+        let took = took.or_else(|| (Utc::now() - runner.job.attempt_started_at).to_std().ok());
+        if let Some(took) = took {
+            runner.store.record_backup_duration(runner.job.id, took)?;
+        }
+    }
+    let outcome = match (succeeded, runner.policy.share_to.is_empty()) {
+        (true, false) => Outcome::ReadyToShare,
+        _ => Outcome::Ready,
+    };
+    let update = JobUpdate {
+        status: Some(if succeeded {
+            JobStatus::Succeeded
+        } else {
+            JobStatus::Failed
+        }),
+        size_gb: b.size.and_then(|s| i64::try_from(s).ok()),
+        is_incremental: b.is_incremental,
+        fail_reason: reason.as_deref(),
+        retry_at: if succeeded { None } else { runner.retry_at() },
+        ..Default::default()
+    };
+    let note = match &reason {
+        None => format!("backup {id} available"),
+        Some(r) => format!("backup {id} failed: {r}"),
+    };
+    runner.advance(outcome, update, &note)
+}
+
+/// Whether `full_backup_every` asks for a full backup this time.
+fn full_backup_due(runner: &JobRunner) -> Result<bool, StoreError> {
+    Ok(match runner.policy.full_backup_every {
+        Some(n) => {
+            runner
+                .store
+                .incrementals_since_full(&runner.policy.name, &runner.job.target)?
+                + 1
+                >= n
+        }
+        None => false,
+    })
+}
+
+/// Polling waits for this job's backup: shaped by how long the volume's
+/// earlier backups of the same kind took, or the plain growing waits for
+/// its first backup.
+fn cadence(runner: &JobRunner) -> Result<Cadence, StoreError> {
+    let earlier = runner.store.backup_durations(
+        &runner.job.cloud,
+        &runner.job.target,
+        Some(!full_backup_due(runner)?),
+    )?;
+    Ok(match Expected::from_history(&earlier) {
+        Some(expected) => {
+            let since = (Utc::now() - runner.job.attempt_started_at)
+                .to_std()
+                .unwrap_or_default();
+            Cadence::expecting(&runner.policy.poll, expected, since)
+        }
+        None => Cadence::new(&runner.policy.poll),
+    })
+}
