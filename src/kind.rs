@@ -30,6 +30,16 @@ impl PolicyKind {
     }
 }
 
+impl PolicyKind {
+    /// What a job of this kind is made for, in messages: `volume` or `server`.
+    pub fn target_noun(self) -> &'static str {
+        match self {
+            PolicyKind::Backup | PolicyKind::Snapshot => "volume",
+            PolicyKind::Server => "server",
+        }
+    }
+}
+
 impl fmt::Display for PolicyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -67,7 +67,7 @@ fn report_rows(report: &PruneReport, dry_run: bool) -> Vec<Vec<String>> {
         .map(|line| {
             let d = &line.decision;
             let decision = match (&line.outcome, dry_run) {
-                (Some(outcome), _) => outcome.split(':').next().unwrap_or_default().to_string(),
+                (Some(outcome), _) => outcome.action().to_string(),
                 (None, true) if d.verdict == crate::engine::retention::Verdict::Delete => {
                     "would delete".to_string()
                 }

@@ -23,6 +23,7 @@ use tracing::Instrument;
 
 use crate::api::{ApiError, ClientSettings, CloudClient};
 use crate::config::{Config, Policy};
+use crate::kind::PolicyKind;
 use crate::metrics::Metrics;
 use crate::naming::resource_name;
 use crate::store::{
@@ -31,7 +32,7 @@ use crate::store::{
 use job::JobRunner;
 pub use observer::{JobEvent, JobListener};
 use observer::{JobObserver, Listeners};
-pub use prune::{PruneLine, PruneReport};
+pub use prune::{PruneLine, PruneOutcome, PruneReport};
 
 /// Errors that stop a run (job failures are outcomes, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -211,10 +212,10 @@ impl Engine {
             .map(|v| resource_name(&policy.name, slot, v))
             .collect();
         let mut specs = Vec::with_capacity(policy.targets().len());
-        for (volume, name) in policy.targets().iter().zip(&names) {
-            let blocked_by = self.store.running_job_for(&policy.cloud, volume)?;
+        for (target, name) in policy.targets().iter().zip(&names) {
+            let blocked_by = self.store.running_job_for(&policy.cloud, target)?;
             specs.push(NewRunJob {
-                target: volume,
+                target,
                 kind: policy.kind.as_str(),
                 cloud: &policy.cloud,
                 resource_name: name,
@@ -248,8 +249,9 @@ impl Engine {
             .filter(|j| j.status == JobStatus::SkippedOverlap)
         {
             let message = format!(
-                "skipped: job {} of this volume is still running",
-                job.blocked_by.unwrap_or_default()
+                "skipped: job {} of this {} is still running",
+                job.blocked_by.unwrap_or_default(),
+                job.kind.target_noun()
             );
             tracing::warn!(policy = %policy.name, target = %job.target, job_id = job.id, "{message}");
             self.event(EventKind::Warning, job, &message)?;
@@ -291,8 +293,8 @@ impl Engine {
             .targets()
             .iter()
             .zip(&names)
-            .map(|(volume, name)| NewRunJob {
-                target: volume,
+            .map(|(target, name)| NewRunJob {
+                target,
                 kind: policy.kind.as_str(),
                 cloud: &policy.cloud,
                 resource_name: name,
@@ -382,12 +384,20 @@ impl Engine {
     /// settings they cannot be continued safely.
     fn abandon(&self, policy: &str, jobs: Vec<JobRecord>) -> Result<(), EngineError> {
         for job in jobs {
-            let reason = format!(
-                "policy {policy} was removed from the policy file while this job was running (phase {}); \
-                 check snapshot {} and backup {} by hand",
-                job.phase.as_str(),
+            let (snapshot, backup) = (
                 job.snapshot_id.as_deref().unwrap_or("-"),
                 job.backup_id.as_deref().unwrap_or("-"),
+            );
+            let leftovers = match job.kind {
+                PolicyKind::Server => format!("server backup {backup}"),
+                PolicyKind::Backup | PolicyKind::Snapshot => {
+                    format!("snapshot {snapshot} and backup {backup}")
+                }
+            };
+            let reason = format!(
+                "policy {policy} was removed from the policy file while this job was running (phase {}); \
+                 check {leftovers} by hand",
+                job.phase.as_str(),
             );
             let now = Utc::now();
             let status = if job.status == JobStatus::Running {

@@ -31,12 +31,33 @@ const DELETE_BUDGET: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone)]
 pub struct PruneLine {
     pub decision: Decision,
-    /// `deleted`, `blocked_by_dependants`, `delete_failed: …`; `None` when
-    /// nothing was attempted (kept, or a dry run).
-    pub outcome: Option<String>,
+    /// `None` when nothing was attempted (kept, or a dry run).
+    pub outcome: Option<PruneOutcome>,
 }
 
-/// The prune of one volume of one policy.
+/// What came of deleting one backup, snapshot or server backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PruneOutcome {
+    /// Gone from the cloud.
+    Deleted,
+    /// Kept: the cloud refused because incremental backups depend on it.
+    BlockedByDependants,
+    /// The delete failed; the reason says why.
+    DeleteFailed(String),
+}
+
+impl PruneOutcome {
+    /// The action as the history's `retention_actions` records it.
+    pub fn action(&self) -> &'static str {
+        match self {
+            PruneOutcome::Deleted => "deleted",
+            PruneOutcome::BlockedByDependants => "blocked_by_dependants",
+            PruneOutcome::DeleteFailed(_) => "delete_failed",
+        }
+    }
+}
+
+/// The prune of one target of one policy.
 #[derive(Debug, Clone)]
 pub struct PruneReport {
     pub policy: String,
@@ -47,16 +68,14 @@ pub struct PruneReport {
 impl PruneReport {
     /// Whether a deletion failed (as opposed to being blocked).
     pub fn has_failures(&self) -> bool {
-        self.lines.iter().any(|l| {
-            l.outcome
-                .as_deref()
-                .is_some_and(|o| o.starts_with("delete_failed"))
-        })
+        self.lines
+            .iter()
+            .any(|l| matches!(l.outcome, Some(PruneOutcome::DeleteFailed(_))))
     }
 }
 
 impl Engine {
-    /// Prunes every volume of `policy`; `dry_run` plans only.
+    /// Prunes every target of `policy`; `dry_run` plans only.
     pub async fn prune_policy(
         &self,
         policy: &Policy,
@@ -69,7 +88,7 @@ impl Engine {
         Ok(reports)
     }
 
-    /// Prunes one volume of `policy`.
+    /// Prunes one target (volume or server) of `policy`.
     pub async fn prune_target(
         &self,
         policy: &Policy,
@@ -117,7 +136,7 @@ impl Engine {
                     .await?
             };
             for (decision, outcome) in decisions.into_iter().zip(outcomes) {
-                if outcome.as_deref() == Some("deleted") {
+                if outcome == Some(PruneOutcome::Deleted) {
                     deleted_any = true;
                     report.lines.push(PruneLine { decision, outcome });
                 } else {
@@ -187,7 +206,7 @@ impl Engine {
         policy: &Policy,
         target: &str,
         decisions: &[Decision],
-    ) -> Result<Vec<Option<String>>, EngineError> {
+    ) -> Result<Vec<Option<PruneOutcome>>, EngineError> {
         let mut outcomes = vec![None; decisions.len()];
         let wanted = decisions
             .iter()
@@ -222,15 +241,19 @@ impl Engine {
         policy: &Policy,
         target: &str,
         decision: &Decision,
-    ) -> Result<String, EngineError> {
-        let (action, reason) = match delete_and_wait(client, policy, &decision.id).await {
-            Ok(()) => ("deleted", decision.reason.clone()),
+    ) -> Result<PruneOutcome, EngineError> {
+        let (outcome, reason) = match delete_and_wait(client, policy, &decision.id).await {
+            Ok(()) => (PruneOutcome::Deleted, decision.reason.clone()),
             Err(e) if refused_for_dependants(&e) => (
-                "blocked_by_dependants",
+                PruneOutcome::BlockedByDependants,
                 format!("{}; the cloud refused: {}", decision.reason, e.message),
             ),
-            Err(e) => ("delete_failed", format!("{}; {e}", decision.reason)),
+            Err(e) => {
+                let reason = format!("{}; {e}", decision.reason);
+                (PruneOutcome::DeleteFailed(reason.clone()), reason)
+            }
         };
+        let action = outcome.action();
         tracing::info!(policy = %policy.name, target, backup_id = %decision.id, action, "{reason}");
         self.store.record_retention(
             &RetentionAction {
@@ -244,13 +267,10 @@ impl Engine {
             },
             Utc::now(),
         )?;
-        Ok(match action {
-            "delete_failed" => format!("delete_failed: {reason}"),
-            other => other.to_string(),
-        })
+        Ok(outcome)
     }
 
-    /// Prunes the volumes whose jobs just succeeded; trouble is logged, it
+    /// Prunes the targets whose jobs just succeeded; trouble is logged, it
     /// never changes the outcome of the backups themselves.
     pub(super) async fn prune_after(&self, policy: &Policy, jobs: &[JobRecord]) {
         if policy.retention.is_none() {

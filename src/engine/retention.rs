@@ -123,7 +123,7 @@ fn decide(
     if newest.contains(&c.id.as_str()) {
         return (
             Verdict::Keep,
-            "newest available backup of the volume".into(),
+            "the newest available one of this target".into(),
         );
     }
     match c.status.as_str() {
