@@ -29,7 +29,7 @@ use super::observer::{JobEvent, Listeners};
 use super::poll::{poll_until, poll_with, Cadence, Expected, Look, PollEnd};
 use crate::api::{ApiError, CloudClient, Deadline, ErrorClass, NewBackup, NewSnapshot};
 use crate::bounded;
-use crate::config::{Policy, PolicyKind};
+use crate::config::{BackupWork, Policy, PolicyKind, Work};
 use crate::store::{Event, EventKind, JobRecord, JobStatus, JobUpdate, Phase, Store, StoreError};
 
 mod server;
@@ -112,7 +112,29 @@ impl JobRunner {
 
     /// Kind `server`: a CSBS backup instead of snapshot and VBS backup.
     fn is_server(&self) -> bool {
-        self.policy.kind == PolicyKind::Server
+        self.policy.kind() == PolicyKind::Server
+    }
+
+    /// The settings only kind `backup` has; `None` for the other kinds.
+    fn backup_work(&self) -> Option<&BackupWork> {
+        match &self.policy.work {
+            Work::Backup(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// Whether attached volumes are snapshotted too.
+    fn force(&self) -> bool {
+        match &self.policy.work {
+            Work::Backup(w) => w.force,
+            Work::Snapshot(w) => w.force,
+            Work::Server(_) => false,
+        }
+    }
+
+    /// The projects each backup is shared with; none but for kind `backup`.
+    fn share_to(&self) -> &[String] {
+        self.backup_work().map_or(&[], |w| &w.share_to)
     }
 
     fn description(&self) -> String {
@@ -147,7 +169,7 @@ impl JobRunner {
                     volume_id: &volume,
                     name: &name,
                     description: &description,
-                    force: self.policy.force,
+                    force: self.force(),
                 };
                 Ok(client.create_snapshot(&s).await?.id)
             },
@@ -181,7 +203,7 @@ impl JobRunner {
         .await;
         match outcome {
             // A snapshot policy is done when its snapshot is.
-            Ok(size) if self.policy.kind == PolicyKind::Snapshot => self.apply(
+            Ok(size) if self.policy.kind() == PolicyKind::Snapshot => self.apply(
                 JobUpdate {
                     phase: Some(Phase::Done),
                     status: Some(JobStatus::Succeeded),
@@ -245,7 +267,7 @@ impl JobRunner {
                     snapshot_id: &snapshot_id,
                     name: &name,
                     description: &description,
-                    force: self.policy.force,
+                    force: self.force(),
                     incremental,
                 };
                 Ok(client.create_backup(&b).await?.id)
@@ -337,7 +359,7 @@ impl JobRunner {
                         "backup {id} went to status `error` without a fail_reason"
                     )),
                 };
-                let next = if succeeded && !self.policy.share_to.is_empty() {
+                let next = if succeeded && !self.share_to().is_empty() {
                     Phase::Sharing
                 } else {
                     Phase::Cleanup
@@ -389,7 +411,7 @@ impl JobRunner {
 
     /// Whether `full_backup_every` asks for a full backup this time.
     fn full_backup_due(&self) -> Result<bool, StoreError> {
-        Ok(match self.policy.full_backup_every {
+        Ok(match self.backup_work().and_then(|w| w.full_backup_every) {
             Some(n) => {
                 self.store
                     .incrementals_since_full(&self.policy.name, &self.job.target)?
@@ -425,7 +447,7 @@ impl JobRunner {
             .job
             .snapshot_id
             .clone()
-            .filter(|_| !self.policy.keep_snapshot);
+            .filter(|_| !self.backup_work().is_some_and(|w| w.keep_snapshot));
         if let Some(id) = snapshot {
             if let Err(reason) = self.delete_snapshot(&id).await {
                 self.warn(&format!("temporary snapshot {id} left behind: {reason}"))?;
@@ -481,7 +503,7 @@ impl JobRunner {
                     }
                     let note = format!(
                         "backup {backup_id} shared with {}",
-                        self.policy.share_to.join(", ")
+                        self.share_to().join(", ")
                     );
                     return self.apply(
                         JobUpdate {
@@ -497,7 +519,7 @@ impl JobRunner {
                 }
             }
         }
-        for project in &self.policy.share_to {
+        for project in self.share_to() {
             self.store.record_share(
                 self.job.id,
                 &backup_id,
@@ -533,8 +555,7 @@ impl JobRunner {
         let before = client.shares(&filter).await.map_err(|e| e.to_string())?;
         let have = shared_with(&before);
         let missing: Vec<String> = self
-            .policy
-            .share_to
+            .share_to()
             .iter()
             .filter(|p| !have.iter().any(|(h, _)| h == *p))
             .cloned()
@@ -546,8 +567,7 @@ impl JobRunner {
                 .map_err(|e| e.to_string())?;
         }
         let after = shared_with(&client.shares(&filter).await.map_err(|e| e.to_string())?);
-        self.policy
-            .share_to
+        self.share_to()
             .iter()
             .map(|p| {
                 after

@@ -214,7 +214,7 @@ impl Engine {
             let blocked_by = self.store.running_job_for(&policy.cloud, volume)?;
             specs.push(NewRunJob {
                 target: volume,
-                kind: policy.kind.as_str(),
+                kind: policy.kind().as_str(),
                 cloud: &policy.cloud,
                 resource_name: name,
                 status: if blocked_by.is_some() {
@@ -292,7 +292,7 @@ impl Engine {
             .zip(&names)
             .map(|(volume, name)| NewRunJob {
                 target: volume,
-                kind: policy.kind.as_str(),
+                kind: policy.kind().as_str(),
                 cloud: &policy.cloud,
                 resource_name: name,
                 status: JobStatus::Missed,

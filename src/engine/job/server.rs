@@ -18,6 +18,7 @@ use super::super::create::{create_or_adopt, Created};
 use super::super::poll::{poll_until, Look, PollEnd};
 use super::{look_error, note_unknown, JobRunner};
 use crate::api::types::CheckpointItem;
+use crate::config::{Work, DEFAULT_CSBS_PROVIDER};
 use crate::store::{JobStatus, JobUpdate, Phase, ServerVolumeBackup, StoreError};
 
 impl JobRunner {
@@ -28,7 +29,10 @@ impl JobRunner {
             self.job.target.clone(),
             self.description(),
         );
-        let provider = self.policy.provider_id.clone();
+        let provider = match &self.policy.work {
+            Work::Server(w) => w.provider_id.clone(),
+            _ => DEFAULT_CSBS_PROVIDER.to_string(),
+        };
         let client = &self.client;
         let created = create_or_adopt(
             "server backup",
