@@ -232,7 +232,7 @@ fn target_compliance(
     let stats = store.window_totals(&policy.name, target, since, at)?;
     Ok(TargetCompliance {
         policy: policy.name.clone(),
-        kind: policy.kind.as_str().to_string(),
+        kind: policy.kind().as_str().to_string(),
         target: target.to_string(),
         in_config,
         rpo_seconds: rpo.map(|r| r.max_age.as_secs()),

@@ -35,10 +35,10 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
         outln!(
             "policy {} ({}, cloud {}, {} {}(s))",
             p.name,
-            p.kind.as_str(),
+            p.kind().as_str(),
             p.cloud,
             p.targets().len(),
-            if p.kind == crate::config::PolicyKind::Server {
+            if p.kind() == crate::config::PolicyKind::Server {
                 "server"
             } else {
                 "volume"

@@ -286,7 +286,7 @@ mod tests {
     use crate::config::secret::SecretSource;
     use crate::config::validate::DEFAULT_RETRIES;
     use crate::config::{
-        ApiVersion, AuthConfig, Domain, Misfire, PolicyKind, Project, Retries,
+        ApiVersion, AuthConfig, BackupWork, Domain, Misfire, PolicyKind, Project, Retries, Work,
         DEFAULT_MAX_CONCURRENT_JOBS, DEFAULT_POLL,
     };
 
@@ -386,13 +386,20 @@ policies:
             other => panic!("{other:?}"),
         }
         let policy = config.policy("db-nightly").unwrap();
-        assert_eq!(policy.kind, PolicyKind::Backup);
+        assert_eq!(policy.kind(), PolicyKind::Backup);
         assert_eq!(policy.cloud, "prod");
         assert_eq!(policy.schedule.as_str(), "0 30 1 * * *");
         assert_eq!(policy.timezone, chrono_tz::UTC);
-        assert_eq!(policy.volumes, ["c5834fe1-577f-462e-9bf3-1b158e1dde9c"]);
-        assert!(!policy.force);
-        assert!(!policy.keep_snapshot);
+        assert_eq!(
+            policy.work,
+            Work::Backup(BackupWork {
+                volumes: vec!["c5834fe1-577f-462e-9bf3-1b158e1dde9c".into()],
+                force: false,
+                keep_snapshot: false,
+                share_to: Vec::new(),
+                full_backup_every: None,
+            })
+        );
         assert_eq!(policy.description, None);
         assert_eq!(policy.completion_timeout, Duration::from_secs(6 * 3600));
         assert_eq!(policy.poll, DEFAULT_POLL);
@@ -419,7 +426,10 @@ defaults:
         let text = format!("{MINIMAL}{overrides}");
         let config = parse(&text, Path::new("policy.yaml")).unwrap();
         let own = config.policy("db-nightly").unwrap();
-        assert!(own.force && own.keep_snapshot);
+        assert!(matches!(
+            &own.work,
+            Work::Backup(w) if w.force && w.keep_snapshot
+        ));
         assert_eq!(own.description.as_deref(), Some("nightly DB backup"));
         assert_eq!(own.completion_timeout, Duration::from_secs(7200));
         assert_eq!(own.timezone, chrono_tz::America::New_York);

@@ -275,19 +275,12 @@ pub struct PollSettings {
 pub struct Policy {
     /// 1–32 characters of letters, digits, `_` and `-`; not starting with `auto`.
     pub name: String,
-    pub kind: PolicyKind,
     /// Name of an entry in [`Config::clouds`] (checked).
     pub cloud: String,
     pub schedule: Schedule,
     pub timezone: Tz,
-    /// Volume IDs (lower-case hyphenated UUIDs, unique within the policy).
-    pub volumes: Vec<String>,
-    /// Snapshot (and back up) attached volumes.
-    pub force: bool,
     /// Free text sent as the backup description (≤ 64 characters, no `<` or `>`).
     pub description: Option<String>,
-    /// Keep the intermediate snapshot instead of deleting it after the backup.
-    pub keep_snapshot: bool,
     /// How long a job may take from first call to terminal status.
     pub completion_timeout: Duration,
     pub poll: PollSettings,
@@ -297,34 +290,96 @@ pub struct Policy {
     pub retries: Retries,
     /// What to keep; `None`: the policy never deletes anything.
     pub retention: Option<Retention>,
-    /// Projects each available backup is shared with (lower-case IDs).
-    pub share_to: Vec<String>,
-    /// Every Nth backup of a volume is full; `None`: incremental whenever
-    /// an earlier backup is available.
-    pub full_backup_every: Option<u32>,
     /// Whom to tell about outcomes; `None`: nobody.
     pub notify: Option<Notify>,
     /// Recovery point objective as written; `None`: derived from the
     /// schedule (see [`crate::audit::effective_rpo`]).
     pub rpo: Option<Duration>,
-    /// Kind `server`: server IDs (lower-case hyphenated UUIDs, unique).
+    /// What the policy makes, with the settings only that kind has.
+    pub work: Work,
+}
+
+impl Policy {
+    /// What the policy makes.
+    pub fn kind(&self) -> PolicyKind {
+        self.work.kind()
+    }
+
+    /// What one job is made for: the volumes, or for kind `server` the servers.
+    pub fn targets(&self) -> &[String] {
+        self.work.targets()
+    }
+}
+
+/// What a policy makes, with the settings only that kind has, so a setting
+/// cannot be read for a kind it means nothing to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Work {
+    /// Snapshot → VBS backup → snapshot cleanup, per volume.
+    Backup(BackupWork),
+    /// A snapshot per volume, kept on the block store.
+    Snapshot(SnapshotWork),
+    /// A CSBS backup per server.
+    Server(ServerWork),
+}
+
+impl Work {
+    /// The kind this work is of.
+    pub fn kind(&self) -> PolicyKind {
+        match self {
+            Work::Backup(_) => PolicyKind::Backup,
+            Work::Snapshot(_) => PolicyKind::Snapshot,
+            Work::Server(_) => PolicyKind::Server,
+        }
+    }
+
+    /// The volumes, or the servers: one job each.
+    pub fn targets(&self) -> &[String] {
+        match self {
+            Work::Backup(w) => &w.volumes,
+            Work::Snapshot(w) => &w.volumes,
+            Work::Server(w) => &w.servers,
+        }
+    }
+}
+
+/// Kind `backup`: a VBS backup of each volume, made from a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupWork {
+    /// Volume IDs (lower-case hyphenated UUIDs, unique within the policy).
+    pub volumes: Vec<String>,
+    /// Snapshot (and back up) attached volumes.
+    pub force: bool,
+    /// Keep the intermediate snapshot instead of deleting it after the backup.
+    pub keep_snapshot: bool,
+    /// Projects each available backup is shared with (lower-case IDs).
+    pub share_to: Vec<String>,
+    /// Every Nth backup of a volume is full; `None`: incremental whenever
+    /// an earlier backup is available.
+    pub full_backup_every: Option<u32>,
+}
+
+/// Kind `snapshot`: a snapshot of each volume, kept until retention
+/// removes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotWork {
+    /// Volume IDs (lower-case hyphenated UUIDs, unique within the policy).
+    pub volumes: Vec<String>,
+    /// Snapshot attached volumes.
+    pub force: bool,
+}
+
+/// Kind `server`: a CSBS backup of each whole server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerWork {
+    /// Server IDs (lower-case hyphenated UUIDs, unique within the policy).
     pub servers: Vec<String>,
-    /// Kind `server`: the CSBS provider the servers are protected by.
+    /// The CSBS provider the servers are protected by.
     pub provider_id: String,
 }
 
 /// The one CSBS provider (`provider_id` when not given).
 pub const DEFAULT_CSBS_PROVIDER: &str = "fc4d5750-22e7-4798-8a46-f48f62c4c1da";
-
-impl Policy {
-    /// What one job is made for: the volumes, or for kind `server` the servers.
-    pub fn targets(&self) -> &[String] {
-        match self.kind {
-            PolicyKind::Server => &self.servers,
-            _ => &self.volumes,
-        }
-    }
-}
 
 /// Retention rules; a backup is kept if any rule keeps it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -148,7 +148,7 @@ pub(super) fn check_endpoints(
 mod tests {
     use std::path::Path;
 
-    use crate::config::{parse, PolicyKind, DEFAULT_CSBS_PROVIDER};
+    use crate::config::{parse, PolicyKind, ServerWork, Work, DEFAULT_CSBS_PROVIDER};
 
     const SERVER_POLICY: &str = r#"
 clouds:
@@ -172,16 +172,17 @@ policies:
     fn a_server_policy_targets_its_servers_with_the_default_provider() {
         let config = parse(SERVER_POLICY, Path::new("/etc/vbs-agent/policy.yaml")).unwrap();
         let p = config.policy("web").unwrap();
-        assert_eq!(p.kind, PolicyKind::Server);
-        assert!(p.volumes.is_empty());
+        assert_eq!(p.kind(), PolicyKind::Server);
         assert_eq!(
-            p.targets(),
-            [
-                "f8ddc472-cf00-4384-851e-5f2a68c33762",
-                "9506416d-db6c-406e-8bca-c0f43793d914"
-            ]
+            p.work,
+            Work::Server(ServerWork {
+                servers: vec![
+                    "f8ddc472-cf00-4384-851e-5f2a68c33762".into(),
+                    "9506416d-db6c-406e-8bca-c0f43793d914".into()
+                ],
+                provider_id: DEFAULT_CSBS_PROVIDER.into(),
+            })
         );
-        assert_eq!(p.provider_id, DEFAULT_CSBS_PROVIDER);
         assert_eq!(p.retention.map(|r| r.keep_daily), Some(7));
         let endpoint = config.clouds["prod"].endpoints.server_backup.as_ref();
         assert_eq!(

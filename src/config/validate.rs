@@ -16,8 +16,9 @@ use super::bounds::{
 };
 use super::checks::{self, UrlRole};
 use super::model::{
-    ApiVersion, AuthConfig, Cloud, CloudOrigin, Config, Domain, Endpoints, Misfire, Policy,
-    PolicyKind, PollSettings, Project, Retention, Retries, DEFAULT_MAX_CONCURRENT_JOBS,
+    ApiVersion, AuthConfig, BackupWork, Cloud, CloudOrigin, Config, Domain, Endpoints, Misfire,
+    Policy, PolicyKind, PollSettings, Project, Retention, Retries, ServerWork, SnapshotWork, Work,
+    DEFAULT_MAX_CONCURRENT_JOBS,
 };
 use super::path::FieldPath;
 use super::raw::{RawAuth, RawCloud, RawDefaults, RawPolicy, RawPoll, RawRetention, RawRetries};
@@ -1053,28 +1054,38 @@ fn policy(
         Some(d) => ok_or_report(checks::duration(d, MAX_RPO), &path.key("rpo"), report).map(Some),
     };
 
+    let (volumes, servers, provider_id) = (volumes?, servers?, provider_id?);
+    let (share_to, full_backup_every) = (share_to?, full_backup_every?);
+    let force = raw.force.unwrap_or(false);
+    let work = match kind? {
+        PolicyKind::Backup => Work::Backup(BackupWork {
+            volumes,
+            force,
+            keep_snapshot: raw.keep_snapshot.unwrap_or(false),
+            share_to,
+            full_backup_every,
+        }),
+        PolicyKind::Snapshot => Work::Snapshot(SnapshotWork { volumes, force }),
+        PolicyKind::Server => Work::Server(ServerWork {
+            servers,
+            provider_id,
+        }),
+    };
     Some(Policy {
         name: name?.to_string(),
-        kind: kind?,
         cloud: cloud?.to_string(),
         schedule: schedule?,
         timezone: timezone?,
-        volumes: volumes?,
-        force: raw.force.unwrap_or(false),
         description: description?,
-        keep_snapshot: raw.keep_snapshot.unwrap_or(false),
         completion_timeout: completion_timeout?,
         poll: poll.resolve(&defaults.poll),
         jitter: jitter?,
         misfire: misfire?,
         retries,
         retention: retention?,
-        share_to: share_to?,
-        full_backup_every: full_backup_every?,
         notify: notify?,
         rpo: rpo?,
-        servers: servers?,
-        provider_id: provider_id?,
+        work,
     })
 }
 

@@ -216,7 +216,7 @@ impl Engine {
             let blocked_by = self.store.running_job_for(&policy.cloud, target)?;
             specs.push(NewRunJob {
                 target,
-                kind: policy.kind.as_str(),
+                kind: policy.kind().as_str(),
                 cloud: &policy.cloud,
                 resource_name: name,
                 status: if blocked_by.is_some() {
@@ -295,7 +295,7 @@ impl Engine {
             .zip(&names)
             .map(|(target, name)| NewRunJob {
                 target,
-                kind: policy.kind.as_str(),
+                kind: policy.kind().as_str(),
                 cloud: &policy.cloud,
                 resource_name: name,
                 status: JobStatus::Missed,

@@ -159,7 +159,7 @@ impl Engine {
         policy: &Policy,
         target: &str,
     ) -> Result<(Vec<Candidate>, HashSet<String>), EngineError> {
-        Ok(match policy.kind {
+        Ok(match policy.kind() {
             PolicyKind::Backup => (
                 client
                     .backups_of_volume(target)
@@ -212,7 +212,7 @@ impl Engine {
             .iter()
             .enumerate()
             .filter(|(_, d)| d.verdict == Verdict::Delete);
-        if policy.kind != PolicyKind::Server {
+        if policy.kind() != PolicyKind::Server {
             for (i, decision) in wanted {
                 outcomes[i] = Some(self.delete(client, policy, target, decision).await?);
             }
@@ -286,7 +286,7 @@ impl Engine {
 
 /// Deletes the policy's kind of resource and waits until it is gone.
 async fn delete_and_wait(client: &CloudClient, policy: &Policy, id: &str) -> Result<(), ApiError> {
-    let kind = policy.kind;
+    let kind = policy.kind();
     let deleted = match kind {
         PolicyKind::Backup => client.delete_backup(id).await,
         PolicyKind::Snapshot => client.delete_snapshot(id).await,
@@ -321,7 +321,7 @@ async fn delete_and_wait(client: &CloudClient, policy: &Policy, id: &str) -> Res
     .await;
     gone.map_err(|end| ApiError {
         class: ErrorClass::Permanent,
-        call: format!("DELETE {} {id}", policy.kind.as_str()),
+        call: format!("DELETE {} {id}", policy.kind().as_str()),
         status: None,
         code: None,
         message: match end {

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::poll::{poll_until, Look, PollEnd};
 use super::retention::Candidate;
 use crate::api::{ApiError, CloudClient, ErrorClass};
-use crate::config::Policy;
+use crate::config::{Policy, Work, DEFAULT_CSBS_PROVIDER};
 
 /// How long one checkpoint deletion may take once CSBS has started it.
 pub(super) const CHECKPOINT_DELETE_BUDGET: Duration = Duration::from_secs(30 * 60);
@@ -53,10 +53,11 @@ pub(super) async fn delete_and_wait(
         ));
     };
     let _slot = client.checkpoint_deletion_slot().await;
-    match client
-        .delete_checkpoint(&policy.provider_id, &checkpoint)
-        .await
-    {
+    let provider = match &policy.work {
+        Work::Server(w) => w.provider_id.as_str(),
+        _ => DEFAULT_CSBS_PROVIDER,
+    };
+    match client.delete_checkpoint(provider, &checkpoint).await {
         Ok(()) => {}
         Err(e) if e.is_not_found() => return Ok(()),
         // A repeated delete (a restarted agent, a lost answer) is refused

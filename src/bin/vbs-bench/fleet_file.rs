@@ -98,7 +98,7 @@ mod tests {
         });
         let config = vbs_agent::config::parse(&text, std::path::Path::new("gen.yaml")).unwrap();
         assert_eq!(config.policies.len(), 3);
-        assert!(config.policies.iter().all(|p| p.volumes.len() == 4));
-        assert_eq!(config.policies[2].volumes[3], volume_id(11));
+        assert!(config.policies.iter().all(|p| p.targets().len() == 4));
+        assert_eq!(config.policies[2].targets()[3], volume_id(11));
     }
 }

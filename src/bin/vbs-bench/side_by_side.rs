@@ -344,7 +344,7 @@ mod tests {
         let text = policy_file("/tmp/x", "http://127.0.0.1:9", &volumes);
         let config = vbs_agent::config::parse(&text, Path::new("s.yaml")).unwrap();
         assert_eq!(config.policies.len(), 1);
-        assert_eq!(config.policies[0].volumes, volumes);
+        assert_eq!(config.policies[0].targets(), volumes);
     }
 
     #[test]

@@ -11,12 +11,17 @@ use super::watch::{Verdict, Watch};
 use super::{share, snapshot, JobRunner};
 use crate::api::types::Backup;
 use crate::api::NewBackup;
+use crate::config::BackupWork;
 use crate::store::{JobStatus, JobUpdate, Phase, StoreError};
 
 /// One step of a backup job.
-pub(super) async fn step(runner: &mut JobRunner, phase: Phase) -> Result<(), StoreError> {
+pub(super) async fn step(
+    runner: &mut JobRunner,
+    work: &BackupWork,
+    phase: Phase,
+) -> Result<(), StoreError> {
     match phase {
-        Phase::SnapshotRequested => snapshot::request(runner).await,
+        Phase::SnapshotRequested => snapshot::request(runner, work.force).await,
         Phase::SnapshotCreating => match snapshot::available(runner).await? {
             Some((id, _)) => runner.advance(
                 Outcome::Ready,
@@ -25,15 +30,15 @@ pub(super) async fn step(runner: &mut JobRunner, phase: Phase) -> Result<(), Sto
             ),
             None => Ok(()),
         },
-        Phase::BackupRequested => request(runner).await,
-        Phase::BackupCreating => settled(runner).await,
-        Phase::Sharing => share::share(runner).await,
+        Phase::BackupRequested => request(runner, work).await,
+        Phase::BackupCreating => settled(runner, work).await,
+        Phase::Sharing => share::share(runner, &work.share_to).await,
         other => runner.misplaced(other),
     }
 }
 
 /// Backs up the job's snapshot, or adopts the backup an earlier call made.
-async fn request(runner: &mut JobRunner) -> Result<(), StoreError> {
+async fn request(runner: &mut JobRunner, work: &BackupWork) -> Result<(), StoreError> {
     let Some(snapshot_id) = runner.job.snapshot_id.clone() else {
         return runner.give_up(
             JobStatus::Failed,
@@ -45,8 +50,8 @@ async fn request(runner: &mut JobRunner) -> Result<(), StoreError> {
         runner.job.target.clone(),
         runner.description(),
     );
-    let force = runner.policy.force;
-    let full_due = full_backup_due(runner)?;
+    let force = work.force;
+    let full_due = full_backup_due(runner, work)?;
     let client = &runner.client;
     let created = create_or_adopt(
         "backup",
@@ -88,7 +93,7 @@ async fn request(runner: &mut JobRunner) -> Result<(), StoreError> {
 }
 
 /// Waits for the backup's terminal status and records it.
-async fn settled(runner: &mut JobRunner) -> Result<(), StoreError> {
+async fn settled(runner: &mut JobRunner, work: &BackupWork) -> Result<(), StoreError> {
     let Some(id) = runner.job.backup_id.clone() else {
         return runner.give_up(
             JobStatus::Failed,
@@ -99,7 +104,7 @@ async fn settled(runner: &mut JobRunner) -> Result<(), StoreError> {
     let watch = Watch {
         what: "backup",
         id: &id,
-        cadence: cadence(runner)?,
+        cadence: cadence(runner, work)?,
     };
     let end = runner
         .watch(
@@ -119,7 +124,7 @@ async fn settled(runner: &mut JobRunner) -> Result<(), StoreError> {
         )
         .await?;
     match end {
-        Ok(backup) => record_result(runner, &id, &backup),
+        Ok(backup) => record_result(runner, &id, &backup, !work.share_to.is_empty()),
         Err(PollEnd::Failed(reason)) => runner.fail_then_cleanup(JobStatus::Failed, &reason, false),
         Err(PollEnd::Deadline) => {
             // The snapshot is still being read by the backup and cannot be deleted.
@@ -139,7 +144,13 @@ async fn settled(runner: &mut JobRunner) -> Result<(), StoreError> {
 
 /// Records a backup in a terminal status: success with its size and
 /// duration, or the cloud's reason for the failure.
-fn record_result(runner: &mut JobRunner, id: &str, b: &Backup) -> Result<(), StoreError> {
+/// `shares`: the policy shares its backups.
+fn record_result(
+    runner: &mut JobRunner,
+    id: &str,
+    b: &Backup,
+    shares: bool,
+) -> Result<(), StoreError> {
     let succeeded = b.status != "error";
     let reason = match (succeeded, b.fail_reason.as_deref()) {
         (true, _) => None,
@@ -158,9 +169,10 @@ fn record_result(runner: &mut JobRunner, id: &str, b: &Backup) -> Result<(), Sto
             runner.store.record_backup_duration(runner.job.id, took)?;
         }
     }
-    let outcome = match (succeeded, runner.policy.share_to.is_empty()) {
-        (true, false) => Outcome::ReadyToShare,
-        _ => Outcome::Ready,
+    let outcome = if succeeded && shares {
+        Outcome::ReadyToShare
+    } else {
+        Outcome::Ready
     };
     let update = JobUpdate {
         status: Some(if succeeded {
@@ -182,8 +194,8 @@ fn record_result(runner: &mut JobRunner, id: &str, b: &Backup) -> Result<(), Sto
 }
 
 /// Whether `full_backup_every` asks for a full backup this time.
-fn full_backup_due(runner: &JobRunner) -> Result<bool, StoreError> {
-    Ok(match runner.policy.full_backup_every {
+fn full_backup_due(runner: &JobRunner, work: &BackupWork) -> Result<bool, StoreError> {
+    Ok(match work.full_backup_every {
         Some(n) => {
             runner
                 .store
@@ -198,11 +210,11 @@ fn full_backup_due(runner: &JobRunner) -> Result<bool, StoreError> {
 /// Polling waits for this job's backup: shaped by how long the volume's
 /// earlier backups of the same kind took, or the plain growing waits for
 /// its first backup.
-fn cadence(runner: &JobRunner) -> Result<Cadence, StoreError> {
+fn cadence(runner: &JobRunner, work: &BackupWork) -> Result<Cadence, StoreError> {
     let earlier = runner.store.backup_durations(
         &runner.job.cloud,
         &runner.job.target,
-        Some(!full_backup_due(runner)?),
+        Some(!full_backup_due(runner, work)?),
     )?;
     Ok(match Expected::from_history(&earlier) {
         Some(expected) => {

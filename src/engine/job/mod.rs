@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::machine::Outcome;
 use super::observer::{JobEvent, Listeners};
 use crate::api::{CloudClient, Deadline};
-use crate::config::Policy;
+use crate::config::{Policy, Work};
 use crate::kind::PolicyKind;
 use crate::store::{EventKind, JobRecord, JobStatus, JobUpdate, Phase, Store, StoreError};
 
@@ -94,11 +94,28 @@ impl JobRunner {
                         .tell(&self.policy, &self.job, &JobEvent::Finished);
                     return Ok(self.job);
                 }
-                phase => match self.job.kind {
-                    PolicyKind::Backup => backup::step(&mut self, phase).await?,
-                    PolicyKind::Snapshot => snapshot::step(&mut self, phase).await?,
-                    PolicyKind::Server => server::step(&mut self, phase).await?,
-                },
+                phase => {
+                    let policy = Arc::clone(&self.policy);
+                    match (self.job.kind, &policy.work) {
+                        (PolicyKind::Backup, Work::Backup(work)) => {
+                            backup::step(&mut self, work, phase).await?
+                        }
+                        (PolicyKind::Snapshot, Work::Snapshot(work)) => {
+                            snapshot::step(&mut self, work, phase).await?
+                        }
+                        (PolicyKind::Server, Work::Server(work)) => {
+                            server::step(&mut self, work, phase).await?
+                        }
+                        (was, _) => {
+                            let reason = format!(
+                                "policy {} was changed from kind {was} to {} while this job was running",
+                                policy.name,
+                                policy.kind()
+                            );
+                            self.give_up(JobStatus::Failed, &reason)?
+                        }
+                    }
+                }
             }
         }
     }
@@ -213,7 +230,7 @@ impl JobRunner {
 
     /// Whether cleanup leaves the attempt's snapshot in place.
     fn keeps_snapshot(&self) -> bool {
-        self.policy.keep_snapshot
+        matches!(&self.policy.work, Work::Backup(w) if w.keep_snapshot)
     }
 
     /// The completion timeout, for messages.

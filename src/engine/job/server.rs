@@ -20,12 +20,17 @@ use super::super::poll::{poll_until, Cadence, Look, PollEnd};
 use super::watch::{look_error, Verdict, Watch};
 use super::JobRunner;
 use crate::api::types::CheckpointItem;
+use crate::config::ServerWork;
 use crate::store::{JobStatus, JobUpdate, Phase, ServerVolumeBackup, StoreError};
 
 /// One step of a server job.
-pub(super) async fn step(runner: &mut JobRunner, phase: Phase) -> Result<(), StoreError> {
+pub(super) async fn step(
+    runner: &mut JobRunner,
+    work: &ServerWork,
+    phase: Phase,
+) -> Result<(), StoreError> {
     match phase {
-        Phase::ProtectRequested => runner.request_protect().await,
+        Phase::ProtectRequested => runner.request_protect(&work.provider_id).await,
         Phase::CheckpointCreating => runner.await_checkpoint().await,
         other => runner.misplaced(other),
     }
@@ -33,13 +38,12 @@ pub(super) async fn step(runner: &mut JobRunner, phase: Phase) -> Result<(), Sto
 
 impl JobRunner {
     /// Protects the server, or adopts the backup an earlier call made.
-    async fn request_protect(&mut self) -> Result<(), StoreError> {
+    async fn request_protect(&mut self, provider: &str) -> Result<(), StoreError> {
         let (name, server, description) = (
             self.job.resource_name.clone(),
             self.job.target.clone(),
             self.description(),
         );
-        let provider = self.policy.provider_id.clone();
         let client = &self.client;
         let created = create_or_adopt(
             "server backup",
@@ -55,7 +59,7 @@ impl JobRunner {
             },
             || async {
                 Ok(client
-                    .protect_server(&provider, &server, &name, &description)
+                    .protect_server(provider, &server, &name, &description)
                     .await?
                     .id)
             },

@@ -17,11 +17,10 @@ const SHARE_ATTEMPTS: u32 = 3;
 
 /// Shares the backup with every `share_to` project that does not have it
 /// yet, confirmed by the share list, and records each share.
-pub(super) async fn share(runner: &mut JobRunner) -> Result<(), StoreError> {
+pub(super) async fn share(runner: &mut JobRunner, projects: &[String]) -> Result<(), StoreError> {
     let Some(backup_id) = runner.job.backup_id.clone() else {
         return runner.advance(Outcome::Shared, JobUpdate::default(), "nothing to share");
     };
-    let projects = runner.policy.share_to.clone();
     let mut cadence = Cadence::new(&runner.policy.poll);
     let mut last_error = String::new();
     let client = runner
@@ -31,7 +30,7 @@ pub(super) async fn share(runner: &mut JobRunner) -> Result<(), StoreError> {
         if attempt > 1 {
             tokio::time::sleep(cadence.next_wait()).await;
         }
-        match share_once(&client, &backup_id, &projects).await {
+        match share_once(&client, &backup_id, projects).await {
             Ok(shared) => {
                 for (project, share_id) in &shared {
                     runner.store.record_share(
@@ -52,7 +51,7 @@ pub(super) async fn share(runner: &mut JobRunner) -> Result<(), StoreError> {
             }
         }
     }
-    for project in &projects {
+    for project in projects {
         runner.store.record_share(
             runner.job.id,
             &backup_id,

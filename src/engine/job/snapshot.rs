@@ -10,12 +10,17 @@ use super::super::poll::{poll_until, Cadence, Look, PollEnd};
 use super::watch::{Verdict, Watch};
 use super::{JobRunner, CLEANUP_BUDGET};
 use crate::api::{Deadline, ErrorClass, NewSnapshot};
+use crate::config::SnapshotWork;
 use crate::store::{JobStatus, JobUpdate, Phase, StoreError};
 
 /// One step of a snapshot job.
-pub(super) async fn step(runner: &mut JobRunner, phase: Phase) -> Result<(), StoreError> {
+pub(super) async fn step(
+    runner: &mut JobRunner,
+    work: &SnapshotWork,
+    phase: Phase,
+) -> Result<(), StoreError> {
     match phase {
-        Phase::SnapshotRequested => request(runner).await,
+        Phase::SnapshotRequested => request(runner, work.force).await,
         Phase::SnapshotCreating => {
             let Some((id, size)) = available(runner).await? else {
                 return Ok(());
@@ -32,14 +37,14 @@ pub(super) async fn step(runner: &mut JobRunner, phase: Phase) -> Result<(), Sto
     }
 }
 
-/// Creates the job's snapshot, or adopts the one an earlier call made.
-pub(super) async fn request(runner: &mut JobRunner) -> Result<(), StoreError> {
+/// Creates the job's snapshot, or adopts the one an earlier call made;
+/// `force` snapshots an attached volume too.
+pub(super) async fn request(runner: &mut JobRunner, force: bool) -> Result<(), StoreError> {
     let (name, volume, description) = (
         runner.job.resource_name.clone(),
         runner.job.target.clone(),
         runner.description(),
     );
-    let force = runner.policy.force;
     let client = &runner.client;
     let created = create_or_adopt(
         "snapshot",
