@@ -148,6 +148,14 @@ mod tests {
         }
     }
 
+    /// The resource `id`, found by name (`adopted`) or created.
+    fn id(id: &str, adopted: bool) -> Created {
+        Created::Id {
+            id: id.into(),
+            adopted,
+        }
+    }
+
     /// A fake cloud: `make` results in order; `find` sees what `make` created.
     struct Fake {
         created: RefCell<Vec<String>>,
@@ -208,13 +216,7 @@ mod tests {
     async fn a_lost_answer_is_adopted_not_repeated() {
         let fake = Fake::new(vec![Err(err(ErrorClass::Retryable, false)), Ok(())]);
         let got = attempt(&fake, false, 60).await;
-        assert_eq!(
-            got,
-            Created::Id {
-                id: "id-0".into(),
-                adopted: true
-            }
-        );
+        assert_eq!(got, id("id-0", true));
         assert_eq!(fake.created.borrow().len(), 1, "created twice");
     }
 
@@ -222,13 +224,7 @@ mod tests {
     async fn a_refused_connection_is_simply_retried() {
         let fake = Fake::new(vec![Err(err(ErrorClass::Retryable, true)), Ok(())]);
         let got = attempt(&fake, false, 60).await;
-        assert_eq!(
-            got,
-            Created::Id {
-                id: "id-0".into(),
-                adopted: false
-            }
-        );
+        assert_eq!(got, id("id-0", false));
         assert_eq!(fake.finds.get(), 0);
     }
 
@@ -237,13 +233,7 @@ mod tests {
         let fake = Fake::new(vec![Ok(())]);
         fake.created.borrow_mut().push("before-crash".into());
         let got = attempt(&fake, true, 60).await;
-        assert_eq!(
-            got,
-            Created::Id {
-                id: "before-crash".into(),
-                adopted: true
-            }
-        );
+        assert_eq!(got, id("before-crash", true));
     }
 
     #[tokio::test(start_paused = true)]
@@ -254,13 +244,7 @@ mod tests {
             Ok(()),
         ]);
         let got = attempt(&fake, false, 60).await;
-        assert_eq!(
-            got,
-            Created::Id {
-                id: "id-0".into(),
-                adopted: false
-            }
-        );
+        assert_eq!(got, id("id-0", false));
 
         let fake = Fake::new(vec![Err(err(ErrorClass::Quota, false))]);
         let got = attempt(&fake, false, 60).await;
@@ -277,13 +261,7 @@ mod tests {
             .borrow_mut()
             .push("made-before-the-crash".into());
         let got = attempt(&fake, true, 0).await;
-        assert_eq!(
-            got,
-            Created::Id {
-                id: "made-before-the-crash".into(),
-                adopted: true
-            }
-        );
+        assert_eq!(got, id("made-before-the-crash", true));
     }
 
     #[tokio::test(start_paused = true)]

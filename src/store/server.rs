@@ -181,25 +181,18 @@ mod tests {
             incremental: Some(false),
             bootable: Some(true),
         };
-        store
-            .record_server_result(
-                job,
-                "item-1",
-                Some("1234: disk gone"),
-                std::slice::from_ref(&vol),
-                now,
-            )
-            .unwrap();
         // A second look replaces, it does not duplicate.
-        store
-            .record_server_result(
-                job,
-                "item-1",
-                Some("1234: disk gone"),
-                std::slice::from_ref(&vol),
-                now,
-            )
-            .unwrap();
+        for _look in 0..2 {
+            store
+                .record_server_result(
+                    job,
+                    "item-1",
+                    Some("1234: disk gone"),
+                    std::slice::from_ref(&vol),
+                    now,
+                )
+                .unwrap();
+        }
         assert_eq!(
             store.server_columns(job).unwrap(),
             ServerColumns {
