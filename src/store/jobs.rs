@@ -158,7 +158,7 @@ pub struct AttemptRecord {
     pub attempt: u32,
     pub backup_id: Option<String>,
     /// `failed` or `timed_out`.
-    pub status: String,
+    pub status: JobStatus,
     pub fail_reason: Option<String>,
 }
 
@@ -332,14 +332,20 @@ impl Store {
              WHERE job_id = ?1 ORDER BY attempt",
         )?;
         let rows = stmt.query_map([job_id], |r| {
-            Ok(AttemptRecord {
-                attempt: r.get(0)?,
-                backup_id: r.get(1)?,
-                status: r.get(2)?,
-                fail_reason: r.get(3)?,
-            })
+            let status: String = r.get(2)?;
+            Ok((r.get(0)?, r.get(1)?, status, r.get(3)?))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut out = Vec::new();
+        for row in rows {
+            let (attempt, backup_id, status, fail_reason) = row?;
+            out.push(AttemptRecord {
+                attempt,
+                backup_id,
+                status: JobStatus::parse(&status)?,
+                fail_reason,
+            });
+        }
+        Ok(out)
     }
 
     /// The most recent jobs, newest first.

@@ -120,7 +120,7 @@ fn a_retried_job_keeps_its_earlier_attempt() {
         [AttemptRecord {
             attempt: 1,
             backup_id: Some("bk-1".into()),
-            status: "failed".into(),
+            status: JobStatus::Failed,
             fail_reason: Some("swift down".into()),
         }]
     );
