@@ -329,7 +329,7 @@ fn history_filters_by_policy_target_status_and_time() {
     assert!(text(&wrong.stderr).contains("unknown status `ok`; use one of running, succeeded"));
 }
 
-/// The fields of `history --format json|csv` as the README documents them:
+/// The fields of `history --format json|csv` as docs/audit.md documents them:
 /// the columns of `v_jobs`.
 const JOB_FIELDS: [&str; 24] = [
     "job_id",

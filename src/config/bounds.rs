@@ -2,7 +2,7 @@
 //! a typo (`completion_timeout: 99999999y`) passes as a job that never times
 //! out, a wait that never ends or a notifier that holds `trigger` forever,
 //! and a hostile file (an alias bomb) can exhaust memory when it is read.
-//! The README's policy-file tables state each bound.
+//! The tables of docs/policy-file.md state each bound.
 
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ pub const MAX_POLICY_FILE_BYTES: u64 = 16 << 20;
 pub const MAX_YAML_NODES: usize = 100_000;
 
 /// `d` in the largest unit that writes it exactly (`7d`, `10m`, `100y`), the
-/// way the policy file and the README write bounds.
+/// way the policy file and docs/policy-file.md write bounds.
 pub(crate) fn spoken(d: Duration) -> String {
     let secs = d.as_secs();
     let unit = [(YEAR, "y"), (DAY, "d"), (3600, "h"), (MINUTE, "m")]

@@ -16,6 +16,8 @@
 mod bounds;
 mod checks;
 mod de;
+#[cfg(test)]
+mod doc_examples;
 mod error;
 mod listen;
 mod load;

@@ -98,8 +98,8 @@ pub enum StoreError {
     #[error(
         "{} is missing or empty, but {} says history {id} lived there; the agent \
          will not start an empty history in its place. Restore the database from a \
-         backup (README: \"The history is damaged or gone\"); to start a new, empty \
-         history on purpose, delete {}",
+         backup (docs/how-a-job-runs.md, \"The history is damaged or gone\"); to \
+         start a new, empty history on purpose, delete {}",
         path.display(),
         marker.display(),
         marker.display()
@@ -124,7 +124,7 @@ pub enum StoreError {
     },
     #[error(
         "{} is damaged (integrity check: {detail}); the agent will not write to it. \
-         Recover it as README \"The history is damaged or gone\" shows",
+         Recover it as docs/how-a-job-runs.md, \"The history is damaged or gone\", shows",
         path.display()
     )]
     Damaged { path: PathBuf, detail: String },
