@@ -11,7 +11,7 @@ use super::model::{Misfire, PollSettings, Retries};
 use super::path::FieldPath;
 use super::raw::{RawDefaults, RawPoll, RawRetries};
 use super::report::Report;
-use super::validate::ok_or_report;
+use super::validate::{ok_or_report, optional};
 
 /// `defaults.completion_timeout` when not given.
 pub const DEFAULT_COMPLETION_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
@@ -40,55 +40,74 @@ pub(super) struct Defaults {
     pub(super) notify: Option<super::model::Notify>,
 }
 
+/// The fields a policy may set over `defaults`, as given in one of them:
+/// `Some(None)` when not given, `None` when refused (reported).
+pub(super) struct Overrides {
+    pub(super) timezone: Option<Option<Tz>>,
+    pub(super) completion_timeout: Option<Option<Duration>>,
+    pub(super) jitter: Option<Option<Duration>>,
+    pub(super) misfire: Option<Option<Misfire>>,
+}
+
+impl Overrides {
+    /// Checks `timezone`, `completion_timeout`, `jitter` and `misfire`, in
+    /// that order, of the block at `path`.
+    pub(super) fn parse(
+        [timezone, completion_timeout, jitter, misfire]: [&Option<String>; 4],
+        path: &FieldPath,
+        report: &mut Report<'_>,
+    ) -> Self {
+        Overrides {
+            timezone: optional(timezone, path, "timezone", checks::timezone, report),
+            completion_timeout: optional(
+                completion_timeout,
+                path,
+                "completion_timeout",
+                |d| checks::duration(d, MAX_COMPLETION_TIMEOUT),
+                report,
+            ),
+            jitter: optional(
+                jitter,
+                path,
+                "jitter",
+                |d| checks::duration_or_zero(d, MAX_JITTER),
+                report,
+            ),
+            misfire: optional(misfire, path, "misfire", checks::misfire, report),
+        }
+    }
+}
+
 /// `defaults`, each field checked and filled in.
 pub(super) fn defaults(raw: &RawDefaults, report: &mut Report<'_>) -> Defaults {
     let path = FieldPath::root().key("defaults");
-    let timezone = raw
-        .timezone
-        .as_deref()
-        .and_then(|tz| ok_or_report(checks::timezone(tz), &path.key("timezone"), report))
-        .unwrap_or(Tz::UTC);
-    let completion_timeout = raw
-        .completion_timeout
-        .as_deref()
-        .and_then(|d| {
-            ok_or_report(
-                checks::duration(d, MAX_COMPLETION_TIMEOUT),
-                &path.key("completion_timeout"),
-                report,
-            )
-        })
-        .unwrap_or(DEFAULT_COMPLETION_TIMEOUT);
+    let own = Overrides::parse(
+        [
+            &raw.timezone,
+            &raw.completion_timeout,
+            &raw.jitter,
+            &raw.misfire,
+        ],
+        &path,
+        report,
+    );
     let poll_path = path.key("poll");
     let poll = PollParts::parse(raw.poll.as_ref(), &poll_path, report);
     poll.check_order(&PollParts::default(), &poll_path, report);
-    let jitter = raw
-        .jitter
-        .as_deref()
-        .and_then(|d| {
-            ok_or_report(
-                checks::duration_or_zero(d, MAX_JITTER),
-                &path.key("jitter"),
-                report,
-            )
-        })
-        .unwrap_or(Duration::ZERO);
-    let misfire = raw
-        .misfire
-        .as_deref()
-        .and_then(|m| ok_or_report(checks::misfire(m), &path.key("misfire"), report))
-        .unwrap_or(Misfire::RunOnce);
     let retries = RetryParts::parse(raw.retries.as_ref(), &path.key("retries"), report);
     let notify = raw
         .notify
         .as_ref()
         .and_then(|n| super::notify::notify(n, &path.key("notify"), report));
     Defaults {
-        timezone,
-        completion_timeout,
+        timezone: own.timezone.flatten().unwrap_or(Tz::UTC),
+        completion_timeout: own
+            .completion_timeout
+            .flatten()
+            .unwrap_or(DEFAULT_COMPLETION_TIMEOUT),
         poll,
-        jitter,
-        misfire,
+        jitter: own.jitter.flatten().unwrap_or(Duration::ZERO),
+        misfire: own.misfire.flatten().unwrap_or(Misfire::RunOnce),
         retries,
         notify,
     }

@@ -6,16 +6,16 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::bounds::{MAX_COMPLETION_TIMEOUT, MAX_JITTER, MAX_RPO};
+use super::bounds::MAX_RPO;
 use super::checks;
-use super::defaults::{Defaults, PollParts, RetryParts};
+use super::defaults::{Defaults, Overrides, PollParts, RetryParts};
 use super::kind;
 use super::model::Policy;
 use super::path::FieldPath;
 use super::raw::RawPolicy;
 use super::report::Report;
 use super::retention::retention;
-use super::validate::{ok_or_report, required};
+use super::validate::{ok_or_report, optional, required};
 use crate::naming;
 use crate::schedule::Schedule;
 
@@ -73,10 +73,17 @@ pub(super) fn policy(
         )
     });
 
-    let timezone = match raw.timezone.as_deref() {
-        None => Some(defaults.timezone),
-        Some(tz) => ok_or_report(checks::timezone(tz), &path.key("timezone"), report),
-    };
+    let own = Overrides::parse(
+        [
+            &raw.timezone,
+            &raw.completion_timeout,
+            &raw.jitter,
+            &raw.misfire,
+        ],
+        path,
+        report,
+    );
+    let timezone = own.timezone.map(|tz| tz.unwrap_or(defaults.timezone));
 
     let targets = kind::targets(kind, raw, path, report);
     if let (Some(name), Some(first)) = (name, targets.as_ref().and_then(|t| t.first())) {
@@ -89,40 +96,26 @@ pub(super) fn policy(
         }
     }
 
-    let description = match raw.description.as_deref() {
-        None => Some(None),
-        Some(d) => ok_or_report(checks::description(d), &path.key("description"), report)
-            .map(|()| Some(d.to_string())),
-    };
-
-    let completion_timeout = match raw.completion_timeout.as_deref() {
-        None => Some(defaults.completion_timeout),
-        Some(d) => ok_or_report(
-            checks::duration(d, MAX_COMPLETION_TIMEOUT),
-            &path.key("completion_timeout"),
-            report,
-        ),
-    };
+    let description = optional(
+        &raw.description,
+        path,
+        "description",
+        |d| checks::description(d).map(|()| d.to_string()),
+        report,
+    );
+    let completion_timeout = own
+        .completion_timeout
+        .map(|d| d.unwrap_or(defaults.completion_timeout));
 
     let poll_path = path.key("poll");
     let poll = PollParts::parse(raw.poll.as_ref(), &poll_path, report);
     poll.check_order(&defaults.poll, &poll_path, report);
 
-    let jitter = match raw.jitter.as_deref() {
-        None => Some(defaults.jitter),
-        Some(d) => ok_or_report(
-            checks::duration_or_zero(d, MAX_JITTER),
-            &path.key("jitter"),
-            report,
-        ),
-    };
+    let jitter = own.jitter.map(|j| j.unwrap_or(defaults.jitter));
     if let (Some(jitter), Some(schedule), Some(tz)) = (jitter, &schedule, timezone) {
         check_jitter(jitter, schedule, tz, raw.jitter.is_some(), path, report);
     }
-    let misfire = match raw.misfire.as_deref() {
-        None => Some(defaults.misfire),
-        Some(m) => ok_or_report(checks::misfire(m), &path.key("misfire"), report),
-    };
+    let misfire = own.misfire.map(|m| m.unwrap_or(defaults.misfire));
     let retries = RetryParts::parse(raw.retries.as_ref(), &path.key("retries"), report)
         .resolve(&defaults.retries);
     let retention = match &raw.retention {
@@ -136,10 +129,13 @@ pub(super) fn policy(
         Some(n) => super::notify::notify(n, &path.key("notify"), report).map(Some),
     };
 
-    let rpo = match raw.rpo.as_deref() {
-        None => Some(None),
-        Some(d) => ok_or_report(checks::duration(d, MAX_RPO), &path.key("rpo"), report).map(Some),
-    };
+    let rpo = optional(
+        &raw.rpo,
+        path,
+        "rpo",
+        |d| checks::duration(d, MAX_RPO),
+        report,
+    );
 
     Some(Policy {
         name: name?.to_string(),

@@ -130,6 +130,21 @@ fn state_dir(text: Option<&str>, base_dir: &Path, report: &mut Report<'_>) -> Pa
     }
 }
 
+/// The optional field `field` of the block at `path`, checked: `Some(None)`
+/// when it is not given, `None` when it was refused (reported).
+pub(super) fn optional<T>(
+    value: &Option<String>,
+    path: &FieldPath,
+    field: &str,
+    check: impl FnOnce(&str) -> Result<T, String>,
+    report: &mut Report<'_>,
+) -> Option<Option<T>> {
+    match value.as_deref() {
+        None => Some(None),
+        Some(text) => ok_or_report(check(text), &path.key(field), report).map(Some),
+    }
+}
+
 /// The value, or `None` with the message reported at `path`.
 pub(super) fn ok_or_report<T>(
     result: Result<T, String>,

@@ -140,12 +140,12 @@ pub(in crate::config) fn check_endpoints(
 mod tests {
     use std::path::Path;
 
-    use crate::config::load::tests::TOKEN_CLOUD;
+    use crate::config::load::tests::token_cloud;
     use crate::config::{parse, PolicyKind, ServerWork, Work, DEFAULT_CSBS_PROVIDER};
 
     /// A server policy on a cloud with a CSBS endpoint.
     fn server_policy() -> String {
-        let cloud = TOKEN_CLOUD.replace(
+        let cloud = token_cloud().replace(
             "      backup: https://vbs.eu-de.example.com\n",
             "      backup: https://vbs.eu-de.example.com\n      \
              server_backup: https://csbs.eu-de.example.com\n",

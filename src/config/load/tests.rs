@@ -29,18 +29,12 @@ policies:
     volumes: [C5834FE1-577F-462E-9BF3-1B158E1DDE9C]
 ";
 
-/// A cloud with token auth and volume and backup endpoints, followed by
-/// `policies:` for a test to list its own under.
-pub(in crate::config) const TOKEN_CLOUD: &str = "\
-clouds:
-  prod:
-    project_id: 0123456789abcdef0123456789abcdef
-    endpoints:
-      volume: https://evs.eu-de.example.com
-      backup: https://vbs.eu-de.example.com
-    auth: { type: token, token_env: VBS_TOKEN }
-policies:
-";
+/// [`MINIMAL`]'s cloud with its token in an environment variable, followed
+/// by `policies:` for a test to list its own under.
+pub(in crate::config) fn token_cloud() -> String {
+    let endpoints = &MINIMAL[..MINIMAL.find("    auth:").unwrap_or(0)];
+    format!("{endpoints}    auth: {{ type: token, token_env: VBS_TOKEN }}\npolicies:\n")
+}
 
 #[test]
 fn limits_retries_jitter_and_misfire_default_and_override() {
@@ -243,7 +237,7 @@ fn all_errors_are_reported_at_once_with_positions() {
         )
     };
     let text = [
-        TOKEN_CLOUD.to_string(),
+        token_cloud(),
         policy("a", "prod", "schedule: \"0 30 25 * * *\""),
         policy("b", "prod", "schedule: \"0 0 1 * * *\""),
         policy("c", "prod", "scheduel: \"0 0 1 * * *\""),
