@@ -8,12 +8,14 @@ use crate::config::path::FieldPath;
 use crate::config::raw::RawPolicy;
 use crate::config::report::Report;
 
+/// Volumes as targets; the server fields refused.
 pub(super) const RULES: Rules = Rules {
     targets: &VOLUMES,
     refuse: |raw, path, report| super::server::refuse_on(PolicyKind::Backup, raw, path, report),
     work,
 };
 
+/// The volumes, with how each backup is made and shared.
 fn work(raw: &RawPolicy, ids: Targets, path: &FieldPath, report: &mut Report<'_>) -> Option<Work> {
     let share_to = share_to(raw.share_to.as_deref(), path, report);
     let full_backup_every = match raw.full_backup_every {

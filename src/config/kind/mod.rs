@@ -33,6 +33,7 @@ type WorkFn = fn(&RawPolicy, Targets, &FieldPath, &mut Report<'_>) -> Option<Wor
 /// A policy's targets, or `None` when their problems were reported.
 type Targets = Option<Vec<String>>;
 
+/// The checks of `kind`.
 fn rules(kind: PolicyKind) -> &'static Rules {
     match kind {
         PolicyKind::Backup => &backup::RULES,
@@ -41,7 +42,7 @@ fn rules(kind: PolicyKind) -> &'static Rules {
     }
 }
 
-/// The `kind` named in the file.
+/// The `kind` named in the file; an unknown one is reported.
 pub(super) fn parse(text: &str, path: &FieldPath, report: &mut Report<'_>) -> Option<PolicyKind> {
     let kind = text.parse().ok();
     if kind.is_none() {
@@ -98,7 +99,8 @@ pub(super) fn work(
     }
 }
 
-/// Whether the policy gives `field`, one of the fields only some kinds have.
+/// Whether the policy gives `field`, one of the fields only some kinds have
+/// (any other name is never given).
 fn given(raw: &RawPolicy, field: &str) -> bool {
     match field {
         "volumes" => raw.volumes.is_some(),
@@ -188,4 +190,42 @@ fn id_list(
         ids.push(id);
     }
     valid.then_some(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::load::tests::token_cloud;
+    use crate::config::{parse, SnapshotWork, Work};
+
+    fn policy(lines: &str) -> String {
+        format!(
+            "{}  - name: db\n    cloud: prod\n    schedule: \"0 0 2 * * *\"\n{lines}",
+            token_cloud()
+        )
+    }
+
+    #[test]
+    fn a_snapshot_policy_has_its_volumes_and_force_only() {
+        let text = policy(
+            "    kind: snapshot\n    force: true\n    volumes: [C5834FE1-577F-462E-9BF3-1B158E1DDE9C]\n",
+        );
+        let config = parse(&text, Path::new("p.yaml")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.policies[0].work,
+            Work::Snapshot(SnapshotWork {
+                volumes: vec!["c5834fe1-577f-462e-9bf3-1b158e1dde9c".into()],
+                force: true,
+            })
+        );
+    }
+
+    #[test]
+    fn an_unknown_kind_still_has_its_volumes_checked() {
+        let text = policy("    kind: bakup\n    volumes: [abc]\n");
+        let errors = parse(&text, Path::new("p.yaml")).unwrap_err();
+        let fields: Vec<&str> = errors.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["policies[0].kind", "policies[0].volumes[0]"]);
+    }
 }

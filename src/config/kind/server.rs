@@ -10,6 +10,7 @@ use crate::config::path::FieldPath;
 use crate::config::raw::RawPolicy;
 use crate::config::report::Report;
 
+/// Servers as targets; the fields of the volume kinds refused.
 pub(super) const RULES: Rules = Rules {
     targets: &SERVERS,
     refuse,
@@ -36,6 +37,7 @@ fn uuid(text: &str, what: &str, example: &str) -> Result<String, String> {
     }
 }
 
+/// The servers and the CSBS provider protecting them.
 fn work(raw: &RawPolicy, ids: Targets, path: &FieldPath, report: &mut Report<'_>) -> Option<Work> {
     let provider_id = provider_id(raw.provider_id.as_deref(), path, report);
     Some(Work::Server(ServerWork {
@@ -76,6 +78,7 @@ const VOLUME_ONLY: [(&str, &str); 5] = [
     ("share_to", "server backups cannot be shared"),
 ];
 
+/// Refuses what only the volume kinds have.
 fn refuse(raw: &RawPolicy, path: &FieldPath, report: &mut Report<'_>) {
     for (field, why) in VOLUME_ONLY {
         refuse_given(

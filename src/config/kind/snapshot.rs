@@ -7,12 +7,14 @@ use crate::config::path::FieldPath;
 use crate::config::raw::RawPolicy;
 use crate::config::report::Report;
 
+/// Volumes as targets; the server fields and `keep_snapshot` refused.
 pub(super) const RULES: Rules = Rules {
     targets: &VOLUMES,
     refuse,
     work,
 };
 
+/// The server fields, and `keep_snapshot`: a snapshot is what it keeps.
 fn refuse(raw: &RawPolicy, path: &FieldPath, report: &mut Report<'_>) {
     super::server::refuse_on(PolicyKind::Snapshot, raw, path, report);
     if raw.keep_snapshot.is_some() {
@@ -42,7 +44,9 @@ fn work(raw: &RawPolicy, ids: Targets, path: &FieldPath, report: &mut Report<'_>
             valid = false;
         }
     }
-    valid.then_some(())?;
+    if !valid {
+        return None;
+    }
     Some(Work::Snapshot(SnapshotWork {
         volumes: ids?,
         force: raw.force.unwrap_or(false),
