@@ -7,36 +7,46 @@
 //! - `yaml_guard.rs`: the size and alias-expansion bounds, checked first;
 //! - `locate.rs`: the YAML tree with line and column of every node;
 //! - `de.rs`: serde over that tree, one section at a time;
-//! - `checks.rs` / `validate.rs`: value checks, defaults, the validated model;
+//! - `checks.rs`: value checks of single fields;
+//! - `validate.rs`: the top level of the semantic checks, over
+//!   `defaults.rs`, `cloud.rs` / `auth.rs` and `policy.rs` /
+//!   `retention.rs`;
+//! - `kind/`: what only one kind of policy has, a file per kind;
 //! - `bounds.rs`: the upper bound of every duration and size;
 //! - `report.rs` / `error.rs`: collecting every problem with its position;
 //! - `load.rs`: [`load`] and [`parse`], which tie these together;
 //! - `model.rs`: the validated [`Config`] the rest of the agent uses.
 
+mod auth;
 mod bounds;
 mod checks;
+mod cloud;
 mod de;
+mod defaults;
 #[cfg(test)]
 mod doc_examples;
 mod error;
+mod kind;
 mod listen;
 mod load;
 mod locate;
 mod model;
 mod notify;
 mod path;
+mod policy;
 mod raw;
 mod report;
+mod retention;
 pub mod secret;
-mod server;
 mod source;
 mod suggest;
 mod validate;
 mod yaml_guard;
 
 pub use bounds::*;
+pub use defaults::{DEFAULT_COMPLETION_TIMEOUT, DEFAULT_POLL, DEFAULT_RETRIES};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
 pub use model::*;
 pub use notify::{DEFAULT_NOTIFY_ON, DEFAULT_NOTIFY_TIMEOUT};
-pub use validate::{DEFAULT_COMPLETION_TIMEOUT, DEFAULT_POLL, DEFAULT_RETRIES, DEFAULT_STATE_DIR};
+pub use validate::DEFAULT_STATE_DIR;
