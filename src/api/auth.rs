@@ -212,15 +212,10 @@ impl TokenSource {
                 record(observer, "POST", &url, 201, started, &result);
                 result
             }
-            AuthConfig::AkSk { .. } => Err(ApiError {
-                class: ErrorClass::Permanent,
-                call: "obtain token".into(),
-                status: None,
-                code: None,
-                message: "AK/SK credentials sign requests; they give no token".into(),
-                not_processed: true,
-                retry_after: None,
-            }),
+            AuthConfig::AkSk { .. } => Err(ApiError::unsendable(
+                "obtain token",
+                "AK/SK credentials sign requests; they give no token",
+            )),
         }
     }
 
@@ -248,7 +243,7 @@ impl TokenSource {
                 "name": user, "password": password.expose(), "domain": {"name": domain}}}},
             "scope": {"project": scope}}});
         let call = format!("POST {}", path_of(url));
-        let err = |class, status, message| keystone_error(&call, class, status, message);
+        let err = |class, status, message| ApiError::answered(&call, class, status, message);
         let mut req = http.post(url);
         if !self.want_catalog {
             req = req.query(&[("nocatalog", "true")]);
@@ -386,7 +381,7 @@ async fn token_catalog(
     token: &Secret,
 ) -> Result<Catalog, ApiError> {
     let call = format!("GET {}", path_of(url));
-    let err = |class, status, message| keystone_error(&call, class, status, message);
+    let err = |class, status, message| ApiError::answered(&call, class, status, message);
     let resp = http
         .get(url)
         .header("X-Auth-Token", token.expose())
@@ -413,23 +408,10 @@ async fn token_catalog(
     Ok(Catalog::from_catalog_body(&body))
 }
 
-/// A failed Keystone call.
-fn keystone_error(call: &str, class: ErrorClass, status: Option<u16>, message: String) -> ApiError {
-    ApiError {
-        class,
-        call: call.to_string(),
-        status,
-        code: None,
-        message: crate::bounded::message_owned(message),
-        not_processed: false,
-        retry_after: None,
-    }
-}
-
 /// A Keystone call that got no answer.
 fn unreachable(call: &str, e: &reqwest::Error) -> ApiError {
-    let error = super::client::transport_error(call, e);
-    keystone_error(
+    let error = ApiError::transport(call, e);
+    ApiError::answered(
         call,
         error.class,
         None,
@@ -441,13 +423,13 @@ fn unreachable(call: &str, e: &reqwest::Error) -> ApiError {
 fn unreadable(call: &str, status: u16, e: BodyError) -> ApiError {
     match e {
         BodyError::Transport(e) => unreachable(call, &e),
-        e => keystone_error(call, ErrorClass::BadAnswer, Some(status), e.to_string()),
+        e => ApiError::bad_answer(call, status, e.to_string()),
     }
 }
 
 /// A 3xx from Keystone: never followed, or the password would go along.
 fn redirected(call: &str, resp: &reqwest::Response) -> ApiError {
-    super::client::redirected(call, "Keystone", "auth_url", resp)
+    ApiError::redirected(call, "Keystone", "auth_url", resp)
 }
 
 /// The class of a refused Keystone call (401: the credentials) and the
@@ -471,15 +453,9 @@ fn token_expiry(body: &serde_json::Value) -> Option<DateTime<Utc>> {
 }
 
 fn read_secret(source: &SecretSource) -> Result<Secret, ApiError> {
-    source.read().map_err(|e| ApiError {
-        class: ErrorClass::Auth,
-        call: "read credentials".into(),
-        status: None,
-        code: None,
-        message: e.to_string(),
-        not_processed: true,
-        retry_after: None,
-    })
+    source
+        .read()
+        .map_err(|e| ApiError::unreadable_credentials(e.to_string()))
 }
 
 /// The path part of a URL, for messages and events.

@@ -20,8 +20,7 @@ use super::auth::{path_of, TokenSource};
 use super::catalog;
 use super::deadline::Deadline;
 use super::decode::{self, DecodeError, Page};
-use super::error::{classify, ApiError, ErrorClass};
-use super::fault::FaultBody;
+use super::error::{retry_after, ApiError, ErrorClass};
 use super::limit::RateLimiter;
 use super::observe::{CallObserver, CallRecord, TraceObserver};
 use super::types::{Backup, BackupSummary, Share, Snapshot};
@@ -171,15 +170,7 @@ impl CloudClient {
     /// built-in roots and the cloud's `cacert`, and redirects are never
     /// followed (see [`crate::http`]).
     pub fn new(cloud: &Cloud, settings: ClientSettings) -> Result<Self, ApiError> {
-        let setup_error = |message: String| ApiError {
-            class: ErrorClass::Permanent,
-            call: "build HTTP client".into(),
-            status: None,
-            code: None,
-            message,
-            not_processed: true,
-            retry_after: None,
-        };
+        let setup_error = |message: String| ApiError::unsendable("build HTTP client", message);
         let mut builder = crate::http::client_builder()
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout);
@@ -491,24 +482,21 @@ impl CloudClient {
         let types = service.catalog_types();
         let base = catalog
             .base_url(types, inner.region.as_deref(), &inner.interface, &project_id)
-            .ok_or_else(|| ApiError {
-                class: ErrorClass::Permanent,
-                call: format!("find the {name} endpoint"),
-                status: None,
-                code: None,
-                message: format!(
-                    "the Keystone service catalog has no {name} endpoint (types {}) on interface {} in {}; \
-                     set clouds.{}.endpoints.{name}, or fix region/interface",
-                    types.join(", "),
-                    inner.interface,
-                    inner
-                        .region
-                        .as_deref()
-                        .map_or_else(|| "any region".to_string(), |r| format!("region {r}")),
-                    inner.cloud,
-                ),
-                not_processed: true,
-                retry_after: None,
+            .ok_or_else(|| {
+                ApiError::unsendable(
+                    format!("find the {name} endpoint"),
+                    format!(
+                        "the Keystone service catalog has no {name} endpoint (types {}) on interface {} in {}; \
+                         set clouds.{}.endpoints.{name}, or fix region/interface",
+                        types.join(", "),
+                        inner.interface,
+                        inner
+                            .region
+                            .as_deref()
+                            .map_or_else(|| "any region".to_string(), |r| format!("region {r}")),
+                        inner.cloud,
+                    ),
+                )
             })?;
         Ok(format!("{base}/{tail}"))
     }
@@ -631,25 +619,16 @@ impl CloudClient {
     /// The error of an attempt the deadline ended, reported like any other.
     fn cut_off(&self, method: &Method, url: &str, latency: Duration) -> ApiError {
         let path = path_of(url);
-        let message = "no answer before the job's completion deadline; given up";
+        let error = ApiError::cut_off(format!("{method} {path}"));
         self.observer.on_call(&CallRecord {
             method: method.as_str(),
             path: &path,
             status: None,
             latency,
-            class: ErrorClass::Retryable.as_str(),
-            message: Some(message),
+            class: error.class.as_str(),
+            message: Some(&error.message),
         });
-        ApiError {
-            class: ErrorClass::Retryable,
-            call: format!("{method} {path}"),
-            status: None,
-            code: None,
-            message: message.to_string(),
-            // The request may have reached the server.
-            not_processed: false,
-            retry_after: None,
-        }
+        error
     }
 
     async fn attempt<T>(
@@ -677,14 +656,8 @@ impl CloudClient {
         }
         let resolved = self.resolve(url).await?;
         let url = resolved.as_str();
-        let parsed = url::Url::parse(url).map_err(|e| ApiError {
-            class: ErrorClass::Permanent,
-            call: format!("{method} {url}"),
-            status: None,
-            code: None,
-            message: format!("bad URL: {e}"),
-            not_processed: true,
-            retry_after: None,
+        let parsed = url::Url::parse(url).map_err(|e| {
+            ApiError::unsendable(format!("{method} {url}"), format!("bad URL: {e}"))
         })?;
         let mut req = inner
             .http
@@ -710,20 +683,26 @@ impl CloudClient {
         let call = format!("{method} {path}");
         let started = Instant::now();
         let (status, result) = match req.send().await {
-            Err(e) => (None, Err(transport_error(&call, &e))),
+            Err(e) => (None, Err(ApiError::transport(&call, &e))),
             Ok(resp) if resp.status().is_redirection() => (
                 Some(resp.status().as_u16()),
-                Err(redirected(&call, "the API", "the endpoint URL", &resp)),
+                Err(ApiError::redirected(
+                    &call,
+                    "the API",
+                    "the endpoint URL",
+                    &resp,
+                )),
             ),
             Ok(resp) => {
                 let status = resp.status().as_u16();
                 let retry_after = retry_after(resp.headers());
                 let result = match read_body(resp).await {
-                    Err(BodyError::Transport(e)) => Err(transport_error(&call, &e)),
-                    Err(e) => Err(bad_answer(&call, status, e.to_string())),
-                    Ok(text) if (200..300).contains(&status) => decode(&text)
-                        .map_err(|e| bad_answer(&call, status, format!("bad answer: {e}"))),
-                    Ok(text) => Err(http_error(&call, status, &text, retry_after)),
+                    Err(BodyError::Transport(e)) => Err(ApiError::transport(&call, &e)),
+                    Err(e) => Err(ApiError::bad_answer(&call, status, e.to_string())),
+                    Ok(text) if (200..300).contains(&status) => decode(&text).map_err(|e| {
+                        ApiError::bad_answer(&call, status, format!("bad answer: {e}"))
+                    }),
+                    Ok(text) => Err(ApiError::status(&call, status, &text, retry_after)),
                 };
                 (Some(status), result)
             }
@@ -754,111 +733,4 @@ fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
         }
         Err(_) => url.to_string(),
     }
-}
-
-pub(super) fn transport_error(call: &str, e: &reqwest::Error) -> ApiError {
-    let chain = error_chain(e);
-    if chain.to_ascii_lowercase().contains("certificate") {
-        // Retrying cannot help: the server's certificate is not trusted.
-        return ApiError {
-            class: ErrorClass::Permanent,
-            call: call.to_string(),
-            status: None,
-            code: None,
-            message: format!(
-                "TLS certificate not trusted: {chain}; if the cloud uses a private CA, \
-                 give its PEM file as `cacert` on the cloud (or OS_CACERT / clouds.yaml cacert)"
-            ),
-            not_processed: true,
-            retry_after: None,
-        };
-    }
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "connection failed"
-    };
-    ApiError {
-        class: ErrorClass::Retryable,
-        call: call.to_string(),
-        status: None,
-        code: None,
-        message: format!("{what}: {chain}"),
-        // Only a refused connection proves the request never arrived; a
-        // reset mid-request is reported as a request error and may have
-        // been acted on.
-        not_processed: e.is_connect(),
-        retry_after: None,
-    }
-}
-
-/// An answer that is not the documented shape, or too large to read.
-pub(super) fn bad_answer(call: &str, status: u16, message: String) -> ApiError {
-    ApiError {
-        class: ErrorClass::BadAnswer,
-        call: call.to_string(),
-        status: Some(status),
-        code: None,
-        message,
-        not_processed: false,
-        retry_after: None,
-    }
-}
-
-/// A 3xx answer from `who`. Redirects are never followed: the token, the
-/// signature or the password would go along to wherever they point.
-pub(super) fn redirected(call: &str, who: &str, fix: &str, resp: &reqwest::Response) -> ApiError {
-    let status = resp.status().as_u16();
-    let target = crate::http::redirect_target(resp).map_or_else(
-        || "an address it did not name".to_string(),
-        |u| u.to_string(),
-    );
-    ApiError {
-        class: ErrorClass::Permanent,
-        call: call.to_string(),
-        status: Some(status),
-        code: None,
-        message: format!(
-            "{who} answered {status} with a redirect to {target}; the agent does not follow \
-             redirects (credentials would travel with them): fix {fix} to the final address"
-        ),
-        not_processed: false,
-        retry_after: None,
-    }
-}
-
-fn http_error(call: &str, status: u16, body: &str, retry_after: Option<Duration>) -> ApiError {
-    let fault = FaultBody::parse(body);
-    let class = classify(status, &fault);
-    let detail = fault
-        .describe()
-        .unwrap_or_else(|| "no error details in the answer".into());
-    ApiError {
-        class,
-        call: call.to_string(),
-        status: Some(status),
-        code: fault.code.clone(),
-        message: format!("HTTP {status}: {detail}"),
-        not_processed: status == 429,
-        retry_after,
-    }
-}
-
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
-/// The error and its sources on one line (reqwest hides the cause otherwise).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
