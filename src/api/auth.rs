@@ -248,23 +248,11 @@ impl TokenSource {
         if !self.want_catalog {
             req = req.query(&[("nocatalog", "true")]);
         }
-        let resp = req
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| unreachable(&call, &e))?;
-        if resp.status().is_redirection() {
-            return Err(redirected(&call, &resp));
-        }
-        let status = resp.status().as_u16();
-        let token = resp
-            .headers()
+        let (status, headers, text) = exchange(&call, req.json(&body)).await?;
+        let token = headers
             .get("X-Subject-Token")
             .and_then(|v| v.to_str().ok())
             .map(Secret::new);
-        let text = read_body(resp)
-            .await
-            .map_err(|e| unreadable(&call, status, e))?;
         if status != 201 && status != 200 {
             let (class, detail) = refusal(status, &text);
             let message = match (class, &self.project) {
@@ -382,20 +370,11 @@ async fn token_catalog(
 ) -> Result<Catalog, ApiError> {
     let call = format!("GET {}", path_of(url));
     let err = |class, status, message| ApiError::answered(&call, class, status, message);
-    let resp = http
+    let req = http
         .get(url)
         .header("X-Auth-Token", token.expose())
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .map_err(|e| unreachable(&call, &e))?;
-    if resp.status().is_redirection() {
-        return Err(redirected(&call, &resp));
-    }
-    let status = resp.status().as_u16();
-    let text = read_body(resp)
-        .await
-        .map_err(|e| unreadable(&call, status, e))?;
+        .header("Accept", "application/json");
+    let (status, _, text) = exchange(&call, req).await?;
     if status != 200 {
         let (class, detail) = refusal(status, &text);
         return Err(err(
@@ -427,9 +406,22 @@ fn unreadable(call: &str, status: u16, e: BodyError) -> ApiError {
     }
 }
 
-/// A 3xx from Keystone: never followed, or the password would go along.
-fn redirected(call: &str, resp: &reqwest::Response) -> ApiError {
-    ApiError::redirected(call, "Keystone", "auth_url", resp)
+/// Sends a Keystone request and reads its answer: status, headers and body.
+/// A 3xx is refused, never followed, or the password would go along.
+async fn exchange(
+    call: &str,
+    req: reqwest::RequestBuilder,
+) -> Result<(u16, reqwest::header::HeaderMap, String), ApiError> {
+    let resp = req.send().await.map_err(|e| unreachable(call, &e))?;
+    if resp.status().is_redirection() {
+        return Err(ApiError::redirected(call, "Keystone", "auth_url", &resp));
+    }
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = read_body(resp)
+        .await
+        .map_err(|e| unreadable(call, status, e))?;
+    Ok((status, headers, text))
 }
 
 /// The class of a refused Keystone call (401: the credentials) and the
