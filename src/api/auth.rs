@@ -254,7 +254,8 @@ impl TokenSource {
             .and_then(|v| v.to_str().ok())
             .map(Secret::new);
         if status != 201 && status != 200 {
-            let (class, detail) = refusal(status, &text);
+            let (class, fault) = refusal(status, &text);
+            let detail = fault.clone().unwrap_or_else(|| format!("HTTP {status}"));
             let message = match (class, &self.project) {
                 (ErrorClass::Auth, Project::Name { name, domain }) => format!(
                     "Keystone refused user `{}` a token for project `{name}` in {domain}: \
@@ -266,6 +267,7 @@ impl TokenSource {
                     "Keystone refused the credentials for user `{}`: {detail}",
                     self.user_label()
                 ),
+                _ if is_server_error(status) => failed("issue a token", status, fault),
                 _ => format!("Keystone could not issue a token (HTTP {status}): {detail}"),
             };
             return Err(err(class, Some(status), message));
@@ -376,12 +378,15 @@ async fn token_catalog(
         .header("Accept", "application/json");
     let (status, _, text) = exchange(&call, req).await?;
     if status != 200 {
-        let (class, detail) = refusal(status, &text);
-        return Err(err(
-            class,
-            Some(status),
-            format!("Keystone refused to list the service catalog for the token: {detail}"),
-        ));
+        let (class, fault) = refusal(status, &text);
+        let what = "list the service catalog for the token";
+        let message = if is_server_error(status) {
+            failed(what, status, fault)
+        } else {
+            let detail = fault.unwrap_or_else(|| format!("HTTP {status}"));
+            format!("Keystone refused to {what}: {detail}")
+        };
+        return Err(err(class, Some(status), message));
     }
     let body = decode::json(&text).map_err(|e| err(ErrorClass::BadAnswer, Some(status), e.0))?;
     Ok(Catalog::from_catalog_body(&body))
@@ -425,16 +430,26 @@ async fn exchange(
 }
 
 /// The class of a refused Keystone call (401: the credentials) and the
-/// explanation in its answer.
-fn refusal(status: u16, text: &str) -> (ErrorClass, String) {
+/// explanation in its answer, if any.
+fn refusal(status: u16, text: &str) -> (ErrorClass, Option<String>) {
     let fault = FaultBody::parse(text);
     let class = if status == 401 {
         ErrorClass::Auth
     } else {
         super::error::classify(status, &fault)
     };
-    let detail = fault.describe().unwrap_or_else(|| format!("HTTP {status}"));
-    (class, detail)
+    (class, fault.describe())
+}
+
+/// A 5xx: Keystone's own trouble (retried), not a refusal of the request.
+fn is_server_error(status: u16) -> bool {
+    (500..600).contains(&status)
+}
+
+/// The message for a Keystone call that failed on Keystone's side.
+fn failed(what: &str, status: u16, detail: Option<String>) -> String {
+    let detail = detail.unwrap_or_else(|| "no error details in the answer".into());
+    format!("Keystone failed to {what} (HTTP {status}): {detail}")
 }
 
 /// `token.expires_at` of a Keystone token answer.
@@ -473,5 +488,66 @@ mod tests {
         let expiry = token_expiry(&body).expect("expires_at");
         assert_eq!(expiry, Utc.with_ymd_and_hms(2017, 6, 3, 2, 19, 49).unwrap());
         assert_eq!(token_expiry(&serde_json::json!({})), None);
+    }
+
+    /// Answers every connection on 127.0.0.1 with `status` and an empty
+    /// JSON body; the URL to reach it.
+    async fn answering(status: u16) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut buf = vec![0; 64 * 1024];
+                let _ = conn.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                     content-length: 2\r\nconnection: close\r\n\r\n{{}}"
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}/v3")
+    }
+
+    async fn password_token(status: u16) -> ApiError {
+        let password = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(password.path(), "secret").unwrap();
+        let auth_url = answering(status).await;
+        let source = TokenSource::new(
+            "test",
+            AuthConfig::Password {
+                auth_url: url::Url::parse(&auth_url).unwrap(),
+                user: "bot".into(),
+                user_domain: "Default".into(),
+                password: SecretSource::File(password.path().to_path_buf()),
+            },
+            Project::Id("0123456789abcdef0123456789abcdef".into()),
+            false,
+        );
+        let http = reqwest::Client::new();
+        source
+            .token(&http, &super::super::TraceObserver)
+            .await
+            .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn a_keystone_5xx_is_a_failure_of_keystone_and_a_401_a_refusal() {
+        for (status, class, message) in [
+            (
+                500,
+                ErrorClass::Retryable,
+                "Keystone failed to issue a token (HTTP 500): no error details in the answer",
+            ),
+            (
+                401,
+                ErrorClass::Auth,
+                "Keystone refused the credentials for user `bot`: HTTP 401",
+            ),
+        ] {
+            let e = password_token(status).await;
+            assert_eq!((e.class, e.message.as_str()), (class, message));
+        }
     }
 }
