@@ -12,10 +12,7 @@ pub mod kind;
 pub mod metrics;
 pub mod naming;
 pub mod notifier;
-pub mod notify;
-pub mod rpo_watch;
 pub mod schedule;
-pub mod scheduler;
 pub mod sim;
 pub mod store;
 #[cfg(test)]
