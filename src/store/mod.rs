@@ -28,7 +28,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{Migrations, M};
 
-pub use audit::{FailureCount, JobFilter, JobRow, WindowTotals};
+pub use audit::{FailureCount, JobCounts, JobFilter, JobRow, WindowTotals};
 pub use events::EventRecord;
 pub use events::{Event, EventKind};
 pub use files::DB_MODE;
