@@ -12,7 +12,7 @@ use serde::{Serialize, Serializer};
 
 use crate::config::{Config, Policy};
 use crate::schedule::Schedule;
-use crate::store::{format_ts, FailureCount, JobRecord, Store, StoreError};
+use crate::store::{format_ts, FailureCount, JobCounts, JobRecord, Store, StoreError};
 
 /// How far ahead fire times are examined to find a schedule's longest gap:
 /// a year and a day, so yearly schedules, monthly ones and both DST
@@ -128,18 +128,9 @@ pub struct TargetCompliance {
     /// Out of RPO: the newest success is older than the RPO, or there never
     /// was one and the first slot is older than the RPO.
     pub rpo_breached: bool,
-    /// Jobs with slots in the window (any status).
-    pub jobs: u64,
-    pub succeeded: u64,
-    pub failed: u64,
-    pub timed_out: u64,
-    /// Slots not run because the target's previous job was still running.
-    pub skipped_overlap: u64,
-    /// Slots that fell while the agent was down and were not caught up.
-    pub missed: u64,
-    pub running: u64,
-    /// Attempts made, retries included (skipped and missed slots make none).
-    pub attempts: u64,
+    /// The jobs with slots in the window, by how they ended.
+    #[serde(flatten)]
+    pub counts: JobCounts,
     /// `succeeded` / finished slots (succeeded, failed, timed out, skipped,
     /// missed); `None` without any.
     pub success_rate: Option<f64>,
@@ -243,19 +234,12 @@ fn target_compliance(
         last_success_resource_id: last.as_ref().and_then(resource_id),
         last_success_age_seconds: age,
         rpo_breached: breached,
-        jobs: stats.jobs,
-        succeeded: stats.succeeded,
-        failed: stats.failed,
-        timed_out: stats.timed_out,
-        skipped_overlap: stats.skipped_overlap,
-        missed: stats.missed,
-        running: stats.running,
-        attempts: stats.attempts,
-        success_rate: stats.success_rate(),
+        counts: stats.counts,
+        success_rate: stats.counts.success_rate(),
         mean_duration_seconds: stats.mean_duration(),
         worst_duration_seconds: stats.worst_duration_seconds,
         total_size_gb: stats.size_gb,
-        failures: if stats.may_have_failures() {
+        failures: if stats.counts.may_have_failures() {
             store.failure_counts(&policy.name, target, since, at)?
         } else {
             Vec::new()

@@ -212,15 +212,10 @@ impl TokenSource {
                 record(observer, "POST", &url, 201, started, &result);
                 result
             }
-            AuthConfig::AkSk { .. } => Err(ApiError {
-                class: ErrorClass::Permanent,
-                call: "obtain token".into(),
-                status: None,
-                code: None,
-                message: "AK/SK credentials sign requests; they give no token".into(),
-                not_processed: true,
-                retry_after: None,
-            }),
+            AuthConfig::AkSk { .. } => Err(ApiError::unsendable(
+                "obtain token",
+                "AK/SK credentials sign requests; they give no token",
+            )),
         }
     }
 
@@ -248,30 +243,19 @@ impl TokenSource {
                 "name": user, "password": password.expose(), "domain": {"name": domain}}}},
             "scope": {"project": scope}}});
         let call = format!("POST {}", path_of(url));
-        let err = |class, status, message| keystone_error(&call, class, status, message);
+        let err = |class, status, message| ApiError::answered(&call, class, status, message);
         let mut req = http.post(url);
         if !self.want_catalog {
             req = req.query(&[("nocatalog", "true")]);
         }
-        let resp = req
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| unreachable(&call, &e))?;
-        if resp.status().is_redirection() {
-            return Err(redirected(&call, &resp));
-        }
-        let status = resp.status().as_u16();
-        let token = resp
-            .headers()
+        let (status, headers, text) = exchange(&call, req.json(&body)).await?;
+        let token = headers
             .get("X-Subject-Token")
             .and_then(|v| v.to_str().ok())
             .map(Secret::new);
-        let text = read_body(resp)
-            .await
-            .map_err(|e| unreadable(&call, status, e))?;
         if status != 201 && status != 200 {
-            let (class, detail) = refusal(status, &text);
+            let (class, fault) = refusal(status, &text);
+            let detail = fault.clone().unwrap_or_else(|| format!("HTTP {status}"));
             let message = match (class, &self.project) {
                 (ErrorClass::Auth, Project::Name { name, domain }) => format!(
                     "Keystone refused user `{}` a token for project `{name}` in {domain}: \
@@ -283,6 +267,7 @@ impl TokenSource {
                     "Keystone refused the credentials for user `{}`: {detail}",
                     self.user_label()
                 ),
+                _ if is_server_error(status) => failed("issue a token", status, fault),
                 _ => format!("Keystone could not issue a token (HTTP {status}): {detail}"),
             };
             return Err(err(class, Some(status), message));
@@ -386,50 +371,31 @@ async fn token_catalog(
     token: &Secret,
 ) -> Result<Catalog, ApiError> {
     let call = format!("GET {}", path_of(url));
-    let err = |class, status, message| keystone_error(&call, class, status, message);
-    let resp = http
+    let err = |class, status, message| ApiError::answered(&call, class, status, message);
+    let req = http
         .get(url)
         .header("X-Auth-Token", token.expose())
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .map_err(|e| unreachable(&call, &e))?;
-    if resp.status().is_redirection() {
-        return Err(redirected(&call, &resp));
-    }
-    let status = resp.status().as_u16();
-    let text = read_body(resp)
-        .await
-        .map_err(|e| unreadable(&call, status, e))?;
+        .header("Accept", "application/json");
+    let (status, _, text) = exchange(&call, req).await?;
     if status != 200 {
-        let (class, detail) = refusal(status, &text);
-        return Err(err(
-            class,
-            Some(status),
-            format!("Keystone refused to list the service catalog for the token: {detail}"),
-        ));
+        let (class, fault) = refusal(status, &text);
+        let what = "list the service catalog for the token";
+        let message = if is_server_error(status) {
+            failed(what, status, fault)
+        } else {
+            let detail = fault.unwrap_or_else(|| format!("HTTP {status}"));
+            format!("Keystone refused to {what}: {detail}")
+        };
+        return Err(err(class, Some(status), message));
     }
     let body = decode::json(&text).map_err(|e| err(ErrorClass::BadAnswer, Some(status), e.0))?;
     Ok(Catalog::from_catalog_body(&body))
 }
 
-/// A failed Keystone call.
-fn keystone_error(call: &str, class: ErrorClass, status: Option<u16>, message: String) -> ApiError {
-    ApiError {
-        class,
-        call: call.to_string(),
-        status,
-        code: None,
-        message: crate::bounded::message_owned(message),
-        not_processed: false,
-        retry_after: None,
-    }
-}
-
 /// A Keystone call that got no answer.
 fn unreachable(call: &str, e: &reqwest::Error) -> ApiError {
-    let error = super::client::transport_error(call, e);
-    keystone_error(
+    let error = ApiError::transport(call, e);
+    ApiError::answered(
         call,
         error.class,
         None,
@@ -441,26 +407,49 @@ fn unreachable(call: &str, e: &reqwest::Error) -> ApiError {
 fn unreadable(call: &str, status: u16, e: BodyError) -> ApiError {
     match e {
         BodyError::Transport(e) => unreachable(call, &e),
-        e => keystone_error(call, ErrorClass::BadAnswer, Some(status), e.to_string()),
+        e => ApiError::bad_answer(call, status, e.to_string()),
     }
 }
 
-/// A 3xx from Keystone: never followed, or the password would go along.
-fn redirected(call: &str, resp: &reqwest::Response) -> ApiError {
-    super::client::redirected(call, "Keystone", "auth_url", resp)
+/// Sends a Keystone request and reads its answer: status, headers and body.
+/// A 3xx is refused, never followed, or the password would go along.
+async fn exchange(
+    call: &str,
+    req: reqwest::RequestBuilder,
+) -> Result<(u16, reqwest::header::HeaderMap, String), ApiError> {
+    let resp = req.send().await.map_err(|e| unreachable(call, &e))?;
+    if resp.status().is_redirection() {
+        return Err(ApiError::redirected(call, "Keystone", "auth_url", &resp));
+    }
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = read_body(resp)
+        .await
+        .map_err(|e| unreadable(call, status, e))?;
+    Ok((status, headers, text))
 }
 
 /// The class of a refused Keystone call (401: the credentials) and the
-/// explanation in its answer.
-fn refusal(status: u16, text: &str) -> (ErrorClass, String) {
+/// explanation in its answer, if any.
+fn refusal(status: u16, text: &str) -> (ErrorClass, Option<String>) {
     let fault = FaultBody::parse(text);
     let class = if status == 401 {
         ErrorClass::Auth
     } else {
         super::error::classify(status, &fault)
     };
-    let detail = fault.describe().unwrap_or_else(|| format!("HTTP {status}"));
-    (class, detail)
+    (class, fault.describe())
+}
+
+/// A 5xx: Keystone's own trouble (retried), not a refusal of the request.
+fn is_server_error(status: u16) -> bool {
+    (500..600).contains(&status)
+}
+
+/// The message for a Keystone call that failed on Keystone's side.
+fn failed(what: &str, status: u16, detail: Option<String>) -> String {
+    let detail = detail.unwrap_or_else(|| "no error details in the answer".into());
+    format!("Keystone failed to {what} (HTTP {status}): {detail}")
 }
 
 /// `token.expires_at` of a Keystone token answer.
@@ -471,15 +460,9 @@ fn token_expiry(body: &serde_json::Value) -> Option<DateTime<Utc>> {
 }
 
 fn read_secret(source: &SecretSource) -> Result<Secret, ApiError> {
-    source.read().map_err(|e| ApiError {
-        class: ErrorClass::Auth,
-        call: "read credentials".into(),
-        status: None,
-        code: None,
-        message: e.to_string(),
-        not_processed: true,
-        retry_after: None,
-    })
+    source
+        .read()
+        .map_err(|e| ApiError::unreadable_credentials(e.to_string()))
 }
 
 /// The path part of a URL, for messages and events.
@@ -505,5 +488,66 @@ mod tests {
         let expiry = token_expiry(&body).expect("expires_at");
         assert_eq!(expiry, Utc.with_ymd_and_hms(2017, 6, 3, 2, 19, 49).unwrap());
         assert_eq!(token_expiry(&serde_json::json!({})), None);
+    }
+
+    /// Answers every connection on 127.0.0.1 with `status` and an empty
+    /// JSON body; the URL to reach it.
+    async fn answering(status: u16) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut buf = vec![0; 64 * 1024];
+                let _ = conn.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                     content-length: 2\r\nconnection: close\r\n\r\n{{}}"
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}/v3")
+    }
+
+    async fn password_token(status: u16) -> ApiError {
+        let password = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(password.path(), "secret").unwrap();
+        let auth_url = answering(status).await;
+        let source = TokenSource::new(
+            "test",
+            AuthConfig::Password {
+                auth_url: url::Url::parse(&auth_url).unwrap(),
+                user: "bot".into(),
+                user_domain: "Default".into(),
+                password: SecretSource::File(password.path().to_path_buf()),
+            },
+            Project::Id("0123456789abcdef0123456789abcdef".into()),
+            false,
+        );
+        let http = reqwest::Client::new();
+        source
+            .token(&http, &super::super::TraceObserver)
+            .await
+            .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn a_keystone_5xx_is_a_failure_of_keystone_and_a_401_a_refusal() {
+        for (status, class, message) in [
+            (
+                500,
+                ErrorClass::Retryable,
+                "Keystone failed to issue a token (HTTP 500): no error details in the answer",
+            ),
+            (
+                401,
+                ErrorClass::Auth,
+                "Keystone refused the credentials for user `bot`: HTTP 401",
+            ),
+        ] {
+            let e = password_token(status).await;
+            assert_eq!((e.class, e.message.as_str()), (class, message));
+        }
     }
 }

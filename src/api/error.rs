@@ -1,5 +1,7 @@
-//! Failure classification. The engine decides what to do from the class
-//! alone: retry now, retry later, give up, or report a quota problem.
+//! Failure classification and the errors of HTTP calls. The engine decides
+//! what to do from the class alone: retry now, retry later, give up, or
+//! report a quota problem; the constructors below name the situations, so
+//! each sets the class and whether a retry is safe the same way everywhere.
 
 use std::time::Duration;
 
@@ -60,6 +62,159 @@ impl ApiError {
     pub fn is_not_found(&self) -> bool {
         self.status == Some(404)
     }
+
+    /// A call that could not be made at all (no HTTP client, a bad URL, no
+    /// endpoint): nothing reached the server, and trying again cannot help.
+    pub fn unsendable(call: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            class: ErrorClass::Permanent,
+            call: call.into(),
+            status: None,
+            code: None,
+            message: message.into(),
+            not_processed: true,
+            retry_after: None,
+        }
+    }
+
+    /// Credentials that could not be read: no request was sent.
+    pub fn unreadable_credentials(message: impl Into<String>) -> Self {
+        Self {
+            class: ErrorClass::Auth,
+            ..Self::unsendable("read credentials", message)
+        }
+    }
+
+    /// A call the server took but that never came to a good end (a delete
+    /// that did not finish): permanent, and the server may have acted.
+    pub fn failed(call: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            not_processed: false,
+            ..Self::unsendable(call, message)
+        }
+    }
+
+    /// An attempt the job's deadline ended: retryable in principle, but the
+    /// request may have reached the server.
+    pub fn cut_off(call: impl Into<String>) -> Self {
+        Self {
+            class: ErrorClass::Retryable,
+            call: call.into(),
+            status: None,
+            code: None,
+            message: "no answer before the job's completion deadline; given up".into(),
+            not_processed: false,
+            retry_after: None,
+        }
+    }
+
+    /// A call that got no answer: retryable, except an untrusted TLS
+    /// certificate, which no retry can fix.
+    pub fn transport(call: &str, e: &reqwest::Error) -> Self {
+        let chain = error_chain(e);
+        if chain.to_ascii_lowercase().contains("certificate") {
+            return Self::unsendable(
+                call,
+                format!(
+                    "TLS certificate not trusted: {chain}; if the cloud uses a private CA, \
+                     give its PEM file as `cacert` on the cloud (or OS_CACERT / clouds.yaml cacert)"
+                ),
+            );
+        }
+        let what = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else {
+            "connection failed"
+        };
+        Self {
+            class: ErrorClass::Retryable,
+            call: call.to_string(),
+            status: None,
+            code: None,
+            message: format!("{what}: {chain}"),
+            // Only a refused connection proves the request never arrived; a
+            // reset mid-request is reported as a request error and may have
+            // been acted on.
+            not_processed: e.is_connect(),
+            retry_after: None,
+        }
+    }
+
+    /// An answer that is not the documented shape, or too large to read.
+    pub fn bad_answer(call: &str, status: u16, message: impl Into<String>) -> Self {
+        Self::answered(call, ErrorClass::BadAnswer, Some(status), message.into())
+    }
+
+    /// A 3xx answer from `who`. Redirects are never followed: the token, the
+    /// signature or the password would go along to wherever they point.
+    pub fn redirected(call: &str, who: &str, fix: &str, resp: &reqwest::Response) -> Self {
+        let status = resp.status().as_u16();
+        let target = crate::http::redirect_target(resp).map_or_else(
+            || "an address it did not name".to_string(),
+            |u| u.to_string(),
+        );
+        Self::answered(
+            call,
+            ErrorClass::Permanent,
+            Some(status),
+            format!(
+                "{who} answered {status} with a redirect to {target}; the agent does not follow \
+                 redirects (credentials would travel with them): fix {fix} to the final address"
+            ),
+        )
+    }
+
+    /// An HTTP error answer, classified by its status and vendor code.
+    pub fn status(call: &str, status: u16, body: &str, retry_after: Option<Duration>) -> Self {
+        let fault = FaultBody::parse(body);
+        let class = classify(status, &fault);
+        let detail = fault
+            .describe()
+            .unwrap_or_else(|| "no error details in the answer".into());
+        Self {
+            class,
+            call: call.to_string(),
+            status: Some(status),
+            code: fault.code.clone(),
+            message: format!("HTTP {status}: {detail}"),
+            not_processed: status == 429,
+            retry_after,
+        }
+    }
+
+    /// A failed call of the given class that may have reached the server;
+    /// the message is bounded, as it may quote the answer.
+    pub fn answered(call: &str, class: ErrorClass, status: Option<u16>, message: String) -> Self {
+        Self {
+            class,
+            call: call.to_string(),
+            status,
+            code: None,
+            message: crate::bounded::message_owned(message),
+            not_processed: false,
+            retry_after: None,
+        }
+    }
+}
+
+/// The server's `Retry-After`, in seconds (the only form clouds send).
+pub(super) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// The error and its sources on one line (reqwest hides the cause otherwise).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// VBS/EVS/CSBS codes meaning "the resource is busy, try later".

@@ -180,7 +180,7 @@ pub fn job_rows(jobs: &[JobRecord]) -> Vec<Vec<String>> {
             let reason = match (j.status, &j.fail_reason) {
                 (_, Some(r)) => r.clone(),
                 (JobStatus::SkippedOverlap, None) => format!(
-                    "job {} of this volume was still running",
+                    "job {} of this target was still running",
                     j.blocked_by.unwrap_or_default()
                 ),
                 (JobStatus::Missed, None) => "slot missed while the agent was down".into(),

@@ -11,8 +11,15 @@ use crate::api::ClientSettings;
 use crate::engine::{Engine, PruneReport};
 use crate::store::Store;
 
+/// A policy's targets are volumes or servers, and what it made backups or
+/// snapshots: the table names them as `history` does.
 const HEADER: &[&str] = &[
-    "policy", "volume", "backup", "created", "decision", "reason",
+    "policy",
+    "target",
+    "backup/snapshot",
+    "created",
+    "decision",
+    "reason",
 ];
 
 pub async fn run(path: &Path, policy: Option<&str>, dry_run: bool) -> anyhow::Result<ExitCode> {

@@ -117,10 +117,13 @@ fn row(t: &TargetCompliance) -> Vec<String> {
     } else {
         "ok"
     };
-    let finished = t.succeeded + t.failed + t.timed_out + t.skipped_overlap + t.missed;
+    let counts = &t.counts;
     let rate = t
         .success_rate
-        .map(|r| format!("{}/{finished} ({:.0}%)", t.succeeded, r * 100.0))
+        .map(|r| {
+            let finished = counts.finished();
+            format!("{}/{finished} ({:.0}%)", counts.succeeded, r * 100.0)
+        })
         .unwrap_or_else(dash);
     vec![
         t.policy.clone(),
@@ -134,7 +137,7 @@ fn row(t: &TargetCompliance) -> Vec<String> {
         t.rpo_seconds.map(secs).unwrap_or_else(dash),
         state.into(),
         rate,
-        t.attempts.to_string(),
+        counts.attempts.to_string(),
         t.mean_duration_seconds
             .map(|s| secs(s.round() as u64))
             .unwrap_or_else(dash),
@@ -142,8 +145,8 @@ fn row(t: &TargetCompliance) -> Vec<String> {
             .map(|s| secs(s.max(0).unsigned_abs()))
             .unwrap_or_else(dash),
         format!("{} GB", t.total_size_gb),
-        t.skipped_overlap.to_string(),
-        t.missed.to_string(),
+        counts.skipped_overlap.to_string(),
+        counts.missed.to_string(),
     ]
 }
 

@@ -319,20 +319,17 @@ async fn delete_and_wait(client: &CloudClient, policy: &Policy, id: &str) -> Res
         }
     })
     .await;
-    gone.map_err(|end| ApiError {
-        class: ErrorClass::Permanent,
-        call: format!("DELETE {} {id}", policy.kind().as_str()),
-        status: None,
-        code: None,
-        message: match end {
-            PollEnd::Deadline => format!(
-                "still present {} after the delete",
-                humantime::format_duration(DELETE_BUDGET)
-            ),
-            PollEnd::Failed(r) => r,
-        },
-        not_processed: false,
-        retry_after: None,
+    gone.map_err(|end| {
+        ApiError::failed(
+            format!("DELETE {} {id}", policy.kind().as_str()),
+            match end {
+                PollEnd::Deadline => format!(
+                    "still present {} after the delete",
+                    humantime::format_duration(DELETE_BUDGET)
+                ),
+                PollEnd::Failed(r) => r,
+            },
+        )
     })
 }
 

@@ -101,13 +101,5 @@ pub(super) async fn delete_and_wait(
 }
 
 fn failure(item_id: &str, message: String) -> ApiError {
-    ApiError {
-        class: ErrorClass::Permanent,
-        call: format!("DELETE server backup {item_id}"),
-        status: None,
-        code: None,
-        message,
-        not_processed: false,
-        retry_after: None,
-    }
+    ApiError::failed(format!("DELETE server backup {item_id}"), message)
 }

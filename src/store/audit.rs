@@ -44,31 +44,34 @@ impl JobStatus {
     ];
 }
 
-/// The totals of a target's jobs over a window (see [`Store::window_totals`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WindowTotals {
+/// How a target's jobs over a window ended, and the attempts they made:
+/// one type for the store's totals and the compliance report, whose JSON
+/// shows these fields under these names, in this order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JobCounts {
+    /// Jobs with slots in the window (any status).
     pub jobs: u64,
     pub succeeded: u64,
     pub failed: u64,
     pub timed_out: u64,
+    /// Slots not run because the target's previous job was still running.
     pub skipped_overlap: u64,
+    /// Slots that fell while the agent was down and were not caught up.
     pub missed: u64,
     pub running: u64,
-    /// Attempts of the jobs that ran (not skipped or missed).
+    /// Attempts made, retries included (skipped and missed slots make none).
     pub attempts: u64,
-    /// Sum and count of the durations of succeeded jobs (whole seconds, as
-    /// `v_jobs.duration_seconds`).
-    pub duration_sum_seconds: Option<i64>,
-    pub durations: u64,
-    pub worst_duration_seconds: Option<i64>,
-    /// Sum of the succeeded jobs' sizes.
-    pub size_gb: i64,
 }
 
-impl WindowTotals {
-    /// Succeeded out of finished (not running) jobs.
+impl JobCounts {
+    /// Jobs that ended (all but the running ones).
+    pub fn finished(&self) -> u64 {
+        self.jobs - self.running
+    }
+
+    /// Succeeded out of finished jobs.
     pub fn success_rate(&self) -> Option<f64> {
-        let finished = self.jobs - self.running;
+        let finished = self.finished();
         (finished > 0).then(|| self.succeeded as f64 / finished as f64)
     }
 
@@ -79,7 +82,22 @@ impl WindowTotals {
         let ran = self.jobs - self.skipped_overlap - self.missed;
         self.failed + self.timed_out > 0 || self.attempts > ran
     }
+}
 
+/// The totals of a target's jobs over a window (see [`Store::window_totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowTotals {
+    pub counts: JobCounts,
+    /// Sum and count of the durations of succeeded jobs (whole seconds, as
+    /// `v_jobs.duration_seconds`).
+    pub duration_sum_seconds: Option<i64>,
+    pub durations: u64,
+    pub worst_duration_seconds: Option<i64>,
+    /// Sum of the succeeded jobs' sizes.
+    pub size_gb: i64,
+}
+
+impl WindowTotals {
     /// Mean duration of the succeeded jobs.
     pub fn mean_duration(&self) -> Option<f64> {
         let sum = self.duration_sum_seconds?;
@@ -315,14 +333,16 @@ impl Store {
             params![policy, target, format_ts(since), format_ts(until)],
             |r| {
                 Ok(WindowTotals {
-                    jobs: count(r, 0)?,
-                    succeeded: count(r, 1)?,
-                    failed: count(r, 2)?,
-                    timed_out: count(r, 3)?,
-                    skipped_overlap: count(r, 4)?,
-                    missed: count(r, 5)?,
-                    running: count(r, 6)?,
-                    attempts: count(r, 7)?,
+                    counts: JobCounts {
+                        jobs: count(r, 0)?,
+                        succeeded: count(r, 1)?,
+                        failed: count(r, 2)?,
+                        timed_out: count(r, 3)?,
+                        skipped_overlap: count(r, 4)?,
+                        missed: count(r, 5)?,
+                        running: count(r, 6)?,
+                        attempts: count(r, 7)?,
+                    },
                     duration_sum_seconds: r.get(8)?,
                     durations: count(r, 9)?,
                     worst_duration_seconds: r.get(10)?,

@@ -28,7 +28,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{Migrations, M};
 
-pub use audit::{FailureCount, JobFilter, JobRow, WindowTotals};
+pub use audit::{FailureCount, JobCounts, JobFilter, JobRow, WindowTotals};
 pub use events::EventRecord;
 pub use events::{Event, EventKind};
 pub use files::DB_MODE;
@@ -48,21 +48,42 @@ const WAL_CHECKPOINT_PAGES: i64 = 10_000;
 /// How long a writer waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-const MIGRATIONS: &[M<'static>] = &[
-    M::up(include_str!("../../migrations/0001_history.sql")),
-    M::up(include_str!(
-        "../../migrations/0002_attempts_overlap_catchup.sql"
-    )),
-    M::up(include_str!("../../migrations/0003_retention.sql")),
-    M::up(include_str!("../../migrations/0004_shares.sql")),
-    M::up(include_str!("../../migrations/0005_server_backups.sql")),
-    M::up(include_str!("../../migrations/0006_audit_views.sql")),
-    M::up(include_str!("../../migrations/0008_backup_duration.sql")),
-    M::up(include_str!("../../migrations/0009_audit_indexes.sql")),
-    M::up(include_str!("../../migrations/0010_cloud_projects.sql")),
-    M::up(include_str!("../../migrations/0011_history_id.sql")),
-    M::up(include_str!("../../migrations/0012_job_kind_phases.sql")),
+/// A migration file under `migrations/`: its name and its SQL.
+macro_rules! migration {
+    ($name:literal) => {
+        ($name, include_str!(concat!("../../migrations/", $name)))
+    };
+}
+
+/// The schema's migrations in the order they apply: every file under
+/// `migrations/`, numbered from 0001 without a gap (a test holds the list
+/// and the files to each other). SQLite's `user_version` counts those
+/// applied, by position, so a released migration is never changed, and a
+/// new one is only ever appended.
+const MIGRATIONS: &[(&str, &str)] = &[
+    migration!("0001_history.sql"),
+    migration!("0002_attempts_overlap_catchup.sql"),
+    migration!("0003_retention.sql"),
+    migration!("0004_shares.sql"),
+    migration!("0005_server_backups.sql"),
+    migration!("0006_audit_views.sql"),
+    migration!("0007_backup_duration.sql"),
+    migration!("0008_audit_indexes.sql"),
+    migration!("0009_cloud_projects.sql"),
+    migration!("0010_history_id.sql"),
+    migration!("0011_job_kind_phases.sql"),
 ];
+
+/// The first `count` migrations, as the migrator takes them.
+fn migrations(count: usize) -> Migrations<'static> {
+    Migrations::new(
+        MIGRATIONS
+            .iter()
+            .take(count)
+            .map(|(_, sql)| M::up(sql))
+            .collect(),
+    )
+}
 
 /// Errors of the history store.
 #[derive(Debug, thiserror::Error)]
@@ -190,7 +211,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
         check(&conn)?;
-        Migrations::from_slice(MIGRATIONS)
+        migrations(MIGRATIONS.len())
             .to_latest(&mut conn)
             .map_err(|source| StoreError::Migrate {
                 path: path.to_path_buf(),

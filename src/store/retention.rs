@@ -22,6 +22,21 @@ pub struct RetentionAction<'a> {
     pub reason: &'a str,
 }
 
+/// The backups jobs of policy `?1` on target `?2` made, in any attempt.
+const BACKUPS_MADE_BY: &str =
+    "SELECT backup_id FROM jobs WHERE policy = ?1 AND target = ?2 AND backup_id IS NOT NULL
+     UNION
+     SELECT a.backup_id FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+     WHERE j.policy = ?1 AND j.target = ?2 AND a.backup_id IS NOT NULL";
+
+/// The snapshots jobs of snapshot policy `?1` on target `?2` made, in any
+/// attempt (a backup policy's snapshots are temporary, never kept).
+const SNAPSHOTS_MADE_BY: &str = "SELECT snapshot_id FROM jobs
+     WHERE policy = ?1 AND target = ?2 AND kind = 'snapshot' AND snapshot_id IS NOT NULL
+     UNION
+     SELECT a.snapshot_id FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+     WHERE j.policy = ?1 AND j.target = ?2 AND j.kind = 'snapshot' AND a.snapshot_id IS NOT NULL";
+
 impl Store {
     /// Every backup id the history records for `policy` on `target`,
     /// earlier attempts included.
@@ -30,15 +45,7 @@ impl Store {
         policy: &str,
         target: &str,
     ) -> Result<HashSet<String>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT backup_id FROM jobs WHERE policy = ?1 AND target = ?2 AND backup_id IS NOT NULL
-             UNION
-             SELECT a.backup_id FROM job_attempts a JOIN jobs j ON j.id = a.job_id
-             WHERE j.policy = ?1 AND j.target = ?2 AND a.backup_id IS NOT NULL",
-        )?;
-        let ids = stmt.query_map(params![policy, target], |r| r.get::<_, String>(0))?;
-        Ok(ids.collect::<Result<_, _>>()?)
+        self.ids_made_by(policy, target, BACKUPS_MADE_BY)
     }
 
     /// Every snapshot id the history records for a snapshot `policy` on
@@ -48,14 +55,18 @@ impl Store {
         policy: &str,
         target: &str,
     ) -> Result<HashSet<String>, StoreError> {
+        self.ids_made_by(policy, target, SNAPSHOTS_MADE_BY)
+    }
+
+    /// The ids `sql` selects for `policy` (`?1`) on `target` (`?2`).
+    fn ids_made_by(
+        &self,
+        policy: &str,
+        target: &str,
+        sql: &str,
+    ) -> Result<HashSet<String>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT snapshot_id FROM jobs
-             WHERE policy = ?1 AND target = ?2 AND kind = 'snapshot' AND snapshot_id IS NOT NULL
-             UNION
-             SELECT a.snapshot_id FROM job_attempts a JOIN jobs j ON j.id = a.job_id
-             WHERE j.policy = ?1 AND j.target = ?2 AND j.kind = 'snapshot' AND a.snapshot_id IS NOT NULL",
-        )?;
+        let mut stmt = conn.prepare(sql)?;
         let ids = stmt.query_map(params![policy, target], |r| r.get::<_, String>(0))?;
         Ok(ids.collect::<Result<_, _>>()?)
     }

@@ -224,20 +224,45 @@ fn read_only_store_reads_while_writer_is_open() {
 }
 
 #[test]
-fn every_migration_file_is_applied() {
-    let (dir, _store) = temp_store();
-    let conn = rusqlite::Connection::open(dir.path().join("history.db")).unwrap();
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
-    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-        .unwrap()
-        .count();
-    assert_eq!(
-        version,
-        i64::try_from(files).unwrap(),
-        "a file in migrations/ is not listed in store::MIGRATIONS"
-    );
+fn the_migration_list_is_the_files_in_order_numbered_without_a_gap() {
+    let mut files: Vec<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+    files.sort();
+    let listed: Vec<&str> = MIGRATIONS.iter().map(|(name, _)| *name).collect();
+    assert_eq!(listed, files, "store::MIGRATIONS and migrations/ differ");
+    for (i, name) in listed.iter().enumerate() {
+        let number = format!("{:04}_", i + 1);
+        assert!(
+            name.starts_with(&number),
+            "{name} should start with {number}"
+        );
+    }
+}
+
+#[test]
+fn a_history_left_at_any_earlier_migration_opens_at_the_latest() {
+    for applied in 1..MIGRATIONS.len() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        migrations(applied).to_latest(&mut conn).unwrap();
+        drop(conn);
+        let store = Store::open(&path).unwrap();
+        run_with_one_job(&store);
+        drop(store);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            version,
+            i64::try_from(MIGRATIONS.len()).unwrap(),
+            "from {applied}"
+        );
+    }
 }
 
 #[test]

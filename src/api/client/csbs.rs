@@ -8,7 +8,8 @@ use reqwest::Method;
 use serde_json::json;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{with_query, CloudClient, MAX_PAGES, PAGE_SIZE};
+use super::request::{with_query, Service, MAX_PAGES, PAGE_SIZE};
+use super::CloudClient;
 use crate::api::decode;
 use crate::api::error::ApiError;
 use crate::api::types::{Checkpoint, CheckpointItem};
@@ -19,7 +20,7 @@ pub const MAX_CHECKPOINT_DELETIONS: usize = 5;
 
 impl CloudClient {
     fn csbs_url(&self, tail: &str) -> String {
-        self.url(super::Service::ServerBackup, "v1", tail)
+        self.url(Service::ServerBackup, "v1", tail)
     }
 
     /// Starts a backup of `server_id`

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Timelike, Utc};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
-use vbs_agent::sim::{self, SimConfig, SimHandle, SimProject, SimVolume};
+use vbs_agent::sim::{SimConfig, SimHandle, SimProject, SimVolume};
 
 use crate::fleet_file::{policy_file_with, volume_id, Limits, PROJECT, TOKEN_ENV};
 use crate::process::{cpu_seconds, peak_rss_bytes, Daemon};
+use crate::simulator;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -202,14 +203,9 @@ async fn start_sim(args: &Args, volumes: usize) -> Result<SimHandle, String> {
                 .collect(),
         )],
         tokens: vec!["bench-token".into()],
-        snapshot_duration: args.work,
-        backup_duration: args.work,
-        delete_duration: args.work,
         ..SimConfig::default()
     };
-    sim::start(config, "127.0.0.1:0".parse().map_err(|_| "address")?)
-        .await
-        .map_err(|e| format!("cannot start the simulator: {e}"))
+    simulator::start(config, args.work).await
 }
 
 fn next_whole_second(t: DateTime<Utc>) -> DateTime<Utc> {

@@ -9,6 +9,7 @@ mod process;
 mod report;
 mod scheduler;
 mod side_by_side;
+mod simulator;
 mod startup;
 mod yaml_bomb;
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::mpsc;
-use vbs_agent::scheduler;
+use vbs_agent::daemon::scheduler;
 
 use crate::fleet_file::{policy_file, TOKEN_ENV};
 use crate::process::{cpu_seconds, Daemon};

@@ -11,9 +11,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use vbs_agent::sim::{self, SimConfig, SimHandle, SimProject, SimUser, SimVolume};
+use vbs_agent::sim::{SimConfig, SimHandle, SimProject, SimUser, SimVolume};
 
 use crate::process::{agent_binary, children_cpu_seconds};
+use crate::simulator;
 
 const CLI_LOOP: &str = include_str!("side_by_side/cli_loop.sh");
 const SDK_SCRIPT: &str = include_str!("side_by_side/sdk_script.py");
@@ -168,14 +169,9 @@ async fn start_sim(args: &Args) -> Result<SimHandle, String> {
             domain: "Default".into(),
             password: PASSWORD.into(),
         }],
-        snapshot_duration: args.work,
-        backup_duration: args.work,
-        delete_duration: args.work,
         ..SimConfig::default()
     };
-    sim::start(config, "127.0.0.1:0".parse().map_err(|_| "address")?)
-        .await
-        .map_err(|e| format!("cannot start the simulator: {e}"))
+    simulator::start(config, args.work).await
 }
 
 fn one_way(args: &Args, sim: &SimHandle, dir: &Path, way: Way) -> Result<Outcome, String> {

@@ -3,6 +3,10 @@
 //! reloads the policy file on request and stops cleanly when the shutdown
 //! future resolves. A library function so that tests run it in-process.
 
+mod rpo_watch;
+pub mod scheduler;
+mod systemd;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,10 +22,9 @@ use crate::config::{self, Config, Misfire, Policy};
 use crate::engine::{Engine, EngineError, RunReport};
 use crate::metrics::{health, server, Heartbeat, Metrics};
 use crate::notifier::Notifier;
-use crate::notify;
-use crate::rpo_watch::{self, RpoWatch};
-use crate::scheduler::{self, Firing};
 use crate::store::{Store, StoreError, Trigger};
+use rpo_watch::RpoWatch;
+use scheduler::Firing;
 
 /// How long in-flight jobs may go on after shutdown was requested. Whatever
 /// is still running then is stopped; its state is in the history and it is
@@ -122,9 +125,9 @@ pub async fn serve(
     let (tx, mut rx) = mpsc::channel::<Firing>(256);
     let mut timers = scheduler::start(&config.policies, now, tx.clone());
 
-    let watchdog = notify::watchdog_interval();
+    let watchdog = systemd::watchdog_interval();
     let mut ping = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
-    notify::ready(&format!("{} policies scheduled", config.policies.len()));
+    systemd::ready(&format!("{} policies scheduled", config.policies.len()));
     tracing::info!(policies = config.policies.len(), history = %config.history_path().display(), "agent started");
 
     let mut beat = tokio::time::interval(health::BEAT_EVERY);
@@ -156,7 +159,7 @@ pub async fn serve(
             _ = recover_tick.tick() => recover(&engine, &config, &recovery, &mut runs),
             Some(()) = next_reload(&mut reload) => {
                 let Some(path) = reload.as_ref().map(|r| r.path.clone()) else { continue };
-                notify::reloading();
+                systemd::reloading();
                 match config::load(&path) {
                     Ok(new) => {
                         if new.metrics_listen != config.metrics_listen {
@@ -182,14 +185,14 @@ pub async fn serve(
                         tracing::error!(file = %path.display(), "policy file rejected; the running policies stay");
                     }
                 }
-                notify::ready(&format!("{} policies scheduled", config.policies.len()));
+                systemd::ready(&format!("{} policies scheduled", config.policies.len()));
             }
-            _ = ping.tick(), if watchdog.is_some() => notify::watchdog(),
+            _ = ping.tick(), if watchdog.is_some() => systemd::watchdog(),
             _ = beat.tick() => {}
         }
     }
 
-    notify::stopping();
+    systemd::stopping();
     tracing::info!(in_flight = runs.len(), "shutting down");
     timers.abort_all();
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
