@@ -16,7 +16,6 @@ pub mod notify;
 pub mod rpo_watch;
 pub mod schedule;
 pub mod scheduler;
-pub mod sim;
 pub mod store;
 #[cfg(test)]
 mod test_fixtures;

@@ -529,7 +529,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::sim::SimConfig;
+    use crate::SimConfig;
 
     const P: &str = "0123456789abcdef0123456789abcdef";
     const SRV: &str = "f8ddc472-cf00-4384-851e-5f2a68c33762";
@@ -590,7 +590,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_vendor_request_is_accepted_and_its_item_appears_late_and_grows() {
         let state = shared();
-        let sample = crate::test_fixtures::api_sample("csbs_protect_request_otc.json");
+        // The vendor's sample, as the agent's own tests read it.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/api/csbs_protect_request_otc.json"
+        );
+        let sample = std::fs::read_to_string(path).unwrap();
         let (status, v) = body(
             protect(
                 AxState(Arc::clone(&state)),

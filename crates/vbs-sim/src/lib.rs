@@ -3,7 +3,8 @@
 //! It serves the vendor's JSON shapes, null and unused fields included,
 //! follows real Cinder where the vendor pages are silent (busy volumes are a
 //! 400, incremental backups need a parent, a parent with dependants cannot be
-//! deleted), and injects faults on demand. Knows nothing of the agent.
+//! deleted), and injects faults on demand. Knows nothing of the agent: a
+//! crate of its own so that a packaged agent can leave it out.
 
 mod aksk;
 mod csbs;
