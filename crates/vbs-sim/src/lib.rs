@@ -7,11 +7,14 @@
 //! crate of its own so that a packaged agent can leave it out.
 
 mod aksk;
+mod backups;
 mod csbs;
 mod faults;
 mod keystone;
 mod routes;
 mod shapes;
+mod sharing;
+mod snapshots;
 mod state;
 mod versions;
 mod volumes;
@@ -221,6 +224,13 @@ pub(crate) type Shared = Arc<Mutex<State>>;
 pub(crate) fn lock(state: &Shared) -> MutexGuard<'_, State> {
     // The state is only mutated under the lock in small, complete steps.
     state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The state locked, with finished deletions swept out: what a read sees.
+pub(crate) fn swept(state: &Shared) -> MutexGuard<'_, State> {
+    let mut st = lock(state);
+    st.sweep();
+    st
 }
 
 /// A running simulator.

@@ -1,6 +1,7 @@
-//! HTTP routes: Cinder-style snapshots and backups under both `/v2` and
-//! `/v3` (one set of handlers, as real Cinder serves them), Keystone, and
-//! the `/sim/*` controls for tests.
+//! HTTP routes: Cinder-style snapshots, backups, shares and volumes under
+//! both `/v2` and `/v3` (one set of handlers, as real Cinder serves them),
+//! CSBS, Keystone, and the `/sim/*` controls for tests; and what the Cinder
+//! handlers share: refusals, request bodies, lists and paging.
 
 use std::collections::HashMap;
 
@@ -12,13 +13,14 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use super::state::{Refusal, State};
+use super::state::{Backup, Project, Refusal, Resource, Snapshot, State};
 use super::{
-    aksk, csbs, faults, keystone, lock, shapes, versions, volumes, Faults, Shared, VolumeFault,
+    aksk, backups, csbs, faults, keystone, lock, shapes, sharing, snapshots, swept, versions,
+    volumes, Faults, Shared, VolumeFault,
 };
 
 /// Largest page the list calls return, as VBS does.
-const MAX_PAGE: usize = 1000;
+pub const MAX_PAGE: usize = 1000;
 
 pub fn router(state: Shared) -> Router {
     let mut cloud = Router::new();
@@ -26,43 +28,43 @@ pub fn router(state: Shared) -> Router {
         cloud = cloud
             .route(
                 &format!("/{v}/{{project}}/snapshots"),
-                post(create_snapshot).get(list_snapshots),
+                post(snapshots::create).get(list::<Snapshot, false>),
             )
             .route(
                 &format!("/{v}/{{project}}/snapshots/detail"),
-                get(list_snapshots_detail),
+                get(list::<Snapshot, true>),
             )
             .route(
                 &format!("/{v}/{{project}}/snapshots/{{id}}"),
-                get(show_snapshot).delete(delete_snapshot),
+                get(snapshots::show).delete(delete_one::<Snapshot>),
             )
             .route(
                 &format!("/{v}/{{project}}/backups"),
-                post(create_backup).get(list_backups),
+                post(backups::create).get(list::<Backup, false>),
             )
             .route(
                 &format!("/{v}/{{project}}/backups/detail"),
-                get(list_backups_detail),
+                get(list::<Backup, true>),
             )
             .route(
                 &format!("/{v}/{{project}}/backups/{{id}}"),
-                get(show_backup).delete(delete_backup),
+                get(backups::show).delete(delete_one::<Backup>),
             )
             .route(
                 &format!("/{v}/{{project}}/os-vendor-backup-sharing"),
-                post(create_shares),
+                post(sharing::create),
             )
             .route(
                 &format!("/{v}/{{project}}/os-vendor-backup-sharing/detail"),
-                get(list_shares),
+                get(sharing::list),
             )
             .route(
                 &format!("/{v}/{{project}}/volumes"),
-                get(volumes::list_summary),
+                get(volumes::list::<false>),
             )
             .route(
                 &format!("/{v}/{{project}}/volumes/detail"),
-                get(volumes::list_detail),
+                get(volumes::list::<true>),
             )
             .route(
                 &format!("/{v}/{{project}}/volumes/{{id}}"),
@@ -123,98 +125,36 @@ async fn require_token(AxState(state): AxState<Shared>, req: Request, next: Next
     }
 }
 
-pub(super) fn refused(r: Refusal) -> Response {
-    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST);
-    (status, Json(shapes::fault(&r))).into_response()
+/// Cinder's refusals answer `{"<fault>": {"code": N, "message": "…"}}`.
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        (status, Json(shapes::fault(&self))).into_response()
+    }
 }
 
-fn bad_body(what: &str) -> Response {
-    refused(Refusal {
-        status: 400,
-        fault: "badRequest",
-        message: format!("Missing required element '{what}' in request body."),
-    })
+/// The object under `key` in a request body, or Cinder's 400 naming it.
+pub fn body_object<'a>(body: &'a Option<Json<Value>>, key: &str) -> Result<&'a Value, Refusal> {
+    body.as_ref()
+        .and_then(|Json(b)| b.get(key))
+        .filter(|v| v.is_object())
+        .ok_or_else(|| bad_body(key))
 }
 
-fn text(v: &Value, key: &str) -> Option<String> {
+/// A string field the request must have, or Cinder's 400 naming it.
+pub fn required(v: &Value, key: &str) -> Result<String, Refusal> {
+    text(v, key).ok_or_else(|| bad_body(key))
+}
+
+fn bad_body(what: &str) -> Refusal {
+    Refusal::bad_request(format!(
+        "Missing required element '{what}' in request body."
+    ))
+}
+
+/// A string field of a request body, if it has one.
+pub fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
-}
-
-async fn create_snapshot(
-    AxState(state): AxState<Shared>,
-    Path(project): Path<String>,
-    body: Option<Json<Value>>,
-) -> Response {
-    let Some(s) = body
-        .as_ref()
-        .and_then(|Json(b)| b.get("snapshot"))
-        .filter(|s| s.is_object())
-    else {
-        return bad_body("snapshot");
-    };
-    let Some(volume_id) = text(s, "volume_id") else {
-        return bad_body("volume_id");
-    };
-    let force = s.get("force").and_then(Value::as_bool).unwrap_or(false);
-    let metadata = s
-        .get("metadata")
-        .cloned()
-        .filter(Value::is_object)
-        .unwrap_or_else(|| json!({}));
-    let mut st = lock(&state);
-    match st.create_snapshot(
-        &project,
-        &volume_id,
-        text(s, "name").unwrap_or_default(),
-        text(s, "description"),
-        force,
-        metadata,
-    ) {
-        Ok(id) => (
-            StatusCode::ACCEPTED,
-            Json(json!({"snapshot": snapshot_json(&st, &project, &id)})),
-        )
-            .into_response(),
-        Err(r) => refused(r),
-    }
-}
-
-fn snapshot_json(st: &State, project: &str, id: &str) -> Value {
-    st.projects
-        .get(project)
-        .and_then(|p| {
-            p.snapshots
-                .iter()
-                .find(|s| s.id == id)
-                .map(|s| shapes::snapshot(st, project, p, s))
-        })
-        .unwrap_or(Value::Null)
-}
-
-async fn show_snapshot(
-    AxState(state): AxState<Shared>,
-    Path((project, id)): Path<(String, String)>,
-) -> Response {
-    let mut st = lock(&state);
-    st.sweep();
-    match snapshot_json(&st, &project, &id) {
-        Value::Null => refused(Refusal {
-            status: 404,
-            fault: "itemNotFound",
-            message: format!("Snapshot {id} could not be found."),
-        }),
-        s => Json(json!({ "snapshot": s })).into_response(),
-    }
-}
-
-async fn delete_snapshot(
-    AxState(state): AxState<Shared>,
-    Path((project, id)): Path<(String, String)>,
-) -> Response {
-    match lock(&state).delete_snapshot(&project, &id) {
-        Ok(()) => StatusCode::ACCEPTED.into_response(),
-        Err(r) => refused(r),
-    }
 }
 
 /// Filters, sorting (newest first) and marker/offset/limit paging shared
@@ -269,297 +209,56 @@ pub(super) fn page_response(
     Json(body).into_response()
 }
 
-fn matches(q: &HashMap<String, String>, key: &str, value: &str) -> bool {
+/// Whether the query leaves `key` open or asks for exactly `value`.
+pub fn matches(q: &HashMap<String, String>, key: &str, value: &str) -> bool {
     q.get(key).is_none_or(|want| want == value)
 }
 
-fn list_snapshots_json(
-    state: &Shared,
-    project: &str,
-    q: &HashMap<String, String>,
-    detail: bool,
+/// What the routes of snapshots and backups need of a kind beyond its
+/// [`Resource`] lifecycle.
+pub trait Routed: Resource {
+    /// Its status now.
+    fn status(&self, st: &State, p: &Project) -> &'static str;
+    /// Its JSON in a list: the summary fields, or with `detail` all.
+    fn listed(&self, st: &State, project: &str, p: &Project, detail: bool) -> Value;
+    /// Starts its deletion, with Cinder's checks.
+    fn delete(st: &mut State, project: &str, id: &str) -> Result<(), Refusal>;
+}
+
+/// A list of snapshots or backups (`DETAIL`: `…/detail`): the exact `name`,
+/// `volume_id` and `status` filters, newest first, one page.
+pub async fn list<R: Routed, const DETAIL: bool>(
+    AxState(state): AxState<Shared>,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let mut st = lock(state);
-    st.sweep();
-    let st = &*st;
-    let Some(p) = st.projects.get(project) else {
-        return Json(json!({"snapshots": []})).into_response();
+    let st = swept(&state);
+    let Some(p) = st.projects.get(&project) else {
+        return Json(json!({ R::LIST: [] })).into_response();
     };
-    let mut snaps: Vec<_> = p
-        .snapshots
+    let mut found: Vec<&R> = R::of(p)
         .iter()
-        .filter(|s| {
-            matches(q, "name", &s.name)
-                && matches(q, "volume_id", &s.volume_id)
-                && matches(q, "status", st.snapshot_status(p, s))
+        .filter(|r| {
+            matches(&q, "name", r.name())
+                && matches(&q, "volume_id", r.volume_id())
+                && matches(&q, "status", r.status(&st, p))
         })
         .collect();
-    snaps.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-    let items = snaps
+    found.sort_by(|a, b| b.created_at().cmp(&a.created_at()).then(b.id().cmp(a.id())));
+    let items = found
         .into_iter()
-        .map(|s| {
-            let full = shapes::snapshot(st, project, p, s);
-            let v = if detail { full } else { json!({"id": s.id, "name": s.name, "volume_id": s.volume_id, "status": full["status"], "size": s.size_gb}) };
-            (s.id.as_str(), v)
-        })
+        .map(|r| (r.id(), r.listed(&st, &project, p, DETAIL)))
         .collect();
-    page_response("snapshots", items, q, &st.base_url, project)
+    page_response(R::LIST, items, &q, &st.base_url, &project)
 }
 
-async fn list_snapshots(
-    AxState(state): AxState<Shared>,
-    Path(project): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    list_snapshots_json(&state, &project, &q, false)
-}
-
-async fn list_snapshots_detail(
-    AxState(state): AxState<Shared>,
-    Path(project): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    list_snapshots_json(&state, &project, &q, true)
-}
-
-async fn create_backup(
-    AxState(state): AxState<Shared>,
-    Path(project): Path<String>,
-    body: Option<Json<Value>>,
-) -> Response {
-    let Some(b) = body
-        .as_ref()
-        .and_then(|Json(b)| b.get("backup"))
-        .filter(|b| b.is_object())
-    else {
-        return bad_body("backup");
-    };
-    let Some(volume_id) = text(b, "volume_id") else {
-        return bad_body("volume_id");
-    };
-    let incremental = b
-        .get("incremental")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let name = text(b, "name").unwrap_or_default();
-    let mut st = lock(&state);
-    match st.create_backup(
-        &project,
-        &volume_id,
-        text(b, "snapshot_id").as_deref(),
-        name,
-        text(b, "description"),
-        incremental,
-    ) {
-        Ok(id) => {
-            let p = st.projects.get(&project);
-            let summary = p
-                .and_then(|p| p.backups.iter().find(|x| x.id == id))
-                .map(|x| shapes::backup_summary(&st, &project, x));
-            (StatusCode::ACCEPTED, Json(json!({ "backup": summary }))).into_response()
-        }
-        Err(r) => refused(r),
-    }
-}
-
-async fn show_backup(
+/// `DELETE …/snapshots/{id}` and `…/backups/{id}`: 202 once it started.
+pub async fn delete_one<R: Routed>(
     AxState(state): AxState<Shared>,
     Path((project, id)): Path<(String, String)>,
-) -> Response {
-    let mut st = lock(&state);
-    st.sweep();
-    let st = &*st;
-    let found = st.projects.get(&project).and_then(|p| {
-        p.backups
-            .iter()
-            .find(|b| b.id == id)
-            .map(|b| shapes::backup_detail(st, &project, p, b))
-    });
-    match found {
-        Some(b) => Json(json!({ "backup": b })).into_response(),
-        None => refused(Refusal {
-            status: 404,
-            fault: "itemNotFound",
-            message: format!("Backup {id} could not be found."),
-        }),
-    }
-}
-
-async fn delete_backup(
-    AxState(state): AxState<Shared>,
-    Path((project, id)): Path<(String, String)>,
-) -> Response {
-    match lock(&state).delete_backup(&project, &id) {
-        Ok(()) => StatusCode::ACCEPTED.into_response(),
-        Err(r) => refused(r),
-    }
-}
-
-fn list_backups_json(
-    state: &Shared,
-    project: &str,
-    q: &HashMap<String, String>,
-    detail: bool,
-) -> Response {
-    let mut st = lock(state);
-    st.sweep();
-    let st = &*st;
-    let Some(p) = st.projects.get(project) else {
-        return Json(json!({"backups": []})).into_response();
-    };
-    let mut backups: Vec<_> = p
-        .backups
-        .iter()
-        .filter(|b| {
-            matches(q, "name", &b.name)
-                && matches(q, "volume_id", &b.volume_id)
-                && matches(q, "status", st.backup_status(b))
-        })
-        .collect();
-    backups.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-    let items = backups
-        .into_iter()
-        .map(|b| {
-            let v = if detail {
-                shapes::backup_detail(st, project, p, b)
-            } else {
-                shapes::backup_summary(st, project, b)
-            };
-            (b.id.as_str(), v)
-        })
-        .collect();
-    page_response("backups", items, q, &st.base_url, project)
-}
-
-async fn list_backups(
-    AxState(state): AxState<Shared>,
-    Path(project): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    list_backups_json(&state, &project, &q, false)
-}
-
-async fn list_backups_detail(
-    AxState(state): AxState<Shared>,
-    Path(project): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    list_backups_json(&state, &project, &q, true)
-}
-
-async fn create_shares(
-    AxState(state): AxState<Shared>,
-    Path(project): Path<String>,
-    body: Option<Json<Value>>,
-) -> Response {
-    let Some(req) = body
-        .as_ref()
-        .and_then(|Json(b)| b.get("shared"))
-        .filter(|s| s.is_object())
-    else {
-        return bad_body("shared");
-    };
-    let Some(backup_id) = text(req, "backup_id") else {
-        return bad_body("backup_id");
-    };
-    let to: Vec<String> = req
-        .get("to_project_ids")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut st = lock(&state);
-    match st.share(&project, &backup_id, &to) {
-        Ok(ids) => {
-            let shared: Vec<Value> = st
-                .shares
-                .iter()
-                .filter(|s| ids.contains(&s.id))
-                .map(|s| {
-                    json!({"backup_id": s.backup_id, "deleted": null, "created_at": null, "updated_at": null,
-                           "to_project_id": s.to_project, "from_project_id": s.from_project,
-                           "deleted_at": null, "id": s.id})
-                })
-                .collect();
-            Json(json!({ "shared": shared })).into_response()
-        }
-        Err(r) => refused(r),
-    }
-}
-
-/// The share list with the page's filters; `share_to_me=true` lists what
-/// other projects shared with this one.
-async fn list_shares(
-    AxState(state): AxState<Shared>,
-    Path(project): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let mut st = lock(&state);
-    st.sweep();
-    let st = &*st;
-    let to_me = q.get("share_to_me").is_some_and(|v| v == "true");
-    let mut rows: Vec<(&super::state::Share, Value)> = Vec::new();
-    for s in &st.shares {
-        let mine = if to_me {
-            s.to_project == project
-        } else {
-            s.from_project == project
-        };
-        if !mine
-            || !matches(&q, "backup_id", &s.backup_id)
-            || !matches(&q, "to_project_id", &s.to_project)
-            || !matches(&q, "from_project_id", &s.from_project)
-        {
-            continue;
-        }
-        let Some((p, b)) = st.projects.get(&s.from_project).and_then(|p| {
-            p.backups
-                .iter()
-                .find(|b| b.id == s.backup_id)
-                .map(|b| (p, b))
-        }) else {
-            continue;
-        };
-        let backup = shapes::backup_detail(st, &s.from_project, p, b);
-        let name_ok = q.get("name").is_none_or(|n| b.name.contains(n.as_str()));
-        if !name_ok
-            || !matches(&q, "status", st.backup_status(b))
-            || !matches(&q, "volume_id", &b.volume_id)
-        {
-            continue;
-        }
-        let share = json!({"backup": backup, "backup_id": s.backup_id, "created_at": super::state::cinder_time(s.created_at),
-                           "from_project_id": s.from_project, "id": s.id, "to_project_id": s.to_project, "updated_at": null});
-        rows.push((s, share));
-    }
-    let desc = q.get("sort_dir").is_none_or(|d| d != "asc");
-    rows.sort_by(|(a, _), (b, _)| {
-        let order = match q.get("sort_key").map(String::as_str) {
-            Some("id") => a.id.cmp(&b.id),
-            _ => a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)),
-        };
-        if desc {
-            order.reverse()
-        } else {
-            order
-        }
-    });
-    let offset = q.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
-    let limit = q
-        .get("limit")
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(MAX_PAGE)
-        .min(MAX_PAGE);
-    let page: Vec<Value> = rows
-        .into_iter()
-        .skip(offset)
-        .take(limit)
-        .map(|(_, v)| v)
-        .collect();
-    Json(json!({ "shared": page })).into_response()
+) -> Result<StatusCode, Refusal> {
+    R::delete(&mut lock(&state), &project, &id)?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 async fn ledger(AxState(state): AxState<Shared>) -> Response {

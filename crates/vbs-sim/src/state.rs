@@ -18,7 +18,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub fn bad_request(message: impl Into<String>) -> Self {
         Self {
             status: 400,
             fault: "badRequest",
@@ -26,7 +26,7 @@ impl Refusal {
         }
     }
 
-    fn not_found(message: impl Into<String>) -> Self {
+    pub fn not_found(message: impl Into<String>) -> Self {
         Self {
             status: 404,
             fault: "itemNotFound",
@@ -94,21 +94,12 @@ pub struct State {
     /// tests can play out days of backups in seconds.
     pub clock_offset: chrono::TimeDelta,
     /// Backup shares across projects.
-    pub shares: Vec<Share>,
+    pub shares: Vec<super::sharing::Share>,
     /// Server backups (CSBS).
     pub csbs: super::csbs::Csbs,
     ledger: Vec<LedgerEntry>,
     /// AK/SK pairs whose signed requests are accepted: access key → secret key.
     pub access_keys: HashMap<String, String>,
-}
-
-/// One backup shared from one project to another.
-pub struct Share {
-    pub id: String,
-    pub backup_id: String,
-    pub from_project: String,
-    pub to_project: String,
-    pub created_at: DateTime<Utc>,
 }
 
 /// Cinder's timestamp format: no zone, microseconds.
@@ -201,25 +192,57 @@ impl State {
         let gone = |since: Option<Instant>| since.is_some_and(|d| now.duration_since(d) >= delay);
         let mut removed = Vec::new();
         for p in self.projects.values_mut() {
-            p.snapshots.retain(|s| {
-                let keep = !gone(s.deleting_since);
-                if !keep {
-                    removed.push(s.id.clone());
-                }
-                keep
-            });
-            p.backups.retain(|b| {
-                let keep = !gone(b.deleting_since);
-                if !keep {
-                    removed.push(b.id.clone());
-                }
-                keep
-            });
+            sweep_out(&mut p.snapshots, gone, &mut removed);
+            sweep_out(&mut p.backups, gone, &mut removed);
         }
         let stamp = cinder_time(self.now());
         for e in self.ledger.iter_mut().filter(|e| removed.contains(&e.id)) {
             e.deleted_at = Some(stamp.clone());
             e.status = "deleted".into();
+        }
+    }
+
+    /// A project's volume, or Cinder's 404 for it.
+    pub fn volume(&self, project: &str, volume_id: &str) -> Result<(&Project, &Volume), Refusal> {
+        self.projects
+            .get(project)
+            .and_then(|p| p.volumes.get(volume_id).map(|v| (p, v)))
+            .ok_or_else(|| Refusal::not_found(format!("Volume {volume_id} could not be found.")))
+    }
+
+    /// A live snapshot or backup of a project, with the project.
+    pub fn find<R: Resource>(&self, project: &str, id: &str) -> Option<(&Project, &R)> {
+        let p = self.projects.get(project)?;
+        R::of(p).iter().find(|r| r.id() == id).map(|r| (p, r))
+    }
+
+    /// Adds a new snapshot or backup to its project and to the ledger;
+    /// returns its id.
+    pub fn add<R: Resource>(&mut self, project: &str, resource: R) -> String {
+        let id = resource.id().to_string();
+        self.record(
+            R::KIND,
+            project,
+            &id,
+            resource.name(),
+            resource.volume_id(),
+            resource.created_at(),
+        );
+        if let Some(p) = self.projects.get_mut(project) {
+            R::of_mut(p).push(resource);
+        }
+        id
+    }
+
+    /// Starts the deletion of a snapshot or backup; [`State::sweep`]
+    /// removes it once `delete_duration` has passed.
+    pub fn start_deleting<R: Resource>(&mut self, project: &str, id: &str) {
+        if let Some(r) = self
+            .projects
+            .get_mut(project)
+            .and_then(|p| R::of_mut(p).iter_mut().find(|r| r.id() == id))
+        {
+            *r.deleting_since() = Some(Instant::now());
         }
     }
 
@@ -264,278 +287,6 @@ impl State {
         } else {
             "available"
         }
-    }
-
-    /// `POST …/snapshots`, with Cinder's checks.
-    pub fn create_snapshot(
-        &mut self,
-        project: &str,
-        volume_id: &str,
-        name: String,
-        description: Option<String>,
-        force: bool,
-        metadata: serde_json::Value,
-    ) -> Result<String, Refusal> {
-        self.sweep();
-        let p = self
-            .projects
-            .get(project)
-            .ok_or_else(|| Refusal::not_found(format!("Volume {volume_id} could not be found.")))?;
-        let v = p
-            .volumes
-            .get(volume_id)
-            .ok_or_else(|| Refusal::not_found(format!("Volume {volume_id} could not be found.")))?;
-        match self.volume_status(p, volume_id, v) {
-            "in-use" if !force => {
-                return Err(Refusal::bad_request(format!(
-                    "Invalid volume: Volume {volume_id} status must be available, but current status is: in-use."
-                )))
-            }
-            "backing-up" => {
-                return Err(Refusal::bad_request(format!(
-                    "Invalid volume: Volume {volume_id} status must be available, but current status is: backing-up."
-                )))
-            }
-            _ => {}
-        }
-        let snapshot = Snapshot {
-            id: uuid::Uuid::new_v4().to_string(),
-            name,
-            description,
-            volume_id: volume_id.to_string(),
-            size_gb: v.size_gb,
-            metadata,
-            created: Instant::now(),
-            created_at: self.now(),
-            fails: v.fault == Some(VolumeFault::SnapshotError),
-            deleting_since: None,
-        };
-        let id = snapshot.id.clone();
-        self.record(
-            "snapshot",
-            project,
-            &snapshot.id,
-            &snapshot.name,
-            volume_id,
-            snapshot.created_at,
-        );
-        if let Some(p) = self.projects.get_mut(project) {
-            p.snapshots.push(snapshot);
-        }
-        Ok(id)
-    }
-
-    /// `DELETE …/snapshots/{id}`.
-    pub fn delete_snapshot(&mut self, project: &str, id: &str) -> Result<(), Refusal> {
-        self.sweep();
-        let not_found = || Refusal::not_found(format!("Snapshot {id} could not be found."));
-        let p = self.projects.get(project).ok_or_else(not_found)?;
-        let s = p
-            .snapshots
-            .iter()
-            .find(|s| s.id == id)
-            .ok_or_else(not_found)?;
-        let status = self.snapshot_status(p, s);
-        if status != "available" && status != "error" {
-            return Err(Refusal::bad_request(
-                "Invalid snapshot: Snapshot status must be available or error and must not be part of a group.",
-            ));
-        }
-        if let Some(s) = self
-            .projects
-            .get_mut(project)
-            .and_then(|p| p.snapshots.iter_mut().find(|s| s.id == id))
-        {
-            s.deleting_since = Some(Instant::now());
-        }
-        Ok(())
-    }
-
-    /// `POST …/backups`, with Cinder's checks.
-    pub fn create_backup(
-        &mut self,
-        project: &str,
-        volume_id: &str,
-        snapshot_id: Option<&str>,
-        name: String,
-        description: Option<String>,
-        incremental: bool,
-    ) -> Result<String, Refusal> {
-        self.sweep();
-        let p = self
-            .projects
-            .get(project)
-            .ok_or_else(|| Refusal::not_found(format!("Volume {volume_id} could not be found.")))?;
-        let v = p
-            .volumes
-            .get(volume_id)
-            .ok_or_else(|| Refusal::not_found(format!("Volume {volume_id} could not be found.")))?;
-        let status = self.volume_status(p, volume_id, v);
-        if status != "available" && status != "in-use" {
-            return Err(Refusal::bad_request(format!(
-                "Invalid volume: Volume to be backed up must be available or in-use, but the current status is \"{status}\"."
-            )));
-        }
-        if let Some(sid) = snapshot_id {
-            let s =
-                p.snapshots.iter().find(|s| s.id == sid).ok_or_else(|| {
-                    Refusal::not_found(format!("Snapshot {sid} could not be found."))
-                })?;
-            if s.volume_id != volume_id {
-                return Err(Refusal::bad_request(
-                    "Invalid snapshot: Snapshot is not a snapshot of the volume to be backed up.",
-                ));
-            }
-            let st = self.snapshot_status(p, s);
-            if st != "available" {
-                return Err(Refusal::bad_request(format!(
-                    "Invalid snapshot: Snapshot to be backed up must be available, but the current status is \"{st}\"."
-                )));
-            }
-        }
-        let parent = if incremental {
-            let latest = p
-                .backups
-                .iter()
-                .filter(|b| b.volume_id == volume_id && self.backup_status(b) == "available")
-                .max_by_key(|b| b.created);
-            match latest {
-                Some(b) => Some(b.id.clone()),
-                None => {
-                    return Err(Refusal::bad_request(
-                        "Invalid backup: No backups available to do an incremental backup.",
-                    ))
-                }
-            }
-        } else {
-            None
-        };
-        let (fail_reason, never_finishes) = match &v.fault {
-            Some(VolumeFault::BackupError { fail_reason }) => (Some(fail_reason.clone()), false),
-            Some(VolumeFault::BackupErrorTimes { fail_reason, times }) if *times > 0 => {
-                (Some(fail_reason.clone()), false)
-            }
-            Some(VolumeFault::BackupNeverFinishes) => (None, true),
-            _ => (None, false),
-        };
-        let backup = Backup {
-            id: uuid::Uuid::new_v4().to_string(),
-            name,
-            description,
-            volume_id: volume_id.to_string(),
-            snapshot_id: snapshot_id.map(str::to_string),
-            size_gb: v.size_gb,
-            created: Instant::now(),
-            created_at: self.now(),
-            incremental,
-            parent,
-            fail_reason,
-            never_finishes,
-            deleting_since: None,
-        };
-        if let Some(VolumeFault::BackupErrorTimes { times, .. }) = self
-            .projects
-            .get_mut(project)
-            .and_then(|p| p.volumes.get_mut(volume_id))
-            .and_then(|v| v.fault.as_mut())
-        {
-            *times = times.saturating_sub(1);
-        }
-        let id = backup.id.clone();
-        self.record(
-            "backup",
-            project,
-            &backup.id,
-            &backup.name,
-            volume_id,
-            backup.created_at,
-        );
-        if let Some(p) = self.projects.get_mut(project) {
-            p.backups.push(backup);
-        }
-        Ok(id)
-    }
-
-    /// `DELETE …/backups/{id}`.
-    pub fn delete_backup(&mut self, project: &str, id: &str) -> Result<(), Refusal> {
-        self.sweep();
-        let not_found = || Refusal::not_found(format!("Backup {id} could not be found."));
-        let p = self.projects.get(project).ok_or_else(not_found)?;
-        let b = p
-            .backups
-            .iter()
-            .find(|b| b.id == id)
-            .ok_or_else(not_found)?;
-        let status = self.backup_status(b);
-        if status != "available" && status != "error" {
-            return Err(Refusal::bad_request(
-                "Invalid backup: Backup status must be available or error",
-            ));
-        }
-        if has_dependents(p, id) {
-            return Err(Refusal::bad_request(
-                "Invalid backup: Incremental backups exist for this backup.",
-            ));
-        }
-        if let Some(b) = self
-            .projects
-            .get_mut(project)
-            .and_then(|p| p.backups.iter_mut().find(|b| b.id == id))
-        {
-            b.deleting_since = Some(Instant::now());
-        }
-        Ok(())
-    }
-
-    /// `POST …/os-vendor-backup-sharing`: shares an available backup;
-    /// a project it is already shared with keeps its existing share.
-    pub fn share(
-        &mut self,
-        project: &str,
-        backup_id: &str,
-        to: &[String],
-    ) -> Result<Vec<String>, Refusal> {
-        self.sweep();
-        let missing = || Refusal::not_found(format!("Backup {backup_id} could not be found."));
-        let p = self.projects.get(project).ok_or_else(missing)?;
-        let b = p
-            .backups
-            .iter()
-            .find(|b| b.id == backup_id)
-            .ok_or_else(missing)?;
-        if self.backup_status(b) != "available" {
-            return Err(Refusal::bad_request(format!(
-                "Invalid backup: Backup {backup_id} status must be available to be shared."
-            )));
-        }
-        if to.is_empty() || to.iter().any(|t| t == project) {
-            return Err(Refusal::bad_request(
-                "Invalid input: to_project_ids must name other projects.",
-            ));
-        }
-        let mut ids = Vec::new();
-        for target in to {
-            let existing = self
-                .shares
-                .iter()
-                .find(|s| s.backup_id == backup_id && &s.to_project == target);
-            let id = match existing {
-                Some(s) => s.id.clone(),
-                None => {
-                    let id = uuid::Uuid::new_v4().to_string();
-                    self.shares.push(Share {
-                        id: id.clone(),
-                        backup_id: backup_id.to_string(),
-                        from_project: project.to_string(),
-                        to_project: target.clone(),
-                        created_at: self.now(),
-                    });
-                    id
-                }
-            };
-            ids.push(id);
-        }
-        Ok(ids)
     }
 
     pub(super) fn record(
@@ -585,40 +336,39 @@ impl State {
     }
 
     pub fn snapshot_views(&mut self, project: &str) -> Vec<SnapshotView> {
-        self.sweep();
-        let Some(p) = self.projects.get(project) else {
-            return Vec::new();
-        };
-        p.snapshots
-            .iter()
-            .map(|s| SnapshotView {
-                id: s.id.clone(),
-                name: s.name.clone(),
-                volume_id: s.volume_id.clone(),
-                status: self.snapshot_status(p, s).to_string(),
-            })
-            .collect()
+        self.views(project, |st, p, s: &Snapshot| SnapshotView {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            volume_id: s.volume_id.clone(),
+            status: st.snapshot_status(p, s).to_string(),
+        })
     }
 
     pub fn backup_views(&mut self, project: &str) -> Vec<BackupView> {
+        self.views(project, |st, _, b: &Backup| BackupView {
+            id: b.id.clone(),
+            name: b.name.clone(),
+            volume_id: b.volume_id.clone(),
+            snapshot_id: b.snapshot_id.clone(),
+            status: st.backup_status(b).to_string(),
+            is_incremental: b.incremental,
+            fail_reason: (st.backup_status(b) == "error")
+                .then(|| b.fail_reason.clone())
+                .flatten(),
+        })
+    }
+
+    /// Every live snapshot or backup of a project, as `view` shows it.
+    fn views<R: Resource, V>(
+        &mut self,
+        project: &str,
+        view: impl Fn(&Self, &Project, &R) -> V,
+    ) -> Vec<V> {
         self.sweep();
         let Some(p) = self.projects.get(project) else {
             return Vec::new();
         };
-        p.backups
-            .iter()
-            .map(|b| BackupView {
-                id: b.id.clone(),
-                name: b.name.clone(),
-                volume_id: b.volume_id.clone(),
-                snapshot_id: b.snapshot_id.clone(),
-                status: self.backup_status(b).to_string(),
-                is_incremental: b.incremental,
-                fail_reason: (self.backup_status(b) == "error")
-                    .then(|| b.fail_reason.clone())
-                    .flatten(),
-            })
-            .collect()
+        R::of(p).iter().map(|r| view(self, p, r)).collect()
     }
 }
 
@@ -626,3 +376,77 @@ impl State {
 pub fn has_dependents(p: &Project, id: &str) -> bool {
     p.backups.iter().any(|b| b.parent.as_deref() == Some(id))
 }
+
+/// What the lifecycle of snapshots and backups shares: a place in their
+/// project's list, a ledger entry, and a deletion that takes a while.
+pub trait Resource: Sized {
+    /// The ledger's `kind`.
+    const KIND: &'static str;
+    /// The key of a list of them.
+    const LIST: &'static str;
+    fn id(&self) -> &str;
+    fn name(&self) -> &str;
+    fn volume_id(&self) -> &str;
+    fn created_at(&self) -> DateTime<Utc>;
+    fn deleting_since(&mut self) -> &mut Option<Instant>;
+    /// The project's list of this kind.
+    fn of(p: &Project) -> &Vec<Self>;
+    fn of_mut(p: &mut Project) -> &mut Vec<Self>;
+}
+
+/// Drops the resources whose deletion is over, noting their ids.
+fn sweep_out<R: Resource>(
+    items: &mut Vec<R>,
+    gone: impl Fn(Option<Instant>) -> bool,
+    removed: &mut Vec<String>,
+) {
+    items.retain_mut(|r| {
+        let keep = !gone(*r.deleting_since());
+        if !keep {
+            removed.push(r.id().to_string());
+        }
+        keep
+    });
+}
+
+/// `Resource` for a kind whose fields are named alike, kept in `list` of
+/// its project.
+macro_rules! resource {
+    ($kind:ident, $name:literal, $list:ident) => {
+        impl Resource for $kind {
+            const KIND: &'static str = $name;
+            const LIST: &'static str = stringify!($list);
+
+            fn id(&self) -> &str {
+                &self.id
+            }
+
+            fn name(&self) -> &str {
+                &self.name
+            }
+
+            fn volume_id(&self) -> &str {
+                &self.volume_id
+            }
+
+            fn created_at(&self) -> DateTime<Utc> {
+                self.created_at
+            }
+
+            fn deleting_since(&mut self) -> &mut Option<Instant> {
+                &mut self.deleting_since
+            }
+
+            fn of(p: &Project) -> &Vec<Self> {
+                &p.$list
+            }
+
+            fn of_mut(p: &mut Project) -> &mut Vec<Self> {
+                &mut p.$list
+            }
+        }
+    };
+}
+
+resource!(Snapshot, "snapshot", snapshots);
+resource!(Backup, "backup", backups);
