@@ -18,7 +18,6 @@
 //! - [`daemon`]: the service loop: timers, firings, reloads, the RPO watch, systemd.
 //! - [`cli`]: the subcommands and their output; the only module that prints.
 //! - [`bounded`]: bounds on outside text the agent stores and logs.
-//! - [`sim`]: the cloud simulator on 127.0.0.1; knows nothing of the agent.
 
 pub mod api;
 pub mod audit;
@@ -33,7 +32,6 @@ pub mod metrics;
 pub mod naming;
 pub mod notifier;
 pub mod schedule;
-pub mod sim;
 pub mod store;
 #[cfg(test)]
 mod test_fixtures;

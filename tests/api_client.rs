@@ -10,7 +10,7 @@ use common::{volume, volume_id, World, TOKEN};
 use vbs_agent::api::{
     CallObserver, CallRecord, ClientSettings, CloudClient, ErrorClass, NewBackup,
 };
-use vbs_agent::sim::Faults;
+use vbs_sim::Faults;
 
 /// Remembers every attempt as "METHOD STATUS CLASS".
 #[derive(Default)]

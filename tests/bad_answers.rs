@@ -13,8 +13,8 @@ use common::{
 };
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
-use vbs_agent::sim::{Scripted, VolumeFault};
 use vbs_agent::store::{EventRecord, JobRecord, JobStatus, Store, Trigger};
+use vbs_sim::{Scripted, VolumeFault};
 
 fn fast() -> ClientSettings {
     ClientSettings {

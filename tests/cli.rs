@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::{volume, volume_id, World};
-use vbs_agent::sim::VolumeFault;
+use vbs_sim::VolumeFault;
 
 fn agent(args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
@@ -252,6 +252,7 @@ async fn trigger_runs_a_policy_now_and_history_shows_it() {
 }
 
 #[test]
+#[cfg(feature = "sim")]
 fn demo_runs_from_any_directory() {
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"))

@@ -46,7 +46,7 @@ async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_backup() {
     let world = World::start((1..=3).map(|n| volume(n, None)).collect()).await;
     // Slow answers widen the window between the cloud acting on a create and
     // the agent hearing of it, where a kill forces adoption by name.
-    world.sim.set_faults(vbs_agent::sim::Faults {
+    world.sim.set_faults(vbs_sim::Faults {
         seed: 11,
         slow_rate: 0.3,
         slow_delay_ms: 400,

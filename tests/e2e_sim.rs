@@ -7,8 +7,8 @@ mod common;
 use common::{volume, volume_id, wait_for, World, PROJECT};
 use tokio::sync::oneshot;
 use vbs_agent::config::Config;
-use vbs_agent::sim::VolumeFault;
 use vbs_agent::store::{JobRecord, JobStatus, Store};
+use vbs_sim::VolumeFault;
 
 /// Runs the daemon until `done` holds for the finished jobs, then stops it
 /// (jobs still in flight finish within the shutdown grace) and returns the

@@ -9,8 +9,8 @@ use std::time::Duration;
 use common::{load, policy_yaml, volume, volume_id, wait_for, World, PROJECT};
 use tokio::sync::oneshot;
 use vbs_agent::api::ClientSettings;
-use vbs_agent::sim::{Faults, VolumeFault};
 use vbs_agent::store::{JobStatus, Store};
+use vbs_sim::{Faults, VolumeFault};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_job_reaches_the_right_terminal_status_through_a_fault_storm() {

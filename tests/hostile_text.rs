@@ -7,7 +7,7 @@ mod common;
 use common::run::{agent, text};
 use common::{make_backup, volume, volume_id, World};
 use vbs_agent::api::{ClientSettings, CloudClient};
-use vbs_agent::sim::VolumeFault;
+use vbs_sim::VolumeFault;
 
 /// Clears the screen, turns red, forges a line, reverses what follows, and
 /// opens a C1 control sequence.

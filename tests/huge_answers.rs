@@ -20,7 +20,7 @@ use common::{agent_async, text, volume, volume_id, wait_for, World};
 use vbs_agent::api::{ClientSettings, CloudClient, ErrorClass};
 use vbs_agent::bounded::MAX_MESSAGE_BYTES;
 use vbs_agent::http::MAX_BODY_BYTES;
-use vbs_agent::sim::VolumeFault;
+use vbs_sim::VolumeFault;
 
 /// The body the flooding server sends: 100 MB.
 const FLOOD_BYTES: u64 = 100_000_000;

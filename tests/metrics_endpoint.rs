@@ -6,8 +6,8 @@ mod common;
 use chrono::{Datelike, Timelike};
 use common::{policy_yaml, volume, volume_id, World};
 use tokio::sync::oneshot;
-use vbs_agent::sim::VolumeFault;
 use vbs_agent::store::{JobRecord, JobStatus, Store};
+use vbs_sim::VolumeFault;
 
 /// A free port on 127.0.0.1 (bound and released).
 fn free_port() -> u16 {

@@ -21,8 +21,8 @@ use common::{volume, volume_id, wait_for, World};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
 use vbs_agent::notifier::Notifier;
-use vbs_agent::sim::VolumeFault;
 use vbs_agent::store::{JobStatus, Store, Trigger};
+use vbs_sim::VolumeFault;
 
 const REASON: &str = "Connection to swift failed: [Errno 111] ECONNREFUSED";
 /// Part of the webhook path, as receivers use it: must never be logged or stored.
@@ -104,7 +104,7 @@ fn sh(script: &str, file: &Path) -> String {
     )
 }
 
-fn world_volumes() -> Vec<vbs_agent::sim::SimVolume> {
+fn world_volumes() -> Vec<vbs_sim::SimVolume> {
     vec![
         volume(1, None),
         volume(

@@ -17,8 +17,8 @@ use common::{volume, volume_id, World, PASSWORD, PROJECT, TOKEN};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
 use vbs_agent::notifier::Notifier;
-use vbs_agent::sim::Scripted;
 use vbs_agent::store::{EventRecord, JobRecord, JobStatus, Store, Trigger};
+use vbs_sim::Scripted;
 
 /// Part of the webhook's query, as receivers use it.
 const HOOK_SECRET: &str = "hook-secret-91c4";

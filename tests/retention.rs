@@ -13,8 +13,8 @@ use common::{load, policy_yaml, volume, volume_id, World, PROJECT};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::retention::Verdict;
 use vbs_agent::engine::Engine;
-use vbs_agent::sim::{Scripted, VolumeFault};
 use vbs_agent::store::{JobStatus, Store, Trigger};
+use vbs_sim::{Scripted, VolumeFault};
 
 fn fast() -> ClientSettings {
     ClientSettings {

@@ -12,8 +12,8 @@ use axum::{Json, Router};
 use common::{policy_yaml, volume, volume_id, wait_for, World};
 use serde_json::Value;
 use tokio::sync::oneshot;
-use vbs_agent::sim::VolumeFault;
 use vbs_agent::store::Store;
+use vbs_sim::VolumeFault;
 
 type Got = Arc<Mutex<Vec<Value>>>;
 

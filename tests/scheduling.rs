@@ -13,8 +13,8 @@ use common::{load, policy_yaml, volume, volume_id, wait_for, World, PROJECT};
 use tokio::sync::oneshot;
 use vbs_agent::api::ClientSettings;
 use vbs_agent::config::Config;
-use vbs_agent::sim::VolumeFault;
 use vbs_agent::store::{JobRecord, JobStatus, Store};
+use vbs_sim::VolumeFault;
 
 fn fast() -> ClientSettings {
     ClientSettings {

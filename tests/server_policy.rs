@@ -16,8 +16,8 @@ use common::{
 };
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
-use vbs_agent::sim::{Scripted, ServerFault};
 use vbs_agent::store::{JobRecord, JobStatus, Store, Trigger};
+use vbs_sim::{Scripted, ServerFault};
 
 fn fast() -> ClientSettings {
     ClientSettings {
@@ -50,7 +50,7 @@ fn deleted(history: &std::path::Path) -> Vec<String> {
 }
 
 /// Every server backup the cloud ever made, deleted ones included.
-fn server_backups_made(world: &World) -> Vec<vbs_agent::sim::LedgerEntry> {
+fn server_backups_made(world: &World) -> Vec<vbs_sim::LedgerEntry> {
     world
         .sim
         .ledger()
@@ -368,7 +368,7 @@ async fn killed_and_restarted_the_agent_never_duplicates_a_server_backup() {
         Duration::from_millis(300),
     )
     .await;
-    world.sim.set_faults(vbs_agent::sim::Faults {
+    world.sim.set_faults(vbs_sim::Faults {
         seed: 7,
         slow_rate: 0.3,
         slow_delay_ms: 400,
@@ -622,7 +622,7 @@ async fn server_jobs_reach_the_right_end_through_a_fault_storm() {
         Duration::from_millis(300),
     )
     .await;
-    world.sim.set_faults(vbs_agent::sim::Faults {
+    world.sim.set_faults(vbs_sim::Faults {
         seed: 404,
         server_error_rate: 0.20,
         throttle_rate: 0.05,

@@ -11,8 +11,8 @@ use chrono::{SubsecRound, Utc};
 use common::{load, policy_yaml, volume, volume_id, World, PROJECT};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
-use vbs_agent::sim::Scripted;
 use vbs_agent::store::{JobStatus, Store, Trigger};
+use vbs_sim::Scripted;
 
 const P1: &str = "11111111111111111111111111111111";
 const P2: &str = "22222222222222222222222222222222";

@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::{volume, volume_id, wait_for, World};
-use vbs_agent::sim::VolumeFault;
+use vbs_sim::VolumeFault;
 
 fn tmux(args: &[&str]) -> std::process::Output {
     Command::new("tmux").args(args).output().expect("tmux runs")

@@ -12,7 +12,7 @@ mod error;
 mod fault;
 mod limit;
 mod observe;
-pub mod sign;
+use apig_sign as sign;
 pub mod types;
 
 pub use client::{

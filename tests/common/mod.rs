@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use vbs_agent::config::{self, Config};
-use vbs_agent::sim::{
-    self, SimConfig, SimHandle, SimProject, SimServer, SimUser, SimVolume, VolumeFault,
+use vbs_sim::{
+    self as sim, SimConfig, SimHandle, SimProject, SimServer, SimUser, SimVolume, VolumeFault,
 };
 
 pub const PROJECT: &str = "0123456789abcdef0123456789abcdef";

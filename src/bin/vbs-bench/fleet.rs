@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Timelike, Utc};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
-use vbs_agent::sim::{SimConfig, SimHandle, SimProject, SimVolume};
+use vbs_sim::{SimConfig, SimHandle, SimProject, SimVolume};
 
 use crate::fleet_file::{policy_file_with, volume_id, Limits, PROJECT, TOKEN_ENV};
 use crate::process::{cpu_seconds, peak_rss_bytes, Daemon};

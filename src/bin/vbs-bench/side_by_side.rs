@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use vbs_agent::sim::{SimConfig, SimHandle, SimProject, SimUser, SimVolume};
+use vbs_sim::{SimConfig, SimHandle, SimProject, SimUser, SimVolume};
 
 use crate::process::{agent_binary, children_cpu_seconds};
 use crate::simulator;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use vbs_agent::sim::{self, SimConfig, SimHandle};
+use vbs_sim::{self as sim, SimConfig, SimHandle};
 
 /// Starts `config` on 127.0.0.1, every snapshot, backup and delete taking
 /// `work`, so that each benchmark's clouds are equally slow.

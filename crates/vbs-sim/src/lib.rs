@@ -3,14 +3,18 @@
 //! It serves the vendor's JSON shapes, null and unused fields included,
 //! follows real Cinder where the vendor pages are silent (busy volumes are a
 //! 400, incremental backups need a parent, a parent with dependants cannot be
-//! deleted), and injects faults on demand. Knows nothing of the agent.
+//! deleted), and injects faults on demand. Knows nothing of the agent: a
+//! crate of its own so that a packaged agent can leave it out.
 
 mod aksk;
+mod backups;
 mod csbs;
 mod faults;
 mod keystone;
 mod routes;
 mod shapes;
+mod sharing;
+mod snapshots;
 mod state;
 mod versions;
 mod volumes;
@@ -220,6 +224,13 @@ pub(crate) type Shared = Arc<Mutex<State>>;
 pub(crate) fn lock(state: &Shared) -> MutexGuard<'_, State> {
     // The state is only mutated under the lock in small, complete steps.
     state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The state locked, with finished deletions swept out: what a read sees.
+pub(crate) fn swept(state: &Shared) -> MutexGuard<'_, State> {
+    let mut st = lock(state);
+    st.sweep();
+    st
 }
 
 /// A running simulator.

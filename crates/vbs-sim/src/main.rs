@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use vbs_agent::sim::{self, SimConfig, SimProject, SimServer, SimUser, SimVolume, VolumeFault};
+use vbs_sim::{SimConfig, SimProject, SimServer, SimUser, SimVolume, VolumeFault};
 
 /// A simulated VBS/EVS/Keystone endpoint on loopback.
 #[derive(Debug, Parser)]
@@ -122,7 +122,7 @@ async fn serve(args: Args) -> Result<(), String> {
         backup_duration: Duration::from_secs(args.backup_seconds),
         ..SimConfig::default()
     };
-    let sim = sim::start(config, args.listen)
+    let sim = vbs_sim::start(config, args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     for pair in &args.access_key {

@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::routes::{page_response, refused};
+use super::routes::page_response;
 use super::state::{cinder_time, Project, Refusal, State, Volume};
-use super::{lock, Shared};
+use super::{swept, Shared};
 
 fn links(st: &State, project: &str, id: &str) -> Value {
     json!([
@@ -58,29 +58,26 @@ fn detail(st: &State, project: &str, p: &Project, id: &str, v: &Volume) -> Value
 pub async fn show(
     AxState(state): AxState<Shared>,
     Path((project, id)): Path<(String, String)>,
-) -> Response {
-    let mut st = lock(&state);
-    st.sweep();
-    let st = &*st;
-    let found = st
+) -> Result<Response, Refusal> {
+    let guard = swept(&state);
+    let st = &*guard;
+    let volume = st
         .projects
         .get(&project)
-        .and_then(|p| p.volumes.get(&id).map(|v| detail(st, &project, p, &id, v)));
-    match found {
-        Some(v) => Json(json!({ "volume": v })).into_response(),
-        None => refused(Refusal {
-            status: 404,
-            fault: "itemNotFound",
-            message: format!("Volume {id} could not be found."),
-        }),
-    }
+        .and_then(|p| p.volumes.get(&id).map(|v| detail(st, &project, p, &id, v)))
+        .ok_or_else(|| Refusal::not_found(format!("Volume {id} could not be found.")))?;
+    Ok(Json(json!({ "volume": volume })).into_response())
 }
 
-fn list(state: &Shared, project: &str, q: &HashMap<String, String>, full: bool) -> Response {
-    let mut st = lock(state);
-    st.sweep();
-    let st = &*st;
-    let Some(p) = st.projects.get(project) else {
+/// `…/volumes` (id, links, name) and, with `FULL`, `…/volumes/detail`.
+pub async fn list<const FULL: bool>(
+    AxState(state): AxState<Shared>,
+    Path(project): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let guard = swept(&state);
+    let st = &*guard;
+    let Some(p) = st.projects.get(&project) else {
         return Json(json!({"volumes": []})).into_response();
     };
     let mut ids: Vec<&String> = p.volumes.keys().collect();
@@ -89,11 +86,11 @@ fn list(state: &Shared, project: &str, q: &HashMap<String, String>, full: bool) 
         .into_iter()
         .filter_map(|id| {
             let v = p.volumes.get(id)?;
-            let d = detail(st, project, p, id, v);
+            let d = detail(st, &project, p, id, v);
             // Volumes have no names here, so a name filter matches none.
-            let keep = q.get("name").is_none()
+            let keep = !q.contains_key("name")
                 && q.get("status").is_none_or(|s| d["status"] == s.as_str());
-            let shown = if full {
+            let shown = if FULL {
                 d
             } else {
                 json!({"id": id, "links": d["links"], "name": null})
@@ -101,21 +98,5 @@ fn list(state: &Shared, project: &str, q: &HashMap<String, String>, full: bool) 
             keep.then_some((id.as_str(), shown))
         })
         .collect();
-    page_response("volumes", items, q, &st.base_url, project)
-}
-
-pub async fn list_summary(
-    AxState(state): AxState<Shared>,
-    Path(project): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    list(&state, &project, &q, false)
-}
-
-pub async fn list_detail(
-    AxState(state): AxState<Shared>,
-    Path(project): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    list(&state, &project, &q, true)
+    page_response("volumes", items, &q, &st.base_url, &project)
 }

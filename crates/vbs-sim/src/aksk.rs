@@ -13,7 +13,7 @@ use chrono::{NaiveDateTime, Utc};
 use serde_json::json;
 
 use super::{lock, Shared};
-use crate::api::sign;
+use apig_sign as sign;
 
 /// Largest body the simulator reads to check a signature.
 const MAX_BODY: usize = 1 << 20;

@@ -1,0 +1,452 @@
+//! The simulated cloud's state. Statuses are evaluated lazily from creation
+//! time and durations (tokio's clock, so paused-clock tests work); deleted
+//! resources are swept out on access and kept in the ledger.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+use super::{BackupView, Faults, LedgerEntry, SimConfig, SnapshotView, VolumeFault};
+
+/// A refusal, as Cinder words it: HTTP status, fault name, message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub fault: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: 400,
+            fault: "badRequest",
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: 404,
+            fault: "itemNotFound",
+            message: message.into(),
+        }
+    }
+}
+
+pub struct Volume {
+    pub size_gb: u32,
+    pub attached: bool,
+    pub fault: Option<VolumeFault>,
+    pub created_at: DateTime<Utc>,
+    /// The server an attached volume is attached to.
+    pub server_id: String,
+}
+
+pub struct Snapshot {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub volume_id: String,
+    pub size_gb: u32,
+    pub metadata: serde_json::Value,
+    pub created: Instant,
+    pub created_at: DateTime<Utc>,
+    pub fails: bool,
+    pub deleting_since: Option<Instant>,
+}
+
+pub struct Backup {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub volume_id: String,
+    pub snapshot_id: Option<String>,
+    pub size_gb: u32,
+    pub created: Instant,
+    pub created_at: DateTime<Utc>,
+    pub incremental: bool,
+    pub parent: Option<String>,
+    pub fail_reason: Option<String>,
+    pub never_finishes: bool,
+    pub deleting_since: Option<Instant>,
+}
+
+#[derive(Default)]
+pub struct Project {
+    pub volumes: HashMap<String, Volume>,
+    pub snapshots: Vec<Snapshot>,
+    pub backups: Vec<Backup>,
+}
+
+pub struct State {
+    pub config: SimConfig,
+    pub base_url: String,
+    pub projects: HashMap<String, Project>,
+    /// Keystone-issued tokens and when they expire.
+    pub issued: HashMap<String, (String, Instant)>,
+    pub faults: Faults,
+    pub rng: fastrand::Rng,
+    pub requests: u64,
+    pub scripted: Vec<super::Scripted>,
+    /// Added to the wall clock for the timestamps the cloud reports, so
+    /// tests can play out days of backups in seconds.
+    pub clock_offset: chrono::TimeDelta,
+    /// Backup shares across projects.
+    pub shares: Vec<super::sharing::Share>,
+    /// Server backups (CSBS).
+    pub csbs: super::csbs::Csbs,
+    ledger: Vec<LedgerEntry>,
+    /// AK/SK pairs whose signed requests are accepted: access key → secret key.
+    pub access_keys: HashMap<String, String>,
+}
+
+/// Cinder's timestamp format: no zone, microseconds.
+pub fn cinder_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+impl State {
+    pub fn new(config: SimConfig, base_url: String) -> Self {
+        let csbs = super::csbs::Csbs::new(config.servers.clone());
+        let projects = config
+            .projects
+            .iter()
+            .map(|p| {
+                let volumes = p
+                    .volumes
+                    .iter()
+                    .map(|v| {
+                        (
+                            v.id.clone(),
+                            Volume {
+                                size_gb: v.size_gb,
+                                attached: v.attached,
+                                fault: v.fault.clone(),
+                                created_at: Utc::now(),
+                                server_id: uuid::Uuid::new_v4().to_string(),
+                            },
+                        )
+                    })
+                    .collect();
+                (
+                    p.id.clone(),
+                    Project {
+                        volumes,
+                        ..Project::default()
+                    },
+                )
+            })
+            .collect();
+        Self {
+            config,
+            base_url,
+            projects,
+            issued: HashMap::new(),
+            faults: Faults::default(),
+            rng: fastrand::Rng::with_seed(0),
+            requests: 0,
+            scripted: Vec::new(),
+            clock_offset: chrono::TimeDelta::zero(),
+            shares: Vec::new(),
+            csbs,
+            ledger: Vec::new(),
+            access_keys: HashMap::new(),
+        }
+    }
+
+    /// The cloud's idea of now.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.clock_offset
+    }
+
+    pub fn set_faults(&mut self, faults: Faults) {
+        self.rng = fastrand::Rng::with_seed(faults.seed);
+        self.faults = faults;
+    }
+
+    pub fn set_volume_fault(&mut self, project: &str, volume: &str, fault: Option<VolumeFault>) {
+        if let Some(v) = self
+            .projects
+            .get_mut(project)
+            .and_then(|p| p.volumes.get_mut(volume))
+        {
+            v.fault = fault;
+        }
+    }
+
+    /// Whether a token is accepted now.
+    pub fn token_valid(&self, token: &str) -> bool {
+        self.config.tokens.iter().any(|t| t == token)
+            || self
+                .issued
+                .get(token)
+                .is_some_and(|(_, exp)| Instant::now() < *exp)
+    }
+
+    /// Removes resources whose deletion has completed.
+    pub fn sweep(&mut self) {
+        let now = Instant::now();
+        let delay = self.config.delete_duration;
+        let gone = |since: Option<Instant>| since.is_some_and(|d| now.duration_since(d) >= delay);
+        let mut removed = Vec::new();
+        for p in self.projects.values_mut() {
+            sweep_out(&mut p.snapshots, gone, &mut removed);
+            sweep_out(&mut p.backups, gone, &mut removed);
+        }
+        let stamp = cinder_time(self.now());
+        for e in self.ledger.iter_mut().filter(|e| removed.contains(&e.id)) {
+            e.deleted_at = Some(stamp.clone());
+            e.status = "deleted".into();
+        }
+    }
+
+    /// A project's volume, or Cinder's 404 for it.
+    pub fn volume(&self, project: &str, volume_id: &str) -> Result<(&Project, &Volume), Refusal> {
+        self.projects
+            .get(project)
+            .and_then(|p| p.volumes.get(volume_id).map(|v| (p, v)))
+            .ok_or_else(|| Refusal::not_found(format!("Volume {volume_id} could not be found.")))
+    }
+
+    /// A live snapshot or backup of a project, with the project.
+    pub fn find<R: Resource>(&self, project: &str, id: &str) -> Option<(&Project, &R)> {
+        let p = self.projects.get(project)?;
+        R::of(p).iter().find(|r| r.id() == id).map(|r| (p, r))
+    }
+
+    /// Adds a new snapshot or backup to its project and to the ledger;
+    /// returns its id.
+    pub fn add<R: Resource>(&mut self, project: &str, resource: R) -> String {
+        let id = resource.id().to_string();
+        self.record(
+            R::KIND,
+            project,
+            &id,
+            resource.name(),
+            resource.volume_id(),
+            resource.created_at(),
+        );
+        if let Some(p) = self.projects.get_mut(project) {
+            R::of_mut(p).push(resource);
+        }
+        id
+    }
+
+    /// Starts the deletion of a snapshot or backup; [`State::sweep`]
+    /// removes it once `delete_duration` has passed.
+    pub fn start_deleting<R: Resource>(&mut self, project: &str, id: &str) {
+        if let Some(r) = self
+            .projects
+            .get_mut(project)
+            .and_then(|p| R::of_mut(p).iter_mut().find(|r| r.id() == id))
+        {
+            *r.deleting_since() = Some(Instant::now());
+        }
+    }
+
+    pub fn snapshot_status(&self, p: &Project, s: &Snapshot) -> &'static str {
+        if s.deleting_since.is_some() {
+            "deleting"
+        } else if s.created.elapsed() < self.config.snapshot_duration {
+            "creating"
+        } else if s.fails {
+            "error"
+        } else if p
+            .backups
+            .iter()
+            .any(|b| b.snapshot_id.as_deref() == Some(&s.id) && self.backup_status(b) == "creating")
+        {
+            "backing-up"
+        } else {
+            "available"
+        }
+    }
+
+    pub fn backup_status(&self, b: &Backup) -> &'static str {
+        if b.deleting_since.is_some() {
+            "deleting"
+        } else if b.never_finishes || b.created.elapsed() < self.config.backup_duration {
+            "creating"
+        } else if b.fail_reason.is_some() {
+            "error"
+        } else {
+            "available"
+        }
+    }
+
+    pub fn volume_status(&self, p: &Project, volume_id: &str, v: &Volume) -> &'static str {
+        if p.backups
+            .iter()
+            .any(|b| b.volume_id == volume_id && self.backup_status(b) == "creating")
+        {
+            "backing-up"
+        } else if v.attached {
+            "in-use"
+        } else {
+            "available"
+        }
+    }
+
+    pub(super) fn record(
+        &mut self,
+        kind: &str,
+        project: &str,
+        id: &str,
+        name: &str,
+        volume_id: &str,
+        at: DateTime<Utc>,
+    ) {
+        self.ledger.push(LedgerEntry {
+            kind: kind.into(),
+            id: id.into(),
+            project: project.into(),
+            name: name.into(),
+            volume_id: volume_id.into(),
+            created_at: cinder_time(at),
+            deleted_at: None,
+            status: String::new(),
+        });
+    }
+
+    pub fn ledger(&mut self) -> Vec<LedgerEntry> {
+        self.sweep();
+        let mut out = self.ledger.clone();
+        for e in out.iter_mut().filter(|e| e.deleted_at.is_none()) {
+            if let Some(p) = self.projects.get(&e.project) {
+                e.status = match e.kind.as_str() {
+                    "snapshot" => p
+                        .snapshots
+                        .iter()
+                        .find(|s| s.id == e.id)
+                        .map(|s| self.snapshot_status(p, s)),
+                    "checkpoint" => Some(self.checkpoint_ledger_status(&e.project, &e.id)),
+                    _ => p
+                        .backups
+                        .iter()
+                        .find(|b| b.id == e.id)
+                        .map(|b| self.backup_status(b)),
+                }
+                .unwrap_or("deleted")
+                .to_string();
+            }
+        }
+        out
+    }
+
+    pub fn snapshot_views(&mut self, project: &str) -> Vec<SnapshotView> {
+        self.views(project, |st, p, s: &Snapshot| SnapshotView {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            volume_id: s.volume_id.clone(),
+            status: st.snapshot_status(p, s).to_string(),
+        })
+    }
+
+    pub fn backup_views(&mut self, project: &str) -> Vec<BackupView> {
+        self.views(project, |st, _, b: &Backup| BackupView {
+            id: b.id.clone(),
+            name: b.name.clone(),
+            volume_id: b.volume_id.clone(),
+            snapshot_id: b.snapshot_id.clone(),
+            status: st.backup_status(b).to_string(),
+            is_incremental: b.incremental,
+            fail_reason: (st.backup_status(b) == "error")
+                .then(|| b.fail_reason.clone())
+                .flatten(),
+        })
+    }
+
+    /// Every live snapshot or backup of a project, as `view` shows it.
+    fn views<R: Resource, V>(
+        &mut self,
+        project: &str,
+        view: impl Fn(&Self, &Project, &R) -> V,
+    ) -> Vec<V> {
+        self.sweep();
+        let Some(p) = self.projects.get(project) else {
+            return Vec::new();
+        };
+        R::of(p).iter().map(|r| view(self, p, r)).collect()
+    }
+}
+
+/// Whether another live backup was made incrementally on top of `id`.
+pub fn has_dependents(p: &Project, id: &str) -> bool {
+    p.backups.iter().any(|b| b.parent.as_deref() == Some(id))
+}
+
+/// What the lifecycle of snapshots and backups shares: a place in their
+/// project's list, a ledger entry, and a deletion that takes a while.
+pub trait Resource: Sized {
+    /// The ledger's `kind`.
+    const KIND: &'static str;
+    /// The key of a list of them.
+    const LIST: &'static str;
+    fn id(&self) -> &str;
+    fn name(&self) -> &str;
+    fn volume_id(&self) -> &str;
+    fn created_at(&self) -> DateTime<Utc>;
+    fn deleting_since(&mut self) -> &mut Option<Instant>;
+    /// The project's list of this kind.
+    fn of(p: &Project) -> &Vec<Self>;
+    fn of_mut(p: &mut Project) -> &mut Vec<Self>;
+}
+
+/// Drops the resources whose deletion is over, noting their ids.
+fn sweep_out<R: Resource>(
+    items: &mut Vec<R>,
+    gone: impl Fn(Option<Instant>) -> bool,
+    removed: &mut Vec<String>,
+) {
+    items.retain_mut(|r| {
+        let keep = !gone(*r.deleting_since());
+        if !keep {
+            removed.push(r.id().to_string());
+        }
+        keep
+    });
+}
+
+/// `Resource` for a kind whose fields are named alike, kept in `list` of
+/// its project.
+macro_rules! resource {
+    ($kind:ident, $name:literal, $list:ident) => {
+        impl Resource for $kind {
+            const KIND: &'static str = $name;
+            const LIST: &'static str = stringify!($list);
+
+            fn id(&self) -> &str {
+                &self.id
+            }
+
+            fn name(&self) -> &str {
+                &self.name
+            }
+
+            fn volume_id(&self) -> &str {
+                &self.volume_id
+            }
+
+            fn created_at(&self) -> DateTime<Utc> {
+                self.created_at
+            }
+
+            fn deleting_since(&mut self) -> &mut Option<Instant> {
+                &mut self.deleting_since
+            }
+
+            fn of(p: &Project) -> &Vec<Self> {
+                &p.$list
+            }
+
+            fn of_mut(p: &mut Project) -> &mut Vec<Self> {
+                &mut p.$list
+            }
+        }
+    };
+}
+
+resource!(Snapshot, "snapshot", snapshots);
+resource!(Backup, "backup", backups);
