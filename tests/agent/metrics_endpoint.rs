@@ -1,12 +1,10 @@
 //! `metrics_listen`: an in-process agent against the simulator, scraped on
 //! 127.0.0.1 after its jobs ran, and again after a restart.
 
-mod common;
-
+use crate::helper::sim::VolumeFault;
+use crate::helper::{policy_yaml, volume, volume_id, World};
 use chrono::{Datelike, Timelike};
-use common::{policy_yaml, volume, volume_id, World};
 use tokio::sync::oneshot;
-use vbs_agent::sim::VolumeFault;
 use vbs_agent::store::{JobRecord, JobStatus, Store};
 
 /// A free port on 127.0.0.1 (bound and released).
@@ -73,7 +71,7 @@ async fn the_metrics_page_counts_jobs_api_calls_and_last_successes() {
         "",
         &policy_yaml("e2e", &schedule, &[good.clone(), bad.clone()], ""),
     );
-    let config = common::load(&path);
+    let config = crate::helper::load(&path);
 
     let (stop, stopped) = oneshot::channel::<()>();
     let daemon = tokio::spawn(vbs_agent::daemon::run(config.clone(), async {
@@ -168,7 +166,7 @@ async fn a_taken_metrics_port_stops_the_start_with_the_address_named() {
         "",
         &policy_yaml("e2e", "0 0 3 1 1 *", &[volume_id(1)], ""),
     );
-    let err = vbs_agent::daemon::run(common::load(&path), std::future::pending())
+    let err = vbs_agent::daemon::run(crate::helper::load(&path), std::future::pending())
         .await
         .expect_err("the port is taken");
     let message = err.to_string();

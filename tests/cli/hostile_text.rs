@@ -2,12 +2,10 @@
 //! ANSI escapes, newlines, C1 controls and U+202E reach no human-readable
 //! output raw, and JSON carries the exact text in valid JSON.
 
-mod common;
-
-use common::run::{agent, text};
-use common::{make_backup, volume, volume_id, World};
+use crate::helper::run::{agent, text};
+use crate::helper::sim::VolumeFault;
+use crate::helper::{make_backup, volume, volume_id, World};
 use vbs_agent::api::{ClientSettings, CloudClient};
-use vbs_agent::sim::VolumeFault;
 
 /// Clears the screen, turns red, forges a line, reverses what follows, and
 /// opens a C1 control sequence.

@@ -1,13 +1,11 @@
 //! `kind: snapshot`: snapshots on schedule, kept on the block store, and
 //! pruned by the same retention rules and hard rules as backups.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::helper::{load, volume, volume_id, World, PROJECT};
 use chrono::{SubsecRound, TimeDelta, Utc};
-use common::{load, volume, volume_id, World, PROJECT};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
 use vbs_agent::store::{JobStatus, Store, Trigger};
@@ -31,7 +29,7 @@ async fn snapshot_policies_keep_their_snapshots_and_prune_by_retention() {
     // A snapshot someone else took of the same volume.
     let foreign: serde_json::Value = reqwest::Client::new()
         .post(format!("{}/v2/{PROJECT}/snapshots", world.sim.base_url()))
-        .header("X-Auth-Token", common::TOKEN)
+        .header("X-Auth-Token", crate::helper::TOKEN)
         .json(&serde_json::json!({"snapshot": {"volume_id": volume_id(1), "name": "snap-by-hand", "force": true}}))
         .send()
         .await
@@ -95,7 +93,7 @@ async fn three_weeks_of_nightly_snapshots_keep_exactly_what_the_rules_say() {
         retry_min_delay: Duration::from_millis(5),
         ..ClientSettings::default()
     };
-    let nights = common::Nights::new(&config, Arc::clone(&store), settings, 21);
+    let nights = crate::helper::Nights::new(&config, Arc::clone(&store), settings, 21);
     let mut made = Vec::new();
     for slot in &nights.slots {
         nights.enter(&world, *slot);
@@ -112,7 +110,7 @@ async fn three_weeks_of_nightly_snapshots_keep_exactly_what_the_rules_say() {
     }
 
     // The 2 newest nights and the newest night of each of the 3 most recent ISO weeks.
-    let want = common::kept_by_nightly_rules(&made, 2, 3);
+    let want = crate::helper::kept_by_nightly_rules(&made, 2, 3);
     let mut left: Vec<String> = world
         .sim
         .snapshots(PROJECT)

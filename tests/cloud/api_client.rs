@@ -1,16 +1,14 @@
 //! The API client against the simulator: pagination, re-authentication,
 //! retries where they are safe and not where they are not.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{volume, volume_id, World, TOKEN};
+use crate::helper::sim::Faults;
+use crate::helper::{volume, volume_id, World, TOKEN};
 use vbs_agent::api::{
     CallObserver, CallRecord, ClientSettings, CloudClient, ErrorClass, NewBackup,
 };
-use vbs_agent::sim::Faults;
 
 /// Remembers every attempt as "METHOD STATUS CLASS".
 #[derive(Default)]
@@ -53,7 +51,7 @@ fn client_with(world: &World, calls: &Arc<Calls>, settings: ClientSettings) -> C
 }
 
 async fn make_backup(client: &CloudClient, name: &str) -> String {
-    common::make_backup(client, &volume_id(1), name).await
+    crate::helper::make_backup(client, &volume_id(1), name).await
 }
 
 #[tokio::test]

@@ -3,17 +3,15 @@
 //! make, and the newest backup are kept; a refused delete is "blocked", not
 //! a failure.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::helper::sim::{Scripted, VolumeFault};
+use crate::helper::{load, policy_yaml, volume, volume_id, World, PROJECT};
 use chrono::{SubsecRound, TimeDelta, Utc};
-use common::{load, policy_yaml, volume, volume_id, World, PROJECT};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::retention::Verdict;
 use vbs_agent::engine::Engine;
-use vbs_agent::sim::{Scripted, VolumeFault};
 use vbs_agent::store::{JobStatus, Store, Trigger};
 
 fn fast() -> ClientSettings {
@@ -91,7 +89,7 @@ async fn pruning_deletes_what_no_rule_keeps_and_nothing_it_must_not() {
     let base = world.sim.base_url();
     let post = |path: String, body: serde_json::Value| {
         http.post(format!("{base}{path}"))
-            .header("X-Auth-Token", common::TOKEN)
+            .header("X-Auth-Token", crate::helper::TOKEN)
             .json(&body)
             .send()
     };
@@ -275,7 +273,7 @@ async fn three_weeks_of_nightly_backups_keep_exactly_what_the_rules_say() {
     let policy = config.policies[0].clone();
     let history = config.history_path();
     let store = Arc::new(Store::open(&history).unwrap());
-    let nights = common::Nights::new(&config, Arc::clone(&store), fast(), 21);
+    let nights = crate::helper::Nights::new(&config, Arc::clone(&store), fast(), 21);
     let engine = &nights.engine;
     let mut made = Vec::new();
     for slot in &nights.slots {
@@ -295,7 +293,7 @@ async fn three_weeks_of_nightly_backups_keep_exactly_what_the_rules_say() {
     }
 
     // The last 3 nights, plus the newest night of each of the 2 most recent ISO weeks.
-    let want = common::kept_by_nightly_rules(&made, 3, 2);
+    let want = crate::helper::kept_by_nightly_rules(&made, 3, 2);
     let mut left: Vec<String> = world
         .sim
         .backups(PROJECT)

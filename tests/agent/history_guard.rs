@@ -3,12 +3,10 @@
 //! holder; a history that is gone, emptied, swapped, damaged or not a
 //! vbs-agent history at all is refused and left as it is.
 
-mod common;
-
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
-use common::{
+use crate::helper::{
     agent_async, policy_yaml, signal, spawn_agent, text, volume, volume_id, wait_for, World,
 };
 
@@ -58,7 +56,7 @@ async fn a_second_writer_stops_at_once_and_names_the_daemon() {
         "{}",
         text(&beside.stderr)
     );
-    assert!(world.sim.backups(common::PROJECT).is_empty());
+    assert!(world.sim.backups(crate::helper::PROJECT).is_empty());
 
     signal(&daemon, "-TERM");
     assert!(daemon.wait().unwrap().success());
@@ -133,7 +131,11 @@ async fn an_emptied_or_swapped_history_is_refused_and_left_untouched() {
             && stderr.contains("history.id says history"),
         "{stderr}"
     );
-    assert_eq!(world.sim.backups(common::PROJECT).len(), 1, "no job ran");
+    assert_eq!(
+        world.sim.backups(crate::helper::PROJECT).len(),
+        1,
+        "no job ran"
+    );
 
     // Someone else's SQLite database: nothing is migrated into it.
     std::fs::remove_file(state.join("history.id")).unwrap();
@@ -195,5 +197,9 @@ async fn a_damaged_history_is_refused() {
         damaged,
         "the damaged file was written"
     );
-    assert_eq!(world.sim.backups(common::PROJECT).len(), 1, "no job ran");
+    assert_eq!(
+        world.sim.backups(crate::helper::PROJECT).len(),
+        1,
+        "no job ran"
+    );
 }

@@ -1,10 +1,8 @@
 //! `vbs-agent backups` and `vbs-agent backup show`: the cloud's own view of
 //! its backups, through the binary, against the simulator.
 
-mod common;
-
-use common::run::{agent, text};
-use common::{make_backup, volume, volume_id, World, PROJECT};
+use crate::helper::run::{agent, text};
+use crate::helper::{make_backup, volume, volume_id, World, PROJECT};
 use serde_json::Value;
 use vbs_agent::api::{ClientSettings, CloudClient};
 

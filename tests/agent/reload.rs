@@ -2,13 +2,11 @@
 //! invalid one, an alias bomb among them, is rejected and the running
 //! policies stay), SIGTERM stops it with exit code 0.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::helper::{policy_yaml, volume, volume_id, wait_for, World};
 use chrono::Utc;
-use common::{policy_yaml, volume, volume_id, wait_for, World};
 use vbs_agent::store::Store;
 
 fn kill(pid: u32, sig: &str) {

@@ -3,8 +3,6 @@
 //! recording server on another loopback port) never sees a token, a
 //! password, a request body or the webhook's secret.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
@@ -13,11 +11,11 @@ use axum::response::IntoResponse;
 use axum::Router;
 use chrono::{SubsecRound, Utc};
 
-use common::{volume, volume_id, World, PASSWORD, PROJECT, TOKEN};
+use crate::helper::sim::Scripted;
+use crate::helper::{volume, volume_id, World, PASSWORD, PROJECT, TOKEN};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
 use vbs_agent::notifier::Notifier;
-use vbs_agent::sim::Scripted;
 use vbs_agent::store::{EventRecord, JobRecord, JobStatus, Store, Trigger};
 
 /// Part of the webhook's query, as receivers use it.

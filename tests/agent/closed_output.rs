@@ -2,14 +2,12 @@
 //! and `trigger … | head -1` leave jobs that finish and a process that
 //! exits normally.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use crate::helper::{policy_yaml, signal, volume, volume_id, wait_for, World};
 use chrono::{DateTime, Utc};
-use common::{policy_yaml, signal, volume, volume_id, wait_for, World};
 use vbs_agent::store::{JobStatus, Store};
 
 /// Jobs of the history at `db` started after `since` that succeeded.

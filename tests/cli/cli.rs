@@ -1,12 +1,10 @@
 //! The `vbs-agent` binary as an operator runs it: exit codes and output.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{volume, volume_id, World};
-use vbs_agent::sim::VolumeFault;
+use crate::helper::sim::VolumeFault;
+use crate::helper::{volume, volume_id, World};
 
 fn agent(args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
@@ -32,7 +30,7 @@ fn text(bytes: &[u8]) -> String {
 
 /// `config/example.yaml` in `dir` with its `state_dir` moved to `state_dir`.
 fn example_with_state_dir(dir: &Path, state_dir: &Path) -> PathBuf {
-    let example = include_str!("../config/example.yaml");
+    let example = include_str!("../../config/example.yaml");
     let moved = example.replace(
         "state_dir: /var/lib/vbs-agent",
         &format!("state_dir: {}", state_dir.display()),
@@ -358,7 +356,7 @@ fn check_shows_the_first_errors_and_counts_the_rest() {
         format!(
             "state_dir: {}\nclouds:\n  c:\n    project_id: {}\n    endpoints: {{ volume: http://127.0.0.1:1, backup: http://127.0.0.1:1 }}\n    auth: {{ type: token, token_file: /nonexistent }}\npolicies:\n  - name: p\n    kind: backup\n    cloud: c\n    schedule: \"0 0 1 * * *\"\n    volumes:\n{volumes}",
             dir.path().display(),
-            common::PROJECT,
+            crate::helper::PROJECT,
         ),
     )
     .unwrap();

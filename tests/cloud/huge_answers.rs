@@ -3,8 +3,6 @@
 //! megabytes is stored, logged and shown cut to 4 KiB with its length, so
 //! the history stays small and `history` reads it.
 
-mod common;
-
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,11 +14,11 @@ use axum::http::header;
 use axum::response::Response;
 use axum::Router;
 
-use common::{agent_async, text, volume, volume_id, wait_for, World};
+use crate::helper::sim::VolumeFault;
+use crate::helper::{agent_async, text, volume, volume_id, wait_for, World};
 use vbs_agent::api::{ClientSettings, CloudClient, ErrorClass};
 use vbs_agent::bounded::MAX_MESSAGE_BYTES;
 use vbs_agent::http::MAX_BODY_BYTES;
-use vbs_agent::sim::VolumeFault;
 
 /// The body the flooding server sends: 100 MB.
 const FLOOD_BYTES: u64 = 100_000_000;

@@ -2,18 +2,16 @@
 //! recorded event and a retry or a clear failure, never a panic, a silent
 //! skip or a job stuck forever.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{SubsecRound, Utc};
-use common::{
+use crate::helper::sim::{Scripted, VolumeFault};
+use crate::helper::{
     load, policy_yaml, server, server_id, server_policy_yaml, volume, volume_id, World, PROJECT,
 };
+use chrono::{SubsecRound, Utc};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
-use vbs_agent::sim::{Scripted, VolumeFault};
 use vbs_agent::store::{EventRecord, JobRecord, JobStatus, Store, Trigger};
 
 fn fast() -> ClientSettings {

@@ -2,17 +2,15 @@
 //! within its RPO shows in the `rpo_breach` gauge and is notified once,
 //! however many runs fail after that.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
+use crate::helper::sim::VolumeFault;
+use crate::helper::{policy_yaml, volume, volume_id, wait_for, World};
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
-use common::{policy_yaml, volume, volume_id, wait_for, World};
 use serde_json::Value;
 use tokio::sync::oneshot;
-use vbs_agent::sim::VolumeFault;
 use vbs_agent::store::Store;
 
 type Got = Arc<Mutex<Vec<Value>>>;
@@ -53,7 +51,7 @@ async fn a_target_out_of_its_rpo_is_in_the_gauge_and_notified_once() {
         "",
         &policy_yaml("watched", "* * * * * *", std::slice::from_ref(&bad), &extra),
     );
-    let config = common::load(&path);
+    let config = crate::helper::load(&path);
     let (stop, stopped) = oneshot::channel::<()>();
     let daemon = tokio::spawn(vbs_agent::daemon::run(config, async {
         let _ = stopped.await;

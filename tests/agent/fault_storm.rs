@@ -2,14 +2,12 @@
 //! dropped connections, 1% malformed answers — and every job still reaches
 //! the terminal status it deserves, with the retries in the event log.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{load, policy_yaml, volume, volume_id, wait_for, World, PROJECT};
+use crate::helper::sim::{Faults, VolumeFault};
+use crate::helper::{load, policy_yaml, volume, volume_id, wait_for, World, PROJECT};
 use tokio::sync::oneshot;
 use vbs_agent::api::ClientSettings;
-use vbs_agent::sim::{Faults, VolumeFault};
 use vbs_agent::store::{JobStatus, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,12 +2,10 @@
 //! per target, redrawn in place, then the outcome table. Skipped, with a
 //! line saying so, where tmux is not installed.
 
-mod common;
-
 use std::process::Command;
 
-use common::{volume, volume_id, wait_for, World};
-use vbs_agent::sim::VolumeFault;
+use crate::helper::sim::VolumeFault;
+use crate::helper::{volume, volume_id, wait_for, World};
 
 fn tmux(args: &[&str]) -> std::process::Output {
     Command::new("tmux").args(args).output().expect("tmux runs")

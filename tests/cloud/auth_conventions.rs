@@ -3,14 +3,12 @@
 //! Keystone catalog, AK/SK-signed requests, systemd credentials, a private
 //! CA over TLS, and secrets that never reach the history or the logs.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
 
-use common::{volume, volume_id, World, PASSWORD, PROJECT};
+use crate::helper::{volume, volume_id, World, PASSWORD, PROJECT};
 use vbs_agent::api::{ClientSettings, CloudClient, ErrorClass, NewSnapshot};
 
 fn text(bytes: &[u8]) -> String {
@@ -345,7 +343,7 @@ fn aksk_client(world: &World, secret_key: &str) -> CloudClient {
     let cloud = format!(
         "    project_id: {PROJECT}\n    endpoints: {{ volume: {base}, backup: {base} }}\n    auth:\n      type: aksk\n      access_key_file: ak\n      secret_key_file: sk\n"
     );
-    let config = common::load(Path::new(&write_policy(world, &cloud)));
+    let config = crate::helper::load(Path::new(&write_policy(world, &cloud)));
     CloudClient::new(&config.clouds["sim"], ClientSettings::default()).unwrap()
 }
 
@@ -448,7 +446,7 @@ async fn private_ca_is_trusted_only_when_given_as_cacert() {
         ..ClientSettings::default()
     };
 
-    let config = common::load(Path::new(&write_policy(&world, &cloud(""))));
+    let config = crate::helper::load(Path::new(&write_policy(&world, &cloud(""))));
     let client = CloudClient::new(&config.clouds["sim"], settings.clone()).unwrap();
     let err = client
         .create_snapshot(&snapshot_request("untrusted"))
@@ -462,7 +460,7 @@ async fn private_ca_is_trusted_only_when_given_as_cacert() {
     eprintln!("without cacert: {err}");
     assert!(world.sim.snapshots(PROJECT).is_empty());
 
-    let config = common::load(Path::new(&write_policy(
+    let config = crate::helper::load(Path::new(&write_policy(
         &world,
         &cloud("    cacert: ca.pem\n"),
     )));
@@ -498,7 +496,7 @@ async fn os_token_with_auth_url_finds_its_endpoints_in_the_catalog() {
     let world = World::start_instant(vec![volume(1, None)]).await;
     let env = [
         ("OS_AUTH_URL", world.sim.base_url()),
-        ("OS_TOKEN", common::TOKEN.to_string()),
+        ("OS_TOKEN", crate::helper::TOKEN.to_string()),
         ("OS_PROJECT_ID", PROJECT.to_string()),
         ("OS_REGION_NAME", "sim-1".to_string()),
     ];
@@ -520,5 +518,5 @@ async fn os_token_with_auth_url_finds_its_endpoints_in_the_catalog() {
         text(&run.stderr)
     );
     assert_eq!(world.sim.backups(PROJECT).len(), 1);
-    assert!(!contains(&history_bytes(&world), common::TOKEN));
+    assert!(!contains(&history_bytes(&world), crate::helper::TOKEN));
 }

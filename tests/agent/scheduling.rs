@@ -2,18 +2,16 @@
 //! missed while the agent was down, overlap records, job-level retries,
 //! and the concurrency and rate limits.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::helper::sim::VolumeFault;
+use crate::helper::{load, policy_yaml, volume, volume_id, wait_for, World, PROJECT};
 use chrono::{DateTime, TimeDelta, Utc};
-use common::{load, policy_yaml, volume, volume_id, wait_for, World, PROJECT};
 use tokio::sync::oneshot;
 use vbs_agent::api::ClientSettings;
 use vbs_agent::config::Config;
-use vbs_agent::sim::VolumeFault;
 use vbs_agent::store::{JobRecord, JobStatus, Store};
 
 fn fast() -> ClientSettings {

@@ -4,19 +4,17 @@
 //! over simulated weeks; deletions within CSBS's five per project; and no
 //! second backup after a lost answer or a killed agent.
 
-mod common;
-
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{SubsecRound, TimeDelta, Utc};
-use common::{
+use crate::helper::sim::{Scripted, ServerFault};
+use crate::helper::{
     load, server, server_id, server_policy_yaml, signal, spawn_agent, wait_for, World, PROJECT,
 };
+use chrono::{SubsecRound, TimeDelta, Utc};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
-use vbs_agent::sim::{Scripted, ServerFault};
 use vbs_agent::store::{JobRecord, JobStatus, Store, Trigger};
 
 fn fast() -> ClientSettings {
@@ -50,7 +48,7 @@ fn deleted(history: &std::path::Path) -> Vec<String> {
 }
 
 /// Every server backup the cloud ever made, deleted ones included.
-fn server_backups_made(world: &World) -> Vec<vbs_agent::sim::LedgerEntry> {
+fn server_backups_made(world: &World) -> Vec<crate::helper::sim::LedgerEntry> {
     world
         .sim
         .ledger()
@@ -104,7 +102,7 @@ async fn three_weeks_of_nightly_server_backups_keep_exactly_what_the_rules_say()
     );
     let s = setup(&world, &policies);
     let policy = s.config.policies[0].clone();
-    let nights = common::Nights::new(&s.config, Arc::clone(&s.store), fast(), 21);
+    let nights = crate::helper::Nights::new(&s.config, Arc::clone(&s.store), fast(), 21);
 
     // A server backup someone made by hand, with a lookalike name.
     world.sim.set_now(nights.slots[0] - TimeDelta::days(30));
@@ -114,7 +112,7 @@ async fn three_weeks_of_nightly_server_backups_keep_exactly_what_the_rules_say()
             world.sim.base_url(),
             server_id(1)
         ))
-        .header("X-Auth-Token", common::TOKEN)
+        .header("X-Auth-Token", crate::helper::TOKEN)
         .json(&serde_json::json!({"protect": {"backup_name": "web-19700101T000000Z-lookalike"}}))
         .send()
         .await
@@ -163,7 +161,10 @@ async fn three_weeks_of_nightly_server_backups_keep_exactly_what_the_rules_say()
         .iter()
         .map(|v| v.source_volume_id.clone().unwrap())
         .collect();
-    assert_eq!(sources, [common::volume_id(101), common::volume_id(201)]);
+    assert_eq!(
+        sources,
+        [crate::helper::volume_id(101), crate::helper::volume_id(201)]
+    );
     assert!(volumes
         .iter()
         .all(|v| v.status.as_deref() == Some("available")));
@@ -179,7 +180,7 @@ async fn three_weeks_of_nightly_server_backups_keep_exactly_what_the_rules_say()
         .iter()
         .map(|(slot, j)| (*slot, j.backup_id.clone().unwrap()))
         .collect();
-    let want = common::kept_by_nightly_rules(&ids, 3, 2);
+    let want = crate::helper::kept_by_nightly_rules(&ids, 3, 2);
     let mut left: Vec<String> = world
         .sim
         .checkpoints(PROJECT)
@@ -368,7 +369,7 @@ async fn killed_and_restarted_the_agent_never_duplicates_a_server_backup() {
         Duration::from_millis(300),
     )
     .await;
-    world.sim.set_faults(vbs_agent::sim::Faults {
+    world.sim.set_faults(crate::helper::sim::Faults {
         seed: 7,
         slow_rate: 0.3,
         slow_delay_ms: 400,
@@ -420,7 +421,7 @@ async fn killed_and_restarted_the_agent_never_duplicates_a_server_backup() {
     let store = Store::open_read_only(&history).unwrap();
     let jobs = store.recent_jobs(100_000).unwrap();
     let checkpoints = server_backups_made(&world);
-    let duplicates = common::names_made_twice(checkpoints.iter().map(|c| c.name.as_str()));
+    let duplicates = crate::helper::names_made_twice(checkpoints.iter().map(|c| c.name.as_str()));
     let recorded: Vec<String> = jobs
         .iter()
         .filter_map(|j| store.server_columns(j.id).unwrap().checkpoint_id)
@@ -622,7 +623,7 @@ async fn server_jobs_reach_the_right_end_through_a_fault_storm() {
         Duration::from_millis(300),
     )
     .await;
-    world.sim.set_faults(vbs_agent::sim::Faults {
+    world.sim.set_faults(crate::helper::sim::Faults {
         seed: 404,
         server_error_rate: 0.20,
         throttle_rate: 0.05,
@@ -679,7 +680,7 @@ async fn server_jobs_reach_the_right_end_through_a_fault_storm() {
         );
     }
     let made = server_backups_made(&world);
-    let twice = common::names_made_twice(made.iter().map(|c| c.name.as_str()));
+    let twice = crate::helper::names_made_twice(made.iter().map(|c| c.name.as_str()));
     assert!(twice.is_empty(), "{twice:?}");
     assert_eq!(made.len(), 12, "one server backup per server and slot");
     let conn = rusqlite::Connection::open(s.config.history_path()).unwrap();

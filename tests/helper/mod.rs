@@ -7,10 +7,9 @@ pub mod run;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sim::{SimConfig, SimHandle, SimProject, SimServer, SimUser, SimVolume, VolumeFault};
 use vbs_agent::config::{self, Config};
-use vbs_agent::sim::{
-    self, SimConfig, SimHandle, SimProject, SimServer, SimUser, SimVolume, VolumeFault,
-};
+pub use vbs_agent::sim;
 
 pub const PROJECT: &str = "0123456789abcdef0123456789abcdef";
 pub const TOKEN: &str = "static-test-token-5f2a9c";

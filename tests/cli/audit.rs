@@ -3,13 +3,11 @@
 //! at chosen times (so nothing depends on the clock), and both commands
 //! while a writer holds the database.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Output;
 
+use crate::helper::{agent, agent_async, text};
 use chrono::{DateTime, Duration, Utc};
-use common::{agent, agent_async, text};
 use serde_json::Value;
 use vbs_agent::store::{JobStatus, JobUpdate, NewRunJob, Phase, Store, Trigger};
 
@@ -597,7 +595,7 @@ fn audit_commands_read_while_a_writer_holds_the_database() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_and_report_read_the_running_daemons_history() {
-    use common::{volume, volume_id, wait_for, World};
+    use crate::helper::{volume, volume_id, wait_for, World};
 
     let world = World::start_instant(vec![volume(1, None), volume(2, None)]).await;
     let config = world.config("*/2 * * * * *", &[volume_id(1), volume_id(2)], "", false);

@@ -1,11 +1,9 @@
 //! What the service surface of the binary prints: completion scripts, man
 //! pages and log lines in both formats.
 
-mod common;
-
 use std::process::Output;
 
-use common::{volume, volume_id, World, TOKEN};
+use crate::helper::{volume, volume_id, World, TOKEN};
 
 const SUBCOMMANDS: &[&str] = &[
     "check",

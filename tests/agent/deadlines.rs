@@ -4,8 +4,6 @@
 //! tokio's paused clock (reqwest's timeouts too), so the minutes these
 //! would take cost no time and the bound does not depend on the machine.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,14 +35,14 @@ policies:
     volumes: [{volume}]
 ",
         state = dir.path().join("state").display(),
-        project = common::PROJECT,
+        project = crate::helper::PROJECT,
         token = dir.path().join("token").display(),
         timeout = humantime::format_duration(COMPLETION_TIMEOUT),
-        volume = common::volume_id(1),
+        volume = crate::helper::volume_id(1),
     );
     let path = dir.path().join("policy.yaml");
     std::fs::write(&path, text).unwrap();
-    let config = common::load(&path);
+    let config = crate::helper::load(&path);
     let store = Arc::new(Store::open(&config.history_path()).unwrap());
     let engine = Engine::new(&config, store, ClientSettings::default()).unwrap();
 
@@ -72,19 +70,19 @@ fn assert_timed_out_in_time((took, status, reason): (Duration, JobStatus, String
 
 #[tokio::test(start_paused = true)]
 async fn a_server_that_never_answers_times_the_job_out_at_its_completion_timeout() {
-    assert_timed_out_in_time(run_against(common::silent_server()).await);
+    assert_timed_out_in_time(run_against(crate::helper::silent_server()).await);
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_answer_whose_body_never_ends_times_the_job_out_at_its_completion_timeout() {
     let headers_only = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
                         Content-Length: 4096\r\n\r\n{\"snapshot\": {";
-    assert_timed_out_in_time(run_against(common::raw_server(headers_only)).await);
+    assert_timed_out_in_time(run_against(crate::helper::raw_server(headers_only)).await);
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_endless_retry_after_does_not_stretch_the_job_past_its_completion_timeout() {
     let busy = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 999999999\r\n\
                 Content-Length: 0\r\n\r\n";
-    assert_timed_out_in_time(run_against(common::raw_server(busy)).await);
+    assert_timed_out_in_time(run_against(crate::helper::raw_server(busy)).await);
 }

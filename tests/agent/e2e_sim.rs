@@ -2,12 +2,10 @@
 //! SQLite history: schedules fire, jobs reach terminal statuses, the
 //! history tells the truth and temporary snapshots are cleaned up.
 
-mod common;
-
-use common::{volume, volume_id, wait_for, World, PROJECT};
+use crate::helper::sim::VolumeFault;
+use crate::helper::{volume, volume_id, wait_for, World, PROJECT};
 use tokio::sync::oneshot;
 use vbs_agent::config::Config;
-use vbs_agent::sim::VolumeFault;
 use vbs_agent::store::{JobRecord, JobStatus, Store};
 
 /// Runs the daemon until `done` holds for the finished jobs, then stops it
@@ -186,7 +184,7 @@ async fn password_auth_obtains_a_keystone_token_and_uses_it() {
     // Neither the password nor the token reaches the history.
     for file in ["history.db", "history.db-wal"] {
         let bytes = std::fs::read(history.with_file_name(file)).unwrap_or_default();
-        for secret in [common::PASSWORD, common::TOKEN] {
+        for secret in [crate::helper::PASSWORD, crate::helper::TOKEN] {
             assert!(
                 !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
                 "{secret} stored in {file}"

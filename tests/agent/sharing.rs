@@ -2,16 +2,14 @@
 //! confirmed by the share list and recorded; a share that keeps failing is
 //! recorded as failed while the backup still counts as succeeded.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::helper::sim::Scripted;
+use crate::helper::{load, policy_yaml, volume, volume_id, World, PROJECT};
 use chrono::{SubsecRound, Utc};
-use common::{load, policy_yaml, volume, volume_id, World, PROJECT};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
-use vbs_agent::sim::Scripted;
 use vbs_agent::store::{JobStatus, Store, Trigger};
 
 const P1: &str = "11111111111111111111111111111111";

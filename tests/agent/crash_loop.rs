@@ -13,13 +13,13 @@
 //! version is e.g. `VBS_CRASH_CYCLES=300 cargo test --release --test
 //! crash_loop -- --nocapture`).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::Duration;
 
-use common::{policy_yaml, signal, spawn_agent, volume, volume_id, wait_for, World, PROJECT};
+use crate::helper::{
+    policy_yaml, signal, spawn_agent, volume, volume_id, wait_for, World, PROJECT,
+};
 use vbs_agent::store::{JobStatus, Store};
 
 /// Waits (within a generous bound) until one of two daemons exits on its
@@ -46,7 +46,7 @@ async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_backup() {
     let world = World::start((1..=3).map(|n| volume(n, None)).collect()).await;
     // Slow answers widen the window between the cloud acting on a create and
     // the agent hearing of it, where a kill forces adoption by name.
-    world.sim.set_faults(vbs_agent::sim::Faults {
+    world.sim.set_faults(crate::helper::sim::Faults {
         seed: 11,
         slow_rate: 0.3,
         slow_delay_ms: 400,
@@ -130,7 +130,7 @@ async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_backup() {
     let backups: Vec<_> = ledger.iter().filter(|e| e.kind == "backup").collect();
 
     // No duplicates: one backup per name at most.
-    let duplicates = common::names_made_twice(backups.iter().map(|b| b.name.as_str()));
+    let duplicates = crate::helper::names_made_twice(backups.iter().map(|b| b.name.as_str()));
 
     // Nothing lost: every backup created is in the history.
     let mut known: BTreeSet<String> = jobs.iter().filter_map(|j| j.backup_id.clone()).collect();

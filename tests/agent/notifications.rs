@@ -2,8 +2,6 @@
 //! notifiers get the outcomes of real runs against the simulator; a
 //! notifier that answers 500 or hangs never holds up the jobs.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,12 +14,12 @@ use axum::{Json, Router};
 use chrono::{SubsecRound, Utc};
 use serde_json::Value;
 
-use common::run::{agent, text};
-use common::{volume, volume_id, wait_for, World};
+use crate::helper::run::{agent, text};
+use crate::helper::sim::VolumeFault;
+use crate::helper::{volume, volume_id, wait_for, World};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
 use vbs_agent::notifier::Notifier;
-use vbs_agent::sim::VolumeFault;
 use vbs_agent::store::{JobStatus, Store, Trigger};
 
 const REASON: &str = "Connection to swift failed: [Errno 111] ECONNREFUSED";
@@ -104,7 +102,7 @@ fn sh(script: &str, file: &Path) -> String {
     )
 }
 
-fn world_volumes() -> Vec<vbs_agent::sim::SimVolume> {
+fn world_volumes() -> Vec<crate::helper::sim::SimVolume> {
     vec![
         volume(1, None),
         volume(
@@ -152,7 +150,7 @@ async fn trigger_notifies_the_webhook_and_the_command_of_each_outcome() {
     let backup_id = ok["backup_id"].as_str().expect("a backup id");
     assert!(world
         .sim
-        .backups(common::PROJECT)
+        .backups(crate::helper::PROJECT)
         .iter()
         .any(|b| b.id == backup_id && b.status == "available"));
 
@@ -340,7 +338,7 @@ async fn a_webhook_that_never_answers_is_given_up_at_the_longest_allowed_timeout
     let longest = vbs_agent::config::MAX_NOTIFY_TIMEOUT;
     let notify = format!(
         "    notify:\n      webhook: http://{}/hook\n      on: [rpo_breach]\n      timeout: {}\n",
-        common::silent_server(),
+        crate::helper::silent_server(),
         humantime::format_duration(longest),
     );
     let (_engine, notifier, history, policy) = engine(&world, &notify);
