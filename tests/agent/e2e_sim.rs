@@ -3,8 +3,7 @@
 //! history tells the truth and temporary snapshots are cleaned up.
 
 use crate::helper::sim::VolumeFault;
-use crate::helper::{volume, volume_id, wait_for, World, PROJECT};
-use tokio::sync::oneshot;
+use crate::helper::{jobs, volume, volume_id, wait_for, Daemon, World, PROJECT};
 use vbs_agent::config::Config;
 use vbs_agent::store::{JobRecord, JobStatus, Store};
 
@@ -12,27 +11,18 @@ use vbs_agent::store::{JobRecord, JobStatus, Store};
 /// (jobs still in flight finish within the shutdown grace) and returns the
 /// whole history.
 async fn run_daemon_until(config: Config, done: impl Fn(&[JobRecord]) -> bool) -> Vec<JobRecord> {
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let history = config.history_path();
-    let daemon = tokio::spawn(vbs_agent::daemon::run(config, async {
-        let _ = stop_rx.await;
-    }));
-    let read = || -> Vec<JobRecord> {
-        Store::open_read_only(&history)
-            .and_then(|s| s.recent_jobs(1000))
-            .unwrap_or_default()
-    };
+    let daemon = Daemon::start(config);
     wait_for("the expected jobs to finish", || {
-        let finished: Vec<JobRecord> = read()
+        let finished: Vec<JobRecord> = jobs(&history)
             .into_iter()
             .filter(|j| j.finished_at.is_some())
             .collect();
         done(&finished)
     })
     .await;
-    stop_tx.send(()).unwrap();
-    daemon.await.unwrap().unwrap();
-    read()
+    daemon.stop().await;
+    jobs(&history)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,10 +5,11 @@
 use std::time::Duration;
 
 use crate::helper::sim::{Faults, VolumeFault};
-use crate::helper::{load, policy_yaml, volume, volume_id, wait_for, World, PROJECT};
-use tokio::sync::oneshot;
+use crate::helper::{
+    all_finished, jobs, load, policy_yaml, volume, volume_id, wait_for, Daemon, World, PROJECT,
+};
 use vbs_agent::api::ClientSettings;
-use vbs_agent::store::{JobStatus, Store};
+use vbs_agent::store::JobStatus;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_job_reaches_the_right_terminal_status_through_a_fault_storm() {
@@ -44,50 +45,26 @@ async fn every_job_reaches_the_right_terminal_status_through_a_fault_storm() {
         max_retries: 6,
         ..ClientSettings::default()
     };
-    let (stop, stopped) = oneshot::channel::<()>();
-    let daemon = tokio::spawn(vbs_agent::daemon::serve(
-        config,
-        async {
-            let _ = stopped.await;
-        },
-        None,
-        settings.clone(),
-    ));
-    let read = || {
-        Store::open_read_only(&history)
-            .and_then(|s| s.recent_jobs(1000))
-            .unwrap_or_default()
-    };
+    let daemon = Daemon::start_with(config, settings.clone());
     wait_for("three slots of five jobs to finish", || {
-        read().iter().filter(|j| j.finished_at.is_some()).count() >= 15
+        jobs(&history)
+            .iter()
+            .filter(|j| j.finished_at.is_some())
+            .count()
+            >= 15
     })
     .await;
-    stop.send(()).unwrap();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
 
     // Drain whatever the stop interrupted, still in the storm, with a
     // schedule that does not fire now.
     let quiet = policy_yaml("storm", "0 0 3 1 1 *", &ids, "    completion_timeout: 2m\n");
     let config = load(&world.write_config("", "", &quiet));
-    let (stop, stopped) = oneshot::channel::<()>();
-    let daemon = tokio::spawn(vbs_agent::daemon::serve(
-        config,
-        async {
-            let _ = stopped.await;
-        },
-        None,
-        settings,
-    ));
-    wait_for("interrupted jobs to finish", || {
-        Store::open_read_only(&history)
-            .and_then(|s| s.unfinished_jobs())
-            .is_ok_and(|u| u.is_empty())
-    })
-    .await;
-    stop.send(()).unwrap();
-    daemon.await.unwrap().unwrap();
+    let daemon = Daemon::start_with(config, settings);
+    wait_for("interrupted jobs to finish", || all_finished(&history)).await;
+    daemon.stop().await;
 
-    let jobs: Vec<_> = read()
+    let jobs: Vec<_> = jobs(&history)
         .into_iter()
         .filter(|j| j.finished_at.is_some())
         .collect();

@@ -2,9 +2,8 @@
 //! 127.0.0.1 after its jobs ran, and again after a restart.
 
 use crate::helper::sim::VolumeFault;
-use crate::helper::{policy_yaml, volume, volume_id, World};
+use crate::helper::{policy_yaml, volume, volume_id, Daemon, World};
 use chrono::{Datelike, Timelike};
-use tokio::sync::oneshot;
 use vbs_agent::store::{JobRecord, JobStatus, Store};
 
 /// A free port on 127.0.0.1 (bound and released).
@@ -73,10 +72,7 @@ async fn the_metrics_page_counts_jobs_api_calls_and_last_successes() {
     );
     let config = crate::helper::load(&path);
 
-    let (stop, stopped) = oneshot::channel::<()>();
-    let daemon = tokio::spawn(vbs_agent::daemon::run(config.clone(), async {
-        let _ = stopped.await;
-    }));
+    let daemon = Daemon::start(config.clone());
     assert_eq!(get(port, "/healthz").await, (200, "ok\n".to_string()));
     // The page itself says when both jobs have ended.
     let mut page = String::new();
@@ -141,19 +137,14 @@ async fn the_metrics_page_counts_jobs_api_calls_and_last_successes() {
         assert_eq!(value(&page, &series), Some(2.0), "{page}");
     }
 
-    stop.send(()).unwrap();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
 
     // After a restart the last success comes from the history at once.
-    let (stop, stopped) = oneshot::channel::<()>();
-    let daemon = tokio::spawn(vbs_agent::daemon::run(config, async {
-        let _ = stopped.await;
-    }));
+    let daemon = Daemon::start(config);
     let (_, page) = get(port, "/metrics").await;
     assert_eq!(value(&page, &last_success), Some(finished), "{page}");
     assert_eq!(total(&page, "vbs_agent_jobs_total"), 0.0, "{page}");
-    stop.send(()).unwrap();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,9 +14,9 @@ use axum::{Json, Router};
 use chrono::{SubsecRound, Utc};
 use serde_json::Value;
 
-use crate::helper::run::{agent, text};
 use crate::helper::sim::VolumeFault;
-use crate::helper::{volume, volume_id, wait_for, World};
+use crate::helper::{agent_async, text};
+use crate::helper::{volume, volume_id, wait_for, Daemon, World};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
 use vbs_agent::notifier::Notifier;
@@ -130,7 +130,7 @@ async fn trigger_notifies_the_webhook_and_the_command_of_each_outcome() {
     let config = world.config("0 0 3 1 1 *", &[volume_id(1), volume_id(2)], &notify, false);
     let path = world.path("policy.yaml").display().to_string();
 
-    let out = agent(&["trigger", "--config", &path, "--policy", "e2e"]).await;
+    let out = agent_async(&["trigger", "--config", &path, "--policy", "e2e"]).await;
     assert_eq!(out.status.code(), Some(1), "one volume fails");
 
     let payloads = hook.payloads();
@@ -189,7 +189,7 @@ async fn trigger_prints_plain_progress_lines_when_not_on_a_terminal() {
     let world = World::start(world_volumes()).await;
     world.config("0 0 3 1 1 *", &[volume_id(1), volume_id(2)], "", false);
     let path = world.path("policy.yaml").display().to_string();
-    let out = agent(&["trigger", "--config", &path, "--policy", "e2e"]).await;
+    let out = agent_async(&["trigger", "--config", &path, "--policy", "e2e"]).await;
     let stdout = text(&out.stdout);
     let (v1, v2) = (volume_id(1), volume_id(2));
     let line_of = |needles: &[&str]| {
@@ -374,13 +374,9 @@ async fn the_daemon_notifies_every_failed_job_once_and_no_success() {
         false,
     );
     let history = config.history_path();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(vbs_agent::daemon::run(config, async {
-        let _ = stopped.await;
-    }));
+    let daemon = Daemon::start(config);
     wait_for("two failures notified", || hook.payloads().len() >= 2).await;
-    stop.send(()).unwrap();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
 
     let jobs = Store::open_read_only(&history)
         .unwrap()

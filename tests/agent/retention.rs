@@ -7,20 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::helper::sim::{Scripted, VolumeFault};
-use crate::helper::{load, policy_yaml, volume, volume_id, World, PROJECT};
+use crate::helper::{fast, load, policy_yaml, volume, volume_id, World, PROJECT};
 use chrono::{SubsecRound, TimeDelta, Utc};
-use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::retention::Verdict;
 use vbs_agent::engine::Engine;
 use vbs_agent::store::{JobStatus, Store, Trigger};
-
-fn fast() -> ClientSettings {
-    ClientSettings {
-        retry_min_delay: Duration::from_millis(5),
-        retry_max_delay: Duration::from_millis(20),
-        ..ClientSettings::default()
-    }
-}
 
 fn actions(history: &std::path::Path) -> Vec<(String, String, String)> {
     let conn = rusqlite::Connection::open(history).unwrap();

@@ -5,12 +5,11 @@
 use std::sync::{Arc, Mutex};
 
 use crate::helper::sim::VolumeFault;
-use crate::helper::{policy_yaml, volume, volume_id, wait_for, World};
+use crate::helper::{policy_yaml, volume, volume_id, wait_for, Daemon, World};
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::Value;
-use tokio::sync::oneshot;
 use vbs_agent::store::Store;
 
 type Got = Arc<Mutex<Vec<Value>>>;
@@ -52,10 +51,7 @@ async fn a_target_out_of_its_rpo_is_in_the_gauge_and_notified_once() {
         &policy_yaml("watched", "* * * * * *", std::slice::from_ref(&bad), &extra),
     );
     let config = crate::helper::load(&path);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let daemon = tokio::spawn(vbs_agent::daemon::run(config, async {
-        let _ = stopped.await;
-    }));
+    let daemon = Daemon::start(config);
 
     // Several failed runs, each followed by a look at the recovery points.
     let history = world.path("state").join("history.db");
@@ -77,8 +73,7 @@ async fn a_target_out_of_its_rpo_is_in_the_gauge_and_notified_once() {
         .text()
         .await
         .unwrap();
-    stop.send(()).unwrap();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
 
     let series = format!(r#"vbs_agent_rpo_breach{{policy="watched",target="{bad}"}} 1"#);
     assert!(page.lines().any(|l| l == series), "{page}");

@@ -7,26 +7,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::helper::sim::VolumeFault;
-use crate::helper::{load, policy_yaml, volume, volume_id, wait_for, World, PROJECT};
+use crate::helper::{
+    fast, jobs, load, policy_yaml, volume, volume_id, wait_for, Daemon, World, PROJECT,
+};
 use chrono::{DateTime, TimeDelta, Utc};
-use tokio::sync::oneshot;
-use vbs_agent::api::ClientSettings;
 use vbs_agent::config::Config;
 use vbs_agent::store::{JobRecord, JobStatus, Store};
-
-fn fast() -> ClientSettings {
-    ClientSettings {
-        retry_min_delay: Duration::from_millis(5),
-        retry_max_delay: Duration::from_millis(20),
-        ..ClientSettings::default()
-    }
-}
-
-fn jobs(history: &Path) -> Vec<JobRecord> {
-    Store::open_read_only(history)
-        .and_then(|s| s.recent_jobs(10_000))
-        .unwrap_or_default()
-}
 
 fn runs(history: &Path) -> Vec<(String, String, String)> {
     let conn = rusqlite::Connection::open(history).unwrap();
@@ -42,18 +28,9 @@ fn runs(history: &Path) -> Vec<(String, String, String)> {
 /// The daemon, in-process, until `until` holds for the history.
 async fn daemon_until(config: Config, until: impl Fn(&[JobRecord]) -> bool) {
     let history = config.history_path();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let daemon = tokio::spawn(vbs_agent::daemon::serve(
-        config,
-        async {
-            let _ = stopped.await;
-        },
-        None,
-        fast(),
-    ));
+    let daemon = Daemon::start_with(config, fast());
     wait_for("the daemon to get there", || until(&jobs(&history))).await;
-    stop.send(()).unwrap();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
 }
 
 fn finished(jobs: &[JobRecord]) -> usize {

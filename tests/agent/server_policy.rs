@@ -9,21 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::helper::sim::{Scripted, ServerFault};
-use crate::helper::{
-    load, server, server_id, server_policy_yaml, signal, spawn_agent, wait_for, World, PROJECT,
-};
+use crate::helper::{fast, load, server, server_id, server_policy_yaml, World, PROJECT};
 use chrono::{SubsecRound, TimeDelta, Utc};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
 use vbs_agent::store::{JobRecord, JobStatus, Store, Trigger};
-
-fn fast() -> ClientSettings {
-    ClientSettings {
-        retry_min_delay: Duration::from_millis(5),
-        retry_max_delay: Duration::from_millis(20),
-        ..ClientSettings::default()
-    }
-}
 
 fn messages(history: &std::path::Path, job: i64) -> Vec<String> {
     let conn = rusqlite::Connection::open(history).unwrap();
@@ -357,115 +347,6 @@ async fn expired_server_backups_are_deleted_at_most_five_at_a_time() {
         "checkpoint deletions pending at once: at most {peak}"
     );
     assert!((1..=5).contains(&peak), "CSBS's limit of 5 kept: {peak}");
-}
-
-/// The agent SIGKILLed at random moments while server jobs run, then
-/// restarted: no server backup twice, none missing from the history.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_and_restarted_the_agent_never_duplicates_a_server_backup() {
-    let world = World::start_servers(
-        vec![server(1), server(2)],
-        Duration::from_millis(700),
-        Duration::from_millis(300),
-    )
-    .await;
-    world.sim.set_faults(crate::helper::sim::Faults {
-        seed: 7,
-        slow_rate: 0.3,
-        slow_delay_ms: 400,
-        ..Default::default()
-    });
-    let servers = [server_id(1), server_id(2)];
-    let policy = world.write_config(
-        "",
-        "",
-        &server_policy_yaml("crash", "*/2 * * * * *", &servers, ""),
-    );
-    let history = world.path("state/history.db");
-    let log = world.path("agent.log");
-    let mut rng = fastrand::Rng::with_seed(5);
-    for _ in 0..8 {
-        let mut agent = spawn_agent(&policy, &log);
-        tokio::time::sleep(Duration::from_millis(rng.u64(300..2500))).await;
-        signal(&agent, "-KILL");
-        agent.wait().unwrap();
-    }
-    // A last, clean run that fires nothing new and continues what is left.
-    let policy = world.write_config(
-        "",
-        "",
-        &server_policy_yaml("crash", "0 0 3 1 1 *", &servers, ""),
-    );
-    let started = std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .matches("agent started")
-        .count();
-    let mut agent = spawn_agent(&policy, &log);
-    wait_for("the agent to start", || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .matches("agent started")
-            .count()
-            > started
-    })
-    .await;
-    wait_for("every job to finish", || {
-        Store::open_read_only(&history)
-            .and_then(|s| s.unfinished_jobs())
-            .is_ok_and(|u| u.is_empty())
-    })
-    .await;
-    signal(&agent, "-TERM");
-    assert!(agent.wait().unwrap().success());
-
-    let store = Store::open_read_only(&history).unwrap();
-    let jobs = store.recent_jobs(100_000).unwrap();
-    let checkpoints = server_backups_made(&world);
-    let duplicates = crate::helper::names_made_twice(checkpoints.iter().map(|c| c.name.as_str()));
-    let recorded: Vec<String> = jobs
-        .iter()
-        .filter_map(|j| store.server_columns(j.id).unwrap().checkpoint_id)
-        .collect();
-    let lost: Vec<_> = checkpoints
-        .iter()
-        .filter(|c| !recorded.contains(&c.id))
-        .collect();
-    let live = world.sim.checkpoints(PROJECT);
-    for job in jobs.iter().filter(|j| j.status == JobStatus::Succeeded) {
-        let item = live
-            .iter()
-            .find(|c| Some(&c.item_id) == job.backup_id.as_ref())
-            .unwrap_or_else(|| panic!("{job:#?}"));
-        assert_eq!(
-            (item.name.as_str(), item.status.as_str()),
-            (job.resource_name.as_str(), "available")
-        );
-    }
-    let succeeded = jobs
-        .iter()
-        .filter(|j| j.status == JobStatus::Succeeded)
-        .count();
-    let _ = writeln!(
-        std::io::stderr(),
-        "server crash loop: 8 SIGKILL cycles, {} jobs ({succeeded} succeeded), {} server backups, {} duplicates, {} lost",
-        jobs.len(),
-        checkpoints.len(),
-        duplicates.len(),
-        lost.len()
-    );
-    assert!(duplicates.is_empty(), "{duplicates:?}");
-    assert!(
-        lost.is_empty(),
-        "server backups missing from the history: {lost:#?}"
-    );
-    assert!(succeeded > 0);
-    assert!(
-        jobs.iter().all(|j| matches!(
-            j.status,
-            JobStatus::Succeeded | JobStatus::Missed | JobStatus::SkippedOverlap
-        )),
-        "{jobs:#?}"
-    );
 }
 
 /// `vbs-agent ARGS`, off the async runtime so the simulator keeps serving.

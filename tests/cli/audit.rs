@@ -600,10 +600,7 @@ async fn history_and_report_read_the_running_daemons_history() {
     let world = World::start_instant(vec![volume(1, None), volume(2, None)]).await;
     let config = world.config("*/2 * * * * *", &[volume_id(1), volume_id(2)], "", false);
     let db = config.history_path();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(vbs_agent::daemon::run(config, async {
-        let _ = stop_rx.await;
-    }));
+    let daemon = crate::helper::Daemon::start(config);
     let succeeded = || {
         Store::open_read_only(&db)
             .and_then(|s| s.recent_jobs(100))
@@ -656,8 +653,7 @@ async fn history_and_report_read_the_running_daemons_history() {
         assert_eq!(t["failed"], 0, "{t}");
     }
 
-    stop_tx.send(()).unwrap();
-    daemon.await.unwrap().unwrap();
+    daemon.stop().await;
 }
 
 #[test]

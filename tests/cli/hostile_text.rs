@@ -2,8 +2,8 @@
 //! ANSI escapes, newlines, C1 controls and U+202E reach no human-readable
 //! output raw, and JSON carries the exact text in valid JSON.
 
-use crate::helper::run::{agent, text};
 use crate::helper::sim::VolumeFault;
+use crate::helper::{agent_async, text};
 use crate::helper::{make_backup, volume, volume_id, World};
 use vbs_agent::api::{ClientSettings, CloudClient};
 
@@ -43,35 +43,35 @@ async fn names_and_messages_from_the_cloud_are_shown_escaped() {
     let policy = world.path("policy.yaml").display().to_string();
     let policy = policy.as_str();
 
-    let trigger = agent(&["trigger", "--config", policy, "--policy", "e2e"]).await;
+    let trigger = agent_async(&["trigger", "--config", policy, "--policy", "e2e"]).await;
     assert_eq!(trigger.status.code(), Some(1), "the job fails");
     assert_escaped("trigger", &text(&trigger.stdout));
 
-    let history = agent(&["history", "--config", policy]).await;
+    let history = agent_async(&["history", "--config", policy]).await;
     assert_escaped("history", &text(&history.stdout));
 
-    let report = agent(&["report", "--config", policy]).await;
+    let report = agent_async(&["report", "--config", policy]).await;
     assert_escaped("report", &text(&report.stdout));
 
-    let backups = agent(&["backups", "--config", policy, "--cloud", "sim"]).await;
+    let backups = agent_async(&["backups", "--config", policy, "--cloud", "sim"]).await;
     assert_escaped("backups", &text(&backups.stdout));
 
     let show = [
         "backup", "show", &named, "--config", policy, "--cloud", "sim",
     ];
-    assert_escaped("backup show", &text(&agent(&show).await.stdout));
+    assert_escaped("backup show", &text(&agent_async(&show).await.stdout));
 
     let unknown = [
         "backup", "show", HOSTILE, "--config", policy, "--cloud", "sim",
     ];
-    let refused = agent(&unknown).await;
+    let refused = agent_async(&unknown).await;
     assert_eq!(refused.status.code(), Some(1));
     // The URL loses the newline; the cloud's message quotes the rest.
     let stderr = text(&refused.stderr);
     assert_no_raw("an error quoting the cloud", &stderr);
     assert!(stderr.contains(r"pwnedfake line\u{202e}"), "{stderr}");
 
-    let json = agent(&["history", "--config", policy, "--format", "json"]).await;
+    let json = agent_async(&["history", "--config", policy, "--format", "json"]).await;
     let json = text(&json.stdout);
     assert_no_raw("history JSON", &json);
     let jobs: serde_json::Value = serde_json::from_str(&json).unwrap();

@@ -1,7 +1,7 @@
 //! `vbs-agent backups` and `vbs-agent backup show`: the cloud's own view of
 //! its backups, through the binary, against the simulator.
 
-use crate::helper::run::{agent, text};
+use crate::helper::{agent_async, text};
 use crate::helper::{make_backup, volume, volume_id, World, PROJECT};
 use serde_json::Value;
 use vbs_agent::api::{ClientSettings, CloudClient};
@@ -32,7 +32,7 @@ fn ids_of(json: &str) -> Vec<String> {
 async fn backups(path: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["backups", "--config", path, "--cloud", "sim"];
     args.extend(extra);
-    agent(&args).await
+    agent_async(&args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +83,7 @@ async fn backup_show_prints_every_field_the_cloud_sent() {
     let (_world, path, made) = world_with_backups(1).await;
     let id = &made[0];
 
-    let out = agent(&[
+    let out = agent_async(&[
         "backup", "show", id, "--config", &path, "--cloud", "sim", "--format", "json",
     ])
     .await;
@@ -98,7 +98,7 @@ async fn backup_show_prints_every_field_the_cloud_sent() {
     );
     assert_eq!(record["status"], "available");
 
-    let out = agent(&["backup", "show", id, "--config", &path, "--cloud", "sim"]).await;
+    let out = agent_async(&["backup", "show", id, "--config", &path, "--cloud", "sim"]).await;
     let table = text(&out.stdout);
     for key in record.as_object().unwrap().keys() {
         assert!(
@@ -118,12 +118,12 @@ async fn backup_show_prints_every_field_the_cloud_sent() {
 async fn a_missing_backup_or_cloud_is_named() {
     let (_world, path, _) = world_with_backups(0).await;
     let gone = "7d7c6fbe-d7ee-4b4d-8bae-bdd08b5604bb";
-    let out = agent(&["backup", "show", gone, "--config", &path, "--cloud", "sim"]).await;
+    let out = agent_async(&["backup", "show", gone, "--config", &path, "--cloud", "sim"]).await;
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains(gone) && stderr.contains("404"), "{stderr}");
 
-    let out = agent(&["backups", "--config", &path, "--cloud", "prod"]).await;
+    let out = agent_async(&["backups", "--config", &path, "--cloud", "prod"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("no cloud `prod`"),

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::helper::sim::Faults;
-use crate::helper::{volume, volume_id, World, TOKEN};
+use crate::helper::{fast, volume, volume_id, World, TOKEN};
 use vbs_agent::api::{
     CallObserver, CallRecord, ClientSettings, CloudClient, ErrorClass, NewBackup,
 };
@@ -32,10 +32,8 @@ impl Calls {
 
 fn fast_retries() -> ClientSettings {
     ClientSettings {
-        retry_min_delay: Duration::from_millis(5),
-        retry_max_delay: Duration::from_millis(20),
         max_retries: 20,
-        ..ClientSettings::default()
+        ..fast()
     }
 }
 

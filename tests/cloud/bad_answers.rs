@@ -7,20 +7,12 @@ use std::time::Duration;
 
 use crate::helper::sim::{Scripted, VolumeFault};
 use crate::helper::{
-    load, policy_yaml, server, server_id, server_policy_yaml, volume, volume_id, World, PROJECT,
+    fast, load, policy_yaml, server, server_id, server_policy_yaml, volume, volume_id, World,
+    PROJECT,
 };
 use chrono::{SubsecRound, Utc};
-use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
 use vbs_agent::store::{EventRecord, JobRecord, JobStatus, Store, Trigger};
-
-fn fast() -> ClientSettings {
-    ClientSettings {
-        retry_min_delay: Duration::from_millis(5),
-        retry_max_delay: Duration::from_millis(20),
-        ..ClientSettings::default()
-    }
-}
 
 fn script(
     method: &str,

@@ -162,7 +162,7 @@ async fn a_12_mb_fail_reason_is_stored_cut_and_history_reads_it() {
     let config = world.config("0 0 3 1 1 *", &[volume_id(1)], "", false);
     let policy = world.path("policy.yaml").display().to_string();
     let args = ["trigger", "--config", &policy, "--policy", "e2e"];
-    let out = agent_async(args.iter().map(|a| a.to_string()).collect()).await;
+    let out = agent_async(args).await;
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let marker = format!("… [truncated, {} bytes in all]", reason.len());
     let stdout = text(&out.stdout);

@@ -1,8 +1,11 @@
 //! Shared set-up for end-to-end tests: a simulator on 127.0.0.1 and a
 //! policy file pointing at it, in a temp dir.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
+pub mod crash;
 pub mod run;
+
+pub use run::{agent, agent_async, agent_env, signal, spawn_agent, text, Daemon};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -173,6 +176,29 @@ impl World {
     }
 }
 
+/// Client settings with short retries, so a test through faults stays quick.
+pub fn fast() -> vbs_agent::api::ClientSettings {
+    vbs_agent::api::ClientSettings {
+        retry_min_delay: Duration::from_millis(5),
+        retry_max_delay: Duration::from_millis(20),
+        ..Default::default()
+    }
+}
+
+/// Every job in the history at `path` (none while it cannot be read yet).
+pub fn jobs(history: &Path) -> Vec<vbs_agent::store::JobRecord> {
+    vbs_agent::store::Store::open_read_only(history)
+        .and_then(|s| s.recent_jobs(100_000))
+        .unwrap_or_default()
+}
+
+/// Whether the history at `path` has no unfinished job.
+pub fn all_finished(history: &Path) -> bool {
+    vbs_agent::store::Store::open_read_only(history)
+        .and_then(|s| s.unfinished_jobs())
+        .is_ok_and(|u| u.is_empty())
+}
+
 pub fn load(path: &Path) -> Config {
     config::load(path).unwrap_or_else(|e| panic!("policy file rejected:\n{e}"))
 }
@@ -216,31 +242,6 @@ pub async fn make_backup(client: &vbs_agent::api::CloudClient, volume: &str, nam
         .id
 }
 
-/// Runs the `vbs-agent` binary with `args` (warnings only on stderr).
-pub fn agent(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("vbs-agent runs")
-}
-
-/// Output bytes as text.
-pub fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Same as [`agent`], off the async runtime so an in-process simulator or
-/// daemon keeps running.
-pub async fn agent_async(args: Vec<String>) -> std::process::Output {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        agent(&args)
-    })
-    .await
-    .unwrap()
-}
-
 /// A server for the simulator with two disks, in the test project.
 pub fn server(n: u32) -> SimServer {
     SimServer {
@@ -261,32 +262,6 @@ pub fn server_id(n: u32) -> String {
 pub fn server_policy_yaml(name: &str, schedule: &str, servers: &[String], extra: &str) -> String {
     let list: String = servers.iter().map(|s| format!("      - {s}\n")).collect();
     format!("  - name: {name}\n    kind: server\n    cloud: sim\n    schedule: \"{schedule}\"\n{extra}    servers:\n{list}")
-}
-
-/// Starts `vbs-agent run --config POLICY`, its log appended to `log`.
-pub fn spawn_agent(policy: &Path, log: &Path) -> std::process::Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
-        .args(["run", "--config"])
-        .arg(policy)
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("agent starts")
-}
-
-/// Sends `sig` (`-KILL`, `-TERM`) to the agent.
-pub fn signal(child: &std::process::Child, sig: &str) {
-    let status = std::process::Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 /// Names that occur more than once, with their counts.
