@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::helper::crash::{crash_cycles, cycles, Kind};
 use crate::helper::sim::{Faults, LedgerEntry};
 use crate::helper::{
-    all_finished, policy_yaml, server, server_id, server_policy_yaml, signal, spawn_agent, volume,
-    volume_id, wait_for, World, PROJECT,
+    all_finished, backup_ids, policy_yaml, server, server_id, server_policy_yaml, signal,
+    snapshot_ids, snapshot_policy_yaml, spawn_agent, volume, volume_id, wait_for, World, PROJECT,
 };
 use vbs_agent::store::{JobRecord, JobStatus, Store};
 
@@ -56,34 +56,17 @@ const BACKUP: Kind = Kind {
     },
     check_succeeded: |_, made, job| made_once_as_recorded(made, job, job.backup_id.as_ref()),
     // No temporary snapshot is left behind.
-    leftovers: |world| {
-        world
-            .sim
-            .snapshots(PROJECT)
-            .into_iter()
-            .map(|s| s.id)
-            .collect()
-    },
+    leftovers: snapshot_ids,
 };
 
 const SNAPSHOT: Kind = Kind {
     name: "snapshot",
     made: "snapshot",
-    policy: |schedule| {
-        policy_yaml("crash", schedule, &three_volumes(), "")
-            .replace("kind: backup", "kind: snapshot")
-    },
+    policy: |schedule| snapshot_policy_yaml("crash", schedule, &three_volumes(), ""),
     recorded: |_, job| job.snapshot_id.iter().cloned().collect(),
     check_succeeded: |_, made, job| made_once_as_recorded(made, job, job.snapshot_id.as_ref()),
     // A snapshot policy makes no backup.
-    leftovers: |world| {
-        world
-            .sim
-            .backups(PROJECT)
-            .into_iter()
-            .map(|b| b.id)
-            .collect()
-    },
+    leftovers: backup_ids,
 };
 
 const SERVER: Kind = Kind {

@@ -6,8 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::helper::nights::{self, Nights};
 use crate::helper::sim::{Scripted, VolumeFault};
-use crate::helper::{fast, load, policy_yaml, volume, volume_id, World, PROJECT};
+use crate::helper::{
+    backup_ids, fast, load, policy_yaml, server, server_backup_ids, server_id, server_policy_yaml,
+    snapshot_ids, snapshot_policy_yaml, volume, volume_id, World, PROJECT,
+};
 use chrono::{SubsecRound, TimeDelta, Utc};
 use vbs_agent::engine::retention::Verdict;
 use vbs_agent::engine::Engine;
@@ -249,60 +253,128 @@ async fn an_expired_chain_goes_from_its_tip_once_a_new_full_backup_exists() {
     assert_eq!(left, [fourth.jobs[0].backup_id.clone().unwrap()]);
 }
 
+const BACKUPS: nights::Kind = nights::Kind {
+    policy: |extra| {
+        let extra = format!("{extra}    full_backup_every: 1\n");
+        policy_yaml("nightly", "0 30 1 * * *", &[volume_id(1)], &extra)
+    },
+    retention: "{ keep_daily: 3, keep_weekly: 2 }",
+    newest: 3,
+    weeks: 2,
+    made: |job| job.backup_id.clone(),
+    listed: backup_ids,
+};
+
+const SNAPSHOTS: nights::Kind = nights::Kind {
+    policy: |extra| snapshot_policy_yaml("nightly", "0 30 1 * * *", &[volume_id(1)], extra),
+    retention: "{ keep_last: 2, keep_weekly: 3 }",
+    newest: 2,
+    weeks: 3,
+    made: |job| job.snapshot_id.clone(),
+    listed: snapshot_ids,
+};
+
+const SERVER_BACKUPS: nights::Kind = nights::Kind {
+    policy: |extra| server_policy_yaml("nightly", "0 30 1 * * *", &[server_id(1)], extra),
+    retention: "{ keep_daily: 3, keep_weekly: 2 }",
+    newest: 3,
+    weeks: 2,
+    made: |job| job.backup_id.clone(),
+    listed: server_backup_ids,
+};
+
 /// Three weeks of nightly backups played out in seconds: the cloud's clock
 /// and the engine's retention clock follow the slots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_weeks_of_nightly_backups_keep_exactly_what_the_rules_say() {
     let world = World::start_instant(vec![volume(1, None)]).await;
-    let policies = policy_yaml(
-        "nightly",
-        "0 30 1 * * *",
-        &[volume_id(1)],
-        "    timezone: Europe/Berlin\n    retention: { keep_daily: 3, keep_weekly: 2 }\n    full_backup_every: 1\n",
-    );
-    let config = load(&world.write_config("", "", &policies));
-    let policy = config.policies[0].clone();
-    let history = config.history_path();
-    let store = Arc::new(Store::open(&history).unwrap());
-    let nights = crate::helper::Nights::new(&config, Arc::clone(&store), fast(), 21);
-    let engine = &nights.engine;
-    let mut made = Vec::new();
-    for slot in &nights.slots {
-        nights.enter(&world, *slot);
-        let report = engine
-            .run_policy(&policy, *slot, Trigger::Schedule)
-            .await
-            .unwrap();
-        assert_eq!(report.jobs[0].status, JobStatus::Succeeded);
-        made.push((*slot, report.jobs[0].backup_id.clone().unwrap()));
-        // The newest backup is always there.
-        assert!(world
-            .sim
-            .backups(PROJECT)
-            .iter()
-            .any(|b| Some(&b.id) == report.jobs[0].backup_id.as_ref()));
-    }
+    let nights = Nights::of_kind(&world, &BACKUPS);
+    let made = nights.play(&world, &BACKUPS).await;
+    nights.assert_kept(&world, &BACKUPS, &made, &[]);
+}
 
-    // The last 3 nights, plus the newest night of each of the 2 most recent ISO weeks.
-    let want = crate::helper::kept_by_nightly_rules(&made, 3, 2);
-    let mut left: Vec<String> = world
+/// Three weeks of nightly snapshots: exactly what the rules keep is left,
+/// the newest snapshot is always there, and no backup is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_weeks_of_nightly_snapshots_keep_exactly_what_the_rules_say() {
+    let world = World::start_instant(vec![volume(1, None)]).await;
+    let nights = Nights::of_kind(&world, &SNAPSHOTS);
+    let made = nights.play(&world, &SNAPSHOTS).await;
+    nights.assert_kept(&world, &SNAPSHOTS, &made, &[]);
+    assert!(world.sim.backups(PROJECT).is_empty());
+}
+
+/// Three weeks of nightly server backups: what the rules keep, a lookalike
+/// made by hand untouched, each job's checkpoint, progress and volume
+/// backups recorded, and at most five deletions at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_weeks_of_nightly_server_backups_keep_exactly_what_the_rules_say() {
+    let world = World::start_servers(vec![server(1)], Duration::ZERO, Duration::ZERO).await;
+    let nights = Nights::of_kind(&world, &SERVER_BACKUPS);
+
+    // A server backup someone made by hand, with a lookalike name.
+    world.sim.set_now(nights.slots[0] - TimeDelta::days(30));
+    let foreign: serde_json::Value = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/{PROJECT}/providers/fc4d5750-22e7-4798-8a46-f48f62c4c1da/resources/{}/action",
+            world.sim.base_url(),
+            server_id(1)
+        ))
+        .header("X-Auth-Token", crate::helper::TOKEN)
+        .json(
+            &serde_json::json!({"protect": {"backup_name": "nightly-19700101T000000Z-lookalike"}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let foreign_checkpoint = foreign["checkpoint"]["id"].as_str().unwrap().to_string();
+    let foreign_item = world
         .sim
-        .backups(PROJECT)
+        .checkpoints(PROJECT)
         .into_iter()
-        .map(|b| b.id)
+        .find(|c| c.checkpoint_id == foreign_checkpoint)
+        .unwrap()
+        .item_id;
+
+    let made = nights.play(&world, &SERVER_BACKUPS).await;
+    assert!(made.iter().all(|(_, job)| job.kind == "server"));
+
+    // Each job recorded its checkpoint, progress and both volumes' backups.
+    let last = &made.last().unwrap().1;
+    let columns = nights.store.server_columns(last.id).unwrap();
+    let live = world.sim.checkpoints(PROJECT);
+    let cp = live
+        .iter()
+        .find(|c| Some(&c.item_id) == last.backup_id.as_ref())
+        .unwrap();
+    assert_eq!(
+        columns.checkpoint_id.as_deref(),
+        Some(cp.checkpoint_id.as_str())
+    );
+    assert_eq!(columns.progress, Some(100.0));
+    let volumes = nights.store.server_volume_backups(last.id).unwrap();
+    let sources: Vec<_> = volumes
+        .iter()
+        .map(|v| v.source_volume_id.clone().unwrap())
         .collect();
-    left.sort();
     assert_eq!(
-        left, want,
-        "kept: the 3 newest nights and the newest of 2 weeks"
+        sources,
+        [crate::helper::volume_id(101), crate::helper::volume_id(201)]
     );
-    let deleted = actions(&history)
-        .into_iter()
-        .filter(|a| a.1 == "deleted")
-        .count();
+    assert!(volumes
+        .iter()
+        .all(|v| v.status.as_deref() == Some("available")));
+    assert_eq!(last.size_gb, Some(140));
     assert_eq!(
-        deleted,
-        made.len() - want.len(),
-        "every other night was deleted and recorded"
+        last.is_incremental,
+        Some(true),
+        "later backups are incremental"
     );
+
+    // What the rules keep is left; a backup the agent did not make is never deleted.
+    nights.assert_kept(&world, &SERVER_BACKUPS, &made, &[foreign_item]);
+    assert!(world.sim.peak_checkpoint_deletions(PROJECT) <= 5);
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::helper::sim::{Scripted, ServerFault};
-use crate::helper::{fast, load, server, server_id, server_policy_yaml, World, PROJECT};
+use crate::helper::{fast, load, server, server_id, server_policy_yaml, text, World, PROJECT};
 use chrono::{SubsecRound, TimeDelta, Utc};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
@@ -77,125 +77,6 @@ fn setup(world: &World, policies: &str) -> Setup {
         store,
         engine,
     }
-}
-
-/// Three weeks of nightly server backups in seconds: the cloud's clock and
-/// the engine's retention clock follow the slots.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_weeks_of_nightly_server_backups_keep_exactly_what_the_rules_say() {
-    let world = World::start_servers(vec![server(1)], Duration::ZERO, Duration::ZERO).await;
-    let policies = server_policy_yaml(
-        "web",
-        "0 30 1 * * *",
-        &[server_id(1)],
-        "    timezone: Europe/Berlin\n    retention: { keep_daily: 3, keep_weekly: 2 }\n",
-    );
-    let s = setup(&world, &policies);
-    let policy = s.config.policies[0].clone();
-    let nights = crate::helper::Nights::new(&s.config, Arc::clone(&s.store), fast(), 21);
-
-    // A server backup someone made by hand, with a lookalike name.
-    world.sim.set_now(nights.slots[0] - TimeDelta::days(30));
-    let foreign: serde_json::Value = reqwest::Client::new()
-        .post(format!(
-            "{}/v1/{PROJECT}/providers/fc4d5750-22e7-4798-8a46-f48f62c4c1da/resources/{}/action",
-            world.sim.base_url(),
-            server_id(1)
-        ))
-        .header("X-Auth-Token", crate::helper::TOKEN)
-        .json(&serde_json::json!({"protect": {"backup_name": "web-19700101T000000Z-lookalike"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let foreign_checkpoint = foreign["checkpoint"]["id"].as_str().unwrap().to_string();
-
-    let mut made: Vec<(chrono::DateTime<Utc>, JobRecord)> = Vec::new();
-    for slot in &nights.slots {
-        nights.enter(&world, *slot);
-        let report = nights
-            .engine
-            .run_policy(&policy, *slot, Trigger::Schedule)
-            .await
-            .unwrap();
-        let job = report.jobs[0].clone();
-        assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
-        assert_eq!(job.kind, "server");
-        // The newest backup is always there.
-        let item = job.backup_id.clone().unwrap();
-        assert!(world
-            .sim
-            .checkpoints(PROJECT)
-            .iter()
-            .any(|c| c.item_id == item));
-        made.push((*slot, job));
-    }
-
-    // Each job recorded its checkpoint, progress and both volumes' backups.
-    let last = &made.last().unwrap().1;
-    let columns = s.store.server_columns(last.id).unwrap();
-    let live = world.sim.checkpoints(PROJECT);
-    let cp = live
-        .iter()
-        .find(|c| Some(&c.item_id) == last.backup_id.as_ref())
-        .unwrap();
-    assert_eq!(
-        columns.checkpoint_id.as_deref(),
-        Some(cp.checkpoint_id.as_str())
-    );
-    assert_eq!(columns.progress, Some(100.0));
-    let volumes = s.store.server_volume_backups(last.id).unwrap();
-    let sources: Vec<_> = volumes
-        .iter()
-        .map(|v| v.source_volume_id.clone().unwrap())
-        .collect();
-    assert_eq!(
-        sources,
-        [crate::helper::volume_id(101), crate::helper::volume_id(201)]
-    );
-    assert!(volumes
-        .iter()
-        .all(|v| v.status.as_deref() == Some("available")));
-    assert_eq!(last.size_gb, Some(140));
-    assert_eq!(
-        last.is_incremental,
-        Some(true),
-        "later backups are incremental"
-    );
-
-    // The last 3 nights, plus the newest night of each of the 2 most recent ISO weeks.
-    let ids: Vec<_> = made
-        .iter()
-        .map(|(slot, j)| (*slot, j.backup_id.clone().unwrap()))
-        .collect();
-    let want = crate::helper::kept_by_nightly_rules(&ids, 3, 2);
-    let mut left: Vec<String> = world
-        .sim
-        .checkpoints(PROJECT)
-        .into_iter()
-        .filter(|c| c.checkpoint_id != foreign_checkpoint)
-        .map(|c| c.item_id)
-        .collect();
-    left.sort();
-    assert_eq!(
-        left, want,
-        "kept: the 3 newest nights and the newest of 2 weeks"
-    );
-    assert!(
-        world
-            .sim
-            .checkpoints(PROJECT)
-            .iter()
-            .any(|c| c.checkpoint_id == foreign_checkpoint),
-        "a backup the agent did not make is never deleted"
-    );
-    assert_eq!(
-        deleted(&s.config.history_path()).len(),
-        made.len() - want.len()
-    );
-    assert!(world.sim.peak_checkpoint_deletions(PROJECT) <= 5);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,21 +232,8 @@ async fn expired_server_backups_are_deleted_at_most_five_at_a_time() {
 
 /// `vbs-agent ARGS`, off the async runtime so the simulator keeps serving.
 async fn agent(args: &[&str]) -> (Option<i32>, String, String) {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
-            .args(&args)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("vbs-agent runs")
-    })
-    .await
-    .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = crate::helper::agent_async(args).await;
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,32 +1,9 @@
 //! The `vbs-agent` binary as an operator runs it: exit codes and output.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use crate::helper::sim::VolumeFault;
-use crate::helper::{volume, volume_id, World};
-
-fn agent(args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("vbs-agent runs")
-}
-
-/// Same as [`agent`], off the async runtime so the in-process simulator keeps serving.
-async fn agent_async(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        agent(&args)
-    })
-    .await
-    .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::helper::{agent, agent_async, text, volume, volume_id, World};
 
 /// `config/example.yaml` in `dir` with its `state_dir` moved to `state_dir`.
 fn example_with_state_dir(dir: &Path, state_dir: &Path) -> PathBuf {

@@ -1,9 +1,10 @@
 //! What the service surface of the binary prints: completion scripts, man
 //! pages and log lines in both formats.
 
-use std::process::Output;
+use std::process::{Command, Output};
 
-use crate::helper::{volume, volume_id, World, TOKEN};
+use crate::helper::run::output_async;
+use crate::helper::{text, volume, volume_id, World, TOKEN};
 
 const SUBCOMMANDS: &[&str] = &[
     "check",
@@ -15,19 +16,17 @@ const SUBCOMMANDS: &[&str] = &[
     "man",
 ];
 
-fn agent(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"));
-    cmd.args(args)
-        .env_remove("JOURNAL_STREAM")
-        .env_remove("RUST_LOG");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("vbs-agent runs")
+/// `vbs-agent ARGS` with its own log settings: none but those in `env`.
+fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = crate::helper::run::command(args);
+    cmd.env_remove("JOURNAL_STREAM")
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied());
+    cmd
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+fn agent(args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(args, env).output().expect("vbs-agent runs")
 }
 
 #[test]
@@ -94,17 +93,8 @@ async fn trigger(world: &World, extra: &[&str], env: &[(&str, &str)]) -> Output 
         "e2e".into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        agent(&args, &env)
-    })
-    .await
-    .unwrap()
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    output_async(command(&args, env)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

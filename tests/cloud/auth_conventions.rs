@@ -8,33 +8,21 @@ use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
 
-use crate::helper::{volume, volume_id, World, PASSWORD, PROJECT};
+use crate::helper::{run, text, volume, volume_id, World, PASSWORD, PROJECT};
 use vbs_agent::api::{ClientSettings, CloudClient, ErrorClass, NewSnapshot};
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Runs the binary off the async runtime (the simulator keeps serving) with
 /// only the given OpenStack-related variables set.
 async fn agent(args: &[&str], env: &[(&str, String)]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vbs-agent"));
-        cmd.args(&args).env("RUST_LOG", "debug");
-        for (k, _) in std::env::vars() {
-            if k.starts_with("OS_") || k == "CREDENTIALS_DIRECTORY" {
-                cmd.env_remove(k);
-            }
+    let mut cmd = run::command(args);
+    cmd.env("RUST_LOG", "debug");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OS_") || k == "CREDENTIALS_DIRECTORY" {
+            cmd.env_remove(k);
         }
-        cmd.envs(env).output().expect("vbs-agent runs")
-    })
-    .await
-    .unwrap()
+    }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    run::output_async(cmd).await
 }
 
 /// A policy file with one backup policy over volume 1 of cloud `sim`,

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod crash;
+pub mod nights;
 pub mod run;
 
 pub use run::{agent, agent_async, agent_env, signal, spawn_agent, text, Daemon};
@@ -157,8 +158,23 @@ impl World {
 
 /// One policy entry for [`World::write_config`].
 pub fn policy_yaml(name: &str, schedule: &str, volumes: &[String], extra: &str) -> String {
+    volume_policy_yaml("backup", name, schedule, volumes, extra)
+}
+
+/// One `kind: snapshot` policy entry for [`World::write_config`].
+pub fn snapshot_policy_yaml(name: &str, schedule: &str, volumes: &[String], extra: &str) -> String {
+    volume_policy_yaml("snapshot", name, schedule, volumes, extra)
+}
+
+fn volume_policy_yaml(
+    kind: &str,
+    name: &str,
+    schedule: &str,
+    volumes: &[String],
+    extra: &str,
+) -> String {
     let vols: String = volumes.iter().map(|v| format!("      - {v}\n")).collect();
-    format!("  - name: {name}\n    kind: backup\n    cloud: sim\n    schedule: \"{schedule}\"\n    force: true\n{extra}    volumes:\n{vols}")
+    format!("  - name: {name}\n    kind: {kind}\n    cloud: sim\n    schedule: \"{schedule}\"\n    force: true\n{extra}    volumes:\n{vols}")
 }
 
 impl World {
@@ -264,6 +280,36 @@ pub fn server_policy_yaml(name: &str, schedule: &str, servers: &[String], extra:
     format!("  - name: {name}\n    kind: server\n    cloud: sim\n    schedule: \"{schedule}\"\n{extra}    servers:\n{list}")
 }
 
+/// The ids of the backups the cloud holds now.
+pub fn backup_ids(world: &World) -> Vec<String> {
+    world
+        .sim
+        .backups(PROJECT)
+        .into_iter()
+        .map(|b| b.id)
+        .collect()
+}
+
+/// The ids of the snapshots the cloud holds now.
+pub fn snapshot_ids(world: &World) -> Vec<String> {
+    world
+        .sim
+        .snapshots(PROJECT)
+        .into_iter()
+        .map(|s| s.id)
+        .collect()
+}
+
+/// The item ids (as jobs record them) of the server backups the cloud holds now.
+pub fn server_backup_ids(world: &World) -> Vec<String> {
+    world
+        .sim
+        .checkpoints(PROJECT)
+        .into_iter()
+        .map(|c| c.item_id)
+        .collect()
+}
+
 /// Names that occur more than once, with their counts.
 pub fn names_made_twice<'a>(names: impl Iterator<Item = &'a str>) -> Vec<(String, usize)> {
     let mut per_name: std::collections::BTreeMap<&str, usize> = Default::default();
@@ -275,75 +321,6 @@ pub fn names_made_twice<'a>(names: impl Iterator<Item = &'a str>) -> Vec<(String
         .filter(|(_, n)| *n > 1)
         .map(|(name, n)| (name.to_string(), n))
         .collect()
-}
-
-/// Nights of a nightly policy played out in seconds: the engine decides
-/// retention by a clock the test moves, and the cloud reports times from
-/// the same slots.
-pub struct Nights {
-    pub engine: vbs_agent::engine::Engine,
-    pub slots: Vec<chrono::DateTime<chrono::Utc>>,
-    now: std::sync::Arc<std::sync::Mutex<chrono::DateTime<chrono::Utc>>>,
-}
-
-impl Nights {
-    /// `count` slots of `policy` in Europe/Berlin from Sunday 1 November
-    /// 2026 (no DST change in three weeks), and an engine on a movable clock.
-    pub fn new(
-        config: &Config,
-        store: std::sync::Arc<vbs_agent::store::Store>,
-        settings: vbs_agent::api::ClientSettings,
-        count: usize,
-    ) -> Self {
-        use chrono::TimeZone;
-        let now = std::sync::Arc::new(std::sync::Mutex::new(chrono::Utc::now()));
-        let clock = std::sync::Arc::clone(&now);
-        let engine = vbs_agent::engine::Engine::new(config, store, settings)
-            .unwrap()
-            .with_clock(std::sync::Arc::new(move || *clock.lock().unwrap()));
-        let first = chrono_tz::Europe::Berlin
-            .with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
-            .unwrap()
-            .with_timezone(&chrono::Utc);
-        let slots = config.policies[0]
-            .schedule
-            .upcoming(first, chrono_tz::Europe::Berlin, count);
-        Self { engine, slots, now }
-    }
-
-    /// Moves the cloud's and the engine's clocks to just after `slot`.
-    pub fn enter(&self, world: &World, slot: chrono::DateTime<chrono::Utc>) {
-        world.sim.set_now(slot);
-        *self.now.lock().unwrap() = slot + chrono::TimeDelta::minutes(5);
-    }
-}
-
-/// What rules "the `newest` newest, plus the newest of each of the `weeks`
-/// most recent ISO weeks (Berlin)" keep of `made` (slot, id), oldest first;
-/// worked out independently of the planner. Sorted ids.
-pub fn kept_by_nightly_rules(
-    made: &[(chrono::DateTime<chrono::Utc>, String)],
-    newest: usize,
-    weeks: usize,
-) -> Vec<String> {
-    use chrono::Datelike;
-    let mut want: Vec<String> = made
-        .iter()
-        .rev()
-        .take(newest)
-        .map(|(_, id)| id.clone())
-        .collect();
-    let mut seen = Vec::new();
-    for (slot, id) in made.iter().rev() {
-        let week = slot.with_timezone(&chrono_tz::Europe::Berlin).iso_week();
-        if !seen.contains(&week) && seen.len() < weeks {
-            seen.push(week);
-            want.push(id.clone());
-        }
-    }
-    want.sort();
-    want.dedup();
-    want
 }
 
 /// A server on 127.0.0.1 that accepts every connection and never answers:
