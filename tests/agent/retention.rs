@@ -3,19 +3,18 @@
 //! make, and the newest backup are kept; a refused delete is "blocked", not
 //! a failure.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::helper::nights::{self, Nights};
 use crate::helper::sim::{Scripted, VolumeFault};
+use crate::helper::Setup;
 use crate::helper::{
-    backup_ids, fast, load, policy_yaml, server, server_backup_ids, server_id, server_policy_yaml,
+    backup_ids, policy_yaml, server, server_backup_ids, server_id, server_policy_yaml,
     snapshot_ids, snapshot_policy_yaml, volume, volume_id, World, PROJECT,
 };
 use chrono::{SubsecRound, TimeDelta, Utc};
 use vbs_agent::engine::retention::Verdict;
-use vbs_agent::engine::Engine;
-use vbs_agent::store::{JobStatus, Store, Trigger};
+use vbs_agent::store::{JobStatus, Trigger};
 
 fn actions(history: &std::path::Path) -> Vec<(String, String, String)> {
     let conn = rusqlite::Connection::open(history).unwrap();
@@ -43,11 +42,9 @@ async fn pruning_deletes_what_no_rule_keeps_and_nothing_it_must_not() {
         &[volume_id(1), volume_id(3)],
         "    retention: { keep_last: 1 }\n",
     );
-    let config = load(&world.write_config("", "", &policies));
+    let Setup { config, engine, .. } = Setup::of(&world, &policies);
     let policy = config.policies[0].clone();
     let history = config.history_path();
-    let store = Arc::new(Store::open(&history).unwrap());
-    let engine = Engine::new(&config, Arc::clone(&store), fast()).unwrap();
     let slot = Utc::now().trunc_subsecs(0);
 
     // Run 1: both backups end in error.
@@ -80,25 +77,14 @@ async fn pruning_deletes_what_no_rule_keeps_and_nothing_it_must_not() {
         ..Default::default()
     });
     // A backup someone else made, with a name that looks like the policy's.
-    let http = reqwest::Client::new();
-    let base = world.sim.base_url();
-    let post = |path: String, body: serde_json::Value| {
-        http.post(format!("{base}{path}"))
-            .header("X-Auth-Token", crate::helper::TOKEN)
-            .json(&body)
-            .send()
-    };
-    let snap: serde_json::Value = post(
-        format!("/v2/{PROJECT}/snapshots"),
-        serde_json::json!({"snapshot": {"volume_id": volume_id(1), "name": "x"}}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let snap = world
+        .post_by_hand(
+            &format!("/v2/{PROJECT}/snapshots"),
+            serde_json::json!({"snapshot": {"volume_id": volume_id(1), "name": "x"}}),
+        )
+        .await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let foreign: serde_json::Value = post(format!("/v3/{PROJECT}/backups"), serde_json::json!({"backup": {"volume_id": volume_id(1), "snapshot_id": snap["snapshot"]["id"], "name": "ret-19700101T000000Z-lookalike"}})).await.unwrap().json().await.unwrap();
+    let foreign = world.post_by_hand(&format!("/v3/{PROJECT}/backups"), serde_json::json!({"backup": {"volume_id": volume_id(1), "snapshot_id": snap["snapshot"]["id"], "name": "ret-19700101T000000Z-lookalike"}})).await;
     let foreign = foreign["backup"]["id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(1000)).await;
 
@@ -194,11 +180,9 @@ async fn an_expired_chain_goes_from_its_tip_once_a_new_full_backup_exists() {
         &[volume_id(1)],
         "    retention: { keep_last: 1 }\n    full_backup_every: 3\n",
     );
-    let config = load(&world.write_config("", "", &policies));
+    let Setup { config, engine, .. } = Setup::of(&world, &policies);
     let policy = config.policies[0].clone();
     let history = config.history_path();
-    let store = Arc::new(Store::open(&history).unwrap());
-    let engine = Engine::new(&config, Arc::clone(&store), fast()).unwrap();
     let slot = Utc::now().trunc_subsecs(0);
     let mut made = Vec::new();
     for n in 0..3 {
@@ -314,22 +298,15 @@ async fn three_weeks_of_nightly_server_backups_keep_exactly_what_the_rules_say()
 
     // A server backup someone made by hand, with a lookalike name.
     world.sim.set_now(nights.slots[0] - TimeDelta::days(30));
-    let foreign: serde_json::Value = reqwest::Client::new()
-        .post(format!(
-            "{}/v1/{PROJECT}/providers/fc4d5750-22e7-4798-8a46-f48f62c4c1da/resources/{}/action",
-            world.sim.base_url(),
-            server_id(1)
-        ))
-        .header("X-Auth-Token", crate::helper::TOKEN)
-        .json(
-            &serde_json::json!({"protect": {"backup_name": "nightly-19700101T000000Z-lookalike"}}),
+    let foreign = world
+        .post_by_hand(
+            &format!(
+                "/v1/{PROJECT}/providers/fc4d5750-22e7-4798-8a46-f48f62c4c1da/resources/{}/action",
+                server_id(1)
+            ),
+            serde_json::json!({"protect": {"backup_name": "nightly-19700101T000000Z-lookalike"}}),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     let foreign_checkpoint = foreign["checkpoint"]["id"].as_str().unwrap().to_string();
     let foreign_item = world
         .sim

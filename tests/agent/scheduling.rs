@@ -7,12 +7,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::helper::sim::VolumeFault;
+use crate::helper::Setup;
 use crate::helper::{
     fast, jobs, load, policy_yaml, volume, volume_id, wait_for, Daemon, World, PROJECT,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use vbs_agent::config::Config;
-use vbs_agent::store::{JobRecord, JobStatus, Store};
+use vbs_agent::store::{JobRecord, JobStatus};
 
 fn runs(history: &Path) -> Vec<(String, String, String)> {
     let conn = rusqlite::Connection::open(history).unwrap();
@@ -179,10 +180,11 @@ async fn a_failed_backup_is_retried_under_its_own_name() {
         &[volume_id(1), volume_id(3)],
         "    retries: { max_attempts: 3, delay: 1s }\n",
     );
-    let config = load(&world.write_config("", "", &policies));
-    let store = std::sync::Arc::new(Store::open(&config.history_path()).unwrap());
-    let engine =
-        vbs_agent::engine::Engine::new(&config, std::sync::Arc::clone(&store), fast()).unwrap();
+    let Setup {
+        config,
+        store,
+        engine,
+    } = Setup::of(&world, &policies);
     let slot = chrono::SubsecRound::trunc_subsecs(Utc::now(), 0);
     let report = engine
         .run_policy(&config.policies[0], slot, vbs_agent::store::Trigger::Manual)
@@ -230,14 +232,14 @@ async fn concurrency_and_rate_limits_hold_and_nobody_is_dropped() {
     let world = World::start((1..=8).map(|n| volume(n, None)).collect()).await;
     let volumes: Vec<String> = (1..=8).map(volume_id).collect();
     let policies = policy_yaml("lim", "0 0 3 1 1 *", &volumes, "");
-    let config = load(&world.write_config(
-        "max_concurrent_jobs: 2\n",
-        "    rate_limit: 20/s\n",
-        &policies,
-    ));
-    let store = std::sync::Arc::new(Store::open(&config.history_path()).unwrap());
-    let engine =
-        vbs_agent::engine::Engine::new(&config, std::sync::Arc::clone(&store), fast()).unwrap();
+    let Setup { config, engine, .. } = Setup::new(
+        load(&world.write_config(
+            "max_concurrent_jobs: 2\n",
+            "    rate_limit: 20/s\n",
+            &policies,
+        )),
+        fast(),
+    );
     let slot = chrono::SubsecRound::trunc_subsecs(Utc::now(), 0);
     let report = engine
         .run_policy(&config.policies[0], slot, vbs_agent::store::Trigger::Manual)

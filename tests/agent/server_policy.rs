@@ -8,12 +8,14 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::helper::sim::{Scripted, ServerFault};
-use crate::helper::{fast, load, server, server_id, server_policy_yaml, text, World, PROJECT};
+use crate::helper::sim::Scripted;
+use crate::helper::{
+    failing_server, fast, load, server, server_id, server_policy_yaml, text, Setup, World, PROJECT,
+};
 use chrono::{SubsecRound, TimeDelta, Utc};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::engine::Engine;
-use vbs_agent::store::{JobRecord, JobStatus, Store, Trigger};
+use vbs_agent::store::{JobStatus, Store, Trigger};
 
 fn messages(history: &std::path::Path, job: i64) -> Vec<String> {
     let conn = rusqlite::Connection::open(history).unwrap();
@@ -47,38 +49,6 @@ fn server_backups_made(world: &World) -> Vec<crate::helper::sim::LedgerEntry> {
         .collect()
 }
 
-/// One engine over a one-policy file.
-struct Setup {
-    config: vbs_agent::config::Config,
-    store: Arc<Store>,
-    engine: Engine,
-}
-
-/// Runs the file's one policy once, now, and returns its job.
-async fn run_once(s: &Setup) -> JobRecord {
-    let report = s
-        .engine
-        .run_policy(
-            &s.config.policies[0],
-            Utc::now().trunc_subsecs(0),
-            Trigger::Manual,
-        )
-        .await
-        .unwrap();
-    report.jobs[0].clone()
-}
-
-fn setup(world: &World, policies: &str) -> Setup {
-    let config = load(&world.write_config("", "", policies));
-    let store = Arc::new(Store::open(&config.history_path()).unwrap());
-    let engine = Engine::new(&config, Arc::clone(&store), fast()).unwrap();
-    Setup {
-        config,
-        store,
-        engine,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_item_listed_late_is_waited_for_and_its_progress_recorded() {
     let world = World::start_servers(
@@ -87,11 +57,11 @@ async fn an_item_listed_late_is_waited_for_and_its_progress_recorded() {
         Duration::from_millis(900),
     )
     .await;
-    let s = setup(
+    let s = Setup::of(
         &world,
         &server_policy_yaml("late", "0 0 3 1 1 *", &[server_id(1)], ""),
     );
-    let job = &run_once(&s).await;
+    let job = &s.run_once().await;
     assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
     let events = messages(&s.config.history_path(), job.id);
     assert!(
@@ -116,17 +86,13 @@ async fn an_item_listed_late_is_waited_for_and_its_progress_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_checkpoint_fails_the_job_with_its_reason_and_code() {
-    let mut srv = server(1);
-    srv.fault = Some(ServerFault::BackupError {
-        fail_reason: "Snapshot of volume failed".into(),
-        fail_code: 1234,
-    });
+    let srv = failing_server(1, "Snapshot of volume failed", 1234);
     let world = World::start_servers(vec![srv], Duration::from_millis(300), Duration::ZERO).await;
-    let s = setup(
+    let s = Setup::of(
         &world,
         &server_policy_yaml("bad", "0 0 3 1 1 *", &[server_id(1)], ""),
     );
-    let job = &run_once(&s).await;
+    let job = &s.run_once().await;
     assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(
         job.fail_reason.as_deref(),
@@ -161,11 +127,11 @@ async fn a_lost_protect_answer_is_adopted_by_name_not_repeated() {
         times: 1,
         ..Default::default()
     });
-    let s = setup(
+    let s = Setup::of(
         &world,
         &server_policy_yaml("lost", "0 0 3 1 1 *", &[server_id(1)], ""),
     );
-    let job = &run_once(&s).await;
+    let job = &s.run_once().await;
     assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
     let made = server_backups_made(&world);
     assert_eq!(made.len(), 1, "one server backup, not two: {made:#?}");
@@ -180,7 +146,7 @@ async fn a_lost_protect_answer_is_adopted_by_name_not_repeated() {
 async fn expired_server_backups_are_deleted_at_most_five_at_a_time() {
     let world = World::start_servers(vec![server(1)], Duration::ZERO, Duration::ZERO).await;
     let plain = server_policy_yaml("many", "0 0 3 1 1 *", &[server_id(1)], "");
-    let s = setup(&world, &plain);
+    let s = Setup::of(&world, &plain);
     let slot = Utc::now().trunc_subsecs(0) - TimeDelta::hours(12);
     let mut items = Vec::new();
     for n in 0..9 {
@@ -319,7 +285,7 @@ async fn the_commands_work_for_server_policies() {
 
     // A second backup; the dry run would delete the first and changes nothing.
     // (Made under the same policy without retention, so nothing prunes it yet.)
-    let s = setup(
+    let s = Setup::of(
         &world,
         &server_policy_yaml("cmd", "0 0 3 1 1 *", &[server_id(1)], ""),
     );
@@ -361,11 +327,7 @@ async fn the_commands_work_for_server_policies() {
 /// one backup per slot, and the failing server's job fails with its reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_jobs_reach_the_right_end_through_a_fault_storm() {
-    let mut failing = server(4);
-    failing.fault = Some(ServerFault::BackupError {
-        fail_reason: "Creating a snapshot of the disk failed".into(),
-        fail_code: 6005,
-    });
+    let failing = failing_server(4, "Creating a snapshot of the disk failed", 6005);
     let world = World::start_servers(
         vec![server(1), server(2), server(3), failing],
         Duration::from_millis(500),
@@ -381,7 +343,7 @@ async fn server_jobs_reach_the_right_end_through_a_fault_storm() {
         ..Default::default()
     });
     let servers: Vec<String> = (1..=4).map(server_id).collect();
-    let s = setup(
+    let s = Setup::of(
         &world,
         &server_policy_yaml(
             "storm",
@@ -445,13 +407,9 @@ async fn server_jobs_reach_the_right_end_through_a_fault_storm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_server_backup_is_retried_under_its_own_name() {
-    let mut srv = server(1);
-    srv.fault = Some(ServerFault::BackupError {
-        fail_reason: "backup of volume failed".into(),
-        fail_code: 42,
-    });
+    let srv = failing_server(1, "backup of volume failed", 42);
     let world = World::start_servers(vec![srv], Duration::from_millis(200), Duration::ZERO).await;
-    let s = setup(
+    let s = Setup::of(
         &world,
         &server_policy_yaml(
             "again",
@@ -460,7 +418,7 @@ async fn a_failed_server_backup_is_retried_under_its_own_name() {
             "    retries: { max_attempts: 2, delay: 1s }\n",
         ),
     );
-    let job = run_once(&s).await;
+    let job = s.run_once().await;
     assert_eq!(
         (job.status, job.attempt),
         (JobStatus::Failed, 2),
@@ -485,7 +443,7 @@ async fn a_failed_server_backup_is_retried_under_its_own_name() {
 async fn the_checkpoint_item_list_is_followed_across_pages() {
     let world =
         World::start_servers(vec![server(1), server(2)], Duration::ZERO, Duration::ZERO).await;
-    let s = setup(
+    let s = Setup::of(
         &world,
         &server_policy_yaml("pages", "0 0 3 1 1 *", &[server_id(1)], ""),
     );
@@ -558,7 +516,7 @@ async fn a_password_cloud_finds_csbs_in_the_service_catalog() {
         store,
         engine,
     };
-    let job = run_once(&s).await;
+    let job = s.run_once().await;
     assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
     assert_eq!(server_backups_made(&world).len(), 1);
 }

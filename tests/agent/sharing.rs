@@ -2,15 +2,10 @@
 //! confirmed by the share list and recorded; a share that keeps failing is
 //! recorded as failed while the backup still counts as succeeded.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use crate::helper::sim::Scripted;
-use crate::helper::{load, policy_yaml, volume, volume_id, World, PROJECT};
-use chrono::{SubsecRound, Utc};
+use crate::helper::{fast, load, policy_yaml, volume, volume_id, Setup, World, PROJECT};
 use vbs_agent::api::ClientSettings;
-use vbs_agent::engine::Engine;
-use vbs_agent::store::{JobStatus, Store, Trigger};
+use vbs_agent::store::{JobStatus, Store};
 
 const P1: &str = "11111111111111111111111111111111";
 const P2: &str = "22222222222222222222222222222222";
@@ -40,24 +35,12 @@ async fn run(
         &format!("    share_to: [{P1}, {P2}]\n"),
     );
     let path = world.write_config("", "", &policies);
-    let config = load(&path);
-    let store = Arc::new(Store::open(&config.history_path()).unwrap());
     let settings = ClientSettings {
-        retry_min_delay: Duration::from_millis(5),
-        retry_max_delay: Duration::from_millis(20),
         max_retries: 1,
-        ..ClientSettings::default()
+        ..fast()
     };
-    let engine = Engine::new(&config, store, settings).unwrap();
-    let report = engine
-        .run_policy(
-            &config.policies[0],
-            Utc::now().trunc_subsecs(0),
-            Trigger::Manual,
-        )
-        .await
-        .unwrap();
-    (report.jobs[0].clone(), config.history_path(), path)
+    let s = Setup::new(load(&path), settings);
+    (s.run_once().await, s.config.history_path(), path)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

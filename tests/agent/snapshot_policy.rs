@@ -27,16 +27,12 @@ async fn snapshot_policies_keep_their_snapshots_and_prune_by_retention() {
     let engine = Engine::new(&config, Arc::clone(&store), settings).unwrap();
 
     // A snapshot someone else took of the same volume.
-    let foreign: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/v2/{PROJECT}/snapshots", world.sim.base_url()))
-        .header("X-Auth-Token", crate::helper::TOKEN)
-        .json(&serde_json::json!({"snapshot": {"volume_id": volume_id(1), "name": "snap-by-hand", "force": true}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let foreign = world
+        .post_by_hand(
+            &format!("/v2/{PROJECT}/snapshots"),
+            serde_json::json!({"snapshot": {"volume_id": volume_id(1), "name": "snap-by-hand", "force": true}}),
+        )
+        .await;
     let foreign = foreign["snapshot"]["id"].as_str().unwrap().to_string();
 
     // Four hourly slots, as the scheduler would fire them.

@@ -2,17 +2,14 @@
 //! recorded event and a retry or a clear failure, never a panic, a silent
 //! skip or a job stuck forever.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::helper::sim::{Scripted, VolumeFault};
+use crate::helper::Setup;
 use crate::helper::{
-    fast, load, policy_yaml, server, server_id, server_policy_yaml, volume, volume_id, World,
-    PROJECT,
+    policy_yaml, server, server_id, server_policy_yaml, volume, volume_id, World, PROJECT,
 };
-use chrono::{SubsecRound, Utc};
-use vbs_agent::engine::Engine;
-use vbs_agent::store::{EventRecord, JobRecord, JobStatus, Store, Trigger};
+use vbs_agent::store::{EventRecord, JobRecord, JobStatus};
 
 fn script(
     method: &str,
@@ -45,19 +42,9 @@ async fn run_once(world: &World, extra: &str) -> (JobRecord, Vec<EventRecord>) {
 
 /// Runs the first of `policies` once; returns its first job and its events.
 async fn run_first(world: &World, policies: &str) -> (JobRecord, Vec<EventRecord>) {
-    let config = load(&world.write_config("", "", policies));
-    let store = Arc::new(Store::open(&config.history_path()).unwrap());
-    let engine = Engine::new(&config, Arc::clone(&store), fast()).unwrap();
-    let report = engine
-        .run_policy(
-            &config.policies[0],
-            Utc::now().trunc_subsecs(0),
-            Trigger::Manual,
-        )
-        .await
-        .unwrap();
-    let job = report.jobs[0].clone();
-    let events = store.job_events(job.id).unwrap();
+    let s = Setup::of(world, policies);
+    let job = s.run_once().await;
+    let events = s.store.job_events(job.id).unwrap();
     (job, events)
 }
 

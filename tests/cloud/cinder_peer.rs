@@ -6,6 +6,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::helper::Setup;
 use chrono::{SubsecRound, TimeDelta, Utc};
 use serde_json::{json, Value};
 use vbs_agent::api::{ClientSettings, CloudClient};
@@ -270,21 +271,10 @@ async fn a_busy_volume_is_waited_for_not_failed() {
     assert_eq!(status, 202, "{other}");
     let dir = tempfile::tempdir().unwrap();
     let config = peer.config(dir.path(), std::slice::from_ref(&volume));
-    let store = Arc::new(Store::open(&config.history_path()).unwrap());
-    let engine = Engine::new(&config, Arc::clone(&store), ClientSettings::default()).unwrap();
-
-    let report = engine
-        .run_policy(
-            &config.policies[0],
-            Utc::now().trunc_subsecs(0),
-            Trigger::Manual,
-        )
-        .await
-        .unwrap();
-
-    let job = &report.jobs[0];
+    let s = Setup::new(config, ClientSettings::default());
+    let job = &s.run_once().await;
     assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
-    let events = store.job_events(job.id).unwrap();
+    let events = s.store.job_events(job.id).unwrap();
     let busy: Vec<_> = events
         .iter()
         .filter(|e| e.class.as_deref() == Some("busy"))

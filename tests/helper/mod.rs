@@ -3,9 +3,11 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod crash;
+pub mod engine;
 pub mod nights;
 pub mod run;
 
+pub use engine::Setup;
 pub use run::{agent, agent_async, agent_env, signal, spawn_agent, text, Daemon};
 
 use std::path::{Path, PathBuf};
@@ -106,6 +108,21 @@ impl World {
         std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
         std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
         Self { sim, dir }
+    }
+
+    /// Posts `body` to the cloud at `path` as someone other than the agent
+    /// would (a resource made by hand); returns the answer.
+    pub async fn post_by_hand(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(format!("{}{path}", self.sim.base_url()))
+            .header("X-Auth-Token", TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -266,6 +283,17 @@ pub fn server(n: u32) -> SimServer {
         name: format!("web-{n}"),
         volumes: vec![(volume_id(100 + n), 40), (volume_id(200 + n), 100)],
         fault: None,
+    }
+}
+
+/// [`server`] whose backups end in `error` with this reason and code.
+pub fn failing_server(n: u32, fail_reason: &str, fail_code: i64) -> SimServer {
+    SimServer {
+        fault: Some(sim::ServerFault::BackupError {
+            fail_reason: fail_reason.into(),
+            fail_code,
+        }),
+        ..server(n)
     }
 }
 
