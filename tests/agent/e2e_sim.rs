@@ -2,6 +2,7 @@
 //! SQLite history: schedules fire, jobs reach terminal statuses, the
 //! history tells the truth and temporary snapshots are cleaned up.
 
+use crate::helper::failing_volume;
 use crate::helper::sim::VolumeFault;
 use crate::helper::{jobs, volume, volume_id, wait_for, Daemon, World, PROJECT};
 use vbs_agent::config::Config;
@@ -78,16 +79,7 @@ async fn a_schedule_fires_repeatedly_and_every_job_succeeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_backup_is_recorded_with_the_clouds_reason() {
     let reason = "Connection to swift failed: [Errno 111] ECONNREFUSED";
-    let world = World::start(vec![
-        volume(1, None),
-        volume(
-            2,
-            Some(VolumeFault::BackupError {
-                fail_reason: reason.into(),
-            }),
-        ),
-    ])
-    .await;
+    let world = World::start(vec![volume(1, None), failing_volume(2, reason)]).await;
     let config = world.config("*/2 * * * * *", &[volume_id(1), volume_id(2)], "", false);
 
     let jobs = run_daemon_until(config, |jobs| jobs.len() >= 2).await;

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use crate::helper::sim::{Faults, VolumeFault};
+use crate::helper::failing_volume;
+use crate::helper::sim::Faults;
 use crate::helper::{
     all_finished, jobs, load, policy_yaml, volume, volume_id, wait_for, Daemon, World, PROJECT,
 };
@@ -15,12 +16,7 @@ use vbs_agent::store::JobStatus;
 async fn every_job_reaches_the_right_terminal_status_through_a_fault_storm() {
     let reason = "Connection to swift failed: [Errno 111] ECONNREFUSED";
     let mut volumes: Vec<_> = (1..=4).map(|n| volume(n, None)).collect();
-    volumes.push(volume(
-        5,
-        Some(VolumeFault::BackupError {
-            fail_reason: reason.into(),
-        }),
-    ));
+    volumes.push(failing_volume(5, reason));
     let world = World::start(volumes).await;
     world.sim.set_faults(Faults {
         seed: 2026,

@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use chrono::{SubsecRound, Utc};
 use serde_json::Value;
 
-use crate::helper::sim::VolumeFault;
+use crate::helper::failing_volume;
 use crate::helper::{agent_async, text};
 use crate::helper::{volume, volume_id, wait_for, Daemon, World};
 use vbs_agent::api::ClientSettings;
@@ -103,15 +103,7 @@ fn sh(script: &str, file: &Path) -> String {
 }
 
 fn world_volumes() -> Vec<crate::helper::sim::SimVolume> {
-    vec![
-        volume(1, None),
-        volume(
-            2,
-            Some(VolumeFault::BackupError {
-                fail_reason: REASON.into(),
-            }),
-        ),
-    ]
+    vec![volume(1, None), failing_volume(2, REASON)]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::helper::failing_volume;
 use crate::helper::sim::VolumeFault;
 use crate::helper::Setup;
 use crate::helper::{
@@ -166,12 +167,7 @@ async fn a_failed_backup_is_retried_under_its_own_name() {
                 times: 1,
             }),
         ),
-        volume(
-            3,
-            Some(VolumeFault::BackupError {
-                fail_reason: reason.into(),
-            }),
-        ),
+        failing_volume(3, reason),
     ])
     .await;
     let policies = policy_yaml(

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::helper::sim::VolumeFault;
+use crate::helper::failing_volume;
 use crate::helper::{agent, agent_async, text, volume, volume_id, World};
 
 /// `config/example.yaml` in `dir` with its `state_dir` moved to `state_dir`.
@@ -155,16 +155,7 @@ fn check_refuses_an_alias_bomb_in_bounded_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trigger_runs_a_policy_now_and_history_shows_it() {
     let reason = "Connection to swift failed: [Errno 111] ECONNREFUSED";
-    let world = World::start(vec![
-        volume(1, None),
-        volume(
-            2,
-            Some(VolumeFault::BackupError {
-                fail_reason: reason.into(),
-            }),
-        ),
-    ])
-    .await;
+    let world = World::start(vec![volume(1, None), failing_volume(2, reason)]).await;
     world.config("0 0 3 1 1 *", &[volume_id(1)], "", false);
     std::fs::rename(world.path("policy.yaml"), world.path("good.yaml")).unwrap();
     world.config("0 0 3 1 1 *", &[volume_id(1), volume_id(2)], "", false);

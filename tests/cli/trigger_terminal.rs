@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::helper::sim::VolumeFault;
+use crate::helper::failing_volume;
 use crate::helper::{volume, volume_id, wait_for, World};
 
 fn tmux(args: &[&str]) -> std::process::Output {
@@ -26,16 +26,7 @@ async fn on_a_terminal_each_target_has_one_line_redrawn_in_place() {
         println!("skipped: tmux is not installed");
         return;
     }
-    let world = World::start(vec![
-        volume(1, None),
-        volume(
-            2,
-            Some(VolumeFault::BackupError {
-                fail_reason: "swift down".into(),
-            }),
-        ),
-    ])
-    .await;
+    let world = World::start(vec![volume(1, None), failing_volume(2, "swift down")]).await;
     world.config("0 0 3 1 1 *", &[volume_id(1), volume_id(2)], "", false);
     let done = world.path("exit-code");
     let command = format!(

@@ -52,6 +52,21 @@ async fn make_backup(client: &CloudClient, name: &str) -> String {
     crate::helper::make_backup(client, &volume_id(1), name).await
 }
 
+/// Asks for a backup of volume 1 that the cloud's faults refuse.
+async fn refused_backup(client: &CloudClient) -> vbs_agent::api::ApiError {
+    client
+        .create_backup(&NewBackup {
+            volume_id: &volume_id(1),
+            snapshot_id: "x",
+            name: "n",
+            description: "t",
+            force: false,
+            incremental: false,
+        })
+        .await
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn name_lookup_follows_every_page() {
     let world = World::start_instant(vec![volume(1, None)]).await;
@@ -137,17 +152,7 @@ async fn reads_are_retried_through_faults_but_creates_are_not_repeated() {
         server_error_rate: 1.0,
         ..Faults::default()
     });
-    let err = client
-        .create_backup(&NewBackup {
-            volume_id: &volume_id(1),
-            snapshot_id: "x",
-            name: "n",
-            description: "t",
-            force: false,
-            incremental: false,
-        })
-        .await
-        .unwrap_err();
+    let err = refused_backup(&client).await;
     assert_eq!(err.class, ErrorClass::Retryable);
     assert_eq!(
         calls.take().len(),
@@ -168,17 +173,7 @@ async fn reads_are_retried_through_faults_but_creates_are_not_repeated() {
             ..fast_retries()
         },
     );
-    let err = client
-        .create_backup(&NewBackup {
-            volume_id: &volume_id(1),
-            snapshot_id: "x",
-            name: "n",
-            description: "t",
-            force: false,
-            incremental: false,
-        })
-        .await
-        .unwrap_err();
+    let err = refused_backup(&client).await;
     assert!(
         err.not_processed && err.retry_after == Some(Duration::from_secs(1)),
         "{err:?}"

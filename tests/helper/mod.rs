@@ -37,6 +37,16 @@ pub fn volume(n: u32, fault: Option<VolumeFault>) -> SimVolume {
     }
 }
 
+/// [`volume`] whose backups end in `error` with this reason.
+pub fn failing_volume(n: u32, fail_reason: &str) -> SimVolume {
+    volume(
+        n,
+        Some(VolumeFault::BackupError {
+            fail_reason: fail_reason.into(),
+        }),
+    )
+}
+
 /// A stable UUID per test volume number, distinct in its first 8 digits
 /// (the part that goes into resource names).
 pub fn volume_id(n: u32) -> String {
