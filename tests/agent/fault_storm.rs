@@ -1,107 +1,94 @@
 //! A storm of faults from the cloud — 20% server errors, 5% throttling, 2%
 //! dropped connections, 1% malformed answers — and every job still reaches
-//! the terminal status it deserves, with the retries in the event log.
+//! the terminal status it deserves, with the retries in the event log, for
+//! every policy kind (the storm itself is `helper::storm`).
 
 use std::time::Duration;
 
-use crate::helper::failing_volume;
-use crate::helper::sim::Faults;
+use crate::helper::sim::VolumeFault;
+use crate::helper::storm::{storm, Kind};
 use crate::helper::{
-    all_finished, jobs, load, policy_yaml, volume, volume_id, wait_for, Daemon, World, PROJECT,
+    backup_ids, failing_server, failing_volume, policy_yaml, server, server_id, server_policy_yaml,
+    snapshot_ids, snapshot_policy_yaml, volume, volume_id, World,
 };
-use vbs_agent::api::ClientSettings;
 use vbs_agent::store::JobStatus;
+
+const SWIFT_DOWN: &str = "Connection to swift failed: [Errno 111] ECONNREFUSED";
+const DISK_SNAPSHOT_FAILED: &str = "Creating a snapshot of the disk failed";
+const TIMEOUT: &str = "    completion_timeout: 2m\n";
+
+fn five(of: fn(u32) -> String) -> Vec<String> {
+    (1..=5).map(of).collect()
+}
+
+const BACKUPS: Kind = Kind {
+    policy: |schedule| policy_yaml("storm", schedule, &five(volume_id), TIMEOUT),
+    targets: 5,
+    failing: || volume_id(5),
+    check_failed: |job| {
+        assert_eq!(
+            (job.status, job.fail_reason.as_deref()),
+            (JobStatus::Failed, Some(SWIFT_DOWN)),
+            "{job:#?}"
+        );
+    },
+    made: "backup",
+    // No temporary snapshot is left behind.
+    leftovers: snapshot_ids,
+};
+
+const SNAPSHOTS: Kind = Kind {
+    policy: |schedule| snapshot_policy_yaml("storm", schedule, &five(volume_id), TIMEOUT),
+    targets: 5,
+    failing: || volume_id(5),
+    check_failed: |job| assert_eq!(job.status, JobStatus::Failed, "{job:#?}"),
+    made: "snapshot",
+    // A snapshot policy makes no backup.
+    leftovers: backup_ids,
+};
+
+const SERVER_BACKUPS: Kind = Kind {
+    policy: |schedule| server_policy_yaml("storm", schedule, &five(server_id), TIMEOUT),
+    targets: 5,
+    failing: || server_id(5),
+    check_failed: |job| {
+        assert_eq!(job.status, JobStatus::Failed, "{job:#?}");
+        assert!(
+            job.fail_reason
+                .as_deref()
+                .is_some_and(|r| r.contains(DISK_SNAPSHOT_FAILED)),
+            "{job:#?}"
+        );
+    },
+    made: "checkpoint",
+    leftovers: |_| Vec::new(),
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_job_reaches_the_right_terminal_status_through_a_fault_storm() {
-    let reason = "Connection to swift failed: [Errno 111] ECONNREFUSED";
     let mut volumes: Vec<_> = (1..=4).map(|n| volume(n, None)).collect();
-    volumes.push(failing_volume(5, reason));
+    volumes.push(failing_volume(5, SWIFT_DOWN));
     let world = World::start(volumes).await;
-    world.sim.set_faults(Faults {
-        seed: 2026,
-        server_error_rate: 0.20,
-        throttle_rate: 0.05,
-        drop_rate: 0.02,
-        malformed_rate: 0.01,
-        ..Faults::default()
-    });
-    let ids: Vec<String> = (1..=5).map(volume_id).collect();
-    let policies = policy_yaml(
-        "storm",
-        "*/3 * * * * *",
-        &ids,
-        "    completion_timeout: 2m\n",
-    );
-    let config = load(&world.write_config("", "", &policies));
-    let history = config.history_path();
-    let settings = ClientSettings {
-        retry_min_delay: Duration::from_millis(10),
-        retry_max_delay: Duration::from_millis(100),
-        max_retries: 6,
-        ..ClientSettings::default()
-    };
-    let daemon = Daemon::start_with(config, settings.clone());
-    wait_for("three slots of five jobs to finish", || {
-        jobs(&history)
-            .iter()
-            .filter(|j| j.finished_at.is_some())
-            .count()
-            >= 15
-    })
+    storm(&world, &BACKUPS, 2026).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_snapshot_job_reaches_the_right_terminal_status_through_a_fault_storm() {
+    let mut volumes: Vec<_> = (1..=4).map(|n| volume(n, None)).collect();
+    volumes.push(volume(5, Some(VolumeFault::SnapshotError)));
+    let world = World::start(volumes).await;
+    storm(&world, &SNAPSHOTS, 2027).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_job_reaches_the_right_terminal_status_through_a_fault_storm() {
+    let mut servers: Vec<_> = (1..=4).map(server).collect();
+    servers.push(failing_server(5, DISK_SNAPSHOT_FAILED, 6005));
+    let world = World::start_servers(
+        servers,
+        Duration::from_millis(500),
+        Duration::from_millis(300),
+    )
     .await;
-    daemon.stop().await;
-
-    // Drain whatever the stop interrupted, still in the storm, with a
-    // schedule that does not fire now.
-    let quiet = policy_yaml("storm", "0 0 3 1 1 *", &ids, "    completion_timeout: 2m\n");
-    let config = load(&world.write_config("", "", &quiet));
-    let daemon = Daemon::start_with(config, settings);
-    wait_for("interrupted jobs to finish", || all_finished(&history)).await;
-    daemon.stop().await;
-
-    let jobs: Vec<_> = jobs(&history)
-        .into_iter()
-        .filter(|j| j.finished_at.is_some())
-        .collect();
-    for job in &jobs {
-        if job.status == JobStatus::SkippedOverlap {
-            continue;
-        }
-        if job.target == volume_id(5) {
-            assert_eq!(
-                (job.status, job.fail_reason.as_deref()),
-                (JobStatus::Failed, Some(reason)),
-                "{job:#?}"
-            );
-        } else {
-            assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
-        }
-    }
-    let conn = rusqlite::Connection::open(&history).unwrap();
-    let count = |class: &str| -> i64 {
-        conn.query_row(
-            "SELECT count(*) FROM events WHERE kind = 'api_call' AND class = ?1",
-            [class],
-            |r| r.get(0),
-        )
-        .unwrap()
-    };
-    assert!(
-        count("retryable") > 10,
-        "retries recorded: {}",
-        count("retryable")
-    );
-    assert!(count("ok") > 0);
-    // The cloud created each backup once, and no snapshot is left.
-    let ledger = world.sim.ledger();
-    for job in jobs.iter().filter(|j| j.status == JobStatus::Succeeded) {
-        let n = ledger
-            .iter()
-            .filter(|e| e.kind == "backup" && e.name == job.resource_name)
-            .count();
-        assert_eq!(n, 1, "{}", job.resource_name);
-    }
-    let left = world.sim.snapshots(PROJECT);
-    assert!(left.is_empty(), "snapshots left behind: {left:#?}");
+    storm(&world, &SERVER_BACKUPS, 2028).await;
 }

@@ -334,14 +334,7 @@ async fn server_jobs_reach_the_right_end_through_a_fault_storm() {
         Duration::from_millis(300),
     )
     .await;
-    world.sim.set_faults(crate::helper::sim::Faults {
-        seed: 404,
-        server_error_rate: 0.20,
-        throttle_rate: 0.05,
-        drop_rate: 0.02,
-        malformed_rate: 0.01,
-        ..Default::default()
-    });
+    world.sim.set_faults(crate::helper::storm::faults(404));
     let servers: Vec<String> = (1..=4).map(server_id).collect();
     let s = Setup::of(
         &world,

@@ -6,6 +6,7 @@ pub mod crash;
 pub mod engine;
 pub mod nights;
 pub mod run;
+pub mod storm;
 
 pub use engine::Setup;
 pub use run::{agent, agent_async, agent_env, signal, spawn_agent, text, Daemon};
