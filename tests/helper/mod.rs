@@ -1,5 +1,10 @@
-//! Shared set-up for end-to-end tests: a simulator on 127.0.0.1 and a
-//! policy file pointing at it, in a temp dir.
+//! The one test harness, included by every test crate (`#[path]`): a
+//! simulator on 127.0.0.1 and a policy file pointing at it, in a temp dir;
+//! the binary and the daemon ([`run`]), the engine ([`engine`]), and the
+//! suites written once for every policy kind ([`crash`], [`storm`],
+//! [`nights`]). Only this module names the simulator's crate: tests use
+//! `crate::helper::sim`.
+// Each crate uses a part of the harness; the rest is not dead.
 #![allow(dead_code, unused_imports)]
 
 pub mod crash;
