@@ -4,16 +4,18 @@
 //! a failed write stopped are continued, all without a restart.
 //!
 //! The state directory is a small tmpfs, which needs root (as in CI); the
-//! test says it was skipped otherwise.
+//! test says it was skipped otherwise. A binary of its own, so that it can
+//! be run alone as root (`cargo test --test disk_full`).
 
-mod common;
+#[path = "helper/mod.rs"]
+mod helper;
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{policy_yaml, signal, spawn_agent, volume, volume_id, wait_for, World};
+use helper::{policy_yaml, signal, spawn_agent, volume, volume_id, wait_for, World};
 use vbs_agent::store::{JobStatus, Store};
 
 /// A tmpfs of a few MiB mounted on a directory, unmounted when dropped.

@@ -36,6 +36,14 @@ fn run_with_one_job(store: &Store) -> (i64, i64) {
     (run, id)
 }
 
+/// A store holding one running job (its run and id), with `update` applied.
+fn one_job_updated(update: &JobUpdate) -> (tempfile::TempDir, Store, i64, i64) {
+    let (dir, store) = temp_store();
+    let (run, id) = run_with_one_job(&store);
+    store.update_job(id, update, t0()).unwrap();
+    (dir, store, run, id)
+}
+
 #[test]
 fn a_slot_is_recorded_once_with_all_its_jobs() {
     let (_dir, store) = temp_store();
@@ -57,14 +65,11 @@ fn a_slot_is_recorded_once_with_all_its_jobs() {
 
 #[test]
 fn job_updates_keep_unchanged_columns_and_settle_the_run() {
-    let (_dir, store) = temp_store();
-    let (run, id) = run_with_one_job(&store);
-    let update = JobUpdate {
+    let (_dir, store, run, id) = one_job_updated(&JobUpdate {
         phase: Some(Phase::SnapshotCreating),
         snapshot_id: Some("snap-1"),
         ..Default::default()
-    };
-    store.update_job(id, &update, t0()).unwrap();
+    });
     let done = JobUpdate {
         phase: Some(Phase::Done),
         status: Some(JobStatus::Succeeded),
@@ -90,15 +95,12 @@ fn job_updates_keep_unchanged_columns_and_settle_the_run() {
 
 #[test]
 fn a_retried_job_keeps_its_earlier_attempt() {
-    let (_dir, store) = temp_store();
-    let (_, id) = run_with_one_job(&store);
-    let failed = JobUpdate {
+    let (_dir, store, _, id) = one_job_updated(&JobUpdate {
         status: Some(JobStatus::Failed),
         backup_id: Some("bk-1"),
         fail_reason: Some("swift down"),
         ..Default::default()
-    };
-    store.update_job(id, &failed, t0()).unwrap();
+    });
     store
         .begin_next_attempt(
             id,

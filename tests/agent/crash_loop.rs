@@ -1,0 +1,178 @@
+//! The agent killed with SIGKILL at random moments while jobs run, then
+//! restarted, many times, for every policy kind (the cycle itself is
+//! `helper::crash`): no duplicates, nothing lost, nothing left behind.
+//!
+//! `VBS_CRASH_CYCLES` sets the number of cycles (default 20 for backups, 8
+//! for the others; the long version is e.g. `VBS_CRASH_CYCLES=300 cargo
+//! test --release --test agent crash_loop -- --nocapture`).
+
+use std::time::Duration;
+
+use crate::helper::crash::{crash_cycles, cycles, Kind};
+use crate::helper::sim::{Faults, LedgerEntry};
+use crate::helper::{
+    all_finished, backup_ids, policy_yaml, server, server_id, server_policy_yaml, signal,
+    snapshot_ids, snapshot_policy_yaml, spawn_agent, volume, volume_id, wait_for, World, PROJECT,
+};
+use vbs_agent::store::{JobRecord, JobStatus, Store};
+
+/// Slow answers widen the window between the cloud acting on a create and
+/// the agent hearing of it, where a kill forces adoption by name.
+fn slow_answers(seed: u64) -> Faults {
+    Faults {
+        seed,
+        slow_rate: 0.3,
+        slow_delay_ms: 400,
+        ..Default::default()
+    }
+}
+
+fn three_volumes() -> Vec<String> {
+    (1..=3).map(volume_id).collect()
+}
+
+/// The one resource of `job`'s name, available, is the one it recorded.
+fn made_once_as_recorded(made: &[&LedgerEntry], job: &JobRecord, recorded: Option<&String>) {
+    let mine: Vec<_> = made
+        .iter()
+        .filter(|e| e.name == job.resource_name)
+        .collect();
+    assert_eq!(mine.len(), 1, "{job:#?}");
+    assert_eq!(mine[0].status, "available");
+    assert_eq!(Some(&mine[0].id), recorded);
+}
+
+const BACKUP: Kind = Kind {
+    name: "backup",
+    made: "backup",
+    policy: |schedule| policy_yaml("crash", schedule, &three_volumes(), ""),
+    recorded: |store, job| {
+        let earlier = store.earlier_attempts(job.id).unwrap();
+        job.backup_id
+            .iter()
+            .cloned()
+            .chain(earlier.into_iter().filter_map(|a| a.backup_id))
+            .collect()
+    },
+    check_succeeded: |_, made, job| made_once_as_recorded(made, job, job.backup_id.as_ref()),
+    // No temporary snapshot is left behind.
+    leftovers: snapshot_ids,
+};
+
+const SNAPSHOT: Kind = Kind {
+    name: "snapshot",
+    made: "snapshot",
+    policy: |schedule| snapshot_policy_yaml("crash", schedule, &three_volumes(), ""),
+    recorded: |_, job| job.snapshot_id.iter().cloned().collect(),
+    check_succeeded: |_, made, job| made_once_as_recorded(made, job, job.snapshot_id.as_ref()),
+    // A snapshot policy makes no backup.
+    leftovers: backup_ids,
+};
+
+const SERVER: Kind = Kind {
+    name: "server",
+    made: "checkpoint",
+    policy: |schedule| server_policy_yaml("crash", schedule, &[server_id(1), server_id(2)], ""),
+    recorded: |store, job| {
+        store
+            .server_columns(job.id)
+            .unwrap()
+            .checkpoint_id
+            .into_iter()
+            .collect()
+    },
+    check_succeeded: |world, _, job| {
+        let live = world.sim.checkpoints(PROJECT);
+        let item = live
+            .iter()
+            .find(|c| Some(&c.item_id) == job.backup_id.as_ref())
+            .unwrap_or_else(|| panic!("{job:#?}"));
+        assert_eq!(
+            (item.name.as_str(), item.status.as_str()),
+            (job.resource_name.as_str(), "available")
+        );
+    },
+    leftovers: |_| Vec::new(),
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_backup() {
+    let world = World::start((1..=3).map(|n| volume(n, None)).collect()).await;
+    world.sim.set_faults(slow_answers(11));
+    let cycles = cycles(20);
+    crash_cycles(&world, &BACKUP, cycles, u64::from(cycles)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_snapshot() {
+    let world = World::start((1..=3).map(|n| volume(n, None)).collect()).await;
+    world.sim.set_faults(slow_answers(13));
+    crash_cycles(&world, &SNAPSHOT, cycles(8), 3).await;
+}
+
+/// The agent SIGKILLed at random moments while server jobs run, then
+/// restarted: no server backup twice, none missing from the history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_and_restarted_the_agent_never_duplicates_a_server_backup() {
+    let world = World::start_servers(
+        vec![server(1), server(2)],
+        Duration::from_millis(700),
+        Duration::from_millis(300),
+    )
+    .await;
+    world.sim.set_faults(slow_answers(7));
+    crash_cycles(&world, &SERVER, cycles(8), 5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_resumed_after_its_deadline_records_what_the_cloud_finished() {
+    let world = World::start(vec![volume(1, None)]).await;
+    let policy = world.write_config(
+        "",
+        "",
+        &policy_yaml(
+            "late",
+            "*/2 * * * * *",
+            &[volume_id(1)],
+            "    completion_timeout: 3s\n",
+        ),
+    );
+    let history = world.path("state/history.db");
+    let log = world.path("agent.log");
+    let mut agent = spawn_agent(&policy, &log);
+    wait_for("a backup to be under way", || {
+        Store::open_read_only(&history)
+            .and_then(|s| s.unfinished_jobs())
+            .is_ok_and(|jobs| jobs.iter().any(|j| j.backup_id.is_some()))
+    })
+    .await;
+    signal(&agent, "-KILL");
+    agent.wait().unwrap();
+    // Down for longer than the completion timeout; the backup finishes meanwhile.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let policy = world.write_config(
+        "",
+        "",
+        &policy_yaml(
+            "late",
+            "0 0 3 1 1 *",
+            &[volume_id(1)],
+            "    completion_timeout: 3s\n",
+        ),
+    );
+    let mut agent = spawn_agent(&policy, &log);
+    wait_for("the interrupted job to end", || all_finished(&history)).await;
+    signal(&agent, "-TERM");
+    agent.wait().unwrap();
+    let jobs = Store::open_read_only(&history)
+        .unwrap()
+        .recent_jobs(100)
+        .unwrap();
+    let job = jobs.iter().find(|j| j.backup_id.is_some()).unwrap();
+    assert_eq!(
+        job.status,
+        JobStatus::Succeeded,
+        "one last look finds the finished backup: {job:#?}"
+    );
+    assert!(world.sim.snapshots(PROJECT).is_empty());
+}

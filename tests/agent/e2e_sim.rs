@@ -1,0 +1,176 @@
+//! The agent end to end against the simulator on 127.0.0.1 with a real
+//! SQLite history: schedules fire, jobs reach terminal statuses, the
+//! history tells the truth and temporary snapshots are cleaned up.
+
+use crate::helper::failing_volume;
+use crate::helper::sim::VolumeFault;
+use crate::helper::{jobs, volume, volume_id, wait_for, Daemon, World, PROJECT};
+use vbs_agent::config::Config;
+use vbs_agent::store::{JobRecord, JobStatus, Store};
+
+/// Runs the daemon until `done` holds for the finished jobs, then stops it
+/// (jobs still in flight finish within the shutdown grace) and returns the
+/// whole history.
+async fn run_daemon_until(config: Config, done: impl Fn(&[JobRecord]) -> bool) -> Vec<JobRecord> {
+    let history = config.history_path();
+    let daemon = Daemon::start(config);
+    wait_for("the expected jobs to finish", || {
+        let finished: Vec<JobRecord> = jobs(&history)
+            .into_iter()
+            .filter(|j| j.finished_at.is_some())
+            .collect();
+        done(&finished)
+    })
+    .await;
+    daemon.stop().await;
+    jobs(&history)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_fires_repeatedly_and_every_job_succeeds() {
+    let world = World::start(vec![volume(1, None), volume(2, None)]).await;
+    let volumes = [volume_id(1), volume_id(2)];
+    // Slots 4 s apart leave a loaded machine room to finish each ~1 s job
+    // before the next slot, which would otherwise be skipped as an overlap.
+    let config = world.config("*/4 * * * * *", &volumes, "", false);
+
+    let jobs = run_daemon_until(config, |jobs| {
+        let slots: std::collections::BTreeSet<_> = jobs.iter().map(|j| j.slot).collect();
+        slots.len() >= 2
+    })
+    .await;
+
+    assert!(jobs.len() >= 4, "two slots × two volumes, got {jobs:#?}");
+    for job in &jobs {
+        assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
+        let backup_id = job.backup_id.as_deref().expect("backup id recorded");
+        assert!(job.snapshot_id.is_some());
+        let backups = world.sim.backups(PROJECT);
+        let backup = backups
+            .iter()
+            .find(|b| b.id == backup_id)
+            .expect("backup exists in the cloud");
+        assert_eq!(backup.status, "available");
+        assert_eq!(backup.name, job.resource_name);
+        assert_eq!(backup.volume_id, job.target);
+    }
+    // Slots fall on the schedule's 4-second grid.
+    assert!(jobs.iter().all(|j| j.slot.timestamp() % 4 == 0));
+    // Temporary snapshots are gone.
+    let left: Vec<_> = world.sim.snapshots(PROJECT);
+    assert!(left.is_empty(), "snapshots left behind: {left:#?}");
+    // A volume's first backup is full; one started after an earlier backup
+    // of the same volume was available is incremental.
+    for volume in &volumes {
+        let mut mine: Vec<_> = jobs.iter().filter(|j| &j.target == volume).collect();
+        mine.sort_by_key(|j| j.slot);
+        assert_eq!(mine[0].is_incremental, Some(false), "{:#?}", mine[0]);
+        for later in &mine[1..] {
+            if mine
+                .iter()
+                .any(|earlier| earlier.finished_at.is_some_and(|f| f < later.started_at))
+            {
+                assert_eq!(later.is_incremental, Some(true), "{later:#?}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_backup_is_recorded_with_the_clouds_reason() {
+    let reason = "Connection to swift failed: [Errno 111] ECONNREFUSED";
+    let world = World::start(vec![volume(1, None), failing_volume(2, reason)]).await;
+    let config = world.config("*/2 * * * * *", &[volume_id(1), volume_id(2)], "", false);
+
+    let jobs = run_daemon_until(config, |jobs| jobs.len() >= 2).await;
+
+    let failed: Vec<_> = jobs.iter().filter(|j| j.target == volume_id(2)).collect();
+    let ok: Vec<_> = jobs.iter().filter(|j| j.target == volume_id(1)).collect();
+    assert!(!failed.is_empty() && !ok.is_empty());
+    for job in failed {
+        assert_eq!(job.status, JobStatus::Failed);
+        assert_eq!(job.fail_reason.as_deref(), Some(reason));
+        assert!(
+            job.backup_id.is_some(),
+            "the failed backup's id is kept for the audit"
+        );
+    }
+    assert!(ok.iter().all(|j| j.status == JobStatus::Succeeded));
+    assert!(
+        world.sim.snapshots(PROJECT).is_empty(),
+        "snapshot of the failed backup left behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_that_never_finishes_times_out() {
+    let world = World::start(vec![volume(1, Some(VolumeFault::BackupNeverFinishes))]).await;
+    let config = world.config(
+        "*/2 * * * * *",
+        &[volume_id(1)],
+        "    completion_timeout: 3s\n",
+        false,
+    );
+
+    let jobs = run_daemon_until(config, |jobs| !jobs.is_empty()).await;
+
+    let job = jobs.iter().min_by_key(|j| j.slot).unwrap();
+    assert_eq!(job.status, JobStatus::TimedOut, "{job:#?}");
+    let reason = job.fail_reason.as_deref().unwrap();
+    assert!(
+        reason.contains("did not reach a terminal status within the completion timeout (3s)"),
+        "{reason}"
+    );
+    let elapsed = job.finished_at.unwrap() - job.started_at;
+    assert!(
+        elapsed >= chrono::TimeDelta::seconds(3),
+        "gave up early: {elapsed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_auth_obtains_a_keystone_token_and_uses_it() {
+    let world = World::start(vec![volume(1, None)]).await;
+    let config = world.config("*/2 * * * * *", &[volume_id(1)], "", true);
+    let history = config.history_path();
+
+    let jobs = run_daemon_until(config, |jobs| !jobs.is_empty()).await;
+
+    assert_eq!(jobs[0].status, JobStatus::Succeeded, "{:#?}", jobs[0]);
+    let store = Store::open_read_only(&history).unwrap();
+    let events = store.job_events(jobs[jobs.len() - 1].id).unwrap();
+    let calls: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind == "api_call")
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e.method.as_deref().unwrap_or(""),
+                e.path.as_deref().unwrap_or(""),
+                e.http_status.unwrap_or(0)
+            )
+        })
+        .collect();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("POST /v3/auth/tokens") && c.ends_with("201")),
+        "{calls:#?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with(&format!("POST /v3/{PROJECT}/backups")) && c.ends_with("202")),
+        "{calls:#?}"
+    );
+    // Neither the password nor the token reaches the history.
+    for file in ["history.db", "history.db-wal"] {
+        let bytes = std::fs::read(history.with_file_name(file)).unwrap_or_default();
+        for secret in [crate::helper::PASSWORD, crate::helper::TOKEN] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} stored in {file}"
+            );
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The agent end to end against the simulator: the daemon and the engine
+//! scheduling, retrying, pruning and surviving kills, for every policy kind.
+
+#[path = "../helper/mod.rs"]
+mod helper;
+
+mod closed_output;
+mod crash_loop;
+mod deadlines;
+mod e2e_sim;
+mod fault_storm;
+mod history_guard;
+mod metrics_endpoint;
+mod notifications;
+mod reload;
+mod retention;
+mod rpo_watch;
+mod scheduling;
+mod server_policy;
+mod sharing;
+mod snapshot_policy;

@@ -1,0 +1,13 @@
+//! The commands as a user runs them: the `vbs-agent` binary, its output,
+//! exit codes and history reports.
+
+#[path = "../helper/mod.rs"]
+mod helper;
+
+mod audit;
+mod cli;
+mod config_errors;
+mod hostile_text;
+mod remote_queries;
+mod service_cli;
+mod trigger_terminal;

@@ -1,0 +1,12 @@
+//! Talking to the cloud: the API client, authentication conventions, bad,
+//! huge and redirecting answers, and the real Cinder peer.
+
+#[path = "../helper/mod.rs"]
+mod helper;
+
+mod api_client;
+mod auth_conventions;
+mod bad_answers;
+mod cinder_peer;
+mod huge_answers;
+mod redirects;
