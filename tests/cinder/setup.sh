@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A real OpenStack Cinder on 127.0.0.1 for the tests in tests/cinder_peer.rs:
+# A real OpenStack Cinder on 127.0.0.1 for the tests in tests/cloud/cinder_peer.rs:
 # cinder-api, -scheduler, -volume and -backup (the stock POSIX backup driver)
 # with RabbitMQ and an SQLite database, all bound to loopback.
 #
