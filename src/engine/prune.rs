@@ -299,19 +299,49 @@ async fn delete_and_wait(client: &CloudClient, policy: &Policy, id: &str) -> Res
         Err(e) if e.is_not_found() => return Ok(()),
         Err(e) => return Err(e),
     }
-    let deadline = Instant::now() + DELETE_BUDGET;
-    let gone = poll_until(&policy.poll, deadline, || async {
-        let status = match kind {
-            PolicyKind::Backup => client.backup(id).await.map(|b| b.status),
-            PolicyKind::Snapshot => client.snapshot(id).await.map(|s| s.status),
-            PolicyKind::Server => client.checkpoint_item(id).await.map(|i| i.status),
+    let call = format!("DELETE {} {id}", kind.as_str());
+    wait_gone(policy, DELETE_BUDGET, call, || async {
+        let status = if kind == PolicyKind::Snapshot {
+            client.snapshot(id).await?.status
+        } else {
+            client.backup(id).await?.status
         };
-        match status {
+        Ok(if status == "error_deleting" {
+            Deleting::Failed(format!("{} {id} went to `error_deleting`", kind.as_str()))
+        } else {
+            Deleting::Present
+        })
+    })
+    .await
+}
+
+/// What one look at a resource being deleted found (not found is gone).
+pub(super) enum Deleting {
+    Gone,
+    Present,
+    /// The cloud gave up deleting it, for this reason.
+    Failed(String),
+}
+
+/// Waits until a deleted resource is gone, `budget` at most. An error the
+/// cloud may recover from (a 5xx, a garbled answer) counts as still there;
+/// a failure is an error of `call`.
+pub(super) async fn wait_gone<F, Fut>(
+    policy: &Policy,
+    budget: Duration,
+    call: String,
+    look: F,
+) -> Result<(), ApiError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Deleting, ApiError>>,
+{
+    let gone = poll_until(&policy.poll, Instant::now() + budget, || async {
+        match look().await {
+            Ok(Deleting::Gone) => Look::Done(()),
             Err(e) if e.is_not_found() => Look::Done(()),
-            Ok(s) if s == "error_deleting" => {
-                Look::Fail(format!("{} {id} went to `error_deleting`", kind.as_str()))
-            }
-            Ok(_) => Look::Pending,
+            Ok(Deleting::Present) => Look::Pending,
+            Ok(Deleting::Failed(reason)) => Look::Fail(reason),
             Err(e) if matches!(e.class, ErrorClass::Retryable | ErrorClass::BadAnswer) => {
                 Look::Pending
             }
@@ -321,11 +351,11 @@ async fn delete_and_wait(client: &CloudClient, policy: &Policy, id: &str) -> Res
     .await;
     gone.map_err(|end| {
         ApiError::failed(
-            format!("DELETE {} {id}", policy.kind().as_str()),
+            call,
             match end {
                 PollEnd::Deadline => format!(
                     "still present {} after the delete",
-                    humantime::format_duration(DELETE_BUDGET)
+                    humantime::format_duration(budget)
                 ),
                 PollEnd::Failed(r) => r,
             },

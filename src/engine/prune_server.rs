@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
-use super::poll::{poll_until, Look, PollEnd};
+use super::prune::{wait_gone, Deleting};
 use super::retention::Candidate;
-use crate::api::{ApiError, CloudClient, ErrorClass};
+use crate::api::{ApiError, CloudClient};
 use crate::config::{Policy, Work, DEFAULT_CSBS_PROVIDER};
 
 /// How long one checkpoint deletion may take once CSBS has started it.
@@ -67,37 +65,21 @@ pub(super) async fn delete_and_wait(
         }
         Err(e) => return Err(e),
     }
-    let deadline = Instant::now() + CHECKPOINT_DELETE_BUDGET;
-    let gone = poll_until(&policy.poll, deadline, || async {
-        match client.checkpoint_item(item_id).await {
-            Err(e) if e.is_not_found() => Look::Done(()),
-            Ok(i) if i.status == "deleted" => Look::Done(()),
-            Ok(i) if i.status == "error" && i.extend_info.fail_op.as_deref() == Some("delete") => {
-                Look::Fail(format!(
+    let call = format!("DELETE server backup {item_id} (checkpoint {checkpoint})");
+    wait_gone(policy, CHECKPOINT_DELETE_BUDGET, call, || async {
+        let item = client.checkpoint_item(item_id).await?;
+        Ok(match item.status.as_str() {
+            "deleted" => Deleting::Gone,
+            "error" if item.extend_info.fail_op.as_deref() == Some("delete") => {
+                Deleting::Failed(format!(
                     "CSBS failed to delete it: {}",
-                    i.failure().unwrap_or_else(|| "no fail_reason".into())
+                    item.failure().unwrap_or_else(|| "no fail_reason".into())
                 ))
             }
-            Ok(_) => Look::Pending,
-            Err(e) if matches!(e.class, ErrorClass::Retryable | ErrorClass::BadAnswer) => {
-                Look::Pending
-            }
-            Err(e) => Look::Fail(e.to_string()),
-        }
+            _ => Deleting::Present,
+        })
     })
-    .await;
-    gone.map_err(|end| {
-        failure(
-            item_id,
-            match end {
-                PollEnd::Deadline => format!(
-                    "checkpoint {checkpoint} still present {} after the delete",
-                    humantime::format_duration(CHECKPOINT_DELETE_BUDGET)
-                ),
-                PollEnd::Failed(r) => r,
-            },
-        )
-    })
+    .await
 }
 
 fn failure(item_id: &str, message: String) -> ApiError {
