@@ -1,5 +1,5 @@
-//! The typed client for one cloud: snapshots (EVS/Cinder), backups
-//! (VBS/Cinder), sharing and CSBS server backups, with authentication,
+//! The typed client for one cloud: snapshots and volumes (EVS/Cinder),
+//! backups and restores (VBS/Cinder), sharing and CSBS server backups, with authentication,
 //! retries and pagination. Each kind of call has its own file; the request
 //! plumbing they share is in [`request`].
 //!
@@ -23,11 +23,14 @@ use crate::config::{ApiVersion, Cloud};
 mod backups;
 mod csbs;
 mod request;
+mod restores;
 mod sharing;
 mod snapshots;
+mod volumes;
 pub use backups::NewBackup;
 pub use csbs::MAX_CHECKPOINT_DELETIONS;
 pub use snapshots::NewSnapshot;
+pub use volumes::NewVolume;
 
 /// Longest `Retry-After` the client waits for within one call (and never
 /// past the deadline of a bound client).

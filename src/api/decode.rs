@@ -8,7 +8,9 @@ use super::fault::non_json_summary;
 use super::types::{next_marker, Backup, BackupSummary, CheckpointItem, Link, Share, Snapshot};
 
 mod csbs;
+mod restore;
 pub use csbs::{checkpoint, checkpoint_item, checkpoint_items};
+pub use restore::{job, job_id, restored, volume, volumes};
 
 /// Why a body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +56,18 @@ impl Identified for Snapshot {
 impl Identified for Backup {
     fn id(&self) -> &str {
         &self.id
+    }
+}
+
+impl Identified for crate::api::types::Volume {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Identified for crate::api::types::Job {
+    fn id(&self) -> &str {
+        &self.job_id
     }
 }
 

@@ -206,9 +206,11 @@ fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>
 }
 
 mod csbs;
+mod restore;
 pub use csbs::{
     Checkpoint, CheckpointItem, ExtendInfo, FailCode, PlanResource, ProtectionPlan, VolumeBackup,
 };
+pub use restore::{Job, JobState, Restored, Volume};
 
 #[cfg(test)]
 pub(crate) mod tests;

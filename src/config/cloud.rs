@@ -5,7 +5,9 @@ use std::path::Path;
 
 use super::auth::auth;
 use super::checks::{self, UrlRole};
-use super::model::{ApiVersion, AuthConfig, Cloud, CloudOrigin, Domain, Endpoints, Project};
+use super::model::{
+    ApiVersion, AuthConfig, Cloud, CloudOrigin, Domain, Endpoints, Project, RestoreApi,
+};
 use super::path::FieldPath;
 use super::raw::RawCloud;
 use super::report::Report;
@@ -135,6 +137,18 @@ pub(super) fn cloud(
         }
     };
 
+    let restore_api = match raw.restore_api.as_deref() {
+        None | Some("cinder") => Some(RestoreApi::Cinder),
+        Some("vendor") => Some(RestoreApi::Vendor),
+        Some(other) => {
+            report.value(
+                &path.key("restore_api"),
+                format!("unknown restore_api \"{other}\" (supported: cinder, vendor)"),
+            );
+            None
+        }
+    };
+
     let rate_limit = match raw.rate_limit.as_deref() {
         None => Some(None),
         Some(r) => ok_or_report(checks::rate_limit(r), &path.key("rate_limit"), report).map(Some),
@@ -176,6 +190,7 @@ pub(super) fn cloud(
         project: project?,
         endpoints: endpoints?,
         snapshot_api: snapshot_api?,
+        restore_api: restore_api?,
         auth: auth?,
         rate_limit: rate_limit?,
         origin: from_source

@@ -50,6 +50,8 @@ pub struct Cloud {
     pub endpoints: Endpoints,
     /// API version used for snapshots; the vendor recommends v2.
     pub snapshot_api: ApiVersion,
+    /// Which call restores a backup into a volume.
+    pub restore_api: RestoreApi,
     pub auth: AuthConfig,
     /// Requests to this cloud are spaced to stay within this rate.
     pub rate_limit: Option<RateLimit>,
@@ -213,6 +215,32 @@ impl ApiVersion {
         match self {
             ApiVersion::V2 => "v2",
             ApiVersion::V3 => "v3",
+        }
+    }
+}
+
+/// Which call restores a backup into an existing volume. Both need the
+/// volume first: the vendor documents no restore into a new disk, so the
+/// agent creates the volume itself and can find it again by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestoreApi {
+    /// `POST /v3/{project}/backups/{id}/restore` (Cinder, and VBS's native
+    /// OpenStack API): answered 202, then the volume is watched until it
+    /// is `available` or `error_restoring`.
+    #[default]
+    Cinder,
+    /// `POST /v2/{project}/cloudbackups/{id}/restore`: answered with a job,
+    /// watched at `GET /v1/{project}/jobs/{job_id}` until `SUCCESS` or
+    /// `FAIL`, then the volume until it is `available`.
+    Vendor,
+}
+
+impl RestoreApi {
+    /// The name in the policy file and the history.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestoreApi::Cinder => "cinder",
+            RestoreApi::Vendor => "vendor",
         }
     }
 }

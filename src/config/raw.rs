@@ -111,6 +111,8 @@ pub(crate) struct RawCloud {
     pub(crate) endpoints: Option<RawEndpoints>,
     /// Which API version creates snapshots: `v2` or `v3`.
     pub(crate) snapshot_api: Option<String>,
+    /// Which call restores a backup: `cinder` or `vendor`.
+    pub(crate) restore_api: Option<String>,
     /// Most API requests to this cloud per second, minute or hour.
     pub(crate) rate_limit: Option<String>,
     /// Allow plain `http://` endpoints on non-loopback hosts.

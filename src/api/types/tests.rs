@@ -297,3 +297,64 @@ fn csbs_items_parse_leniently() {
     // Without an id the answer is unusable.
     assert!(decode::checkpoint_item(r#"{"checkpoint_item": {"status": "available"}}"#).is_err());
 }
+
+#[test]
+fn volume_and_restore_samples_parse() {
+    let v = decode::volume(&sample("cinder_volume_create_response_apiref.json")).unwrap();
+    assert_eq!(v.id, "2b955850-f177-45f7-9f49-ecb2c256d161");
+    assert_eq!((v.status.as_str(), v.size), ("creating", Some(10)));
+    assert_eq!(v.name, None);
+    assert_eq!(v.availability_zone.as_deref(), Some("nova"));
+    assert!(v.metadata.is_empty());
+    assert_eq!(
+        v.created_at,
+        Some(
+            Utc.with_ymd_and_hms(2018, 11, 28, 6, 21, 12).unwrap()
+                + chrono::TimeDelta::microseconds(715_987)
+        )
+    );
+
+    for file in [
+        "cinder_backup_restore_response_apiref.json",
+        "vbs_restore_response_gophertelekomcloud.json",
+    ] {
+        let r = decode::restored(&sample(file)).unwrap();
+        assert!(!r.volume_id.is_empty() && !r.backup_id.is_empty(), "{file}");
+        assert!(r.volume_name.is_some(), "{file}");
+    }
+    assert!(decode::restored(&sample("vbs_restore_response_v3_otc_MALFORMED.txt")).is_err());
+    assert_eq!(
+        decode::job_id(&sample("vbs_restore_job_response_otc.json")).unwrap(),
+        "70a599e0-31e7-49b7-b260-868f441e862b"
+    );
+}
+
+#[test]
+fn job_samples_parse_with_empty_strings_as_absent() {
+    let done = decode::job(&sample("vbs_job_show_success_otc.json")).unwrap();
+    assert_eq!(done.state, JobState::Success);
+    assert_eq!(done.job_type.as_deref(), Some("bksCreateBackup"));
+    assert_eq!(
+        done.entities.get("backup_id").map(String::as_str),
+        Some("ba5401a2-7cd2-4c01-8c0d-c936ab412d6d")
+    );
+    assert_eq!((done.error_code, done.fail_reason), (None, None));
+
+    let running = decode::job(&sample("evs_job_running_otc.json")).unwrap();
+    assert_eq!(running.state, JobState::Running);
+
+    let failed = decode::job(
+        r#"{"status":"FAIL","job_id":"j1","entities":{"backup_id":"","sub_jobs":[]},
+            "error_code":"VolumeBackup.0200","fail_reason":"restore failed"}"#,
+    )
+    .unwrap();
+    assert_eq!(failed.state, JobState::Fail);
+    assert!(failed.entities.is_empty());
+    assert_eq!(failed.failure(), "restore failed (VolumeBackup.0200)");
+
+    let unknown = decode::job(r#"{"status":"PAUSED","job_id":"j1"}"#).unwrap_err();
+    assert!(
+        unknown.0.contains("unknown job status `PAUSED`"),
+        "{unknown}"
+    );
+}
