@@ -14,11 +14,19 @@ pub enum PolicyKind {
     Snapshot,
     /// A CSBS backup of a whole server (all its volumes).
     Server,
+    /// A backup restored into a volume: a restore drill (a backup policy's
+    /// `drill:`), or `vbs-agent restore`.
+    Restore,
 }
 
 impl PolicyKind {
     /// Every kind, in the order the docs list them.
-    pub const ALL: [PolicyKind; 3] = [PolicyKind::Backup, PolicyKind::Snapshot, PolicyKind::Server];
+    pub const ALL: [PolicyKind; 4] = [
+        PolicyKind::Backup,
+        PolicyKind::Snapshot,
+        PolicyKind::Server,
+        PolicyKind::Restore,
+    ];
 
     /// The name used in the policy file and the history.
     pub fn as_str(self) -> &'static str {
@@ -26,6 +34,7 @@ impl PolicyKind {
             PolicyKind::Backup => "backup",
             PolicyKind::Snapshot => "snapshot",
             PolicyKind::Server => "server",
+            PolicyKind::Restore => "restore",
         }
     }
 }
@@ -34,7 +43,7 @@ impl PolicyKind {
     /// What a job of this kind is made for, in messages: `volume` or `server`.
     pub fn target_noun(self) -> &'static str {
         match self {
-            PolicyKind::Backup | PolicyKind::Snapshot => "volume",
+            PolicyKind::Backup | PolicyKind::Snapshot | PolicyKind::Restore => "volume",
             PolicyKind::Server => "server",
         }
     }
@@ -48,7 +57,7 @@ impl fmt::Display for PolicyKind {
 
 /// A kind name that is none of [`PolicyKind::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown policy kind `{0}`; use backup, snapshot or server")]
+#[error("unknown policy kind `{0}`; use backup, snapshot, server or restore")]
 pub struct UnknownKind(pub String);
 
 impl FromStr for PolicyKind {

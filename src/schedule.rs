@@ -35,7 +35,18 @@ pub struct ScheduleError {
     pub reason: String,
 }
 
+/// The schedule of policies the scheduler never fires (restores on
+/// request, which run when asked): once a year, at New Year.
+const UNSCHEDULED: &str = "0 0 0 1 1 *";
+
 impl Schedule {
+    /// The schedule of a policy that only runs when asked (see
+    /// [`UNSCHEDULED`]); the scheduler is never given one.
+    pub fn unscheduled() -> Self {
+        Self::parse(UNSCHEDULED)
+            .unwrap_or_else(|e| panic!("the built-in schedule does not parse: {e}"))
+    }
+
     /// Parses a six-field cron expression.
     pub fn parse(expr: &str) -> Result<Self, ScheduleError> {
         let fields = expr.split_whitespace().count();

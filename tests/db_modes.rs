@@ -47,6 +47,7 @@ fn db_files_are_0640_and_the_state_dir_0750_under_any_umask() {
             resource_name: "nightly-vol-1",
             status: JobStatus::Running,
             blocked_by: None,
+            restore: None,
         };
         let now = chrono::Utc::now();
         store

@@ -18,7 +18,7 @@ use super::deadline::Deadline;
 use super::error::ApiError;
 use super::limit::RateLimiter;
 use super::observe::{CallObserver, TraceObserver};
-use crate::config::{ApiVersion, Cloud};
+use crate::config::{ApiVersion, Cloud, RestoreApi};
 
 mod backups;
 mod csbs;
@@ -81,6 +81,7 @@ struct Inner {
     region: Option<String>,
     interface: String,
     snapshot_api: ApiVersion,
+    restore_api: RestoreApi,
     tokens: TokenSource,
     settings: ClientSettings,
     limiter: Option<RateLimiter>,
@@ -136,6 +137,7 @@ impl CloudClient {
                 region: cloud.region.clone(),
                 interface: cloud.interface.clone(),
                 snapshot_api: cloud.snapshot_api,
+                restore_api: cloud.restore_api,
                 tokens: TokenSource::new(
                     &cloud.name,
                     cloud.auth.clone(),

@@ -12,6 +12,8 @@
 //!   `defaults.rs`, `cloud.rs` / `auth.rs` and `policy.rs` /
 //!   `retention.rs`;
 //! - `kind/`: what only one kind of policy has, a file per kind;
+//! - `drill.rs`: a backup policy's `drill:`, which becomes a policy of
+//!   kind `restore`;
 //! - `bounds.rs`: the upper bound of every duration and size;
 //! - `report.rs` / `error.rs`: collecting every problem with its position;
 //! - `load.rs`: [`load`] and [`parse`], which tie these together;
@@ -25,6 +27,7 @@ mod de;
 mod defaults;
 #[cfg(test)]
 mod doc_examples;
+mod drill;
 mod error;
 mod kind;
 mod listen;
@@ -45,6 +48,10 @@ mod yaml_guard;
 
 pub use bounds::*;
 pub use defaults::{DEFAULT_COMPLETION_TIMEOUT, DEFAULT_POLL, DEFAULT_RETRIES};
+pub use drill::{
+    Pick, RestoreInto, RestoreWork, Verify, DEFAULT_DRILL_TIMEOUT, DEFAULT_VERIFY_TIMEOUT,
+    DRILL_SUFFIX, MANUAL_RESTORE_POLICY,
+};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{load, parse};
 pub use model::*;

@@ -349,6 +349,8 @@ pub enum Work {
     Snapshot(SnapshotWork),
     /// A CSBS backup per server.
     Server(ServerWork),
+    /// A backup restored into a volume per source volume.
+    Restore(super::drill::RestoreWork),
 }
 
 impl Work {
@@ -358,6 +360,7 @@ impl Work {
             Work::Backup(_) => PolicyKind::Backup,
             Work::Snapshot(_) => PolicyKind::Snapshot,
             Work::Server(_) => PolicyKind::Server,
+            Work::Restore(_) => PolicyKind::Restore,
         }
     }
 
@@ -367,6 +370,7 @@ impl Work {
             Work::Backup(w) => &w.volumes,
             Work::Snapshot(w) => &w.volumes,
             Work::Server(w) => &w.servers,
+            Work::Restore(w) => &w.volumes,
         }
     }
 }

@@ -38,20 +38,12 @@ pub(crate) fn notify(raw: &RawNotify, path: &FieldPath, report: &mut Report<'_>)
         },
     };
     let command = match raw.command.as_deref() {
-        Some([]) => {
-            report.value(
-                &path.key("command"),
-                "command is empty; give the program and its arguments as a list, e.g. [/usr/local/bin/page-oncall, --team, storage]",
-            );
-            valid = false;
-            None
+        None => None,
+        Some(argv) => {
+            let checked = command(argv, &path.key("command"), report);
+            valid &= checked.is_some();
+            checked
         }
-        Some([program, ..]) if program.trim().is_empty() => {
-            report.value(&path.key("command").index(0), "the program name is empty");
-            valid = false;
-            None
-        }
-        other => other.map(<[String]>::to_vec),
     };
     let on = match raw.on.as_deref() {
         None => DEFAULT_NOTIFY_ON.to_vec(),
@@ -112,4 +104,27 @@ fn webhook(text: &str) -> Result<Url, String> {
         return Err("webhook must not carry user:password; put a token in the path or query if the receiver needs one".into());
     }
     Ok(url)
+}
+
+/// A program and its arguments (run without a shell): not empty, and the
+/// program named.
+pub(super) fn command(
+    argv: &[String],
+    path: &FieldPath,
+    report: &mut Report<'_>,
+) -> Option<Vec<String>> {
+    match argv {
+        [] => {
+            report.value(
+                path,
+                "command is empty; give the program and its arguments as a list, e.g. [/usr/local/bin/page-oncall, --team, storage]",
+            );
+            None
+        }
+        [program, ..] if program.trim().is_empty() => {
+            report.value(&path.index(0), "the program name is empty");
+            None
+        }
+        argv => Some(argv.to_vec()),
+    }
 }

@@ -58,20 +58,7 @@ pub(super) fn policy(
         defined
     });
 
-    let schedule = required(
-        &raw.schedule,
-        path,
-        "schedule",
-        "a 6-field cron expression such as \"0 30 1 * * *\"",
-        report,
-    )
-    .and_then(|s| {
-        ok_or_report(
-            Schedule::parse(s).map_err(|e| e.to_string()),
-            &path.key("schedule"),
-            report,
-        )
-    });
+    let schedule = schedule(&raw.schedule, path, "0 30 1 * * *", report);
 
     let own = Overrides::parse(
         [
@@ -129,13 +116,7 @@ pub(super) fn policy(
         Some(n) => super::notify::notify(n, &path.key("notify"), report).map(Some),
     };
 
-    let rpo = optional(
-        &raw.rpo,
-        path,
-        "rpo",
-        |d| checks::duration(d, MAX_RPO),
-        report,
-    );
+    let rpo = rpo(&raw.rpo, path, report);
 
     Some(Policy {
         name: name?.to_string(),
@@ -152,6 +133,33 @@ pub(super) fn policy(
         notify: notify?,
         rpo: rpo?,
         work: work?,
+    })
+}
+
+/// The `rpo` under `path`, at most [`MAX_RPO`].
+pub(super) fn rpo(
+    raw: &Option<String>,
+    path: &FieldPath,
+    report: &mut Report<'_>,
+) -> Option<Option<Duration>> {
+    optional(raw, path, "rpo", |d| checks::duration(d, MAX_RPO), report)
+}
+
+/// The `schedule` under `path`: required, a 6-field cron expression (for
+/// which `example` is one).
+pub(super) fn schedule(
+    raw: &Option<String>,
+    path: &FieldPath,
+    example: &str,
+    report: &mut Report<'_>,
+) -> Option<Schedule> {
+    let what = format!("a 6-field cron expression such as \"{example}\"");
+    required(raw, path, "schedule", &what, report).and_then(|s| {
+        ok_or_report(
+            Schedule::parse(s).map_err(|e| e.to_string()),
+            &path.key("schedule"),
+            report,
+        )
     })
 }
 

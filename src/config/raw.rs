@@ -230,4 +230,36 @@ pub(crate) struct RawPolicy {
     pub(crate) servers: Option<Vec<String>>,
     /// Kind `server`: the CSBS provider.
     pub(crate) provider_id: Option<String>,
+    /// Kind `backup`: restore the policy's backups on a schedule.
+    pub(crate) drill: Option<RawDrill>,
+}
+
+/// `drill:` — a backup policy's restore drill.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawDrill {
+    /// Cron with seconds: when the drill runs.
+    pub(crate) schedule: Option<String>,
+    /// How many volumes one drill restores; every volume when left out.
+    pub(crate) sample: Option<u64>,
+    /// Which backup: `newest` or `random`.
+    pub(crate) pick: Option<String>,
+    /// Most restores of one drill at once.
+    pub(crate) max_concurrent: Option<u64>,
+    /// How long one restore, its verify included, may take.
+    pub(crate) timeout: Option<String>,
+    /// The program that checks a restored volume.
+    pub(crate) verify: Option<RawVerify>,
+    /// How old a volume's last verified restore may be.
+    pub(crate) rpo: Option<String>,
+}
+
+/// `drill.verify:` — the check of a restored volume.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawVerify {
+    /// Program and arguments (no shell).
+    pub(crate) command: Option<Vec<String>>,
+    /// How long it may run before it is killed.
+    pub(crate) timeout: Option<String>,
 }

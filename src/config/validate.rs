@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::checks;
-use super::model::{Config, DEFAULT_MAX_CONCURRENT_JOBS};
+use super::model::{Config, PolicyKind, DEFAULT_MAX_CONCURRENT_JOBS};
 use super::path::FieldPath;
 use super::raw::{RawCloud, RawDefaults, RawPolicy};
 use super::report::Report;
@@ -76,6 +76,16 @@ pub(crate) fn validate(parsed: Parsed, origin: &Path, report: &mut Report<'_>) -
             }
         }
         if let Some(policy) = super::policy::policy(raw, &path, &defaults, &defined, report) {
+            let drill = raw
+                .drill
+                .as_ref()
+                .filter(|_| policy.kind() == PolicyKind::Backup);
+            if let Some(drill) = drill {
+                let drill_path = path.key("drill");
+                if let Some(d) = super::drill::drill_policy(&policy, drill, &drill_path, report) {
+                    policies.push(d);
+                }
+            }
             policies.push(policy);
         }
     }

@@ -8,6 +8,8 @@
 //!                   → backup_creating → [sharing →] cleanup → done
 //! snapshot: pending → snapshot_requested → snapshot_creating → done
 //! server:   pending → protect_requested → checkpoint_creating → cleanup → done
+//! restore:  pending → volume_requested → volume_creating → restore_requested
+//!                   → restoring → verifying → cleanup → done
 //! ```
 //! Every kind: a failed step goes to `cleanup` (which removes what the
 //! attempt left, such as a temporary snapshot), and `cleanup` goes to
@@ -89,6 +91,11 @@ pub fn next(kind: PolicyKind, phase: Phase, outcome: Outcome) -> Option<Phase> {
         (K::Backup, P::Sharing, O::Shared) => P::Cleanup,
         (K::Server, P::ProtectRequested, O::Created) => P::CheckpointCreating,
         (K::Server, P::CheckpointCreating, O::Ready) => P::Cleanup,
+        (K::Restore, P::VolumeRequested, O::Created) => P::VolumeCreating,
+        (K::Restore, P::VolumeCreating, O::Ready) => P::RestoreRequested,
+        (K::Restore, P::RestoreRequested, O::Created) => P::Restoring,
+        (K::Restore, P::Restoring, O::Ready) => P::Verifying,
+        (K::Restore, P::Verifying, O::Ready) => P::Cleanup,
         (_, P::Cleanup, O::Retry) => P::Pending,
         (_, P::Cleanup, O::Finished) => P::Done,
         (_, working, O::Failed) if is_step_of(kind, working) => P::Cleanup,
@@ -126,6 +133,16 @@ pub fn phases(kind: PolicyKind) -> &'static [Phase] {
             P::Cleanup,
             P::Done,
         ],
+        PolicyKind::Restore => &[
+            P::Pending,
+            P::VolumeRequested,
+            P::VolumeCreating,
+            P::RestoreRequested,
+            P::Restoring,
+            P::Verifying,
+            P::Cleanup,
+            P::Done,
+        ],
     }
 }
 
@@ -134,6 +151,7 @@ fn first_step(kind: PolicyKind) -> Phase {
     match kind {
         PolicyKind::Backup | PolicyKind::Snapshot => Phase::SnapshotRequested,
         PolicyKind::Server => Phase::ProtectRequested,
+        PolicyKind::Restore => Phase::VolumeRequested,
     }
 }
 

@@ -10,6 +10,7 @@ mod observer;
 pub mod poll;
 mod prune;
 mod prune_server;
+mod restore;
 pub mod retention;
 
 use std::collections::{BTreeMap, HashSet};
@@ -205,15 +206,23 @@ impl Engine {
         slot: DateTime<Utc>,
         trigger: Trigger,
     ) -> Result<RunReport, EngineError> {
+        if policy.kind() == PolicyKind::Restore {
+            // Scratch volumes earlier drills could not delete go first.
+            self.sweep_scratch().await?;
+        }
         let now = Utc::now();
-        let names: Vec<String> = policy
-            .targets()
+        let targets = self.run_targets(policy)?;
+        let names: Vec<String> = targets
             .iter()
             .map(|v| resource_name(&policy.name, slot, v))
             .collect();
-        let mut specs = Vec::with_capacity(policy.targets().len());
-        for (target, name) in policy.targets().iter().zip(&names) {
-            let blocked_by = self.store.running_job_for(&policy.cloud, target)?;
+        let restore = self.new_restore(policy, "schedule");
+        let mut specs = Vec::with_capacity(targets.len());
+        for (target, name) in targets.iter().zip(&names) {
+            let restores = policy.kind() == PolicyKind::Restore;
+            let blocked_by = self
+                .store
+                .running_job_for(&policy.cloud, target, restores)?;
             specs.push(NewRunJob {
                 target,
                 kind: policy.kind().as_str(),
@@ -225,6 +234,7 @@ impl Engine {
                     JobStatus::Running
                 },
                 blocked_by,
+                restore: restore.clone(),
             });
         }
         let Some(run_id) = self
@@ -242,7 +252,7 @@ impl Engine {
                 jobs,
             });
         };
-        tracing::info!(policy = %policy.name, %slot, trigger = trigger.as_str(), run_id, targets = policy.targets().len(), "run started");
+        tracing::info!(policy = %policy.name, %slot, trigger = trigger.as_str(), run_id, targets = targets.len(), "run started");
         let records = self.store.jobs_of_run(run_id)?;
         for job in records
             .iter()
@@ -300,6 +310,7 @@ impl Engine {
                 resource_name: name,
                 status: JobStatus::Missed,
                 blocked_by: None,
+                restore: self.new_restore(policy, "schedule"),
             })
             .collect();
         let now = Utc::now();
@@ -359,6 +370,11 @@ impl Engine {
         }
         let mut set = JoinSet::new();
         for (name, jobs) in by_policy {
+            if name == crate::config::MANUAL_RESTORE_POLICY {
+                let engine = self.clone();
+                set.spawn(async move { engine.continue_manual_restores(jobs).await });
+                continue;
+            }
             let Some(policy) = config.policy(&name).cloned() else {
                 self.abandon(&name, jobs)?;
                 continue;
@@ -393,6 +409,7 @@ impl Engine {
                 PolicyKind::Backup | PolicyKind::Snapshot => {
                     format!("snapshot {snapshot} and backup {backup}")
                 }
+                PolicyKind::Restore => format!("volume {}", job.resource_name),
             };
             let reason = format!(
                 "policy {policy} was removed from the policy file while this job was running (phase {}); \
@@ -431,6 +448,11 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownCloud(policy.cloud.clone()))?;
         let mut set = JoinSet::new();
         let shared = Arc::new(policy.clone());
+        // A drill's own limit, on top of `max_concurrent_jobs`.
+        let own_limit = match &policy.work {
+            crate::config::Work::Restore(w) => Some(Arc::new(Semaphore::new(w.max_concurrent))),
+            _ => None,
+        };
         for (index, job) in jobs.into_iter().enumerate() {
             let driving = Driving::enter(&self.driving, job.id);
             let observer = Arc::new(JobObserver {
@@ -455,11 +477,16 @@ impl Engine {
                 self.listeners.clone(),
             );
             let slots = Arc::clone(&self.slots);
+            let own_limit = own_limit.clone();
             let metrics = self.metrics.clone();
             set.spawn(
                 async move {
                     let _driving = driving;
                     tokio::time::sleep(jitter).await;
+                    let _own = match own_limit {
+                        Some(limit) => limit.acquire_owned().await.ok(),
+                        None => None,
+                    };
                     // Closed only if the engine is dropped, and then nobody waits.
                     let _permit = slots.acquire_owned().await;
                     let _working = metrics.job_in_flight();

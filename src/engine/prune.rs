@@ -194,6 +194,9 @@ impl Engine {
                 super::prune_server::candidates(client, target).await?,
                 self.store.backups_made_by(&policy.name, target)?,
             ),
+            // A drill keeps nothing: its scratch volumes are deleted by
+            // the job that made them.
+            PolicyKind::Restore => (Vec::new(), HashSet::new()),
         })
     }
 
@@ -292,6 +295,10 @@ async fn delete_and_wait(client: &CloudClient, policy: &Policy, id: &str) -> Res
         PolicyKind::Snapshot => client.delete_snapshot(id).await,
         PolicyKind::Server => {
             return super::prune_server::delete_and_wait(client, policy, id).await
+        }
+        PolicyKind::Restore => {
+            let why = "a restore policy keeps nothing that retention deletes";
+            return Err(ApiError::failed(format!("DELETE {id}"), why));
         }
     };
     match deleted {

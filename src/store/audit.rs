@@ -34,9 +34,10 @@ pub struct FailureCount {
 
 impl JobStatus {
     /// Every status, in the order a job can reach them.
-    pub const ALL: [JobStatus; 6] = [
+    pub const ALL: [JobStatus; 7] = [
         JobStatus::Running,
         JobStatus::Succeeded,
+        JobStatus::Verified,
         JobStatus::Failed,
         JobStatus::TimedOut,
         JobStatus::SkippedOverlap,
@@ -51,6 +52,7 @@ impl JobStatus {
 pub struct JobCounts {
     /// Jobs with slots in the window (any status).
     pub jobs: u64,
+    /// Succeeded jobs (for a drill: verified restores).
     pub succeeded: u64,
     pub failed: u64,
     pub timed_out: u64,
@@ -258,7 +260,8 @@ impl Store {
     }
 
     /// The newest succeeded job of (policy, target) whose attempt started
-    /// at or before `at`: the target's latest recovery point as of `at`.
+    /// at or before `at`: the target's latest recovery point as of `at`
+    /// (for a drill, its latest verified restore).
     pub fn last_success(
         &self,
         policy: &str,
@@ -267,7 +270,7 @@ impl Store {
     ) -> Result<Option<JobRecord>, StoreError> {
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs
-             WHERE policy = ?1 AND target = ?2 AND status = 'succeeded'
+             WHERE policy = ?1 AND target = ?2 AND status IN ('succeeded', 'verified')
                AND COALESCE(attempt_started_at, started_at) <= ?3
              ORDER BY COALESCE(attempt_started_at, started_at) DESC, id DESC LIMIT 1"
         );
@@ -309,17 +312,17 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT count(*),
-                    count(*) FILTER (WHERE status = 'succeeded'),
+                    count(*) FILTER (WHERE status IN ('succeeded', 'verified')),
                     count(*) FILTER (WHERE status = 'failed'),
                     count(*) FILTER (WHERE status = 'timed_out'),
                     count(*) FILTER (WHERE status = 'skipped_overlap'),
                     count(*) FILTER (WHERE status = 'missed'),
                     count(*) FILTER (WHERE status = 'running'),
                     COALESCE(sum(attempt) FILTER (WHERE status NOT IN ('skipped_overlap', 'missed')), 0),
-                    sum(d) FILTER (WHERE status = 'succeeded'),
-                    count(d) FILTER (WHERE status = 'succeeded'),
-                    max(d) FILTER (WHERE status = 'succeeded'),
-                    COALESCE(sum(size_gb) FILTER (WHERE status = 'succeeded'), 0)
+                    sum(d) FILTER (WHERE status IN ('succeeded', 'verified')),
+                    count(d) FILTER (WHERE status IN ('succeeded', 'verified')),
+                    max(d) FILTER (WHERE status IN ('succeeded', 'verified')),
+                    COALESCE(sum(size_gb) FILTER (WHERE status IN ('succeeded', 'verified')), 0)
              FROM (SELECT status, attempt, size_gb,
                           CAST(round((julianday(finished_at) - julianday(started_at)) * 86400)
                                AS INTEGER) AS d

@@ -32,7 +32,20 @@ pub enum Phase {
     /// Server: the checkpoint exists; finding its item and waiting for a
     /// terminal status.
     CheckpointCreating,
-    /// Removing what the attempt leaves behind (a temporary snapshot).
+    /// Restore: about to create (or creating) the volume to restore into;
+    /// its id may be unknown.
+    VolumeRequested,
+    /// Restore: the volume exists; waiting for `available`.
+    VolumeCreating,
+    /// Restore: about to ask for (or asking for) the restore.
+    RestoreRequested,
+    /// Restore: the cloud accepted it; waiting for the volume to be
+    /// `available` again (or `error_restoring`).
+    Restoring,
+    /// Restore: the volume holds the backup; `verify` checks it.
+    Verifying,
+    /// Removing what the attempt leaves behind (a temporary snapshot, a
+    /// scratch volume).
     Cleanup,
     /// Terminal: see the job's status.
     Done,
@@ -40,7 +53,7 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, for exhaustive checks.
-    pub const ALL: [Phase; 10] = [
+    pub const ALL: [Phase; 15] = [
         Phase::Pending,
         Phase::SnapshotRequested,
         Phase::SnapshotCreating,
@@ -49,6 +62,11 @@ impl Phase {
         Phase::Sharing,
         Phase::ProtectRequested,
         Phase::CheckpointCreating,
+        Phase::VolumeRequested,
+        Phase::VolumeCreating,
+        Phase::RestoreRequested,
+        Phase::Restoring,
+        Phase::Verifying,
         Phase::Cleanup,
         Phase::Done,
     ];
@@ -63,6 +81,11 @@ impl Phase {
             Phase::Sharing => "sharing",
             Phase::ProtectRequested => "protect_requested",
             Phase::CheckpointCreating => "checkpoint_creating",
+            Phase::VolumeRequested => "volume_requested",
+            Phase::VolumeCreating => "volume_creating",
+            Phase::RestoreRequested => "restore_requested",
+            Phase::Restoring => "restoring",
+            Phase::Verifying => "verifying",
             Phase::Cleanup => "cleanup",
             Phase::Done => "done",
         }
@@ -90,6 +113,9 @@ pub enum JobStatus {
     SkippedOverlap,
     /// The slot fell while the agent was down and was not caught up.
     Missed,
+    /// A restore drill: the backup was restored and the restored volume
+    /// passed `verify` (when one is configured).
+    Verified,
 }
 
 impl JobStatus {
@@ -101,6 +127,7 @@ impl JobStatus {
             JobStatus::TimedOut => "timed_out",
             JobStatus::SkippedOverlap => "skipped_overlap",
             JobStatus::Missed => "missed",
+            JobStatus::Verified => "verified",
         }
     }
 
@@ -117,6 +144,7 @@ impl JobStatus {
             "timed_out" => JobStatus::TimedOut,
             "skipped_overlap" => JobStatus::SkippedOverlap,
             "missed" => JobStatus::Missed,
+            "verified" => JobStatus::Verified,
             other => return Err(StoreError::Corrupt(format!("job status `{other}`"))),
         })
     }
@@ -280,14 +308,23 @@ impl Store {
         Ok(count)
     }
 
-    /// The running job of `target` on `cloud`, if any (for the overlap guard).
-    pub fn running_job_for(&self, cloud: &str, target: &str) -> Result<Option<i64>, StoreError> {
+    /// The running job of `target` on `cloud`, if any (for the overlap
+    /// guard): a restore job when `restores`, a job making a backup or
+    /// snapshot otherwise. Restoring an earlier backup of a volume and
+    /// backing the volume up do not get in each other's way.
+    pub fn running_job_for(
+        &self,
+        cloud: &str,
+        target: &str,
+        restores: bool,
+    ) -> Result<Option<i64>, StoreError> {
         Ok(self
             .conn()
             .query_row(
                 "SELECT id FROM jobs WHERE cloud = ?1 AND target = ?2 AND status = 'running'
+                   AND (kind = 'restore') = ?3
                  ORDER BY id LIMIT 1",
-                params![cloud, target],
+                params![cloud, target, restores],
                 |r| r.get(0),
             )
             .optional()?)

@@ -14,6 +14,7 @@ mod guard;
 mod jobs;
 mod marks;
 mod projects;
+mod restores;
 mod retention;
 mod runs;
 mod server;
@@ -35,6 +36,7 @@ pub use files::DB_MODE;
 pub use guard::WriterLock;
 pub use jobs::{AttemptRecord, JobRecord, JobStatus, JobUpdate, Phase};
 pub use projects::CloudProject;
+pub use restores::{NewRestore, RestoreColumns, ScratchLeft};
 pub use retention::RetentionAction;
 pub use runs::{NewRunJob, RunStatus, Trigger};
 pub use server::{ServerColumns, ServerVolumeBackup};
@@ -72,6 +74,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0009_cloud_projects.sql"),
     migration!("0010_history_id.sql"),
     migration!("0011_job_kind_phases.sql"),
+    migration!("0012_restores.sql"),
 ];
 
 /// The first `count` migrations, as the migrator takes them.

@@ -30,7 +30,7 @@ impl Trigger {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
     Running,
-    /// Every job succeeded.
+    /// Every job succeeded (a drill's: was verified).
     Succeeded,
     /// At least one job did not succeed.
     Failed,
@@ -63,6 +63,8 @@ pub struct NewRunJob<'a> {
     /// record of a job that will not run.
     pub status: JobStatus,
     pub blocked_by: Option<i64>,
+    /// For a job of kind `restore`: what it restores into.
+    pub restore: Option<super::NewRestore<'a>>,
 }
 
 impl Store {
@@ -114,6 +116,9 @@ impl Store {
                     (!running).then_some(&now_text),
                 ],
             )?;
+            if let Some(restore) = &job.restore {
+                super::restores::insert(&tx, tx.last_insert_rowid(), restore)?;
+            }
         }
         tx.commit()?;
         drop(conn);
@@ -144,7 +149,9 @@ impl Store {
         let all = |s: &str| !statuses.is_empty() && statuses.iter().all(|x| x == s);
         let status = if statuses.iter().any(|s| s == "running") {
             return Ok(());
-        } else if all("succeeded") {
+        } else if !statuses.is_empty()
+            && statuses.iter().all(|x| x == "succeeded" || x == "verified")
+        {
             RunStatus::Succeeded
         } else if all("missed") {
             RunStatus::Missed

@@ -164,6 +164,7 @@ mod tests {
             resource_name: "p-x-f8ddc472",
             status: JobStatus::Running,
             blocked_by: None,
+            restore: None,
         };
         let run = store
             .create_run("p", now, Trigger::Manual, &[spec], now)

@@ -19,7 +19,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT policy, target, MAX(finished_at) FROM jobs \
-             WHERE status = 'succeeded' AND finished_at IS NOT NULL \
+             WHERE status IN ('succeeded', 'verified') AND finished_at IS NOT NULL \
              GROUP BY policy, target ORDER BY policy, target",
         )?;
         let rows = stmt.query_map([], |r| {

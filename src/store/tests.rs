@@ -18,6 +18,7 @@ fn job(status: JobStatus) -> NewRunJob<'static> {
         resource_name: "db-20261122T013000Z-c5834fe1",
         status,
         blocked_by: None,
+        restore: None,
     }
 }
 
@@ -132,8 +133,13 @@ fn a_retried_job_keeps_its_earlier_attempt() {
 fn overlap_and_missed_records_are_final_at_once() {
     let (_dir, store) = temp_store();
     let (_, running) = run_with_one_job(&store);
-    assert_eq!(store.running_job_for("prod", VOL).unwrap(), Some(running));
-    assert_eq!(store.running_job_for("other", VOL).unwrap(), None);
+    assert_eq!(
+        store.running_job_for("prod", VOL, false).unwrap(),
+        Some(running)
+    );
+    assert_eq!(store.running_job_for("other", VOL, false).unwrap(), None);
+    // A backup running on the volume does not hold up a restore of it.
+    assert_eq!(store.running_job_for("prod", VOL, true).unwrap(), None);
     let skipped = NewRunJob {
         blocked_by: Some(running),
         ..job(JobStatus::SkippedOverlap)
@@ -346,32 +352,36 @@ fn an_update_applied_in_memory_matches_the_row_read_back() {
 
 #[test]
 fn a_server_job_left_running_by_an_older_agent_continues_in_its_own_phase() {
-    let (dir, store) = temp_store();
-    let server = NewRunJob {
-        kind: "server",
-        ..job(JobStatus::Running)
-    };
-    let run = store
-        .create_run("srv", t0(), Trigger::Schedule, &[server], t0())
-        .unwrap()
+    // A history as an agent before server phases of their own left it: every
+    // migration up to the one that gave server jobs their phases.
+    let before = MIGRATIONS
+        .iter()
+        .position(|(name, _)| *name == "0011_job_kind_phases.sql")
         .unwrap();
-    let (_, backup_job) = run_with_one_job(&store);
-    let server_job = store.jobs_of_run(run).unwrap()[0].id;
-    drop(store);
-    // As an agent before server phases of their own left the history.
+    let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.db");
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute("UPDATE jobs SET phase = 'backup_creating'", [])
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    migrations(before).to_latest(&mut conn).unwrap();
+    let at = format_ts(t0());
+    conn.execute(
+        "INSERT INTO runs (id, policy, slot, trigger, status, started_at)
+         VALUES (1, 'srv', ?1, 'schedule', 'running', ?1)",
+        [&at],
+    )
+    .unwrap();
+    for (id, kind) in [(1, "server"), (2, "backup")] {
+        conn.execute(
+            "INSERT INTO jobs (id, run_id, policy, kind, cloud, target, slot, resource_name,
+                               status, phase, started_at, attempt_started_at, updated_at)
+             VALUES (?1, 1, 'srv', ?2, 'prod', ?1, ?3, 'n', 'running', 'backup_creating',
+                     ?3, ?3, ?3)",
+            rusqlite::params![id, kind, at],
+        )
         .unwrap();
-    // The migration that gave server jobs their phases is the newest.
-    conn.pragma_update(None, "user_version", MIGRATIONS.len() as i64 - 1)
-        .unwrap();
+    }
     drop(conn);
     let store = Store::open(&path).unwrap();
-    assert_eq!(
-        store.job(server_job).unwrap().phase,
-        Phase::CheckpointCreating
-    );
-    assert_eq!(store.job(backup_job).unwrap().phase, Phase::BackupCreating);
-    assert_eq!(store.job(server_job).unwrap().kind, PolicyKind::Server);
+    assert_eq!(store.job(1).unwrap().phase, Phase::CheckpointCreating);
+    assert_eq!(store.job(2).unwrap().phase, Phase::BackupCreating);
+    assert_eq!(store.job(1).unwrap().kind, PolicyKind::Server);
 }

@@ -56,6 +56,7 @@ fn record(store: &Store, policy: &str, slot: DateTime<Utc>, jobs: &[(&str, Outco
                 _ => JobStatus::Running,
             },
             blocked_by: None,
+            restore: None,
         })
         .collect();
     let run = store

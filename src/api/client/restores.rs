@@ -10,8 +10,14 @@ use super::CloudClient;
 use crate::api::decode;
 use crate::api::error::ApiError;
 use crate::api::types::{Job, Restored};
+use crate::config::RestoreApi;
 
 impl CloudClient {
+    /// Which restore call this cloud is configured to use.
+    pub fn restore_api(&self) -> RestoreApi {
+        self.inner.restore_api
+    }
+
     /// Cinder's restore of `backup_id` into the existing `volume_id` (202;
     /// the volume goes `restoring-backup`, then `available` or
     /// `error_restoring`).

@@ -18,8 +18,9 @@ pub struct NewVolume<'a> {
     pub name: &'a str,
     pub description: &'a str,
     pub size_gb: u64,
-    /// Mandatory on OTC; the backup's zone, where a restore is sure to work.
-    pub availability_zone: &'a str,
+    /// Mandatory on OTC: the backup's zone, where a restore is sure to
+    /// work. Left out when unknown (Cinder then takes its default).
+    pub availability_zone: Option<&'a str>,
     /// String values only (Cinder and EVS refuse others).
     pub metadata: &'a BTreeMap<String, String>,
 }
@@ -27,9 +28,13 @@ pub struct NewVolume<'a> {
 impl CloudClient {
     /// `POST /v3/{project}/volumes` (202, the volume `creating`).
     pub async fn create_volume(&self, v: &NewVolume<'_>) -> Result<Volume, ApiError> {
-        let body = json!({"volume": {
+        let mut volume = json!({
             "name": v.name, "description": v.description, "size": v.size_gb,
-            "availability_zone": v.availability_zone, "metadata": v.metadata}});
+            "metadata": v.metadata});
+        if let Some(zone) = v.availability_zone {
+            volume["availability_zone"] = json!(zone);
+        }
+        let body = json!({ "volume": volume });
         let url = self.url(Service::Volume, "v3", "volumes");
         self.call(Method::POST, url, Some(body), decode::volume)
             .await

@@ -39,17 +39,28 @@ fn rules(kind: PolicyKind) -> &'static Rules {
         PolicyKind::Backup => &backup::RULES,
         PolicyKind::Snapshot => &snapshot::RULES,
         PolicyKind::Server => &server::RULES,
+        // Never parsed from the file (see `parse`); a drill policy is made
+        // from its backup policy's `drill:` by `super::drill`.
+        PolicyKind::Restore => &backup::RULES,
     }
 }
 
 /// The `kind` named in the file; an unknown one is reported.
 pub(super) fn parse(text: &str, path: &FieldPath, report: &mut Report<'_>) -> Option<PolicyKind> {
     let kind = text.parse().ok();
-    if kind.is_none() {
-        report.value(
+    match kind {
+        None => report.value(
             &path.key("kind"),
             format!("unknown kind \"{text}\" (supported: backup, snapshot, server)"),
-        );
+        ),
+        Some(PolicyKind::Restore) => {
+            report.value(
+                &path.key("kind"),
+                "kind restore is not written in the file: give a backup policy a `drill:` block to restore its backups on a schedule",
+            );
+            return None;
+        }
+        Some(_) => {}
     }
     kind
 }
@@ -110,6 +121,7 @@ fn given(raw: &RawPolicy, field: &str) -> bool {
         "full_backup_every" => raw.full_backup_every.is_some(),
         "servers" => raw.servers.is_some(),
         "provider_id" => raw.provider_id.is_some(),
+        "drill" => raw.drill.is_some(),
         _ => false,
     }
 }

@@ -38,6 +38,10 @@ fn work(raw: &RawPolicy, ids: Targets, path: &FieldPath, report: &mut Report<'_>
             "full_backup_every",
             "full_backup_every applies to kind backup only",
         ),
+        (
+            "drill",
+            "drill applies to kind backup only: a drill restores backups, and a snapshot policy makes none",
+        ),
     ] {
         if super::given(raw, field) {
             report.key(&path.key(field), message);

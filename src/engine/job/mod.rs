@@ -1,7 +1,8 @@
 //! One job, driven phase by phase along the transition table in
 //! [`super::machine`]. This module holds what every kind shares: starting
 //! an attempt, cleanup, retries and recording; each kind's own steps live
-//! in a file of their own ([`backup`], [`snapshot`], [`server`]).
+//! in a file of their own ([`backup`], [`snapshot`], [`server`],
+//! [`restore`]).
 //!
 //! Every transition is written to the history before the next API call, so
 //! a job can be continued from its last phase after a restart.
@@ -27,9 +28,12 @@ use crate::store::{EventKind, JobRecord, JobStatus, JobUpdate, Phase, Store, Sto
 
 mod backup;
 mod record;
+mod restore;
+pub(super) mod scratch;
 mod server;
 mod share;
 mod snapshot;
+mod verify;
 mod watch;
 
 /// How long sharing the backup, and removing the temporary snapshot, may
@@ -106,6 +110,9 @@ impl JobRunner {
                         (PolicyKind::Server, Work::Server(work)) => {
                             server::step(&mut self, work, phase).await?
                         }
+                        (PolicyKind::Restore, Work::Restore(work)) => {
+                            restore::step(&mut self, work, phase).await?
+                        }
                         (was, _) => {
                             let reason = format!(
                                 "policy {} was changed from kind {was} to {} while this job was running",
@@ -138,7 +145,8 @@ impl JobRunner {
         self.advance(Outcome::Started, JobUpdate::default(), &note)
     }
 
-    /// Removes the temporary snapshot (unless the policy keeps it), then
+    /// Removes the temporary snapshot (unless the policy keeps it) or the
+    /// restore's scratch volume, then
     /// starts the next attempt when one is due, or ends the job.
     async fn cleanup(&mut self) -> Result<(), StoreError> {
         let snapshot = self
@@ -150,6 +158,9 @@ impl JobRunner {
             if let Err(reason) = snapshot::delete(self, &id).await {
                 self.warn(&format!("temporary snapshot {id} left behind: {reason}"))?;
             }
+        }
+        if self.job.kind == PolicyKind::Restore {
+            scratch::clean_up(self).await?;
         }
         if let Some(start) = self.job.retry_at {
             return self.next_attempt(start);

@@ -41,6 +41,24 @@ server   checkpoint_creating failed          cleanup
 server   checkpoint_creating gave_up         done
 server   cleanup             retry           pending
 server   cleanup             finished        done
+restore  pending             started         volume_requested
+restore  volume_requested    created         volume_creating
+restore  volume_requested    failed          cleanup
+restore  volume_requested    gave_up         done
+restore  volume_creating     ready           restore_requested
+restore  volume_creating     failed          cleanup
+restore  volume_creating     gave_up         done
+restore  restore_requested   created         restoring
+restore  restore_requested   failed          cleanup
+restore  restore_requested   gave_up         done
+restore  restoring           ready           verifying
+restore  restoring           failed          cleanup
+restore  restoring           gave_up         done
+restore  verifying           ready           cleanup
+restore  verifying           failed          cleanup
+restore  verifying           gave_up         done
+restore  cleanup             retry           pending
+restore  cleanup             finished        done
 ";
 
 fn legal_moves() -> HashSet<(PolicyKind, Phase, Outcome, Phase)> {

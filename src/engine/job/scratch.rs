@@ -1,0 +1,124 @@
+//! Removing the volume a restore made when it is not wanted: a drill's
+//! scratch volume always, and a new volume whose restore failed. The
+//! volume is waited for while it is still being made or restored into,
+//! deleted, and waited for until it is gone; what cannot be deleted is
+//! recorded and warned about, and deleted again later (see
+//! [`crate::engine::Engine::sweep_scratch`]).
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::time::Instant;
+
+use super::super::poll::{poll_until, Look, PollEnd};
+use super::{JobRunner, CLEANUP_BUDGET};
+use crate::api::{ApiError, CloudClient, Deadline, ErrorClass};
+use crate::config::PollSettings;
+use crate::store::{JobStatus, StoreError};
+
+/// Volume statuses in which a delete is asked for: those Cinder accepts,
+/// and `error_deleting`, where it is tried again (a cloud that refuses
+/// says why, and that ends the wait).
+const DELETABLE: [&str; 7] = [
+    "available",
+    "error",
+    "error_restoring",
+    "error_extending",
+    "error_managing",
+    "in-use",
+    "error_deleting",
+];
+
+/// Deletes the job's volume when it is not wanted, and records it.
+pub(super) async fn clean_up(runner: &mut JobRunner) -> Result<(), StoreError> {
+    let columns = runner.store.restore_columns(runner.job.id)?;
+    let wanted = match columns.into_volume.as_str() {
+        "scratch" => false,
+        "new" => runner.job.status == JobStatus::Succeeded,
+        _ => true,
+    };
+    if wanted || columns.volume_deleted_at.is_some() {
+        return Ok(());
+    }
+    let id = match columns.volume_id {
+        Some(id) => Some(id),
+        None => find_ours(runner).await,
+    };
+    let Some(id) = id else {
+        return Ok(());
+    };
+    let client = runner
+        .client
+        .until(Deadline::new(Instant::now() + CLEANUP_BUDGET));
+    match delete_volume(&client, &runner.policy.poll, &id, CLEANUP_BUDGET).await {
+        Ok(()) => {
+            runner.store.set_restore_volume(runner.job.id, &id)?;
+            runner.store.scratch_deleted(runner.job.id, Utc::now())
+        }
+        Err(reason) => {
+            runner.store.set_restore_volume(runner.job.id, &id)?;
+            runner.warn(&format!(
+                "volume {id} left behind and still costing money: {reason}; \
+                 the agent deletes it again at its next start and before each drill"
+            ))
+        }
+    }
+}
+
+/// The job's volume found by name, when its id was never recorded (the
+/// create's answer was lost).
+async fn find_ours(runner: &JobRunner) -> Option<String> {
+    let found = runner
+        .client
+        .find_volumes(&runner.job.resource_name)
+        .await
+        .ok()?;
+    let job = runner.job.id.to_string();
+    found
+        .into_iter()
+        .find(|v| v.metadata.get(super::restore::VOLUME_MARK) == Some(&job))
+        .map(|v| v.id)
+}
+
+/// Deletes volume `id` once it can be deleted and waits until it is gone,
+/// within `budget`. Gone already counts as deleted.
+pub(crate) async fn delete_volume(
+    client: &CloudClient,
+    poll: &PollSettings,
+    id: &str,
+    budget: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + budget;
+    let end = poll_until(poll, deadline, || async {
+        let status = match client.volume(id).await {
+            Err(e) if e.is_not_found() => return Look::Done(()),
+            Err(e) => return still_there(&e),
+            Ok(v) => v.status,
+        };
+        if !DELETABLE.contains(&status.as_str()) {
+            // Being deleted, or still being created or restored into.
+            return Look::Pending;
+        }
+        match client.delete_volume(id).await {
+            Ok(()) => Look::Pending,
+            Err(e) if e.is_not_found() => Look::Done(()),
+            Err(e) => still_there(&e),
+        }
+    })
+    .await;
+    end.map_err(|end| match end {
+        PollEnd::Deadline => format!(
+            "volume {id} still present {} after the agent began deleting it",
+            humantime::format_duration(budget)
+        ),
+        PollEnd::Failed(reason) => reason,
+    })
+}
+
+/// A failed call while deleting: transient trouble means try again.
+fn still_there(e: &ApiError) -> Look<(), String> {
+    match e.class {
+        ErrorClass::Retryable | ErrorClass::BadAnswer | ErrorClass::Busy => Look::Pending,
+        _ => Look::Fail(e.to_string()),
+    }
+}
