@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use super::state::Refusal;
 use super::{lock, Scripted, Shared};
 
 /// What the dice decided for one request.
@@ -135,10 +136,7 @@ pub async fn inject(AxState(state): AxState<Shared>, req: Request, next: Next) -
             }
             response
         }
-        Fault::ServerError { unavailable: false } => {
-            let body = json!({"computeFault": {"code": 500, "message": "The server has either erred or is incapable of performing the requested operation."}});
-            (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
-        }
+        Fault::ServerError { unavailable: false } => Refusal::server_error().into_response(),
         Fault::ServerError { unavailable: true } => {
             let body =
                 json!({"serviceUnavailable": {"code": 503, "message": "Service Unavailable"}});

@@ -1,16 +1,23 @@
-//! A stateful simulator of the cloud API (VBS/Cinder backups, EVS/Cinder
-//! snapshots, Keystone tokens) on 127.0.0.1, for tests and `vbs-agent demo`.
-//! It serves the vendor's JSON shapes, null and unused fields included,
-//! follows real Cinder where the vendor pages are silent (busy volumes are a
-//! 400, incremental backups need a parent, a parent with dependants cannot be
-//! deleted), and injects faults on demand. Knows nothing of the agent: a
-//! crate of its own so that a packaged agent can leave it out.
+//! A stateful simulator of the cloud API (VBS/Cinder backups and restores,
+//! EVS/Cinder volumes and snapshots, VBS jobs, CSBS, Keystone tokens) on
+//! 127.0.0.1, for tests and `vbs-agent demo`. It serves the vendor's JSON
+//! shapes, null and unused fields included, follows real Cinder where the
+//! vendor pages are silent (busy volumes are a 400, incremental backups need
+//! a parent, a parent with dependants cannot be deleted, a failed restore
+//! leaves the volume in `error_restoring` and the backup `available`), and
+//! injects faults on demand. Volumes given in the configuration live beside
+//! volumes created through the API (scratch volumes, restore targets), which
+//! go through `creating`, `restoring-backup` and `deleting` like real ones.
+//! Knows nothing of the agent: a crate of its own so that a packaged agent
+//! can leave it out.
 
 mod aksk;
 mod backups;
 mod csbs;
 mod faults;
+mod jobs;
 mod keystone;
+mod restores;
 mod routes;
 mod shapes;
 mod sharing;
@@ -19,6 +26,7 @@ mod state;
 mod versions;
 mod volumes;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -45,8 +53,14 @@ pub struct SimConfig {
     pub snapshot_duration: Duration,
     /// `creating` → `available` (or `error`) for backups.
     pub backup_duration: Duration,
-    /// `deleting` → gone.
+    /// `deleting` → gone (or `error_deleting`), for snapshots, backups and
+    /// volumes.
     pub delete_duration: Duration,
+    /// `creating` → `available` for volumes created through the API.
+    pub volume_create_duration: Duration,
+    /// How long a restore runs: the volume `restoring-backup`, the backup
+    /// `restoring`, a vendor job `INIT` (its first tenth) then `RUNNING`.
+    pub restore_duration: Duration,
     /// Servers CSBS can back up.
     pub servers: Vec<SimServer>,
     /// `protecting` → `available` (or `error`) for server backups.
@@ -67,6 +81,8 @@ impl Default for SimConfig {
             snapshot_duration: Duration::from_secs(2),
             backup_duration: Duration::from_secs(5),
             delete_duration: Duration::from_secs(1),
+            volume_create_duration: Duration::from_secs(1),
+            restore_duration: Duration::from_secs(2),
             servers: Vec::new(),
             server_backup_duration: Duration::from_secs(10),
             checkpoint_item_delay: Duration::from_secs(1),
@@ -84,22 +100,28 @@ pub struct SimProject {
     /// The project's domain, by name; its ID in the simulator is the same.
     pub domain: String,
     pub volumes: Vec<SimVolume>,
+    /// Most volumes the project may hold (configured ones included); a
+    /// create beyond it is Cinder's 413 `overLimit`. `None`: no limit.
+    pub volume_quota: Option<usize>,
 }
 
 impl SimProject {
     /// A project in domain `Default`, named `project-` and the first eight
-    /// characters of its ID.
+    /// characters of its ID, without a volume quota.
     pub fn new(id: &str, volumes: Vec<SimVolume>) -> Self {
         Self {
             id: id.to_string(),
             name: format!("project-{}", id.chars().take(8).collect::<String>()),
             domain: "Default".to_string(),
             volumes,
+            volume_quota: None,
         }
     }
 }
 
-/// A volume that can be snapshotted and backed up.
+/// A volume that exists from the start (no name, metadata or
+/// description; zone `sim-1a`, type `SATA`), can be snapshotted, backed up,
+/// restored into and deleted.
 #[derive(Debug, Clone)]
 pub struct SimVolume {
     pub id: String,
@@ -122,6 +144,25 @@ pub enum VolumeFault {
     /// The next `times` backups end in `error` with this `fail_reason`,
     /// later ones succeed (a transient backend problem).
     BackupErrorTimes { fail_reason: String, times: u32 },
+    /// Restores of this volume's backups, and restores into this volume,
+    /// end with the volume in `error_restoring` (the backup `available`
+    /// again, as Cinder leaves it) and a vendor job `FAIL` with this
+    /// `fail_reason`.
+    RestoreError { fail_reason: String },
+}
+
+/// How volume deletions fail, counted down as deletions are asked for
+/// (set with [`SimHandle::set_volume_deletion_faults`] or
+/// `PUT /sim/volume-deletion-faults`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VolumeDeletionFaults {
+    /// The next `refused` `DELETE`s of a volume answer 500 (`computeFault`)
+    /// and change nothing.
+    pub refused: u32,
+    /// The next `error_deleting` accepted deletions leave the volume in
+    /// `error_deleting` after `delete_duration` instead of removing it.
+    pub error_deleting: u32,
 }
 
 /// A canned answer for the next requests matching `method` and a path
@@ -194,6 +235,22 @@ pub struct BackupView {
     pub fail_reason: Option<String>,
 }
 
+/// A volume as it stands now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeView {
+    pub id: String,
+    /// `None` for configured volumes and unnamed created ones.
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub status: String,
+    pub size_gb: u32,
+    pub availability_zone: String,
+    pub volume_type: String,
+    /// As the API shows it: `src_backup_id` included after a restore.
+    pub metadata: BTreeMap<String, String>,
+    pub attached: bool,
+}
+
 /// A server backup (checkpoint and its item) as it stands now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointView {
@@ -204,10 +261,13 @@ pub struct CheckpointView {
     pub status: String,
 }
 
-/// Every snapshot, backup and checkpoint ever created, deleted ones included.
+/// Every snapshot, backup, checkpoint and API-created volume ever created,
+/// deleted ones included.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
-    /// `snapshot`, `backup` or `checkpoint` (its `volume_id` is the server).
+    /// `snapshot`, `backup`, `checkpoint` (its `volume_id` is the server)
+    /// or `volume` (its `volume_id` is its own id; configured volumes have
+    /// no entry).
     pub kind: String,
     pub id: String,
     pub project: String,
@@ -282,6 +342,17 @@ impl SimHandle {
     /// Live backups of a project, status evaluated now.
     pub fn backups(&self, project: &str) -> Vec<BackupView> {
         lock(&self.state).backup_views(project)
+    }
+
+    /// Live volumes of a project (deleting ones and those in
+    /// `error_deleting` included), oldest first, status evaluated now.
+    pub fn volumes(&self, project: &str) -> Vec<VolumeView> {
+        lock(&self.state).volume_views(project)
+    }
+
+    /// Makes the next volume deletions fail, replacing the counts left.
+    pub fn set_volume_deletion_faults(&self, faults: VolumeDeletionFaults) {
+        lock(&self.state).volume_deletion_faults = faults;
     }
 
     /// Everything ever created.

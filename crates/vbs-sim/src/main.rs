@@ -29,6 +29,17 @@ struct Args {
     snapshot_seconds: u64,
     #[arg(long, default_value_t = 5)]
     backup_seconds: u64,
+    /// How long a volume created through the API stays `creating`.
+    #[arg(long, default_value_t = 1)]
+    volume_create_seconds: u64,
+    /// How long a restore runs (volume `restoring-backup`, backup
+    /// `restoring`, vendor job `RUNNING`).
+    #[arg(long, default_value_t = 2)]
+    restore_seconds: u64,
+    /// Most volumes the project may hold (configured ones included);
+    /// unlimited when not given.
+    #[arg(long)]
+    volume_quota: Option<usize>,
     /// Static token accepted in X-Auth-Token.
     #[arg(long, default_value = "sim-token")]
     token: String,
@@ -115,11 +126,16 @@ async fn serve(args: Args) -> Result<(), String> {
     let config = SimConfig {
         servers: servers.clone(),
         server_backup_duration: Duration::from_secs(args.server_backup_seconds),
-        projects: vec![SimProject::new(&project, volumes.clone())],
+        projects: vec![SimProject {
+            volume_quota: args.volume_quota,
+            ..SimProject::new(&project, volumes.clone())
+        }],
         tokens: vec![args.token.clone()],
         users,
         snapshot_duration: Duration::from_secs(args.snapshot_seconds),
         backup_duration: Duration::from_secs(args.backup_seconds),
+        volume_create_duration: Duration::from_secs(args.volume_create_seconds),
+        restore_duration: Duration::from_secs(args.restore_seconds),
         ..SimConfig::default()
     };
     let sim = vbs_sim::start(config, args.listen)
@@ -145,6 +161,10 @@ async fn serve(args: Args) -> Result<(), String> {
         };
         println!("  {}{note}", v.id);
     }
+    let quota = args
+        .volume_quota
+        .map_or("no quota".to_string(), |q| format!("quota {q} volumes"));
+    println!("  (more can be created in zone sim-1a, {quota}; backups can be restored)");
     if !servers.is_empty() {
         println!("servers (CSBS):");
         for s in &servers {

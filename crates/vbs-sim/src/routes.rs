@@ -1,12 +1,13 @@
-//! HTTP routes: Cinder-style snapshots, backups, shares and volumes under
-//! both `/v2` and `/v3` (one set of handlers, as real Cinder serves them),
-//! CSBS, Keystone, and the `/sim/*` controls for tests; and what the Cinder
-//! handlers share: refusals, request bodies, lists and paging.
+//! HTTP routes: Cinder-style snapshots, backups, restores, shares and
+//! volumes under both `/v2` and `/v3` (one set of handlers, as real Cinder
+//! serves them), the vendor's `cloudbackups` restore and its jobs, CSBS,
+//! Keystone, and the `/sim/*` controls for tests; and what the handlers
+//! share: refusals, request bodies, lists and paging.
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, Request, State as AxState};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -15,8 +16,8 @@ use serde_json::{json, Value};
 
 use super::state::{Backup, Project, Refusal, Resource, Snapshot, State};
 use super::{
-    aksk, backups, csbs, faults, keystone, lock, shapes, sharing, snapshots, swept, versions,
-    volumes, Faults, Shared, VolumeFault,
+    aksk, backups, csbs, faults, jobs, keystone, lock, restores, shapes, sharing, snapshots, swept,
+    versions, volumes, Faults, Shared, VolumeDeletionFaults, VolumeFault,
 };
 
 /// Largest page the list calls return, as VBS does.
@@ -51,6 +52,10 @@ pub fn router(state: Shared) -> Router {
                 get(backups::show).delete(delete_one::<Backup>),
             )
             .route(
+                &format!("/{v}/{{project}}/backups/{{id}}/restore"),
+                post(restores::cinder),
+            )
+            .route(
                 &format!("/{v}/{{project}}/os-vendor-backup-sharing"),
                 post(sharing::create),
             )
@@ -60,7 +65,7 @@ pub fn router(state: Shared) -> Router {
             )
             .route(
                 &format!("/{v}/{{project}}/volumes"),
-                get(volumes::list::<false>),
+                post(volumes::create).get(volumes::list::<false>),
             )
             .route(
                 &format!("/{v}/{{project}}/volumes/detail"),
@@ -68,11 +73,16 @@ pub fn router(state: Shared) -> Router {
             )
             .route(
                 &format!("/{v}/{{project}}/volumes/{{id}}"),
-                get(volumes::show),
+                get(volumes::show).delete(volumes::delete),
             );
     }
     let cloud = cloud
         .route("/v3/auth/catalog", get(keystone::token_catalog))
+        .route(
+            "/v2/{project}/cloudbackups/{id}/restore",
+            post(restores::vendor),
+        )
+        .route("/v1/{project}/jobs/{id}", get(jobs::show))
         .route(
             "/v1/{project}/providers/{provider}/resources/{server}/action",
             post(csbs::protect),
@@ -101,6 +111,10 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/sim/projects/{project}/volumes/{volume}/fault",
             put(set_volume_fault),
+        )
+        .route(
+            "/sim/volume-deletion-faults",
+            put(set_volume_deletion_faults),
         );
     cloud.merge(control).with_state(state)
 }
@@ -125,12 +139,28 @@ async fn require_token(AxState(state): AxState<Shared>, req: Request, next: Next
     }
 }
 
-/// Cinder's refusals answer `{"<fault>": {"code": N, "message": "…"}}`.
+/// Cinder's refusals answer `{"<fault>": {"code": N, "message": "…"}}`;
+/// an exceeded quota (413) adds `retryAfter` and `Retry-After: 0`.
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
-        (status, Json(shapes::fault(&self))).into_response()
+        let mut response = (status, Json(shapes::fault(&self))).into_response();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            let headers = response.headers_mut();
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("0"));
+        }
+        response
     }
+}
+
+/// The error shape of the vendor's own APIs (VBS `cloudbackups` and jobs,
+/// CSBS): `{"error": {"code": "<string>", "message": "…"}}`.
+pub fn vendor_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
 }
 
 /// The object under `key` in a request body, or Cinder's 400 naming it.
@@ -267,6 +297,14 @@ async fn ledger(AxState(state): AxState<Shared>) -> Response {
 
 async fn set_faults(AxState(state): AxState<Shared>, Json(faults): Json<Faults>) -> Response {
     lock(&state).set_faults(faults);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn set_volume_deletion_faults(
+    AxState(state): AxState<Shared>,
+    Json(faults): Json<VolumeDeletionFaults>,
+) -> Response {
+    lock(&state).volume_deletion_faults = faults;
     StatusCode::NO_CONTENT.into_response()
 }
 

@@ -5,9 +5,13 @@ use serde_json::{json, Value};
 
 use super::state::{cinder_time, has_dependents, Backup, Project, Refusal, Snapshot, State};
 
-/// `{"<fault>": {"code": N, "message": "…"}}`.
+/// `{"<fault>": {"code": N, "message": "…"}}`, and `retryAfter` for a 413.
 pub fn fault(r: &Refusal) -> Value {
-    json!({ r.fault: { "code": r.status, "message": r.message } })
+    let mut body = json!({ r.fault: { "code": r.status, "message": r.message } });
+    if r.status == 413 {
+        body[r.fault]["retryAfter"] = json!("0");
+    }
+    body
 }
 
 pub fn snapshot(state: &State, project: &str, p: &Project, s: &Snapshot) -> Value {

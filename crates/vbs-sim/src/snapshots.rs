@@ -26,17 +26,13 @@ impl State {
         self.sweep();
         let (p, v) = self.volume(project, volume_id)?;
         match self.volume_status(p, volume_id, v) {
-            "in-use" if !force => {
+            "available" => {}
+            "in-use" if force => {}
+            status => {
                 return Err(Refusal::bad_request(format!(
-                    "Invalid volume: Volume {volume_id} status must be available, but current status is: in-use."
+                    "Invalid volume: Volume {volume_id} status must be available, but current status is: {status}."
                 )))
             }
-            "backing-up" => {
-                return Err(Refusal::bad_request(format!(
-                    "Invalid volume: Volume {volume_id} status must be available, but current status is: backing-up."
-                )))
-            }
-            _ => {}
         }
         let snapshot = Snapshot {
             id: uuid::Uuid::new_v4().to_string(),

@@ -2,12 +2,15 @@
 //! time and durations (tokio's clock, so paused-clock tests work); deleted
 //! resources are swept out on access and kept in the ledger.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::{BackupView, Faults, LedgerEntry, SimConfig, SnapshotView, VolumeFault};
+use super::restores::Restore;
+use super::{
+    BackupView, Faults, LedgerEntry, SimConfig, SnapshotView, VolumeDeletionFaults, VolumeFault,
+};
 
 /// A refusal, as Cinder words it: HTTP status, fault name, message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +36,26 @@ impl Refusal {
             message: message.into(),
         }
     }
+
+    /// Cinder's 413 for an exceeded quota (answered with `Retry-After: 0`).
+    pub fn over_limit(message: impl Into<String>) -> Self {
+        Self {
+            status: 413,
+            fault: "overLimit",
+            message: message.into(),
+        }
+    }
+
+    /// Cinder's 500.
+    pub fn server_error() -> Self {
+        Self {
+            status: 500,
+            fault: "computeFault",
+            message:
+                "The server has either erred or is incapable of performing the requested operation."
+                    .into(),
+        }
+    }
 }
 
 pub struct Volume {
@@ -42,6 +65,17 @@ pub struct Volume {
     pub created_at: DateTime<Utc>,
     /// The server an attached volume is attached to.
     pub server_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub volume_type: String,
+    pub availability_zone: String,
+    /// What the user gave; the API adds `src_backup_id` after a restore.
+    pub metadata: BTreeMap<String, String>,
+    /// Until when a volume created through the API is `creating`.
+    pub creating_until: Option<Instant>,
+    pub deleting_since: Option<Instant>,
+    /// Its deletion ends in `error_deleting` instead of removing it.
+    pub delete_fails: bool,
 }
 
 pub struct Snapshot {
@@ -76,6 +110,8 @@ pub struct Backup {
 #[derive(Default)]
 pub struct Project {
     pub volumes: HashMap<String, Volume>,
+    /// Most volumes it may hold, if limited.
+    pub volume_quota: Option<usize>,
     pub snapshots: Vec<Snapshot>,
     pub backups: Vec<Backup>,
 }
@@ -100,6 +136,10 @@ pub struct State {
     ledger: Vec<LedgerEntry>,
     /// AK/SK pairs whose signed requests are accepted: access key → secret key.
     pub access_keys: HashMap<String, String>,
+    /// Every restore, oldest first (finished ones stay: jobs and volume
+    /// statuses are read from them).
+    pub restores: Vec<Restore>,
+    pub volume_deletion_faults: VolumeDeletionFaults,
 }
 
 /// Cinder's timestamp format: no zone, microseconds.
@@ -117,23 +157,13 @@ impl State {
                 let volumes = p
                     .volumes
                     .iter()
-                    .map(|v| {
-                        (
-                            v.id.clone(),
-                            Volume {
-                                size_gb: v.size_gb,
-                                attached: v.attached,
-                                fault: v.fault.clone(),
-                                created_at: Utc::now(),
-                                server_id: uuid::Uuid::new_v4().to_string(),
-                            },
-                        )
-                    })
+                    .map(|v| (v.id.clone(), Volume::configured(v)))
                     .collect();
                 (
                     p.id.clone(),
                     Project {
                         volumes,
+                        volume_quota: p.volume_quota,
                         ..Project::default()
                     },
                 )
@@ -153,6 +183,8 @@ impl State {
             csbs,
             ledger: Vec::new(),
             access_keys: HashMap::new(),
+            restores: Vec::new(),
+            volume_deletion_faults: VolumeDeletionFaults::default(),
         }
     }
 
@@ -194,6 +226,13 @@ impl State {
         for p in self.projects.values_mut() {
             sweep_out(&mut p.snapshots, gone, &mut removed);
             sweep_out(&mut p.backups, gone, &mut removed);
+            p.volumes.retain(|id, v| {
+                let keep = v.delete_fails || !gone(v.deleting_since);
+                if !keep {
+                    removed.push(id.clone());
+                }
+                keep
+            });
         }
         let stamp = cinder_time(self.now());
         for e in self.ledger.iter_mut().filter(|e| removed.contains(&e.id)) {
@@ -271,19 +310,8 @@ impl State {
             "creating"
         } else if b.fail_reason.is_some() {
             "error"
-        } else {
-            "available"
-        }
-    }
-
-    pub fn volume_status(&self, p: &Project, volume_id: &str, v: &Volume) -> &'static str {
-        if p.backups
-            .iter()
-            .any(|b| b.volume_id == volume_id && self.backup_status(b) == "creating")
-        {
-            "backing-up"
-        } else if v.attached {
-            "in-use"
+        } else if self.restoring(&b.id) {
+            "restoring"
         } else {
             "available"
         }
@@ -322,6 +350,10 @@ impl State {
                         .find(|s| s.id == e.id)
                         .map(|s| self.snapshot_status(p, s)),
                     "checkpoint" => Some(self.checkpoint_ledger_status(&e.project, &e.id)),
+                    "volume" => p
+                        .volumes
+                        .get(&e.id)
+                        .map(|v| self.volume_status(p, &e.id, v)),
                     _ => p
                         .backups
                         .iter()

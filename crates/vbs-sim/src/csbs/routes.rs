@@ -16,13 +16,7 @@ use crate::state::cinder_time;
 use crate::{lock, Shared};
 
 /// CSBS answers errors as `{"error": {"code": "CSBS.xxxx", "message": …}}`.
-fn csbs_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
-}
+use crate::routes::vendor_error as csbs_error;
 
 fn valid_backup_name(name: &str) -> bool {
     (1..=255).contains(&name.len())

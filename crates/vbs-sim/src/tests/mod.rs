@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
 use serde_json::{json, Value};
 
 use super::state::State;
@@ -7,7 +9,10 @@ use super::*;
 
 mod clients;
 mod http;
+mod jobs;
+mod restores;
 mod state;
+mod volumes;
 
 const P: &str = "0123456789abcdef0123456789abcdef";
 const VOL: &str = "00000000-0000-4000-8000-000000000001";
@@ -52,6 +57,80 @@ fn state() -> State {
 fn snap(st: &mut State, volume: &str) -> String {
     st.create_snapshot(P, volume, "s".into(), None, true, json!({}))
         .unwrap()
+}
+
+/// The state as handlers take it.
+fn shared() -> Shared {
+    Arc::new(Mutex::new(state()))
+}
+
+/// A handler's answer: status, headers, JSON body (null when empty).
+async fn answer(r: impl IntoResponse) -> (u16, HeaderMap, Value) {
+    let r = r.into_response();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// A sample body from the crate's `fixtures/`.
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A full backup of `VOL` (10 GB), available once this returns (the clock
+/// paused).
+async fn available_backup(state: &Shared) -> String {
+    let s = snap(&mut lock(state), VOL);
+    tokio::time::advance(Duration::from_secs(2)).await;
+    let b = lock(state)
+        .create_backup(P, VOL, Some(&s), "b".into(), None, false)
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(10)).await;
+    lock(state).delete_snapshot(P, &s).unwrap();
+    tokio::time::advance(Duration::from_secs(1)).await;
+    b
+}
+
+/// A volume created through the state and `available`.
+async fn scratch(state: &Shared, size_gb: u32) -> String {
+    let id = lock(state)
+        .create_volume(
+            P,
+            crate::volumes::NewVolume {
+                size_gb,
+                name: Some("rt".into()),
+                description: None,
+                volume_type: "SATA".into(),
+                metadata: Default::default(),
+                creating_for: Duration::from_secs(1),
+            },
+        )
+        .unwrap();
+    tokio::time::advance(Duration::from_secs(1)).await;
+    id
+}
+
+/// Statuses of a volume and a backup now.
+fn statuses(state: &Shared, volume: &str, backup: &str) -> (String, String) {
+    let v = lock(state)
+        .volume_views(P)
+        .into_iter()
+        .find(|v| v.id == volume)
+        .map_or("gone".into(), |v| v.status);
+    let b = lock(state)
+        .backup_views(P)
+        .into_iter()
+        .find(|b| b.id == backup)
+        .map_or("gone".into(), |b| b.status);
+    (v, b)
 }
 
 // The simulator over HTTP.
