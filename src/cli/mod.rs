@@ -30,6 +30,7 @@ mod output;
 mod progress;
 mod prune;
 mod report;
+mod restore;
 mod run;
 mod shares;
 mod table;
@@ -77,6 +78,8 @@ pub enum Command {
         #[arg(long, short, value_name = "NAME")]
         policy: String,
     },
+    /// Restore a backup into a new volume or over an existing one, and wait (exit 1 if it failed).
+    Restore(Box<restore::RestoreArgs>),
     /// Apply retention now: delete what the policies' retention rules no longer keep.
     Prune {
         #[arg(long, short, value_name = "FILE")]
@@ -208,7 +211,8 @@ pub enum LogFormat {
 /// Sets up `tracing` on stderr; `RUST_LOG` overrides the level.
 pub fn init_logging(cli: &Cli) {
     // `trigger`'s live status lines would be broken up by log lines.
-    let live = matches!(cli.command, Command::Trigger { .. }) && trigger::live();
+    let live =
+        matches!(cli.command, Command::Trigger { .. } | Command::Restore(_)) && trigger::live();
     logging::init(cli.log_format, if live { "error" } else { "info" });
 }
 
@@ -218,6 +222,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Check { config } => check::run(&config),
         Command::Run { config } => run::run(&config).await,
         Command::Trigger { config, policy } => trigger::run(&config, &policy).await,
+        Command::Restore(args) => restore::run(&args).await,
         Command::Prune {
             config,
             policy,

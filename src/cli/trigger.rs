@@ -53,11 +53,7 @@ pub async fn run(path: &Path, policy_name: &str) -> anyhow::Result<ExitCode> {
         "{}",
         table::render(super::history::HEADER, &job_rows(&report.jobs))
     );
-    let ok = report
-        .jobs
-        .iter()
-        .filter(|j| j.status == crate::store::JobStatus::Succeeded)
-        .count();
+    let ok = report.jobs.iter().filter(|j| j.status.is_good()).count();
     outln!("{ok} of {} job(s) succeeded", report.jobs.len());
     Ok(if report.succeeded() {
         ExitCode::SUCCESS

@@ -79,14 +79,13 @@ pub(crate) fn validate(parsed: Parsed, origin: &Path, report: &mut Report<'_>) -
             let drill = raw
                 .drill
                 .as_ref()
-                .filter(|_| policy.kind() == PolicyKind::Backup);
-            if let Some(drill) = drill {
-                let drill_path = path.key("drill");
-                if let Some(d) = super::drill::drill_policy(&policy, drill, &drill_path, report) {
-                    policies.push(d);
-                }
-            }
+                .filter(|_| policy.kind() == PolicyKind::Backup)
+                .and_then(|drill| {
+                    super::drill::drill_policy(&policy, drill, &path.key("drill"), report)
+                });
+            // The drill follows its backup policy.
             policies.push(policy);
+            policies.extend(drill);
         }
     }
 

@@ -34,6 +34,7 @@ use job::JobRunner;
 pub use observer::{JobEvent, JobListener};
 use observer::{JobObserver, Listeners};
 pub use prune::{PruneLine, PruneOutcome, PruneReport};
+pub use restore::RestoreRequest;
 
 /// Errors that stop a run (job failures are outcomes, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -62,9 +63,9 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// Whether every job succeeded.
+    /// Whether every job succeeded (a drill's: was verified).
     pub fn succeeded(&self) -> bool {
-        self.jobs.iter().all(|j| j.status == JobStatus::Succeeded)
+        self.jobs.iter().all(|j| j.status.is_good())
     }
 }
 

@@ -131,6 +131,12 @@ impl JobStatus {
         }
     }
 
+    /// Whether the job did what it was for: succeeded, or for a drill,
+    /// restored and verified.
+    pub fn is_good(self) -> bool {
+        matches!(self, JobStatus::Succeeded | JobStatus::Verified)
+    }
+
     /// Whether a job in this status may still change.
     pub fn is_final(self) -> bool {
         self != JobStatus::Running

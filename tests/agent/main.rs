@@ -13,6 +13,7 @@ mod history_guard;
 mod metrics_endpoint;
 mod notifications;
 mod reload;
+mod restores;
 mod retention;
 mod rpo_watch;
 mod scheduling;

@@ -350,6 +350,13 @@ impl SimHandle {
         lock(&self.state).volume_views(project)
     }
 
+    /// Replaces the most volumes `project` may hold (`None`: no limit).
+    pub fn set_volume_quota(&self, project: &str, quota: Option<usize>) {
+        if let Some(p) = lock(&self.state).projects.get_mut(project) {
+            p.volume_quota = quota;
+        }
+    }
+
     /// Makes the next volume deletions fail, replacing the counts left.
     pub fn set_volume_deletion_faults(&self, faults: VolumeDeletionFaults) {
         lock(&self.state).volume_deletion_faults = faults;

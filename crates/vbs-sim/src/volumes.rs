@@ -26,18 +26,15 @@ pub const AVAILABILITY_ZONE: &str = "sim-1a";
 /// The volume types it knows (OTC's disk types); the first is the default.
 pub const VOLUME_TYPES: [&str; 5] = ["SATA", "SAS", "SSD", "GPSSD", "ESSD"];
 
-/// Statuses a volume may be deleted from: Cinder's list, and
-/// `error_deleting`. Cinder wants an admin's `os-force_delete` for that one
-/// (and OTC answers `EVS.2020`); the simulator accepts a plain `DELETE`
-/// again so that a client's retry of a failed deletion can be tested. A
-/// client must not count on it against a real cloud.
-const DELETABLE: [&str; 6] = [
+/// Statuses a volume may be deleted from: Cinder's list. A volume in
+/// `error_deleting` is refused, as Cinder refuses it (it wants an admin's
+/// `os-force_delete`, and OTC answers `EVS.2020`).
+const DELETABLE: [&str; 5] = [
     "available",
     "error",
     "error_restoring",
     "error_extending",
     "error_managing",
-    "error_deleting",
 ];
 
 impl Volume {

@@ -17,8 +17,8 @@ use crate::config::PollSettings;
 use crate::store::{JobStatus, StoreError};
 
 /// Volume statuses in which a delete is asked for: those Cinder accepts,
-/// and `error_deleting`, where it is tried again (a cloud that refuses
-/// says why, and that ends the wait).
+/// and `error_deleting`, where it is tried again (Cinder refuses it, and
+/// its answer, saying why, ends the wait).
 const DELETABLE: [&str; 7] = [
     "available",
     "error",
@@ -47,10 +47,10 @@ pub(super) async fn clean_up(runner: &mut JobRunner) -> Result<(), StoreError> {
     let Some(id) = id else {
         return Ok(());
     };
-    let client = runner
-        .client
-        .until(Deadline::new(Instant::now() + CLEANUP_BUDGET));
-    match delete_volume(&client, &runner.policy.poll, &id, CLEANUP_BUDGET).await {
+    // As long as the restore itself had, and no longer than other cleanups.
+    let budget = CLEANUP_BUDGET.min(runner.policy.completion_timeout);
+    let client = runner.client.until(Deadline::new(Instant::now() + budget));
+    match delete_volume(&client, &runner.policy.poll, &id, budget).await {
         Ok(()) => {
             runner.store.set_restore_volume(runner.job.id, &id)?;
             runner.store.scratch_deleted(runner.job.id, Utc::now())

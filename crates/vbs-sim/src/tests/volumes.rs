@@ -318,11 +318,9 @@ async fn deletions_fail_on_demand_refused_or_in_error_deleting() {
         "error_deleting"
     );
 
-    // A volume in error_deleting may be deleted again (see `DELETABLE`).
-    assert_eq!(delete_volume(&state, &id).await.0, 202);
-    assert_eq!(status_of(&state, &id).await, "deleting");
-    tokio::time::advance(Duration::from_secs(1)).await;
-    assert_eq!(status_of(&state, &id).await, "gone (404)");
+    // Cinder refuses to delete a volume in error_deleting again.
+    assert_eq!(delete_volume(&state, &id).await.0, 400);
+    assert_eq!(status_of(&state, &id).await, "error_deleting");
     assert_eq!(
         lock(&state).volume_deletion_faults,
         VolumeDeletionFaults::default()

@@ -1,0 +1,407 @@
+//! Restores against the simulator: `vbs-agent restore`'s engine call into a
+//! new and an existing volume with both restore calls, and drills with
+//! every bad case the issue names; each ends with a recorded outcome and
+//! no scratch volume left in the cloud.
+
+use std::time::Duration;
+
+use chrono::{SubsecRound, Utc};
+
+use crate::helper::sim::{VolumeDeletionFaults, VolumeFault};
+use crate::helper::{make_backup, policy_yaml, volume, volume_id, Setup, World, PROJECT};
+use vbs_agent::config::{RestoreInto, DRILL_SUFFIX};
+use vbs_agent::engine::RestoreRequest;
+use vbs_agent::store::{JobRecord, JobStatus, Trigger};
+
+/// A backup policy `db` over `volumes` with `drill` as its drill block.
+fn drilled(world: &World, volumes: &[String], drill: &str, cloud_extra: &str) -> Setup {
+    let policies = policy_yaml(
+        "db",
+        "0 30 1 * * *",
+        volumes,
+        &format!("    drill:\n      schedule: \"0 0 5 * * SUN\"\n{drill}"),
+    );
+    Setup::new(
+        crate::helper::load(&world.write_config("", cloud_extra, &policies)),
+        crate::helper::fast(),
+    )
+}
+
+impl Setup {
+    /// Runs the policy named `name` once, now; returns its jobs.
+    async fn run_named(&self, name: &str) -> Vec<JobRecord> {
+        let policy = self.config.policy(name).unwrap();
+        self.engine
+            .run_policy(policy, Utc::now().trunc_subsecs(0), Trigger::Manual)
+            .await
+            .unwrap()
+            .jobs
+    }
+
+    async fn backup_then_drill(&self) -> Vec<JobRecord> {
+        let backups = self.run_named("db").await;
+        assert!(
+            backups.iter().all(|j| j.status == JobStatus::Succeeded),
+            "{backups:#?}"
+        );
+        self.run_named(&format!("db{DRILL_SUFFIX}")).await
+    }
+}
+
+/// The volumes the agent made for restores that are still in the cloud.
+fn restore_volumes_left(world: &World) -> Vec<String> {
+    world
+        .sim
+        .volumes(PROJECT)
+        .into_iter()
+        .filter(|v| v.metadata.contains_key("vbs-agent-restore-job"))
+        .map(|v| format!("{} {} {}", v.id, v.status, v.name.unwrap_or_default()))
+        .collect()
+}
+
+/// Asserts that `job` failed with a reason naming each of `needles`, and
+/// that no volume the agent made is left in the cloud.
+fn assert_failed_cleanly(world: &World, job: &JobRecord, needles: &[&str]) {
+    assert_eq!(job.status, JobStatus::Failed, "{job:#?}");
+    let reason = job.fail_reason.as_deref().unwrap_or_default();
+    for needle in needles {
+        assert!(reason.contains(needle), "`{needle}` not in: {reason}");
+    }
+    assert_eq!(restore_volumes_left(world), Vec::<String>::new());
+}
+
+/// `v_restores` of job `id`: (restore_s, backup_age_s, verify, scratch_left).
+fn restore_row(setup: &Setup, id: i64) -> (Option<f64>, Option<f64>, Option<String>, bool) {
+    let conn = rusqlite::Connection::open(setup.config.history_path()).unwrap();
+    conn.query_row(
+        "SELECT restore_s, backup_age_s, verify, scratch_left FROM v_restores WHERE job_id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_restores_verifies_and_deletes_its_scratch_volume() {
+    let world = World::start(vec![volume(1, None), volume(3, None)]).await;
+    let check = world.path("check.sh");
+    std::fs::write(
+        &check,
+        "#!/bin/sh\necho \"checked $VBS_RESTORE_VOLUME_ID from $VBS_BACKUP_ID of $VBS_SOURCE_VOLUME_ID\"\ntest -n \"$VBS_RESTORE_VOLUME_ID\"\n",
+    )
+    .unwrap();
+    let drill = format!(
+        "      verify:\n        command: [/bin/sh, {}]\n",
+        check.display()
+    );
+    let setup = drilled(&world, &[volume_id(1), volume_id(3)], &drill, "");
+    let drills = setup.backup_then_drill().await;
+
+    assert_eq!(drills.len(), 2);
+    for job in &drills {
+        assert_eq!(job.status, JobStatus::Verified, "{job:#?}");
+        let (restore_s, age, verify, left) = restore_row(&setup, job.id);
+        assert!(
+            restore_s.is_some_and(|s| s > 0.0),
+            "RTO recorded: {restore_s:?}"
+        );
+        assert!(
+            age.is_some_and(|a| a >= 0.0),
+            "backup age recorded: {age:?}"
+        );
+        assert_eq!(verify.as_deref(), Some("passed"));
+        assert!(!left);
+        let columns = setup.store.restore_columns(job.id).unwrap();
+        let detail = columns.verify_detail.unwrap();
+        assert!(detail.contains(&format!("of {}", job.target)), "{detail}");
+        assert!(
+            detail.contains(columns.volume_id.as_deref().unwrap()),
+            "{detail}"
+        );
+    }
+    assert_eq!(restore_volumes_left(&world), Vec::<String>::new());
+    // One scratch volume per drill job, none made twice.
+    let made: Vec<_> = world
+        .sim
+        .ledger()
+        .into_iter()
+        .filter(|e| e.kind == "volume")
+        .collect();
+    assert_eq!(made.len(), 2, "{made:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_drill_rotates_through_every_volume() {
+    let world = World::start_instant((1..=3).map(|n| volume(n, None)).collect()).await;
+    let volumes: Vec<String> = (1..=3).map(volume_id).collect();
+    let setup = drilled(&world, &volumes, "      sample: 2\n", "");
+    setup.run_named("db").await;
+    let first = setup.run_named("db.drill").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = setup.run_named("db.drill").await;
+    let drilled: std::collections::BTreeSet<&str> = first
+        .iter()
+        .chain(&second)
+        .map(|j| j.target.as_str())
+        .collect();
+    assert_eq!((first.len(), second.len()), (2, 2));
+    assert_eq!(
+        drilled.len(),
+        3,
+        "every volume within two drills: {drilled:?}"
+    );
+    assert!(first
+        .iter()
+        .chain(&second)
+        .all(|j| j.status == JobStatus::Verified));
+    assert_eq!(restore_volumes_left(&world), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_on_request_makes_a_new_volume_with_the_backups_data_and_keeps_it() {
+    for api in ["cinder", "vendor"] {
+        let world = World::start(vec![volume(1, None)]).await;
+        let setup = drilled(
+            &world,
+            &[volume_id(1)],
+            "",
+            &format!("    restore_api: {api}\n"),
+        );
+        let backup = setup.run_named("db").await.remove(0).backup_id.unwrap();
+        let report = setup
+            .engine
+            .restore(&RestoreRequest {
+                cloud: "sim".into(),
+                backup_id: backup.clone(),
+                into: RestoreInto::NewVolume {
+                    name: Some("restored-db".into()),
+                    availability_zone: None,
+                },
+                requested_by: "alice".into(),
+                timeout: Duration::from_secs(60),
+            })
+            .await
+            .unwrap();
+        let job = &report.jobs[0];
+        assert_eq!(job.status, JobStatus::Succeeded, "{api}: {job:#?}");
+        assert_eq!(job.policy, "restore.manual");
+        assert_eq!(job.target, volume_id(1));
+        let columns = setup.store.restore_columns(job.id).unwrap();
+        assert_eq!(
+            (columns.requested_by.as_str(), columns.restore_api.as_str()),
+            ("alice", api)
+        );
+        assert_eq!(columns.restore_job_id.is_some(), api == "vendor");
+        let restored = world
+            .sim
+            .volumes(PROJECT)
+            .into_iter()
+            .find(|v| Some(&v.id) == columns.volume_id.as_ref())
+            .expect("the new volume stays");
+        assert_eq!(restored.name.as_deref(), Some("restored-db"));
+        assert_eq!(restored.status, "available");
+        assert_eq!(restored.metadata.get("src_backup_id"), Some(&backup));
+        // Every call of the restore is in the job's events.
+        let calls: Vec<String> = setup
+            .store
+            .job_events(job.id)
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| Some(format!("{} {}", e.method?, e.path?)))
+            .collect();
+        let restore_call = match api {
+            "cinder" => format!("POST /v3/{PROJECT}/backups/{backup}/restore"),
+            _ => format!("POST /v2/{PROJECT}/cloudbackups/{backup}/restore"),
+        };
+        assert!(calls.contains(&restore_call), "{api}: {calls:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_over_an_existing_volume_leaves_it_in_place() {
+    let world = World::start(vec![volume(1, None), volume(3, None)]).await;
+    let setup = drilled(&world, &[volume_id(1)], "", "");
+    let backup = setup.run_named("db").await.remove(0).backup_id.unwrap();
+    let report = setup
+        .engine
+        .restore(&RestoreRequest {
+            cloud: "sim".into(),
+            backup_id: backup.clone(),
+            into: RestoreInto::Existing(volume_id(3)),
+            requested_by: "bob".into(),
+            timeout: Duration::from_secs(60),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        report.jobs[0].status,
+        JobStatus::Succeeded,
+        "{:#?}",
+        report.jobs
+    );
+    let target = world
+        .sim
+        .volumes(PROJECT)
+        .into_iter()
+        .find(|v| v.id == volume_id(3))
+        .unwrap();
+    assert_eq!(target.metadata.get("src_backup_id"), Some(&backup));
+    assert_eq!(world.sim.volumes(PROJECT).len(), 2, "no volume made");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_that_is_gone_is_an_error_before_anything_is_made() {
+    let world = World::start(vec![volume(1, None)]).await;
+    let setup = drilled(&world, &[volume_id(1)], "", "");
+    let gone = "5a5a5a5a-0000-4000-8000-000000000000";
+    let err = setup
+        .engine
+        .restore(&RestoreRequest {
+            cloud: "sim".into(),
+            backup_id: gone.into(),
+            into: RestoreInto::NewVolume {
+                name: None,
+                availability_zone: None,
+            },
+            requested_by: "carol".into(),
+            timeout: Duration::from_secs(60),
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    assert!(world.sim.volumes(PROJECT).len() == 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_without_backups_fails_its_drill_with_the_reason() {
+    let world = World::start(vec![volume(1, None)]).await;
+    let setup = drilled(&world, &[volume_id(1)], "", "");
+    let job = setup.run_named("db.drill").await.remove(0);
+    assert_failed_cleanly(&world, &job, &["has no available backup"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_volume_quota_fails_the_drill_with_the_clouds_message() {
+    let world = World::start(vec![volume(1, None)]).await;
+    world.sim.set_volume_quota(PROJECT, Some(1));
+    let setup = drilled(&world, &[volume_id(1)], "", "");
+    let job = setup.backup_then_drill().await.remove(0);
+    assert_failed_cleanly(&world, &job, &["quota exhausted", "413"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_ending_in_error_restoring_fails_and_its_scratch_volume_goes() {
+    let world = World::start(vec![volume(1, None)]).await;
+    let setup = drilled(&world, &[volume_id(1)], "", "");
+    setup.run_named("db").await;
+    world.sim.set_volume_fault(
+        PROJECT,
+        &volume_id(1),
+        Some(VolumeFault::RestoreError {
+            fail_reason: "chunk 7 unreadable".into(),
+        }),
+    );
+    let job = setup.run_named("db.drill").await.remove(0);
+    assert_failed_cleanly(&world, &job, &["error_restoring"]);
+    assert!(!restore_row(&setup, job.id).3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scratch_volume_the_cloud_will_not_delete_is_recorded_and_swept_later() {
+    let world = World::start(vec![volume(1, None)]).await;
+    let setup = drilled(&world, &[volume_id(1)], "      timeout: 15s\n", "");
+    setup.run_named("db").await;
+    // Every DELETE refused with a 500 for as long as the drill may take.
+    world.sim.set_volume_deletion_faults(VolumeDeletionFaults {
+        refused: u32::MAX,
+        error_deleting: 0,
+    });
+    let job = setup.run_named("db.drill").await.remove(0);
+    // The restore was good; the leftover is warned about, not hidden.
+    assert_eq!(job.status, JobStatus::Verified, "{job:#?}");
+    assert!(restore_row(&setup, job.id).3, "scratch_left");
+    let warnings: Vec<String> = setup
+        .store
+        .job_events(job.id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "warning")
+        .filter_map(|e| e.message)
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("left behind")),
+        "{warnings:#?}"
+    );
+    assert_eq!(restore_volumes_left(&world).len(), 1);
+
+    // Once the cloud deletes again, the next sweep removes it.
+    world
+        .sim
+        .set_volume_deletion_faults(VolumeDeletionFaults::default());
+    assert_eq!(setup.engine.sweep_scratch().await.unwrap(), 1);
+    assert!(!restore_row(&setup, job.id).3);
+    assert_eq!(restore_volumes_left(&world), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_verify_is_killed_at_its_timeout_and_the_drill_fails() {
+    let world = World::start_instant(vec![volume(1, None)]).await;
+    let marker = world.path("child-still-running");
+    let hang = world.path("hang.sh");
+    // The command and a child it started both hang; the whole group goes.
+    std::fs::write(
+        &hang,
+        format!("(sleep 4; touch {}) &\nsleep 30\n", marker.display()),
+    )
+    .unwrap();
+    let drill = format!(
+        "      verify:\n        command: [/bin/sh, {}]\n        timeout: 2s\n",
+        hang.display()
+    );
+    let setup = drilled(&world, &[volume_id(1)], &drill, "");
+    let job = setup.backup_then_drill().await.remove(0);
+    assert_failed_cleanly(&world, &job, &["verify did not finish within 2s"]);
+    assert_eq!(restore_row(&setup, job.id).2.as_deref(), Some("timed_out"));
+    // The child went with the group: it never got to leave its mark.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!marker.exists(), "a child of verify outlived its timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_verify_fails_the_drill_with_its_output() {
+    let world = World::start_instant(vec![volume(1, None)]).await;
+    let drill =
+        "      verify:\n        command: [/bin/sh, -c, \"echo checksum mismatch >&2; exit 3\"]\n";
+    let setup = drilled(&world, &[volume_id(1)], drill, "");
+    let job = setup.backup_then_drill().await.remove(0);
+    assert_failed_cleanly(&world, &job, &["exit 3", "checksum mismatch"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_restores_the_backups_of_a_deleted_volume() {
+    let world = World::start_instant(vec![volume(1, None)]).await;
+    let setup = drilled(&world, &[volume_id(1)], "", "");
+    let client =
+        vbs_agent::api::CloudClient::new(&setup.config.clouds["sim"], crate::helper::fast())
+            .unwrap();
+    make_backup(&client, &volume_id(1), "by-hand").await;
+    for snapshot in world.sim.snapshots(PROJECT) {
+        client.delete_snapshot(&snapshot.id).await.unwrap();
+    }
+    crate::helper::wait_for("the snapshot to be gone", || {
+        world.sim.snapshots(PROJECT).is_empty()
+    })
+    .await;
+    client.delete_volume(&volume_id(1)).await.unwrap();
+    crate::helper::wait_for("the source volume to be gone", || {
+        world
+            .sim
+            .volumes(PROJECT)
+            .iter()
+            .all(|v| v.id != volume_id(1))
+    })
+    .await;
+    let job = setup.run_named("db.drill").await.remove(0);
+    assert_eq!(job.status, JobStatus::Verified, "{job:#?}");
+    assert_eq!(restore_volumes_left(&world), Vec::<String>::new());
+}
