@@ -9,5 +9,6 @@ mod cli;
 mod config_errors;
 mod hostile_text;
 mod remote_queries;
+mod restore;
 mod service_cli;
 mod trigger_terminal;
