@@ -118,6 +118,12 @@ pub async fn serve(
         if n > 0 {
             tracing::info!(jobs = n, "unfinished jobs continued");
         }
+        // Scratch volumes earlier drills could not delete, now that their
+        // jobs have ended.
+        let gone = resumer.sweep_scratch().await?;
+        if gone > 0 {
+            tracing::info!(volumes = gone, "scratch volumes of earlier drills deleted");
+        }
         Ok(None)
     });
     let now = Utc::now();
