@@ -28,7 +28,7 @@ fn check_accepts_the_example_and_shows_next_fire_times() {
     assert!(!state_dir.exists(), "check creates nothing");
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("valid (2 cloud(s), 5 policy(ies))"),
+        stdout.contains("valid (2 cloud(s), 6 policy(ies))"),
         "{stdout}"
     );
     assert!(
@@ -39,9 +39,14 @@ fn check_accepts_the_example_and_shows_next_fire_times() {
         stdout.contains("policy web-servers (server, cloud prod, 1 server(s))"),
         "{stdout}"
     );
+    // db-nightly's drill, a policy of its own.
+    assert!(
+        stdout.contains("policy db-nightly.drill (restore, cloud prod, 2 volume(s))"),
+        "{stdout}"
+    );
     assert_eq!(
         stdout.matches("  next: ").count(),
-        15,
+        18,
         "3 fire times per policy: {stdout}"
     );
     assert!(
