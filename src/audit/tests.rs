@@ -256,7 +256,7 @@ fn drill_run(store: &Store, slot: DateTime<Utc>, jobs: &[(&str, Drill)]) {
             phase: Some(Phase::Done),
             status: Some(status),
             finished_at: Some(end),
-            fail_reason: (status == JobStatus::Failed).then_some("verify: exit status 1"),
+            fail_reason: (status == JobStatus::Failed).then_some("verify failed: exit status 1"),
             ..Default::default()
         };
         store.update_job(job.id, &update, end).unwrap();

@@ -608,7 +608,7 @@ fn drilled_history(drill_extra: &str) -> History {
         &store,
         "nightly.drill",
         day(21),
-        &[(C, Outcome::Failed("verify: exit status 1"))],
+        &[(C, Outcome::Failed("verify failed: exit status 1"))],
     );
     // The backups' own RPO wide enough that only the drill can breach.
     h.write_config(&format!(
