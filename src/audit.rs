@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Serialize, Serializer};
 
-use crate::config::{Config, Policy};
+use crate::config::{Config, Policy, RestoreWork, Work};
 use crate::schedule::Schedule;
 use crate::store::{format_ts, FailureCount, JobCounts, JobRecord, Store, StoreError};
 
@@ -43,21 +43,60 @@ pub enum AuditError {
 /// the weekend, a monthly one the longest month, and a fixed time of day the
 /// 25-hour day clocks go back.
 pub fn longest_gap(schedule: &Schedule, tz: Tz, from: DateTime<Utc>) -> Option<Duration> {
+    longest_span(schedule, tz, from, 1)
+}
+
+/// The longest time from a fire time of `schedule` in `tz` to the `runs`-th
+/// fire time after it, over the spans starting in the year after `from`:
+/// how long a target may wait when only every `runs`-th run reaches it.
+/// `runs` = 1 is [`longest_gap`]. `None` when the schedule does not fire
+/// `runs` + 1 times (e.g. 30 February).
+pub fn longest_span(
+    schedule: &Schedule,
+    tz: Tz,
+    from: DateTime<Utc>,
+    runs: usize,
+) -> Option<Duration> {
+    let runs = runs.max(1);
     let end = from + chrono::Duration::days(GAP_WINDOW_DAYS);
-    let mut previous = schedule.next_after(from, tz)?;
+    let mut fires = std::collections::VecDeque::with_capacity(runs + 1);
+    fires.push_back(schedule.next_after(from, tz)?);
     let mut longest: Option<chrono::Duration> = None;
     for _ in 0..GAP_MAX_FIRES {
+        let Some(&previous) = fires.back() else {
+            break;
+        };
         let Some(next) = schedule.next_after(previous, tz) else {
             break;
         };
-        let gap = next - previous;
-        longest = Some(longest.map_or(gap, |l| l.max(gap)));
-        if next > end {
+        fires.push_back(next);
+        if fires.len() > runs + 1 {
+            fires.pop_front();
+        }
+        if fires.len() <= runs {
+            continue;
+        }
+        let first = fires[0];
+        if first > end {
             break;
         }
-        previous = next;
+        let span = next - first;
+        longest = Some(longest.map_or(span, |l| l.max(span)));
     }
     longest.and_then(|g| g.to_std().ok())
+}
+
+/// How many runs of a drill it takes to reach each of its volumes once:
+/// ⌈volumes / sample⌉, 1 without a sample (or for any other policy).
+pub fn runs_per_target(policy: &Policy) -> usize {
+    match &policy.work {
+        Work::Restore(RestoreWork {
+            sample: Some(sample),
+            volumes,
+            ..
+        }) if *sample > 0 => volumes.len().div_ceil(*sample).max(1),
+        _ => 1,
+    }
 }
 
 /// Where a policy's RPO comes from.
@@ -83,6 +122,10 @@ pub struct Rpo {
 /// take (`jitter` + `completion_timeout`), so a target is not flagged while
 /// the job of its next slot is still running. `None` when the schedule
 /// fires fewer than twice a year and no `rpo:` is set.
+///
+/// A drill with `sample: N` of M volumes reaches each volume only every
+/// ⌈M/N⌉ runs ([`runs_per_target`]), so its gap is the longest span over
+/// that many consecutive runs: the restore RPO.
 pub fn effective_rpo(policy: &Policy, at: DateTime<Utc>) -> Option<Rpo> {
     if let Some(max_age) = policy.rpo {
         return Some(Rpo {
@@ -90,7 +133,8 @@ pub fn effective_rpo(policy: &Policy, at: DateTime<Utc>) -> Option<Rpo> {
             source: RpoSource::Configured,
         });
     }
-    longest_gap(&policy.schedule, policy.timezone, at).map(|gap| Rpo {
+    let runs = runs_per_target(policy);
+    longest_span(&policy.schedule, policy.timezone, at, runs).map(|gap| Rpo {
         max_age: gap + policy.jitter + policy.completion_timeout,
         source: RpoSource::Schedule,
     })
@@ -141,6 +185,35 @@ pub struct TargetCompliance {
     pub total_size_gb: i64,
     /// Failed and timed-out attempts (retried ones included) by reason.
     pub failures: Vec<FailureCount>,
+    /// Drill policies (kind `restore`): whether the target is out of its
+    /// restore RPO, i.e. had no verified restore within it. The same
+    /// judgement as `rpo_breached` (the target counts once), named for what
+    /// it checks; `None` for the other kinds.
+    pub restore_rpo: Option<bool>,
+    /// Drill policies: the newest verified restore and the restore times;
+    /// `None` for the other kinds.
+    pub restores: Option<RestoreStats>,
+}
+
+/// A drilled volume's verified restores.
+///
+/// Field names and order are part of `report --format json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RestoreStats {
+    /// When the newest verified restore (at or before `at`) started.
+    #[serde(serialize_with = "opt_ts")]
+    pub last_verified_at: Option<DateTime<Utc>>,
+    pub last_verified_job_id: Option<i64>,
+    /// The backup that restore proved.
+    pub last_verified_backup_id: Option<String>,
+    /// `at - last_verified_at`, in seconds.
+    pub last_verified_age_seconds: Option<i64>,
+    /// Verified restores with slots in the window.
+    pub verified: u64,
+    /// Over those: the median and the longest restore time
+    /// (`v_restores.restore_s`, the measured RTO), in seconds.
+    pub median_restore_seconds: Option<f64>,
+    pub worst_restore_seconds: Option<f64>,
 }
 
 /// The compliance of every target over a window.
@@ -157,9 +230,15 @@ pub struct ComplianceReport {
 }
 
 impl ComplianceReport {
-    /// The targets out of their RPO.
+    /// The targets out of their RPO (drilled volumes out of their restore
+    /// RPO included, once each).
     pub fn breaches(&self) -> impl Iterator<Item = &TargetCompliance> {
         self.targets.iter().filter(|t| t.rpo_breached)
+    }
+
+    /// The drilled volumes out of their restore RPO.
+    pub fn restore_breaches(&self) -> impl Iterator<Item = &TargetCompliance> {
+        self.targets.iter().filter(|t| t.restore_rpo == Some(true))
     }
 }
 
@@ -221,6 +300,7 @@ fn target_compliance(
         (Some(_), None, None) => false,
     };
     let stats = store.window_totals(&policy.name, target, since, at)?;
+    let is_drill = policy.kind() == crate::kind::PolicyKind::Restore;
     Ok(TargetCompliance {
         policy: policy.name.clone(),
         kind: policy.kind().as_str().to_string(),
@@ -244,7 +324,33 @@ fn target_compliance(
         } else {
             Vec::new()
         },
+        restore_rpo: is_drill.then_some(breached),
+        restores: if is_drill {
+            let times = store.verified_restore_seconds(&policy.name, target, since, at)?;
+            Some(RestoreStats {
+                last_verified_at: last.as_ref().map(|j| j.attempt_started_at),
+                last_verified_job_id: last.as_ref().map(|j| j.id),
+                last_verified_backup_id: last.as_ref().and_then(|j| j.backup_id.clone()),
+                last_verified_age_seconds: age,
+                verified: stats.counts.succeeded,
+                median_restore_seconds: median(&times),
+                worst_restore_seconds: times.last().copied(),
+            })
+        } else {
+            None
+        },
     })
+}
+
+/// The median of `sorted` (ascending): the middle value, or the mean of
+/// the two middle ones.
+pub fn median(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
 }
 
 /// Whether `age` is beyond `limit`.

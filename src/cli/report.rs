@@ -68,15 +68,41 @@ fn usage(message: &str) -> ExitCode {
     ExitCode::from(EXIT_INVALID)
 }
 
-/// The report as text: one line per target, then the failure reasons.
+/// The table of drilled volumes (drill policies, kind `restore`).
+const RESTORES_HEADER: &[&str] = &[
+    "policy",
+    "target",
+    "last verified",
+    "age",
+    "restore rpo",
+    "state",
+    "verified",
+    "median restore",
+    "worst restore",
+];
+
+/// The report as text: one line per target (backups, then drilled volumes
+/// in a table of their own), then the failure reasons.
 fn render(report: &ComplianceReport) -> String {
     let mut out = format!(
         "compliance from {} to {}\n\n",
         time(report.since),
         time(report.at)
     );
-    let rows: Vec<Vec<String>> = report.targets.iter().map(row).collect();
-    out.push_str(&table::render(HEADER, &rows));
+    let (drilled, backed_up): (Vec<&TargetCompliance>, Vec<&TargetCompliance>) =
+        report.targets.iter().partition(|t| t.restores.is_some());
+    if !backed_up.is_empty() || drilled.is_empty() {
+        let rows: Vec<Vec<String>> = backed_up.iter().map(|t| row(t)).collect();
+        out.push_str(&table::render(HEADER, &rows));
+    }
+    if !drilled.is_empty() {
+        if !backed_up.is_empty() {
+            out.push('\n');
+        }
+        out.push_str("restores (drills: a verified restore within the restore RPO)\n\n");
+        let rows: Vec<Vec<String>> = drilled.iter().map(|t| restore_row(t)).collect();
+        out.push_str(&table::render(RESTORES_HEADER, &rows));
+    }
     let failing: Vec<&TargetCompliance> = report
         .targets
         .iter()
@@ -93,19 +119,29 @@ fn render(report: &ComplianceReport) -> String {
             }
         }
     }
-    let breaches = report.breaches().count();
-    out.push_str(&format!(
-        "\n{breaches} of {} target(s) out of RPO\n",
-        report.targets.len()
-    ));
+    out.push('\n');
+    if !backed_up.is_empty() || drilled.is_empty() {
+        let breaches = backed_up.iter().filter(|t| t.rpo_breached).count();
+        out.push_str(&format!(
+            "{breaches} of {} target(s) out of RPO\n",
+            backed_up.len()
+        ));
+    }
+    if !drilled.is_empty() {
+        out.push_str(&format!(
+            "{} of {} drilled volume(s) out of restore RPO\n",
+            report.restore_breaches().count(),
+            drilled.len()
+        ));
+    }
     out
 }
 
-fn row(t: &TargetCompliance) -> Vec<String> {
-    let dash = || "-".to_string();
-    let secs = |s: u64| human(Duration::from_secs(s));
-    let state = if t.rpo_breached {
-        "OUT OF RPO"
+/// How a target stands against its RPO; `breach` and `no_success` say it
+/// in the words of its table.
+fn state(t: &TargetCompliance, breach: &'static str, no_success: &'static str) -> &'static str {
+    if t.rpo_breached {
+        breach
     } else if !t.in_config {
         "not configured"
     } else if t.rpo_seconds.is_none() {
@@ -113,18 +149,34 @@ fn row(t: &TargetCompliance) -> Vec<String> {
     } else if t.last_success_at.is_none() && t.first_slot.is_none() {
         "not yet due"
     } else if t.last_success_at.is_none() {
-        "ok (no success yet)"
+        no_success
     } else {
         "ok"
-    };
+    }
+}
+
+fn dash() -> String {
+    "-".to_string()
+}
+
+fn secs(s: u64) -> String {
+    human(Duration::from_secs(s))
+}
+
+/// `succeeded/finished (rate%)`.
+fn rate(t: &TargetCompliance) -> String {
     let counts = &t.counts;
-    let rate = t
-        .success_rate
+    t.success_rate
         .map(|r| {
             let finished = counts.finished();
             format!("{}/{finished} ({:.0}%)", counts.succeeded, r * 100.0)
         })
-        .unwrap_or_else(dash);
+        .unwrap_or_else(dash)
+}
+
+/// The columns both tables start with: policy, target, the newest good
+/// job, its age and the RPO.
+fn leading(t: &TargetCompliance) -> Vec<String> {
     vec![
         t.policy.clone(),
         t.target.clone(),
@@ -135,8 +187,27 @@ fn row(t: &TargetCompliance) -> Vec<String> {
             .map(|s| secs(s.max(0).unsigned_abs()))
             .unwrap_or_else(dash),
         t.rpo_seconds.map(secs).unwrap_or_else(dash),
-        state.into(),
-        rate,
+    ]
+}
+
+fn restore_row(t: &TargetCompliance) -> Vec<String> {
+    let restore_time = |s: Option<f64>| s.map(|s| secs(s.round() as u64)).unwrap_or_else(dash);
+    let mut row = leading(t);
+    row.extend([
+        state(t, "OUT OF RESTORE RPO", "ok (none verified yet)").into(),
+        rate(t),
+        restore_time(t.restores.as_ref().and_then(|r| r.median_restore_seconds)),
+        restore_time(t.restores.as_ref().and_then(|r| r.worst_restore_seconds)),
+    ]);
+    row
+}
+
+fn row(t: &TargetCompliance) -> Vec<String> {
+    let counts = &t.counts;
+    let mut row = leading(t);
+    row.extend([
+        state(t, "OUT OF RPO", "ok (no success yet)").into(),
+        rate(t),
         counts.attempts.to_string(),
         t.mean_duration_seconds
             .map(|s| secs(s.round() as u64))
@@ -147,7 +218,8 @@ fn row(t: &TargetCompliance) -> Vec<String> {
         format!("{} GB", t.total_size_gb),
         counts.skipped_overlap.to_string(),
         counts.missed.to_string(),
-    ]
+    ]);
+    row
 }
 
 fn time(t: DateTime<Utc>) -> String {

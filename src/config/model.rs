@@ -454,17 +454,26 @@ pub enum NotifyOn {
     RpoBreach,
     /// A job succeeded.
     Success,
+    /// A restore job of a drill policy ended `failed` or `timed_out` (sent
+    /// instead of `failure`).
+    DrillFailure,
 }
 
 impl NotifyOn {
     /// Every outcome, for messages.
-    pub const ALL: [NotifyOn; 3] = [NotifyOn::Failure, NotifyOn::RpoBreach, NotifyOn::Success];
+    pub const ALL: [NotifyOn; 4] = [
+        NotifyOn::Failure,
+        NotifyOn::RpoBreach,
+        NotifyOn::Success,
+        NotifyOn::DrillFailure,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             NotifyOn::Failure => "failure",
             NotifyOn::RpoBreach => "rpo_breach",
             NotifyOn::Success => "success",
+            NotifyOn::DrillFailure => "drill_failure",
         }
     }
 }

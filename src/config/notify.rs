@@ -11,8 +11,13 @@ use super::path::FieldPath;
 use super::raw::RawNotify;
 use super::report::Report;
 
-/// `notify.on` when not given.
-pub const DEFAULT_NOTIFY_ON: [NotifyOn; 2] = [NotifyOn::Failure, NotifyOn::RpoBreach];
+/// `notify.on` when not given: what needs an operator. A failed drill is
+/// a backup that may not restore, as urgent as a failed backup.
+pub const DEFAULT_NOTIFY_ON: [NotifyOn; 3] = [
+    NotifyOn::Failure,
+    NotifyOn::RpoBreach,
+    NotifyOn::DrillFailure,
+];
 /// `notify.timeout` when not given.
 pub const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -227,8 +227,9 @@ pub async fn serve(
     Ok(())
 }
 
-/// The metrics (last successes filled in from the history), the scheduler
-/// heartbeat, and their listener when `metrics_listen` is set.
+/// The metrics (last successes and verified restores filled in from the
+/// history), the scheduler heartbeat, and their listener when
+/// `metrics_listen` is set.
 async fn observe(
     config: &Config,
     store: &Store,
@@ -236,6 +237,9 @@ async fn observe(
     let metrics = Metrics::new();
     for last in store.last_successes()? {
         metrics.set_last_success(&last.policy, &last.target, last.finished_at.timestamp());
+    }
+    for last in store.last_verified_restores()? {
+        metrics.set_last_verified(&last.policy, &last.target, last.finished_at.timestamp());
     }
     let heartbeat = Arc::new(Heartbeat::new());
     let Some(addr) = config.metrics_listen else {

@@ -28,7 +28,8 @@ use crate::kind::PolicyKind;
 use crate::metrics::Metrics;
 use crate::naming::resource_name;
 use crate::store::{
-    Event, EventKind, JobRecord, JobStatus, JobUpdate, NewRunJob, Phase, Store, StoreError, Trigger,
+    Event, EventKind, JobRecord, JobStatus, JobUpdate, NewRunJob, Phase, RestoreColumns, Store,
+    StoreError, Trigger,
 };
 use job::JobRunner;
 pub use observer::{JobEvent, JobListener};
@@ -480,6 +481,7 @@ impl Engine {
             let slots = Arc::clone(&self.slots);
             let own_limit = own_limit.clone();
             let metrics = self.metrics.clone();
+            let store = Arc::clone(&self.store);
             set.spawn(
                 async move {
                     let _driving = driving;
@@ -496,6 +498,7 @@ impl Engine {
                     let result = Box::pin(runner.run()).await;
                     if let Ok(record) = &result {
                         metrics.job_ended(record);
+                        restore_ended(&store, &metrics, record);
                     }
                     (index, result)
                 }
@@ -529,6 +532,28 @@ fn random_below(max: Duration) -> Duration {
     }
     let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
     Duration::from_nanos(fastrand::u64(0..nanos))
+}
+
+/// Records how long a finished restore job's restore took (the cloud
+/// accepting it to the volume available), when it got that far.
+fn restore_ended(store: &Store, metrics: &Metrics, job: &JobRecord) {
+    if job.kind != crate::kind::PolicyKind::Restore || job.finished_at.is_none() {
+        return;
+    }
+    match store.restore_columns(job.id) {
+        Ok(RestoreColumns {
+            restore_started_at: Some(started),
+            restore_finished_at: Some(finished),
+            ..
+        }) => {
+            let seconds = (finished - started).num_milliseconds().max(0) as f64 / 1000.0;
+            metrics.restore_took(&job.policy, seconds);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(job_id = job.id, error = %e, "restore time not recorded in the metrics")
+        }
+    }
 }
 
 #[cfg(test)]

@@ -115,3 +115,69 @@ async fn api_calls_rpo_and_in_flight_jobs_appear_on_the_metrics_page() {
         .lines()
         .any(|l| l == "vbs_agent_jobs_in_flight 0"));
 }
+
+#[test]
+fn a_verified_restore_sets_its_gauge_and_restore_times_fill_the_histogram() {
+    use chrono::{TimeZone, Utc};
+
+    use crate::store::{JobRecord, JobStatus, Phase};
+
+    let metrics = Metrics::new();
+    let start = Utc.with_ymd_and_hms(2026, 11, 22, 5, 0, 0).unwrap();
+    let end = Utc.with_ymd_and_hms(2026, 11, 22, 5, 20, 0).unwrap();
+    let job = JobRecord {
+        id: 7,
+        run_id: 3,
+        policy: "db.drill".into(),
+        kind: crate::kind::PolicyKind::Restore,
+        cloud: "prod".into(),
+        target: "vol-a".into(),
+        slot: start,
+        resource_name: "db.drill-x".into(),
+        status: JobStatus::Verified,
+        phase: Phase::Done,
+        snapshot_id: None,
+        backup_id: Some("bk".into()),
+        size_gb: Some(8),
+        is_incremental: None,
+        fail_reason: None,
+        started_at: start,
+        finished_at: Some(end),
+        attempt: 1,
+        attempt_started_at: start,
+        blocked_by: None,
+        retry_at: None,
+    };
+    metrics.job_ended(&job);
+    metrics.restore_took("db.drill", 90.0);
+    metrics.restore_took("db.drill", 700.0);
+    metrics.set_last_verified("db.drill", "vol-b", 1_700_000_000);
+
+    let page = metrics.encode().unwrap();
+    let has = |line: &str| page.lines().any(|l| l == line);
+    let ts = end.timestamp();
+    assert!(
+        has(&format!(
+            r#"vbs_agent_restore_last_verified_timestamp_seconds{{policy="db.drill",target="vol-a"}} {ts}"#
+        )),
+        "{page}"
+    );
+    assert!(
+        has(
+            r#"vbs_agent_restore_last_verified_timestamp_seconds{policy="db.drill",target="vol-b"} 1700000000"#
+        ),
+        "{page}"
+    );
+    assert!(
+        has(r#"vbs_agent_restore_duration_seconds_count{policy="db.drill"} 2"#),
+        "{page}"
+    );
+    assert!(
+        has(r#"vbs_agent_restore_duration_seconds_sum{policy="db.drill"} 790.0"#),
+        "{page}"
+    );
+    assert!(
+        page.contains("# TYPE vbs_agent_restore_duration_seconds histogram"),
+        "{page}"
+    );
+}

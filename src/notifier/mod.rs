@@ -1,6 +1,7 @@
 //! Notifications to operators (`notify:` in the policy file): a JSON POST
 //! to a webhook and/or a command run with the same JSON on its standard
-//! input, on job failure, on success and on an RPO breach.
+//! input, on job failure, on success, on an RPO breach and on a failed
+//! restore drill.
 //!
 //! Deliveries run in their own tasks, each bounded by the block's
 //! `timeout`: a notifier that fails, answers 500 or hangs is logged and
@@ -16,15 +17,16 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::config::secret::SecretSource;
-use crate::config::{AuthConfig, Config, Notify, NotifyOn, Policy};
+use crate::config::{AuthConfig, Config, Notify, NotifyOn, Policy, DRILL_SUFFIX};
 use crate::engine::{JobEvent, JobListener};
-use crate::store::{JobRecord, JobStatus, Store};
+use crate::kind::PolicyKind;
+use crate::store::{JobRecord, JobStatus, RestoreColumns, Store};
 
 /// What every notification carries. Every key is always present (`null`
 /// when it does not apply), so receivers can rely on the shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Payload {
-    /// `failure`, `success` or `rpo_breach`.
+    /// `failure`, `success`, `rpo_breach` or `drill_failure`.
     pub event: &'static str,
     pub policy: String,
     pub target: String,
@@ -43,14 +45,22 @@ pub struct Payload {
     /// RPO breach: age of the newest good backup and the policy's RPO, in seconds.
     pub age_seconds: Option<u64>,
     pub rpo_seconds: Option<u64>,
+    /// Drill failure: the scratch volume restored into, once created.
+    pub volume_id: Option<String>,
+    /// Drill failure: what `verify` said (`passed`, `failed`, `timed_out`,
+    /// `none`), or `null` when the drill ended before it ran.
+    pub verify: Option<String>,
 }
 
 impl Payload {
     /// The payload for a finished job, if its status is one notifications
     /// are about.
+    /// A drill's restore that failed is a `drill_failure`.
     pub fn for_job(job: &JobRecord, now: DateTime<Utc>) -> Option<(NotifyOn, Self)> {
+        let drill = job.kind == PolicyKind::Restore && job.policy.ends_with(DRILL_SUFFIX);
         let outcome = match job.status {
             JobStatus::Succeeded => NotifyOn::Success,
+            JobStatus::Failed | JobStatus::TimedOut if drill => NotifyOn::DrillFailure,
             JobStatus::Failed | JobStatus::TimedOut => NotifyOn::Failure,
             _ => return None,
         };
@@ -69,11 +79,23 @@ impl Payload {
                 time: rfc3339(now),
                 age_seconds: None,
                 rpo_seconds: None,
+                volume_id: None,
+                verify: None,
             },
         ))
     }
 
+    /// Adds what a restore's own row says: the volume restored into and
+    /// the verdict of `verify`.
+    pub fn with_restore(mut self, restore: &RestoreColumns) -> Self {
+        self.volume_id = restore.volume_id.clone();
+        self.verify = restore.verify.clone();
+        self
+    }
+
     /// The payload for a target out of its RPO.
+    /// For a drill policy (`restore`) the age is that of the newest
+    /// verified restore, against the restore RPO.
     pub fn for_rpo_breach(
         policy: &str,
         target: &str,
@@ -82,13 +104,18 @@ impl Payload {
         now: DateTime<Utc>,
     ) -> Self {
         let round = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
+        let (newest, limit) = if policy.ends_with(DRILL_SUFFIX) {
+            ("verified restore", "restore RPO")
+        } else {
+            ("good backup", "RPO")
+        };
         Self {
             event: NotifyOn::RpoBreach.as_str(),
             policy: policy.to_string(),
             target: target.to_string(),
             status: NotifyOn::RpoBreach.as_str().to_string(),
             reason: Some(format!(
-                "the newest good backup is {} old; the RPO is {}",
+                "the newest {newest} is {} old; the {limit} is {}",
                 round(age),
                 round(rpo)
             )),
@@ -99,6 +126,8 @@ impl Payload {
             time: rfc3339(now),
             age_seconds: Some(age.as_secs()),
             rpo_seconds: Some(rpo.as_secs()),
+            volume_id: None,
+            verify: None,
         }
     }
 
@@ -113,6 +142,8 @@ impl Payload {
             ("VBS_JOB_ID", self.job_id.map(|j| j.to_string())),
             ("VBS_AGE_SECONDS", self.age_seconds.map(|s| s.to_string())),
             ("VBS_RPO_SECONDS", self.rpo_seconds.map(|s| s.to_string())),
+            ("VBS_VOLUME_ID", self.volume_id.clone()),
+            ("VBS_VERIFY", self.verify.clone()),
         ];
         let mut env = vec![
             ("VBS_EVENT", self.event.to_string()),
@@ -169,9 +200,18 @@ impl Notifier {
 
     /// Notifies the end of `job` when `policy` asks for its outcome.
     pub fn job_finished(&self, policy: &Policy, job: &JobRecord) {
-        let Some((outcome, payload)) = Payload::for_job(job, Utc::now()) else {
+        let Some((outcome, mut payload)) = Payload::for_job(job, Utc::now()) else {
             return;
         };
+        if outcome == NotifyOn::DrillFailure {
+            match self.store.as_deref().map(|s| s.restore_columns(job.id)) {
+                Some(Ok(restore)) => payload = payload.with_restore(&restore),
+                Some(Err(e)) => {
+                    tracing::warn!(job_id = job.id, error = %e, "drill notification without its volume and verdict")
+                }
+                None => {}
+            }
+        }
         self.send(policy, outcome, payload);
     }
 

@@ -6,7 +6,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::config::{self, DEFAULT_NOTIFY_TIMEOUT};
+use crate::config::{self, DEFAULT_NOTIFY_ON, DEFAULT_NOTIFY_TIMEOUT};
 use crate::store::Phase;
 
 fn failed_job() -> JobRecord {
@@ -49,6 +49,7 @@ fn a_failed_job_payload_has_every_key() {
             "reason": "Connection to swift failed", "backup_id": "1d1139d8",
             "snapshot_id": "66a574c0", "slot": "2026-11-21T01:30:00Z", "job_id": 42,
             "time": "2026-11-21T01:31:05Z", "age_seconds": null, "rpo_seconds": null,
+            "volume_id": null, "verify": null,
         })
     );
     let env = payload.env();
@@ -66,6 +67,59 @@ fn a_failed_job_payload_has_every_key() {
     assert_eq!(Payload::for_job(&job, now).unwrap().0, NotifyOn::Success);
     job.status = JobStatus::SkippedOverlap;
     assert!(Payload::for_job(&job, now).is_none());
+}
+
+#[test]
+fn a_failed_drill_is_a_drill_failure_with_its_scratch_volume_and_verdict() {
+    let now = Utc.with_ymd_and_hms(2026, 11, 22, 5, 40, 0).unwrap();
+    let mut job = failed_job();
+    job.policy = "db-nightly.drill".into();
+    job.kind = crate::kind::PolicyKind::Restore;
+    job.snapshot_id = None;
+    job.fail_reason = Some("verify failed: exit status 1".into());
+    let (outcome, payload) = Payload::for_job(&job, now).unwrap();
+    assert_eq!(outcome, NotifyOn::DrillFailure);
+    let restore = RestoreColumns {
+        volume_id: Some("9f1e0c3a".into()),
+        verify: Some("failed".into()),
+        ..Default::default()
+    };
+    let v = serde_json::to_value(payload.with_restore(&restore)).unwrap();
+    assert_eq!(v["event"], "drill_failure");
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["backup_id"], "1d1139d8");
+    assert_eq!(v["volume_id"], "9f1e0c3a");
+    assert_eq!(v["verify"], "failed");
+    assert_eq!(v["reason"], "verify failed: exit status 1");
+
+    job.status = JobStatus::TimedOut;
+    assert_eq!(
+        Payload::for_job(&job, now).unwrap().0,
+        NotifyOn::DrillFailure
+    );
+    // A restore on request is no drill: its failure is a plain failure.
+    job.policy = crate::config::MANUAL_RESTORE_POLICY.into();
+    assert_eq!(Payload::for_job(&job, now).unwrap().0, NotifyOn::Failure);
+    // A verified drill is not notified (nothing to act on).
+    job.policy = "db-nightly.drill".into();
+    job.status = JobStatus::Verified;
+    assert!(Payload::for_job(&job, now).is_none());
+}
+
+#[test]
+fn a_drills_rpo_breach_speaks_of_verified_restores() {
+    let now = Utc.with_ymd_and_hms(2026, 11, 21, 8, 0, 0).unwrap();
+    let p = Payload::for_rpo_breach(
+        "db-nightly.drill",
+        "vol-1",
+        Duration::from_secs(8 * 24 * 3600),
+        Duration::from_secs(7 * 24 * 3600),
+        now,
+    );
+    assert_eq!(
+        p.reason.as_deref(),
+        Some("the newest verified restore is 8days old; the restore RPO is 7days")
+    );
 }
 
 #[test]
@@ -125,7 +179,11 @@ fn a_policy_notify_replaces_the_default_one() {
         inherited.webhook.as_ref().map(url::Url::as_str),
         Some("https://hooks.example.com/t0k3n")
     );
-    assert_eq!(inherited.on, [NotifyOn::Failure, NotifyOn::RpoBreach]);
+    assert_eq!(inherited.on, DEFAULT_NOTIFY_ON);
+    assert!(
+        inherited.on.contains(&NotifyOn::DrillFailure),
+        "a failed drill is heard by default"
+    );
     assert_eq!(inherited.timeout, DEFAULT_NOTIFY_TIMEOUT);
     let own = config.policies[1].notify.clone().unwrap();
     assert_eq!((own.webhook, own.on), (None, vec![NotifyOn::Success]));
@@ -150,7 +208,14 @@ fn the_example_policy_file_notifies_as_its_comments_say() {
     let config = config::load(path).unwrap_or_else(|e| panic!("{e}"));
     let notify = |name: &str| config.policy(name).unwrap().notify.clone().unwrap();
     let paging = notify("db-nightly");
-    assert_eq!(paging.on, [NotifyOn::Failure, NotifyOn::RpoBreach]);
+    assert_eq!(
+        paging.on,
+        [
+            NotifyOn::Failure,
+            NotifyOn::RpoBreach,
+            NotifyOn::DrillFailure
+        ]
+    );
     assert_eq!(paging.command.unwrap()[0], "/usr/local/bin/page-oncall");
     let staging = notify("staging-db");
     assert_eq!(

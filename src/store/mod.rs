@@ -75,6 +75,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0010_history_id.sql"),
     migration!("0011_job_kind_phases.sql"),
     migration!("0012_restores.sql"),
+    migration!("0013_compliance_verified.sql"),
 ];
 
 /// The first `count` migrations, as the migrator takes them.

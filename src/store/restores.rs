@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::{format_ts, parse_ts, Store, StoreError};
+use super::{format_ts, parse_ts, LastSuccess, Store, StoreError};
 
 /// A restore job's own row, written with the job.
 #[derive(Debug, Clone)]
@@ -241,6 +241,36 @@ impl Store {
             last.insert(target, parse_ts(&at)?);
         }
         Ok(last)
+    }
+
+    /// How long each verified restore of (policy, source volume) with its
+    /// slot in `[since, until]` took (`v_restores.restore_s`, the measured
+    /// RTO), shortest first.
+    pub fn verified_restore_seconds(
+        &self,
+        policy: &str,
+        target: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<f64>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT v.restore_s FROM v_restores v JOIN jobs j ON j.id = v.job_id
+              WHERE v.policy = ?1 AND v.source_volume = ?2 AND v.status = 'verified'
+                AND v.restore_s IS NOT NULL AND j.slot >= ?3 AND j.slot <= ?4
+              ORDER BY v.restore_s",
+        )?;
+        let rows = stmt.query_map(
+            params![policy, target, format_ts(since), format_ts(until)],
+            |r| r.get(0),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest verified restore of every (policy, source volume): when
+    /// it ended (the `restore_last_verified_timestamp` gauge at start-up).
+    pub fn last_verified_restores(&self) -> Result<Vec<LastSuccess>, StoreError> {
+        self.last_ended_with("'verified'")
     }
 
     fn update_restore(

@@ -16,12 +16,18 @@ pub struct LastSuccess {
 impl Store {
     /// The end of the newest successful job of each (policy, target).
     pub fn last_successes(&self) -> Result<Vec<LastSuccess>, StoreError> {
+        self.last_ended_with("'succeeded', 'verified'")
+    }
+
+    /// The end of the newest job of each (policy, target) whose status is
+    /// in `statuses` (a list of quoted status names, our own constants).
+    pub(super) fn last_ended_with(&self, statuses: &str) -> Result<Vec<LastSuccess>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare(&format!(
             "SELECT policy, target, MAX(finished_at) FROM jobs \
-             WHERE status IN ('succeeded', 'verified') AND finished_at IS NOT NULL \
-             GROUP BY policy, target ORDER BY policy, target",
-        )?;
+             WHERE status IN ({statuses}) AND finished_at IS NOT NULL \
+             GROUP BY policy, target ORDER BY policy, target"
+        ))?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,

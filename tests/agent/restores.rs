@@ -3,6 +3,7 @@
 //! every bad case the issue names; each ends with a recorded outcome and
 //! no scratch volume left in the cloud.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
@@ -10,7 +11,10 @@ use chrono::{SubsecRound, Utc};
 use crate::helper::sim::{VolumeDeletionFaults, VolumeFault};
 use crate::helper::{make_backup, policy_yaml, volume, volume_id, Setup, World, PROJECT};
 use vbs_agent::config::{RestoreInto, DRILL_SUFFIX};
+use vbs_agent::engine::Engine;
 use vbs_agent::engine::RestoreRequest;
+use vbs_agent::metrics::Metrics;
+use vbs_agent::notifier::Notifier;
 use vbs_agent::store::{JobRecord, JobStatus, Trigger};
 
 /// A backup policy `db` over `volumes` with `drill` as its drill block.
@@ -94,7 +98,15 @@ async fn a_drill_restores_verifies_and_deletes_its_scratch_volume() {
         "      verify:\n        command: [/bin/sh, {}]\n",
         check.display()
     );
-    let setup = drilled(&world, &[volume_id(1), volume_id(3)], &drill, "");
+    let mut setup = drilled(&world, &[volume_id(1), volume_id(3)], &drill, "");
+    let metrics = Metrics::new();
+    setup.engine = Engine::new(
+        &setup.config,
+        Arc::clone(&setup.store),
+        crate::helper::fast(),
+    )
+    .unwrap()
+    .with_metrics(metrics.clone());
     let drills = setup.backup_then_drill().await;
 
     assert_eq!(drills.len(), 2);
@@ -128,6 +140,22 @@ async fn a_drill_restores_verifies_and_deletes_its_scratch_volume() {
         .filter(|e| e.kind == "volume")
         .collect();
     assert_eq!(made.len(), 2, "{made:#?}");
+
+    // Both restores are in the histogram, and each volume has its gauge.
+    let page = metrics.encode().unwrap();
+    assert!(
+        page.lines()
+            .any(|l| l == r#"vbs_agent_restore_duration_seconds_count{policy="db.drill"} 2"#),
+        "{page}"
+    );
+    for job in &drills {
+        let gauge = format!(
+            r#"vbs_agent_restore_last_verified_timestamp_seconds{{policy="db.drill",target="{}"}} {}"#,
+            job.target,
+            job.finished_at.unwrap().timestamp()
+        );
+        assert!(page.lines().any(|l| l == gauge), "{gauge} in {page}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -372,9 +400,38 @@ async fn a_failing_verify_fails_the_drill_with_its_output() {
     let world = World::start_instant(vec![volume(1, None)]).await;
     let drill =
         "      verify:\n        command: [/bin/sh, -c, \"echo checksum mismatch >&2; exit 3\"]\n";
-    let setup = drilled(&world, &[volume_id(1)], drill, "");
+    // The policy's notify block (default `on:`) writes each payload to a file.
+    let payload = world.path("payload.json");
+    let notify = format!(
+        "    notify:\n      command: [sh, -c, 'cat > \"$0\"', {}]\n",
+        payload.display()
+    );
+    let Setup {
+        config,
+        store,
+        engine,
+    } = drilled(&world, &[volume_id(1)], &format!("{drill}{notify}"), "");
+    let notifier = Arc::new(Notifier::new(&config, Some(Arc::clone(&store))));
+    let engine = engine.with_listener(notifier.clone());
+    let setup = Setup {
+        config,
+        store,
+        engine,
+    };
     let job = setup.backup_then_drill().await.remove(0);
     assert_failed_cleanly(&world, &job, &["exit 3", "checksum mismatch"]);
+
+    notifier.flush().await;
+    let sent: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&payload).unwrap()).unwrap();
+    let scratch = setup.store.restore_columns(job.id).unwrap().volume_id;
+    assert_eq!(sent["event"], "drill_failure", "{sent}");
+    assert_eq!(sent["policy"], format!("db{DRILL_SUFFIX}"));
+    assert_eq!(sent["job_id"], job.id);
+    assert_eq!(sent["backup_id"].as_str(), job.backup_id.as_deref());
+    assert!(scratch.is_some());
+    assert_eq!(sent["volume_id"].as_str(), scratch.as_deref());
+    assert_eq!(sent["verify"], "failed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

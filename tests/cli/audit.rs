@@ -9,7 +9,7 @@ use std::process::Output;
 use crate::helper::{agent, agent_async, text};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use vbs_agent::store::{JobStatus, JobUpdate, NewRunJob, Phase, Store, Trigger};
+use vbs_agent::store::{JobStatus, JobUpdate, NewRestore, NewRunJob, Phase, Store, Trigger};
 
 const A: &str = "0000000a-0000-4000-8000-00000000000a";
 const B: &str = "0000000b-0000-4000-8000-00000000000b";
@@ -33,11 +33,16 @@ enum Outcome {
     RetriedThenFailed(&'static str, &'static str),
     SkippedOverlap,
     Missed,
+    /// A drill's restore: the volume restored in this many seconds and
+    /// verified.
+    Verified(i64),
 }
 
 /// Records one run of `policy` at `slot` with one job per target, each
-/// ending as given, with every timestamp derived from the slot.
+/// ending as given, with every timestamp derived from the slot. A drill
+/// policy's (`<policy>.drill`) jobs are restores into scratch volumes.
 fn record(store: &Store, policy: &str, slot: DateTime<Utc>, jobs: &[(&str, Outcome)]) {
+    let drill = policy.ends_with(".drill");
     let names: Vec<String> = jobs
         .iter()
         .map(|(t, _)| format!("{policy}-{}-{}", slot.format("%Y%m%dT%H%M%SZ"), &t[..8]))
@@ -47,7 +52,7 @@ fn record(store: &Store, policy: &str, slot: DateTime<Utc>, jobs: &[(&str, Outco
         .zip(&names)
         .map(|((target, outcome), name)| NewRunJob {
             target,
-            kind: "backup",
+            kind: if drill { "restore" } else { "backup" },
             cloud: "prod",
             resource_name: name,
             status: match outcome {
@@ -56,7 +61,13 @@ fn record(store: &Store, policy: &str, slot: DateTime<Utc>, jobs: &[(&str, Outco
                 _ => JobStatus::Running,
             },
             blocked_by: None,
-            restore: None,
+            restore: drill.then_some(NewRestore {
+                requested_by: "schedule",
+                into_volume: "scratch",
+                volume_id: None,
+                restore_api: "cinder",
+                backup_id: None,
+            }),
         })
         .collect();
     let run = store
@@ -100,6 +111,17 @@ fn record(store: &Store, policy: &str, slot: DateTime<Utc>, jobs: &[(&str, Outco
                 store
                     .update_job(id, &fail(second, at(180)), at(180))
                     .unwrap();
+            }
+            Outcome::Verified(seconds) => {
+                store.restore_started(id, None, at(30)).unwrap();
+                store.restore_finished(id, at(30 + seconds)).unwrap();
+                let update = JobUpdate {
+                    phase: Some(Phase::Done),
+                    status: Some(JobStatus::Verified),
+                    finished_at: Some(at(60 + seconds)),
+                    ..Default::default()
+                };
+                store.update_job(id, &update, at(60 + seconds)).unwrap();
             }
             Outcome::SkippedOverlap | Outcome::Missed => {}
         }
@@ -554,6 +576,144 @@ fn report_exits_0_when_every_target_is_within_its_rpo() {
     let bad = h.report(&["--since", "yesterday"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("--since: `yesterday` is not a time"));
+}
+
+/// A daily drill of `nightly` (05:00) restoring one of its three volumes
+/// per run: each volume every third day, so a derived restore RPO of
+/// 3 × 24 h + the drill's 6 h timeout. A was last verified on the 17th,
+/// B on the 20th, C on the 19th and its drill on the 21st failed.
+fn drilled_history(drill_extra: &str) -> History {
+    let h = History::new();
+    let store = Store::open(&h.db()).unwrap();
+    let day = |d: u32| utc(&format!("2026-11-{d}T05:00:00Z"));
+    record(
+        &store,
+        "nightly.drill",
+        day(17),
+        &[(A, Outcome::Verified(240))],
+    );
+    record(
+        &store,
+        "nightly.drill",
+        day(19),
+        &[(C, Outcome::Verified(90))],
+    );
+    record(
+        &store,
+        "nightly.drill",
+        day(20),
+        &[(B, Outcome::Verified(120))],
+    );
+    record(
+        &store,
+        "nightly.drill",
+        day(21),
+        &[(C, Outcome::Failed("verify failed: exit status 1"))],
+    );
+    // The backups' own RPO wide enough that only the drill can breach.
+    h.write_config(&format!(
+        "    rpo: 3d\n    drill:\n      schedule: \"0 0 5 * * *\"\n      sample: 1\n{drill_extra}"
+    ));
+    h
+}
+
+#[test]
+fn report_shows_restores_and_exits_3_on_a_restore_rpo_breach() {
+    let h = drilled_history("");
+    let at = ["--at", "2026-11-22T00:00:00Z", "--since", "7d"];
+    let out = h.report(&[&at[..], &["--format", "json"]].concat());
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let backup = target(&report, "nightly", A);
+    assert_eq!(backup["rpo_breached"], false);
+    assert_eq!(
+        (&backup["restore_rpo"], &backup["restores"]),
+        (&Value::Null, &Value::Null)
+    );
+
+    let a = target(&report, "nightly.drill", A);
+    assert_eq!(a["kind"], "restore");
+    assert_eq!(
+        a["rpo_seconds"],
+        78 * 3600,
+        "3 runs of 24 h + the 6 h timeout"
+    );
+    assert_eq!(a["rpo_source"], "schedule");
+    assert_eq!(
+        (&a["restore_rpo"], &a["rpo_breached"]),
+        (&Value::Bool(true), &Value::Bool(true))
+    );
+    assert_eq!(
+        a["restores"]["last_verified_at"],
+        "2026-11-17T05:00:00.000Z"
+    );
+    assert_eq!(
+        a["restores"]["last_verified_age_seconds"],
+        4 * 86400 + 19 * 3600
+    );
+    assert_eq!(a["restores"]["worst_restore_seconds"], 240.0);
+
+    let b = target(&report, "nightly.drill", B);
+    assert_eq!(b["restore_rpo"], false);
+    let c = target(&report, "nightly.drill", C);
+    assert_eq!(c["restore_rpo"], false, "verified on the 19th, within 78 h");
+    assert_eq!(c["failed"], 1);
+    assert_eq!(c["restores"]["verified"], 1);
+    assert_eq!(c["restores"]["median_restore_seconds"], 90.0);
+
+    let table = h.report(&at);
+    assert_eq!(table.status.code(), Some(3));
+    let table = text(&table.stdout);
+    let drill_row = |id: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with("nightly.drill") && l.contains(id))
+            .unwrap_or_else(|| panic!("{id}: {table}"))
+            .to_string()
+    };
+    assert!(
+        table.contains("restores (drills: a verified restore within the restore RPO)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("last verified") && table.contains("median restore"),
+        "{table}"
+    );
+    assert!(drill_row(A).contains("OUT OF RESTORE RPO"), "{table}");
+    assert!(
+        drill_row(A).contains("4days 19h") && drill_row(A).contains("3days 6h"),
+        "{table}"
+    );
+    assert!(
+        drill_row(C).contains("1/2 (50%)") && drill_row(C).contains("1m 30s"),
+        "{table}"
+    );
+    assert!(table.contains("0 of 4 target(s) out of RPO"), "{table}");
+    assert!(
+        table.contains("1 of 3 drilled volume(s) out of restore RPO"),
+        "{table}"
+    );
+
+    // A drill rpo wide enough: nothing is out, exit 0.
+    let h = drilled_history("      rpo: 5d\n");
+    let out = h.report(&at);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("0 of 3 drilled volume(s) out of restore RPO"));
+
+    // v_compliance counts a drill's verified restores as its successes.
+    let conn =
+        rusqlite::Connection::open_with_flags(h.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let row: (i64, i64, String) = conn
+        .query_row(
+            "SELECT succeeded, failed, last_success_at FROM v_compliance
+             WHERE policy = 'nightly.drill' AND target = ?1",
+            [C],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(row, (1, 1, "2026-11-19T05:00:00.000Z".to_string()));
 }
 
 #[test]
