@@ -326,6 +326,13 @@ mod tests {
     }
 
     #[test]
+    fn cinder_unknown_availability_zone_is_permanent() {
+        // Cinder 29's answer to a volume create in a zone it has no volumes in.
+        let f = fault(Some("400"), "Availability zone 'no-such-az' is invalid.");
+        assert_eq!(classify(400, &f), ErrorClass::Permanent);
+    }
+
+    #[test]
     fn vendor_codes_decide_over_status() {
         assert_eq!(
             classify(400, &fault(Some("VolumeBackup.0206"), "x")),

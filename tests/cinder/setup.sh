@@ -15,7 +15,9 @@
 # 3 minutes, ~400 MB of disk. Later starts take ~30 s.
 #
 # Only storage and auth are stand-ins: volumes are sparse files
-# (peer_localfile.py) and the project id is taken from the URL without
+# (peer_localfile.py) named $BASE/vols/volume-<volume id>, which the restore
+# tests write and read (set VBS_CINDER_VOLUMES=$BASE/vols for them when BASE
+# is not the default), and the project id is taken from the URL without
 # checking X-Auth-Token (peer_auth.py). The API, scheduler, backup manager,
 # database and backup driver are Cinder's own code.
 #
@@ -195,7 +197,7 @@ start() {
     log "scheduler, volume and backup services are not all up; logs: $BASE/logs"
     return 1
   fi
-  log "ready: VBS_CINDER_URL=http://127.0.0.1:$API_PORT"
+  log "ready: VBS_CINDER_URL=http://127.0.0.1:$API_PORT VBS_CINDER_VOLUMES=$BASE/vols"
 }
 
 stop_pid() { # pidfile

@@ -15,30 +15,34 @@ use vbs_agent::engine::retention::Verdict;
 use vbs_agent::engine::Engine;
 use vbs_agent::store::{JobStatus, Store, Trigger};
 
-/// The peer's URL, or `None` after saying that these tests are skipped.
-fn cinder_url() -> Option<String> {
+/// The peer's URL, or `None` after saying (once per test binary) that the
+/// real-Cinder tests are skipped.
+pub(super) fn cinder_url() -> Option<String> {
+    static SAID: std::sync::Once = std::sync::Once::new();
     match std::env::var("VBS_CINDER_URL") {
         Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_string()),
         _ => {
             // Written to stderr directly: the test harness captures print!.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED real-Cinder tests: VBS_CINDER_URL is not set; start a real Cinder with `bash tests/cinder/setup.sh start`, then VBS_CINDER_URL=http://127.0.0.1:8776 cargo test"
-            );
+            SAID.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED real-Cinder tests: VBS_CINDER_URL is not set; start a real Cinder with `bash tests/cinder/setup.sh start`, then VBS_CINDER_URL=http://127.0.0.1:8776 cargo test"
+                );
+            });
             None
         }
     }
 }
 
 /// A project of our own on the peer, so runs never see each other's resources.
-struct Peer {
-    url: String,
-    project: String,
+pub(super) struct Peer {
+    pub(super) url: String,
+    pub(super) project: String,
     http: reqwest::Client,
 }
 
 impl Peer {
-    fn new(url: String) -> Self {
+    pub(super) fn new(url: String) -> Self {
         let project = uuid::Uuid::new_v4().simple().to_string();
         Self {
             url,
@@ -47,7 +51,12 @@ impl Peer {
         }
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(super) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self
             .http
             .request(method, format!("{}/v3/{}/{path}", self.url, self.project))
@@ -61,7 +70,7 @@ impl Peer {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    async fn create_volume(&self) -> String {
+    pub(super) async fn create_volume(&self) -> String {
         // Test set-up, not the agent under test: ride out a transient 5xx.
         let mut attempt = 0;
         let (status, body) = loop {
@@ -85,7 +94,7 @@ impl Peer {
         id
     }
 
-    async fn wait_status(&self, path: &str, key: &str, want: &str) {
+    pub(super) async fn wait_status(&self, path: &str, key: &str, want: &str) {
         for _ in 0..300 {
             let (_, body) = self.call(reqwest::Method::GET, path, None).await;
             if body[key]["status"] == want {
@@ -97,7 +106,7 @@ impl Peer {
     }
 
     /// Deletes every backup of the project, dependants first, and the volumes.
-    async fn tidy(&self, volumes: &[String]) {
+    pub(super) async fn tidy(&self, volumes: &[String]) {
         for _ in 0..120 {
             let (_, list) = self
                 .call(reqwest::Method::GET, "backups/detail", None)
@@ -135,7 +144,7 @@ impl Peer {
         self.write_policy_with(dir, volumes, schedule, "")
     }
 
-    fn write_policy_with(
+    pub(super) fn write_policy_with(
         &self,
         dir: &std::path::Path,
         volumes: &[String],
@@ -143,6 +152,12 @@ impl Peer {
         extra: &str,
     ) -> std::path::PathBuf {
         std::fs::write(dir.join("token"), "cinder-peer-accepts-any-token\n").unwrap();
+        // 0600, as the agent wants its secret files.
+        std::fs::set_permissions(
+            dir.join("token"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
         let vols: String = volumes.iter().map(|v| format!("      - {v}\n")).collect();
         let text = format!(
             "state_dir: {state}\ndefaults:\n  completion_timeout: 10m\n  poll: {{ initial: 1s, max: 3s }}\nclouds:\n  peer:\n    project_id: {project}\n    endpoints:\n      volume: {url}\n      backup: {url}\n    auth:\n      type: token\n      token_file: {token}\npolicies:\n  - name: peer-test\n    kind: backup\n    cloud: peer\n    schedule: \"{schedule}\"\n{extra}    volumes:\n{vols}",

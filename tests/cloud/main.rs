@@ -1,5 +1,6 @@
 //! Talking to the cloud: the API client, authentication conventions, bad,
-//! huge and redirecting answers, and the real Cinder peer.
+//! huge and redirecting answers, and the real Cinder peer: backups and
+//! restores.
 
 #[path = "../helper/mod.rs"]
 mod helper;
@@ -8,5 +9,6 @@ mod api_client;
 mod auth_conventions;
 mod bad_answers;
 mod cinder_peer;
+mod cinder_restore;
 mod huge_answers;
 mod redirects;
