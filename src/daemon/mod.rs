@@ -118,6 +118,14 @@ pub async fn serve(
         if n > 0 {
             tracing::info!(jobs = n, "unfinished jobs continued");
         }
+        // Scratch volumes earlier drills (resumed ones too) could not delete.
+        let gone = resumer.sweep_scratch().await?;
+        if gone > 0 {
+            tracing::info!(
+                volumes = gone,
+                "scratch volumes left by earlier drills deleted"
+            );
+        }
         Ok(None)
     });
     let now = Utc::now();
