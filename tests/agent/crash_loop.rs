@@ -1,19 +1,24 @@
 //! The agent killed with SIGKILL at random moments while jobs run, then
-//! restarted, many times, for every policy kind (the cycle itself is
-//! `helper::crash`): no duplicates, nothing lost, nothing left behind.
+//! restarted, many times, for every policy kind and for drills (the cycle
+//! itself is `helper::crash`): no duplicates, nothing lost, nothing left
+//! behind.
 //!
-//! `VBS_CRASH_CYCLES` sets the number of cycles (default 20 for backups, 8
-//! for the others; the long version is e.g. `VBS_CRASH_CYCLES=300 cargo
+//! `VBS_CRASH_CYCLES` sets the number of cycles (default 20 for backups and
+//! drills, 8 for the others; the long version is e.g. `VBS_CRASH_CYCLES=300 cargo
 //! test --release --test agent crash_loop -- --nocapture`).
 
+use std::io::Write;
 use std::time::Duration;
 
 use crate::helper::crash::{crash_cycles, cycles, Kind};
 use crate::helper::sim::{Faults, LedgerEntry};
 use crate::helper::{
-    all_finished, backup_ids, policy_yaml, server, server_id, server_policy_yaml, signal,
-    snapshot_ids, snapshot_policy_yaml, spawn_agent, volume, volume_id, wait_for, World, PROJECT,
+    all_finished, backup_ids, fast, load, make_backup, policy_yaml, restore_volumes_left, server,
+    server_id, server_policy_yaml, signal, snapshot_ids, snapshot_policy_yaml, spawn_agent, volume,
+    volume_id, volumes_made, wait_for, World, PROJECT,
 };
+use vbs_agent::api::CloudClient;
+use vbs_agent::config::PolicyKind;
 use vbs_agent::store::{JobRecord, JobStatus, Store};
 
 /// Slow answers widen the window between the cloud acting on a create and
@@ -44,6 +49,7 @@ fn made_once_as_recorded(made: &[&LedgerEntry], job: &JobRecord, recorded: Optio
 
 const BACKUP: Kind = Kind {
     name: "backup",
+    good: JobStatus::Succeeded,
     made: "backup",
     policy: |schedule| policy_yaml("crash", schedule, &three_volumes(), ""),
     recorded: |store, job| {
@@ -54,23 +60,25 @@ const BACKUP: Kind = Kind {
             .chain(earlier.into_iter().filter_map(|a| a.backup_id))
             .collect()
     },
-    check_succeeded: |_, made, job| made_once_as_recorded(made, job, job.backup_id.as_ref()),
+    check_good: |_, _, made, job| made_once_as_recorded(made, job, job.backup_id.as_ref()),
     // No temporary snapshot is left behind.
     leftovers: snapshot_ids,
 };
 
 const SNAPSHOT: Kind = Kind {
     name: "snapshot",
+    good: JobStatus::Succeeded,
     made: "snapshot",
     policy: |schedule| snapshot_policy_yaml("crash", schedule, &three_volumes(), ""),
     recorded: |_, job| job.snapshot_id.iter().cloned().collect(),
-    check_succeeded: |_, made, job| made_once_as_recorded(made, job, job.snapshot_id.as_ref()),
+    check_good: |_, _, made, job| made_once_as_recorded(made, job, job.snapshot_id.as_ref()),
     // A snapshot policy makes no backup.
     leftovers: backup_ids,
 };
 
 const SERVER: Kind = Kind {
     name: "server",
+    good: JobStatus::Succeeded,
     made: "checkpoint",
     policy: |schedule| server_policy_yaml("crash", schedule, &[server_id(1), server_id(2)], ""),
     recorded: |store, job| {
@@ -81,7 +89,7 @@ const SERVER: Kind = Kind {
             .into_iter()
             .collect()
     },
-    check_succeeded: |world, _, job| {
+    check_good: |world, _, _, job| {
         let live = world.sim.checkpoints(PROJECT);
         let item = live
             .iter()
@@ -93,6 +101,58 @@ const SERVER: Kind = Kind {
         );
     },
     leftovers: |_| Vec::new(),
+};
+
+/// The volumes drilled: detached ones, so a backup by hand needs no force.
+fn drilled_volumes() -> Vec<String> {
+    [1, 3, 5].map(volume_id).to_vec()
+}
+
+/// A backup policy that never runs in the loop, whose drill runs on
+/// `schedule`, all three volumes at once, each checked by a short verify.
+fn drill_policy(schedule: &str) -> String {
+    let drill = format!(
+        "    drill:\n      schedule: \"{schedule}\"\n      max_concurrent: 3\n      verify:\n        command: [/bin/sh, -c, 'test -n \"$VBS_RESTORE_VOLUME_ID\" && sleep 0.2']\n"
+    );
+    policy_yaml("crash", "0 0 3 1 1 *", &drilled_volumes(), &drill)
+}
+
+/// The scratch volumes the agent made that are still in the cloud, live or
+/// in the ledger.
+fn scratch_volumes_left(world: &World) -> Vec<String> {
+    let in_ledger = volumes_made(world)
+        .into_iter()
+        .filter(|e| e.deleted_at.is_none())
+        .map(|e| format!("{} {} {} (ledger)", e.id, e.status, e.name));
+    restore_volumes_left(world)
+        .into_iter()
+        .chain(in_ledger)
+        .collect()
+}
+
+const DRILL: Kind = Kind {
+    name: "drill",
+    good: JobStatus::Verified,
+    made: "volume",
+    policy: drill_policy,
+    recorded: |store, job| {
+        let columns = store.restore_columns(job.id).unwrap();
+        columns.volume_id.into_iter().collect()
+    },
+    check_good: |_, store, made, job| {
+        // The one scratch volume of the job's name: made, recorded, checked, gone.
+        let columns = store.restore_columns(job.id).unwrap();
+        let mine: Vec<_> = made
+            .iter()
+            .filter(|e| e.name == job.resource_name)
+            .collect();
+        assert_eq!(mine.len(), 1, "{job:#?}");
+        assert_eq!(Some(&mine[0].id), columns.volume_id.as_ref(), "{job:#?}");
+        assert_eq!(mine[0].status, "deleted", "{job:#?}");
+        assert!(columns.volume_deleted_at.is_some(), "{job:#?}");
+        assert_eq!(columns.verify.as_deref(), Some("passed"), "{job:#?}");
+    },
+    leftovers: scratch_volumes_left,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,6 +182,65 @@ async fn killed_and_restarted_the_agent_never_duplicates_a_server_backup() {
     .await;
     world.sim.set_faults(slow_answers(7));
     crash_cycles(&world, &SERVER, cycles(8), 5).await;
+}
+
+/// The agent SIGKILLed at random moments while drills create, restore into,
+/// verify and delete scratch volumes: afterwards no scratch volume is left,
+/// none was made twice, and each is linked to a recorded drill job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_and_restarted_the_agent_never_leaves_or_duplicates_a_scratch_volume() {
+    let world = World::start_restores(
+        [1, 3, 5].map(|n| volume(n, None)).to_vec(),
+        Duration::from_millis(300),
+        Duration::from_millis(700),
+    )
+    .await;
+    // Something to restore: one backup of each volume, made by hand.
+    let config = load(&world.write_config("", "", &drill_policy("0 0 3 1 1 *")));
+    let client = CloudClient::new(&config.clouds["sim"], fast()).unwrap();
+    for volume in drilled_volumes() {
+        make_backup(&client, &volume, "before-the-loop").await;
+    }
+    wait_for("the backups to be available", || {
+        world
+            .sim
+            .backups(PROJECT)
+            .iter()
+            .all(|b| b.status == "available")
+    })
+    .await;
+    world.sim.set_faults(slow_answers(17));
+    let cycles = cycles(20);
+    let jobs = crash_cycles(&world, &DRILL, cycles, 17).await;
+
+    // Every scratch volume the cloud ever made belongs to one drill job:
+    // its name is the job's, and the job recorded its id.
+    let store = Store::open_read_only(&world.path("state/history.db")).unwrap();
+    let volumes = volumes_made(&world);
+    let mut per_job = std::collections::BTreeMap::<i64, usize>::new();
+    for made in &volumes {
+        let job = jobs
+            .iter()
+            .find(|j| j.resource_name == made.name)
+            .unwrap_or_else(|| panic!("no drill job of this name: {made:#?}"));
+        assert_eq!(job.kind, PolicyKind::Restore);
+        let recorded = store.restore_columns(job.id).unwrap().volume_id;
+        assert_eq!(recorded.as_ref(), Some(&made.id), "{job:#?}");
+        *per_job.entry(job.id).or_default() += 1;
+    }
+    assert!(per_job.values().all(|n| *n == 1), "{per_job:?}");
+    let count = |status| jobs.iter().filter(|j| j.status == status).count();
+    let _ = writeln!(
+        std::io::stderr(),
+        "drills: {cycles} SIGKILL cycles, {} drill jobs ({} verified, {} skipped_overlap, {} missed), {} scratch volumes made, {} left, {} jobs with more than one",
+        jobs.len(),
+        count(JobStatus::Verified),
+        count(JobStatus::SkippedOverlap),
+        count(JobStatus::Missed),
+        volumes.len(),
+        scratch_volumes_left(&world).len(),
+        per_job.values().filter(|n| **n > 1).count(),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

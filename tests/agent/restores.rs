@@ -3,13 +3,20 @@
 //! every bad case the issue names; each ends with a recorded outcome and
 //! no scratch volume left in the cloud.
 
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, Datelike, NaiveTime, SubsecRound, TimeDelta, Utc};
+use chrono_tz::Europe::Berlin;
 
+use crate::helper::nights::{self, Nights};
 use crate::helper::sim::{VolumeDeletionFaults, VolumeFault};
-use crate::helper::{make_backup, policy_yaml, volume, volume_id, Setup, World, PROJECT};
+use crate::helper::{
+    backup_ids, make_backup, policy_yaml, restore_volumes_left, volume, volume_id, volumes_made,
+    Setup, World, PROJECT,
+};
 use vbs_agent::config::{RestoreInto, DRILL_SUFFIX};
 use vbs_agent::engine::Engine;
 use vbs_agent::engine::RestoreRequest;
@@ -50,17 +57,6 @@ impl Setup {
         );
         self.run_named(&format!("db{DRILL_SUFFIX}")).await
     }
-}
-
-/// The volumes the agent made for restores that are still in the cloud.
-fn restore_volumes_left(world: &World) -> Vec<String> {
-    world
-        .sim
-        .volumes(PROJECT)
-        .into_iter()
-        .filter(|v| v.metadata.contains_key("vbs-agent-restore-job"))
-        .map(|v| format!("{} {} {}", v.id, v.status, v.name.unwrap_or_default()))
-        .collect()
 }
 
 /// Asserts that `job` failed with a reason naming each of `needles`, and
@@ -133,12 +129,7 @@ async fn a_drill_restores_verifies_and_deletes_its_scratch_volume() {
     }
     assert_eq!(restore_volumes_left(&world), Vec::<String>::new());
     // One scratch volume per drill job, none made twice.
-    let made: Vec<_> = world
-        .sim
-        .ledger()
-        .into_iter()
-        .filter(|e| e.kind == "volume")
-        .collect();
+    let made = volumes_made(&world);
     assert_eq!(made.len(), 2, "{made:#?}");
 
     // Both restores are in the histogram, and each volume has its gauge.
@@ -334,20 +325,30 @@ async fn a_restore_ending_in_error_restoring_fails_and_its_scratch_volume_goes()
     assert!(!restore_row(&setup, job.id).3);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scratch_volume_the_cloud_will_not_delete_is_recorded_and_swept_later() {
-    let world = World::start(vec![volume(1, None)]).await;
-    let setup = drilled(&world, &[volume_id(1)], "      timeout: 15s\n", "");
+/// A backup and a drill of volume 1 during which the cloud refuses every
+/// DELETE with a 500, so its scratch volume is left behind (recorded);
+/// afterwards the cloud deletes again.
+async fn drill_leaving_scratch(world: &World) -> (Setup, JobRecord) {
+    let setup = drilled(world, &[volume_id(1)], "      timeout: 15s\n", "");
     setup.run_named("db").await;
-    // Every DELETE refused with a 500 for as long as the drill may take.
     world.sim.set_volume_deletion_faults(VolumeDeletionFaults {
         refused: u32::MAX,
         error_deleting: 0,
     });
     let job = setup.run_named("db.drill").await.remove(0);
+    assert!(restore_row(&setup, job.id).3, "scratch_left");
+    world
+        .sim
+        .set_volume_deletion_faults(VolumeDeletionFaults::default());
+    (setup, job)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scratch_volume_the_cloud_will_not_delete_is_recorded_and_swept_later() {
+    let world = World::start(vec![volume(1, None)]).await;
+    let (setup, job) = drill_leaving_scratch(&world).await;
     // The restore was good; the leftover is warned about, not hidden.
     assert_eq!(job.status, JobStatus::Verified, "{job:#?}");
-    assert!(restore_row(&setup, job.id).3, "scratch_left");
     let warnings: Vec<String> = setup
         .store
         .job_events(job.id)
@@ -362,13 +363,39 @@ async fn a_scratch_volume_the_cloud_will_not_delete_is_recorded_and_swept_later(
     );
     assert_eq!(restore_volumes_left(&world).len(), 1);
 
-    // Once the cloud deletes again, the next sweep removes it.
-    world
-        .sim
-        .set_volume_deletion_faults(VolumeDeletionFaults::default());
+    // Now that the cloud deletes again, the next sweep removes it.
     assert_eq!(setup.engine.sweep_scratch().await.unwrap(), 1);
     assert!(!restore_row(&setup, job.id).3);
     assert_eq!(restore_volumes_left(&world), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scratch_volume_left_behind_is_deleted_when_the_agent_starts() {
+    let world = World::start(vec![volume(1, None)]).await;
+    let (setup, job) = drill_leaving_scratch(&world).await;
+
+    // No drill is due: the daemon deletes it at its start all the same.
+    let Setup { config, store, .. } = setup;
+    drop(store);
+    let history = config.history_path();
+    let daemon = crate::helper::Daemon::start_with(config, crate::helper::fast());
+    crate::helper::wait_for("the leftover scratch volume to be gone", || {
+        restore_volumes_left(&world).is_empty()
+    })
+    .await;
+    crate::helper::wait_for("its deletion to be recorded", || {
+        rusqlite::Connection::open(&history)
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT scratch_left FROM v_restores WHERE job_id = ?1",
+                    [job.id],
+                    |r| r.get::<_, bool>(0),
+                )
+            })
+            .is_ok_and(|left| !left)
+    })
+    .await;
+    daemon.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -460,5 +487,148 @@ async fn a_drill_restores_the_backups_of_a_deleted_volume() {
     .await;
     let job = setup.run_named("db.drill").await.remove(0);
     assert_eq!(job.status, JobStatus::Verified, "{job:#?}");
+    assert_eq!(restore_volumes_left(&world), Vec::<String>::new());
+}
+
+/// Nightly backups of five volumes with a weekly drill of two of them.
+const DRILLED: nights::Kind = nights::Kind {
+    policy: |extra| {
+        let volumes: Vec<String> = (1..=5).map(volume_id).collect();
+        let extra = format!(
+            "{extra}    drill:\n      schedule: \"0 0 5 * * SUN\"\n      sample: 2\n      verify:\n        command: [/bin/sh, -c, 'test -n \"$VBS_RESTORE_VOLUME_ID\"']\n"
+        );
+        policy_yaml("nightly", "0 30 1 * * *", &volumes, &extra)
+    },
+    retention: "{ keep_daily: 7 }",
+    newest: 7,
+    weeks: 0,
+    made: |job| job.backup_id.clone(),
+    listed: backup_ids,
+};
+
+/// A Sunday noon (Berlin) five weeks back: three weeks of slots that lie in
+/// the past on any machine, so a backup is older than the restore of it.
+fn sunday_five_weeks_ago() -> DateTime<Utc> {
+    let day = (Utc::now() - TimeDelta::weeks(5))
+        .with_timezone(&Berlin)
+        .date_naive();
+    let sunday = day - TimeDelta::days(i64::from(day.weekday().num_days_from_sunday()));
+    sunday
+        .and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap())
+        .and_local_timezone(Berlin)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// Three simulated weeks: nightly backups of five volumes, and a weekly
+/// drill of two of them (`sample: 2`) at its slot on the same moved clocks.
+/// Every volume is drilled, the longest undrilled first, each restore of
+/// the night's backup is verified with its RTO and recovery point, and no
+/// scratch volume is left in the cloud.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_weeks_of_sampled_drills_verify_every_volume_and_leave_no_scratch_volume() {
+    let world = World::start_restores(
+        (1..=5).map(|n| volume(n, None)).collect(),
+        Duration::from_millis(100),
+        Duration::from_millis(300),
+    )
+    .await;
+    let first = sunday_five_weeks_ago();
+    let nights = Nights::starting(&world, &DRILLED, first);
+    let backup = nights.config.policy("nightly").unwrap().clone();
+    let drill = nights.config.policy("nightly.drill").unwrap().clone();
+    let last_night = *nights.slots.last().unwrap();
+    let drill_slots: Vec<DateTime<Utc>> = drill
+        .schedule
+        .upcoming(first, Berlin, 4)
+        .into_iter()
+        .filter(|s| *s < last_night + TimeDelta::days(1))
+        .collect();
+    assert_eq!(drill_slots.len(), 3, "{drill_slots:?}");
+    let mut slots: Vec<(DateTime<Utc>, bool)> = nights.slots.iter().map(|s| (*s, false)).collect();
+    slots.extend(drill_slots.iter().map(|s| (*s, true)));
+    slots.sort();
+
+    // Nights and drills in time order; a drill restores last night's backups.
+    let mut newest: BTreeMap<String, String> = BTreeMap::new();
+    let mut drills = Vec::new();
+    for (slot, is_drill) in slots {
+        nights.enter(&world, slot);
+        let policy = if is_drill { &drill } else { &backup };
+        let jobs = nights
+            .engine
+            .run_policy(policy, slot, Trigger::Schedule)
+            .await
+            .unwrap()
+            .jobs;
+        if !is_drill {
+            for job in jobs {
+                assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
+                newest.insert(job.target.clone(), job.backup_id.unwrap());
+            }
+            continue;
+        }
+        for job in &jobs {
+            assert_eq!(job.status, JobStatus::Verified, "{job:#?}");
+            assert_eq!(
+                job.backup_id.as_ref(),
+                Some(&newest[&job.target]),
+                "the newest backup restored: {job:#?}"
+            );
+        }
+        drills.push((slot, jobs));
+    }
+
+    // The longest undrilled first: 1 and 2, then 3 and 4, then 5 and 1.
+    let rotation: Vec<Vec<String>> = drills
+        .iter()
+        .map(|(_, jobs)| jobs.iter().map(|j| j.target.clone()).collect())
+        .collect();
+    let v = |n: &[u32]| n.iter().map(|n| volume_id(*n)).collect::<Vec<_>>();
+    assert_eq!(rotation, [v(&[1, 2]), v(&[3, 4]), v(&[5, 1])]);
+
+    // Each verified restore: its RTO, and the night's backup as its recovery point.
+    let conn = rusqlite::Connection::open(nights.config.history_path()).unwrap();
+    for (slot, jobs) in &drills {
+        for job in jobs {
+            let (restore_s, age, created, verify, left): (f64, f64, String, String, bool) = conn
+                .query_row(
+                    "SELECT restore_s, backup_age_s, backup_created_at, verify, scratch_left
+                       FROM v_restores WHERE job_id = ?1",
+                    [job.id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .unwrap();
+            assert!(restore_s > 0.0, "RTO recorded: {job:#?}");
+            assert!(age > 0.0, "backup age recorded: {job:#?}");
+            let created: DateTime<Utc> = created.parse().unwrap();
+            assert!(
+                *slot - TimeDelta::days(1) < created && created < *slot,
+                "the night before the drill at {slot}: {created}"
+            );
+            assert_eq!((verify.as_str(), left), ("passed", false));
+        }
+    }
+    let drilled: std::collections::BTreeSet<&String> = drills
+        .iter()
+        .flat_map(|(_, jobs)| jobs.iter().map(|j| &j.target))
+        .collect();
+    assert_eq!(drilled.len(), 5, "every volume drilled: {drilled:?}");
+
+    // One scratch volume per drill job, every one deleted again.
+    let made = volumes_made(&world);
+    let undeleted = made.iter().filter(|e| e.deleted_at.is_none()).count();
+    let _ = writeln!(
+        std::io::stderr(),
+        "three weeks of drills: {} nights, {} drills, {} restores verified, {} volumes drilled, {} scratch volumes made, {} left",
+        nights.slots.len(),
+        drills.len(),
+        drills.iter().map(|(_, jobs)| jobs.len()).sum::<usize>(),
+        drilled.len(),
+        made.len(),
+        undeleted + restore_volumes_left(&world).len(),
+    );
+    assert_eq!(made.len(), 6, "{made:#?}");
+    assert_eq!(undeleted, 0, "{made:#?}");
     assert_eq!(restore_volumes_left(&world), Vec::<String>::new());
 }

@@ -18,15 +18,19 @@ use super::{all_finished, names_made_twice, signal, spawn_agent, wait_for, World
 pub struct Kind {
     /// What a job of this kind makes, for the summary line.
     pub name: &'static str,
-    /// The ledger's kind of what a job makes (`backup`, `snapshot`, `checkpoint`).
+    /// What a job that did its work ends as (`succeeded`, `verified`).
+    pub good: JobStatus,
+    /// The ledger's kind of what a job makes (`backup`, `snapshot`, `checkpoint`, `volume`).
     pub made: &'static str,
     /// The policies list: one policy named `crash` on `schedule`.
     pub policy: fn(schedule: &str) -> String,
     /// The ledger ids the history holds for `job`, earlier attempts included.
     pub recorded: fn(&Store, &JobRecord) -> Vec<String>,
-    /// Asserts that what a succeeded `job` made is in the cloud, once and available.
-    pub check_succeeded: fn(&World, &[&LedgerEntry], &JobRecord),
-    /// What must not be left in the cloud afterwards (temporary snapshots).
+    /// Asserts that what a `good` job made is as it should be: in the
+    /// cloud once and available (or, for a drill, made once and deleted).
+    pub check_good: fn(&World, &Store, &[&LedgerEntry], &JobRecord),
+    /// What must not be left in the cloud afterwards (temporary snapshots,
+    /// scratch volumes).
     pub leftovers: fn(&World) -> Vec<String>,
 }
 
@@ -54,10 +58,10 @@ async fn first_to_exit(a: &mut Child, b: &mut Child) -> ExitStatus {
 /// Runs `cycles` kill-and-restart cycles of `kind`'s policy (moments drawn
 /// from `seed`), then a last clean run, and asserts: no duplicates (at most
 /// one resource per name), nothing lost (everything the cloud created is in
-/// the history), each succeeded job's resource available, nothing left
+/// the history), what each good job made as it should be, nothing left
 /// behind, every second daemon refused with its reason, and every job
-/// ended succeeded, missed or skipped.
-pub async fn crash_cycles(world: &World, kind: &Kind, cycles: u32, seed: u64) {
+/// ended good, missed or skipped. Returns every job in the history.
+pub async fn crash_cycles(world: &World, kind: &Kind, cycles: u32, seed: u64) -> Vec<JobRecord> {
     let policy = world.write_config("", "", &(kind.policy)("*/2 * * * * *"));
     let history = world.path("state/history.db");
     let log = world.path("agent.log");
@@ -126,12 +130,9 @@ pub async fn crash_cycles(world: &World, kind: &Kind, cycles: u32, seed: u64) {
         .flat_map(|job| (kind.recorded)(&store, job))
         .collect();
     let lost: Vec<_> = made.iter().filter(|e| !known.contains(&e.id)).collect();
-    let succeeded: Vec<&JobRecord> = jobs
-        .iter()
-        .filter(|j| j.status == JobStatus::Succeeded)
-        .collect();
-    for job in &succeeded {
-        (kind.check_succeeded)(world, &made, job);
+    let good: Vec<&JobRecord> = jobs.iter().filter(|j| j.status == kind.good).collect();
+    for job in &good {
+        (kind.check_good)(world, &store, &made, job);
     }
     let left = (kind.leftovers)(world);
     let conn = rusqlite::Connection::open(&history).unwrap();
@@ -147,10 +148,11 @@ pub async fn crash_cycles(world: &World, kind: &Kind, cycles: u32, seed: u64) {
         .count();
     let _ = writeln!(
         std::io::stderr(),
-        "{} crash loop: {cycles} SIGKILL cycles, {refused} second daemons refused, {} jobs ({} succeeded), {} made, {continued} restarts continued unfinished jobs, {adopted} adopted by name, {} duplicates, {} lost, {} left behind",
+        "{} crash loop: {cycles} SIGKILL cycles, {refused} second daemons refused, {} jobs ({} {}), {} made, {continued} restarts continued unfinished jobs, {adopted} adopted by name, {} duplicates, {} lost, {} left behind",
         kind.name,
         jobs.len(),
-        succeeded.len(),
+        good.len(),
+        kind.good.as_str(),
         made.len(),
         duplicates.len(),
         lost.len(),
@@ -159,15 +161,14 @@ pub async fn crash_cycles(world: &World, kind: &Kind, cycles: u32, seed: u64) {
     assert!(duplicates.is_empty(), "made twice: {duplicates:?}");
     assert!(lost.is_empty(), "missing from the history: {lost:#?}");
     assert!(left.is_empty(), "left behind: {left:#?}");
-    assert!(!succeeded.is_empty());
+    assert!(!good.is_empty());
     let ended_wrong: Vec<&JobRecord> = jobs
         .iter()
         .filter(|j| {
-            !matches!(
-                j.status,
-                JobStatus::Succeeded | JobStatus::Missed | JobStatus::SkippedOverlap
-            )
+            j.status != kind.good
+                && !matches!(j.status, JobStatus::Missed | JobStatus::SkippedOverlap)
         })
         .collect();
     assert!(ended_wrong.is_empty(), "{ended_wrong:#?}");
+    jobs
 }

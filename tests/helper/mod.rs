@@ -85,6 +85,24 @@ impl World {
         .await
     }
 
+    /// A simulator with these volumes whose snapshots and backups settle
+    /// quickly, where a volume takes `create` to be made and a restore
+    /// `restore` to finish (drills).
+    pub async fn start_restores(
+        volumes: Vec<SimVolume>,
+        create: Duration,
+        restore: Duration,
+    ) -> Self {
+        Self::start_config(SimConfig {
+            snapshot_duration: Duration::from_millis(100),
+            backup_duration: Duration::from_millis(200),
+            volume_create_duration: create,
+            restore_duration: restore,
+            ..Self::sim_config(volumes)
+        })
+        .await
+    }
+
     /// A simulator with `servers` for CSBS (server backups take `backup`,
     /// items are listed after `item_delay`, a deletion takes 300 ms).
     pub async fn start_servers(
@@ -265,7 +283,8 @@ pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// Snapshots `volume` and backs the snapshot up as `name`; returns the backup id.
+/// Snapshots `volume` and backs the snapshot up as `name` once the
+/// snapshot is available; returns the backup id.
 pub async fn make_backup(client: &vbs_agent::api::CloudClient, volume: &str, name: &str) -> String {
     use vbs_agent::api::{NewBackup, NewSnapshot};
     let snap = client
@@ -277,6 +296,15 @@ pub async fn make_backup(client: &vbs_agent::api::CloudClient, volume: &str, nam
         })
         .await
         .unwrap();
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(120);
+    while client.snapshot(&snap.id).await.unwrap().status != "available" {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "snapshot {}",
+            snap.id
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     client
         .create_backup(&NewBackup {
             volume_id: volume,
@@ -351,6 +379,28 @@ pub fn server_backup_ids(world: &World) -> Vec<String> {
         .checkpoints(PROJECT)
         .into_iter()
         .map(|c| c.item_id)
+        .collect()
+}
+
+/// The volumes the agent made for restores that are still in the cloud.
+pub fn restore_volumes_left(world: &World) -> Vec<String> {
+    world
+        .sim
+        .volumes(PROJECT)
+        .into_iter()
+        .filter(|v| v.metadata.contains_key("vbs-agent-restore-job"))
+        .map(|v| format!("{} {} {}", v.id, v.status, v.name.unwrap_or_default()))
+        .collect()
+}
+
+/// Every volume the agent made through the API (the ledger's `volume`
+/// entries), deleted ones included.
+pub fn volumes_made(world: &World) -> Vec<sim::LedgerEntry> {
+    world
+        .sim
+        .ledger()
+        .into_iter()
+        .filter(|e| e.kind == "volume")
         .collect()
 }
 

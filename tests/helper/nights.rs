@@ -42,6 +42,15 @@ impl Nights {
     /// 21 nightly slots of `kind`'s policy in Europe/Berlin from Sunday 1
     /// November 2026 (no DST change in three weeks).
     pub fn of_kind(world: &World, kind: &Kind) -> Self {
+        let first = Berlin
+            .with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        Self::starting(world, kind, first)
+    }
+
+    /// 21 nightly slots of `kind`'s policy in Europe/Berlin after `first`.
+    pub fn starting(world: &World, kind: &Kind, first: DateTime<Utc>) -> Self {
         let extra = format!(
             "    timezone: Europe/Berlin\n    retention: {}\n",
             kind.retention
@@ -53,10 +62,6 @@ impl Nights {
         let engine = Engine::new(&config, Arc::clone(&store), fast())
             .unwrap()
             .with_clock(Arc::new(move || *clock.lock().unwrap()));
-        let first = Berlin
-            .with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
-            .unwrap()
-            .with_timezone(&Utc);
         let slots = config.policies[0].schedule.upcoming(first, Berlin, 21);
         Self {
             config,
