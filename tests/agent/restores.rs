@@ -70,6 +70,17 @@ fn assert_failed_cleanly(world: &World, job: &JobRecord, needles: &[&str]) {
     assert_eq!(restore_volumes_left(world), Vec::<String>::new());
 }
 
+/// A restore of `backup` on the simulator's cloud, asked for by `who`.
+fn request(backup: impl Into<String>, into: RestoreInto, who: &str) -> RestoreRequest {
+    RestoreRequest {
+        cloud: "sim".into(),
+        backup_id: backup.into(),
+        into,
+        requested_by: who.into(),
+        timeout: Duration::from_secs(60),
+    }
+}
+
 /// `v_restores` of job `id`: (restore_s, backup_age_s, verify, scratch_left).
 fn restore_row(setup: &Setup, id: i64) -> (Option<f64>, Option<f64>, Option<String>, bool) {
     let conn = rusqlite::Connection::open(setup.config.history_path()).unwrap();
@@ -189,16 +200,14 @@ async fn a_restore_on_request_makes_a_new_volume_with_the_backups_data_and_keeps
         let backup = setup.run_named("db").await.remove(0).backup_id.unwrap();
         let report = setup
             .engine
-            .restore(&RestoreRequest {
-                cloud: "sim".into(),
-                backup_id: backup.clone(),
-                into: RestoreInto::NewVolume {
+            .restore(&request(
+                backup.clone(),
+                RestoreInto::NewVolume {
                     name: Some("restored-db".into()),
                     availability_zone: None,
                 },
-                requested_by: "alice".into(),
-                timeout: Duration::from_secs(60),
-            })
+                "alice",
+            ))
             .await
             .unwrap();
         let job = &report.jobs[0];
@@ -243,13 +252,11 @@ async fn a_restore_over_an_existing_volume_leaves_it_in_place() {
     let backup = setup.run_named("db").await.remove(0).backup_id.unwrap();
     let report = setup
         .engine
-        .restore(&RestoreRequest {
-            cloud: "sim".into(),
-            backup_id: backup.clone(),
-            into: RestoreInto::Existing(volume_id(3)),
-            requested_by: "bob".into(),
-            timeout: Duration::from_secs(60),
-        })
+        .restore(&request(
+            backup.clone(),
+            RestoreInto::Existing(volume_id(3)),
+            "bob",
+        ))
         .await
         .unwrap();
     assert_eq!(
@@ -275,16 +282,14 @@ async fn a_backup_that_is_gone_is_an_error_before_anything_is_made() {
     let gone = "5a5a5a5a-0000-4000-8000-000000000000";
     let err = setup
         .engine
-        .restore(&RestoreRequest {
-            cloud: "sim".into(),
-            backup_id: gone.into(),
-            into: RestoreInto::NewVolume {
+        .restore(&request(
+            gone,
+            RestoreInto::NewVolume {
                 name: None,
                 availability_zone: None,
             },
-            requested_by: "carol".into(),
-            timeout: Duration::from_secs(60),
-        })
+            "carol",
+        ))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("404"), "{err}");
