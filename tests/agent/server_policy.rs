@@ -513,3 +513,80 @@ async fn a_password_cloud_finds_csbs_in_the_service_catalog() {
     assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
     assert_eq!(server_backups_made(&world).len(), 1);
 }
+
+/// An agent killed right after its protect call reached CSBS, restarted
+/// before CSBS lists the new checkpoint item: the restarted agent waits for
+/// the listing and adopts that backup instead of making a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protect_sent_just_before_a_restart_is_adopted_once_listed() {
+    let world = World::start_servers(
+        vec![server(1)],
+        Duration::from_millis(500),
+        Duration::from_secs(3),
+    )
+    .await;
+    let s = Setup::of(
+        &world,
+        &server_policy_yaml("late", "0 0 3 1 1 *", &[server_id(1)], ""),
+    );
+    // What the killed agent left: a job that entered protect_requested,
+    // and the protect it sent, which CSBS took.
+    let slot = Utc::now().trunc_subsecs(0);
+    let name = vbs_agent::naming::resource_name("late", slot, &server_id(1));
+    let job = vbs_agent::store::NewRunJob {
+        target: &server_id(1),
+        kind: "server",
+        cloud: "sim",
+        resource_name: &name,
+        status: JobStatus::Running,
+        blocked_by: None,
+        restore: None,
+    };
+    let run = s
+        .store
+        .create_run("late", slot, Trigger::Schedule, &[job], Utc::now())
+        .unwrap()
+        .unwrap();
+    let id = s.store.jobs_of_run(run).unwrap()[0].id;
+    let entered = vbs_agent::store::JobUpdate {
+        phase: Some(vbs_agent::store::Phase::ProtectRequested),
+        ..Default::default()
+    };
+    let event = vbs_agent::store::Event {
+        run_id: Some(run),
+        job_id: Some(id),
+        message: Some("protect_requested (running): attempt 1"),
+        ..Default::default()
+    };
+    s.store
+        .update_job_noting(
+            id,
+            &entered,
+            vbs_agent::store::EventKind::State,
+            &event,
+            Utc::now(),
+        )
+        .unwrap();
+    world
+        .post_by_hand(
+            &format!(
+                "/v1/{PROJECT}/providers/fc4d5750-22e7-4798-8a46-f48f62c4c1da/resources/{}/action",
+                server_id(1)
+            ),
+            serde_json::json!({"protect": {"backup_name": name}}),
+        )
+        .await;
+
+    assert_eq!(s.engine.resume(&s.config).await.unwrap(), 1);
+
+    let job = s.store.job(id).unwrap();
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
+    let made: Vec<_> = server_backups_made(&world)
+        .into_iter()
+        .filter(|e| e.name == name)
+        .collect();
+    assert_eq!(made.len(), 1, "one server backup, adopted: {made:#?}");
+    assert!(messages(&s.config.history_path(), id)
+        .iter()
+        .any(|m| m.contains("adopted by name")));
+}

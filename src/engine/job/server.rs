@@ -23,6 +23,10 @@ use crate::api::types::CheckpointItem;
 use crate::config::ServerWork;
 use crate::store::{JobStatus, JobUpdate, Phase, ServerVolumeBackup, StoreError};
 
+/// How long after a protect its checkpoint item may still be missing from
+/// the item list, for a job continued after a restart.
+const ITEM_LISTING_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+
 /// One step of a server job.
 pub(super) async fn step(
     runner: &mut JobRunner,
@@ -44,6 +48,14 @@ impl JobRunner {
             self.job.target.clone(),
             self.description(),
         );
+        if self.maybe_exists {
+            if let Some(id) = self.listed_late(&name, &server).await? {
+                self.maybe_exists = false;
+                self.store.set_checkpoint(self.job.id, &id, Utc::now())?;
+                let note = format!("server backup (checkpoint {id}) adopted by name");
+                return self.advance(Outcome::Created, JobUpdate::default(), &note);
+            }
+        }
         let client = &self.client;
         let created = create_or_adopt(
             "server backup",
@@ -71,6 +83,39 @@ impl JobRunner {
         self.store.set_checkpoint(self.job.id, &id, Utc::now())?;
         let note = format!("server backup (checkpoint {id}) {how}");
         self.advance(Outcome::Created, JobUpdate::default(), &note)
+    }
+
+    /// The checkpoint of a protect an earlier process may have sent, found
+    /// by name. CSBS lists a new checkpoint item only a while after the
+    /// protect, so an empty list is asked again until [`ITEM_LISTING_GRACE`]
+    /// after the job entered this phase: a restart right after the protect
+    /// must not take "not listed yet" for "never made".
+    async fn listed_late(&self, name: &str, server: &str) -> Result<Option<String>, StoreError> {
+        let entered = self
+            .store
+            .job_events(self.job.id)?
+            .iter()
+            .rev()
+            .find(|e| e.kind == "state")
+            .and_then(|e| crate::store::parse_ts(&e.at).ok())
+            .unwrap_or(self.job.attempt_started_at);
+        let left = (entered + ITEM_LISTING_GRACE - Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        let until = tokio::time::Instant::now() + left;
+        let client = &self.client;
+        let found = poll_until(&self.policy.poll, until.min(self.deadline), || async {
+            match client.find_checkpoint_items(name, server).await {
+                Ok(items) => match items.into_iter().find_map(|i| i.checkpoint_id) {
+                    Some(id) => Look::Done(id),
+                    None => Look::Pending,
+                },
+                // Trouble looking is left to the create-or-adopt that follows.
+                Err(_) => Look::Fail(()),
+            }
+        })
+        .await;
+        Ok(found.ok())
     }
 
     /// Finds the checkpoint item (once) and polls it to `available` or `error`.
