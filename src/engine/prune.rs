@@ -18,7 +18,7 @@ use super::poll::{poll_until, Look, PollEnd};
 use super::retention::{plan, Candidate, Context, Decision, Verdict};
 use super::{Engine, EngineError};
 use crate::api::{ApiError, CloudClient, ErrorClass};
-use crate::config::{Policy, PolicyKind};
+use crate::config::{Policy, PolicyKind, PollSettings};
 use crate::store::{JobRecord, JobStatus, RetentionAction};
 
 /// Plan-and-delete rounds in one prune, at most.
@@ -307,7 +307,7 @@ async fn delete_and_wait(client: &CloudClient, policy: &Policy, id: &str) -> Res
         Err(e) => return Err(e),
     }
     let call = format!("DELETE {} {id}", kind.as_str());
-    wait_gone(policy, DELETE_BUDGET, call, || async {
+    wait_gone(&policy.poll, DELETE_BUDGET, call, || async {
         let status = if kind == PolicyKind::Snapshot {
             client.snapshot(id).await?.status
         } else {
@@ -334,7 +334,7 @@ pub(super) enum Deleting {
 /// cloud may recover from (a 5xx, a garbled answer) counts as still there;
 /// a failure is an error of `call`.
 pub(super) async fn wait_gone<F, Fut>(
-    policy: &Policy,
+    poll: &PollSettings,
     budget: Duration,
     call: String,
     look: F,
@@ -343,7 +343,7 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<Deleting, ApiError>>,
 {
-    let gone = poll_until(&policy.poll, Instant::now() + budget, || async {
+    let gone = poll_until(poll, Instant::now() + budget, || async {
         match look().await {
             Ok(Deleting::Gone) => Look::Done(()),
             Err(e) if e.is_not_found() => Look::Done(()),

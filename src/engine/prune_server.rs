@@ -66,7 +66,7 @@ pub(super) async fn delete_and_wait(
         Err(e) => return Err(e),
     }
     let call = format!("DELETE server backup {item_id} (checkpoint {checkpoint})");
-    wait_gone(policy, CHECKPOINT_DELETE_BUDGET, call, || async {
+    wait_gone(&policy.poll, CHECKPOINT_DELETE_BUDGET, call, || async {
         let item = client.checkpoint_item(item_id).await?;
         Ok(match item.status.as_str() {
             "deleted" => Deleting::Gone,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
-use super::super::poll::{poll_until, Look, PollEnd};
+use super::super::prune::{wait_gone, Deleting};
 use super::{JobRunner, CLEANUP_BUDGET};
 use crate::api::{ApiError, CloudClient, Deadline, ErrorClass};
 use crate::config::PollSettings;
@@ -81,44 +81,30 @@ async fn find_ours(runner: &JobRunner) -> Option<String> {
 }
 
 /// Deletes volume `id` once it can be deleted and waits until it is gone,
-/// within `budget`. Gone already counts as deleted.
+/// within `budget`. Gone already counts as deleted; a volume still being
+/// made or restored into, or a delete the cloud calls busy, is waited for.
 pub(crate) async fn delete_volume(
     client: &CloudClient,
     poll: &PollSettings,
     id: &str,
     budget: Duration,
 ) -> Result<(), String> {
-    let deadline = Instant::now() + budget;
-    let end = poll_until(poll, deadline, || async {
+    let busy = |e: &ApiError| e.class == ErrorClass::Busy;
+    let call = format!("DELETE volume {id}");
+    wait_gone(poll, budget, call, || async {
         let status = match client.volume(id).await {
-            Err(e) if e.is_not_found() => return Look::Done(()),
-            Err(e) => return still_there(&e),
-            Ok(v) => v.status,
+            Err(e) if busy(&e) => return Ok(Deleting::Present),
+            other => other?.status,
         };
         if !DELETABLE.contains(&status.as_str()) {
             // Being deleted, or still being created or restored into.
-            return Look::Pending;
+            return Ok(Deleting::Present);
         }
         match client.delete_volume(id).await {
-            Ok(()) => Look::Pending,
-            Err(e) if e.is_not_found() => Look::Done(()),
-            Err(e) => still_there(&e),
+            Err(e) if !busy(&e) => Err(e),
+            _ => Ok(Deleting::Present),
         }
     })
-    .await;
-    end.map_err(|end| match end {
-        PollEnd::Deadline => format!(
-            "volume {id} still present {} after the agent began deleting it",
-            humantime::format_duration(budget)
-        ),
-        PollEnd::Failed(reason) => reason,
-    })
-}
-
-/// A failed call while deleting: transient trouble means try again.
-fn still_there(e: &ApiError) -> Look<(), String> {
-    match e.class {
-        ErrorClass::Retryable | ErrorClass::BadAnswer | ErrorClass::Busy => Look::Pending,
-        _ => Look::Fail(e.to_string()),
-    }
+    .await
+    .map_err(|e| e.to_string())
 }

@@ -20,12 +20,26 @@ use super::super::poll::{poll_until, Cadence, Look, PollEnd};
 use super::watch::{look_error, Verdict, Watch};
 use super::JobRunner;
 use crate::api::types::CheckpointItem;
+use crate::api::{ApiError, CloudClient};
 use crate::config::ServerWork;
 use crate::store::{JobStatus, JobUpdate, Phase, ServerVolumeBackup, StoreError};
 
 /// How long after a protect its checkpoint item may still be missing from
 /// the item list, for a job continued after a restart.
 const ITEM_LISTING_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+
+/// The checkpoint of `server`'s backup named `name`, if CSBS lists one.
+async fn checkpoint_named(
+    client: &CloudClient,
+    name: &str,
+    server: &str,
+) -> Result<Option<String>, ApiError> {
+    Ok(client
+        .find_checkpoint_items(name, server)
+        .await?
+        .into_iter()
+        .find_map(|i| i.checkpoint_id))
+}
 
 /// One step of a server job.
 pub(super) async fn step(
@@ -62,13 +76,7 @@ impl JobRunner {
             &self.policy.poll,
             self.deadline,
             self.maybe_exists,
-            || async {
-                Ok(client
-                    .find_checkpoint_items(&name, &server)
-                    .await?
-                    .into_iter()
-                    .find_map(|i| i.checkpoint_id))
-            },
+            || checkpoint_named(client, &name, &server),
             || async {
                 Ok(client
                     .protect_server(provider, &server, &name, &description)
@@ -105,11 +113,9 @@ impl JobRunner {
         let until = tokio::time::Instant::now() + left;
         let client = &self.client;
         let found = poll_until(&self.policy.poll, until.min(self.deadline), || async {
-            match client.find_checkpoint_items(name, server).await {
-                Ok(items) => match items.into_iter().find_map(|i| i.checkpoint_id) {
-                    Some(id) => Look::Done(id),
-                    None => Look::Pending,
-                },
+            match checkpoint_named(client, name, server).await {
+                Ok(Some(id)) => Look::Done(id),
+                Ok(None) => Look::Pending,
                 // Trouble looking is left to the create-or-adopt that follows.
                 Err(_) => Look::Fail(()),
             }
