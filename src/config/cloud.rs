@@ -6,7 +6,7 @@ use std::path::Path;
 use super::auth::auth;
 use super::checks::{self, UrlRole};
 use super::model::{
-    ApiVersion, AuthConfig, Cloud, CloudOrigin, Domain, Endpoints, Project, RestoreApi,
+    ApiVersion, AuthConfig, Cloud, CloudOrigin, Domain, Endpoints, Project, RestoreApi, SelectBy,
 };
 use super::path::FieldPath;
 use super::raw::RawCloud;
@@ -65,6 +65,7 @@ pub(super) fn cloud(
             volume: None,
             backup: None,
             server_backup: None,
+            compute: None,
         }),
         None => {
             // A password block with other mistakes, or a source that failed,
@@ -113,15 +114,24 @@ pub(super) fn cloud(
             };
             let volume = url(&raw_endpoints.volume, "volume");
             let backup = url(&raw_endpoints.backup, "backup");
-            let server_backup = match &raw_endpoints.server_backup {
+            let mut optional = |value: &Option<String>, field: &str| match value {
                 None => Some(None),
-                given => url(given, "server_backup"),
+                given => url(given, field),
             };
-            Some(Endpoints {
-                volume: volume?,
-                backup: backup?,
-                server_backup: server_backup?,
-            })
+            let server_backup = optional(&raw_endpoints.server_backup, "server_backup");
+            let compute = optional(&raw_endpoints.compute, "compute");
+            // Not `?`: that would end the cloud here and hide its later errors.
+            match (volume, backup, server_backup, compute) {
+                (Some(volume), Some(backup), Some(server_backup), Some(compute)) => {
+                    Some(Endpoints {
+                        volume,
+                        backup,
+                        server_backup,
+                        compute,
+                    })
+                }
+                _ => None,
+            }
         }
     };
 
@@ -144,6 +154,21 @@ pub(super) fn cloud(
             report.value(
                 &path.key("restore_api"),
                 format!("unknown restore_api \"{other}\" (supported: cinder, vendor)"),
+            );
+            None
+        }
+    };
+
+    let select_by = match raw.select_by.as_deref() {
+        None | Some("metadata") => Some(SelectBy::Metadata),
+        Some("tags") => Some(SelectBy::Tags),
+        Some(other) => {
+            report.value(
+                &path.key("select_by"),
+                format!(
+                    "unknown select_by \"{other}\" (supported: metadata, the Cinder volume \
+                     metadata; tags, the EVS tags of OTC and Huawei Cloud)"
+                ),
             );
             None
         }
@@ -191,6 +216,7 @@ pub(super) fn cloud(
         endpoints: endpoints?,
         snapshot_api: snapshot_api?,
         restore_api: restore_api?,
+        select_by: select_by?,
         auth: auth?,
         rate_limit: rate_limit?,
         origin: from_source

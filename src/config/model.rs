@@ -52,6 +52,8 @@ pub struct Cloud {
     pub snapshot_api: ApiVersion,
     /// Which call restores a backup into a volume.
     pub restore_api: RestoreApi,
+    /// What volume selectors are matched against.
+    pub select_by: SelectBy,
     pub auth: AuthConfig,
     /// Requests to this cloud are spaced to stay within this rate.
     pub rate_limit: Option<RateLimit>,
@@ -200,6 +202,9 @@ pub struct Endpoints {
     pub backup: Option<Url>,
     /// CSBS: server backups (required by `kind: server` policies).
     pub server_backup: Option<Url>,
+    /// ECS/Nova: servers, for selecting them by tag (serves both the ECS
+    /// `/v1` and the Nova `/v2.1` API).
+    pub compute: Option<Url>,
 }
 
 /// `/v2` or `/v3` path segment.
@@ -241,6 +246,30 @@ impl RestoreApi {
         match self {
             RestoreApi::Cinder => "cinder",
             RestoreApi::Vendor => "vendor",
+        }
+    }
+}
+
+/// What a volume selector is matched against. Both live on the volume, but
+/// only Cinder metadata exists on every cloud; EVS tags are what the OTC and
+/// Huawei consoles show and edit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SelectBy {
+    /// Cinder volume metadata (`GET /v3/{project}/volumes/detail?metadata=…`):
+    /// OTC's Cinder and upstream Cinder.
+    #[default]
+    Metadata,
+    /// The vendor's EVS tags (`POST /v2/{project}/os-vendor-volumes/resource_instances/action`):
+    /// OTC and Huawei Cloud only.
+    Tags,
+}
+
+impl SelectBy {
+    /// The name in the policy file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SelectBy::Metadata => "metadata",
+            SelectBy::Tags => "tags",
         }
     }
 }

@@ -113,6 +113,8 @@ pub(crate) struct RawCloud {
     pub(crate) snapshot_api: Option<String>,
     /// Which call restores a backup: `cinder` or `vendor`.
     pub(crate) restore_api: Option<String>,
+    /// How volume selectors match: `metadata` (Cinder) or `tags` (EVS).
+    pub(crate) select_by: Option<String>,
     /// Most API requests to this cloud per second, minute or hour.
     pub(crate) rate_limit: Option<String>,
     /// Allow plain `http://` endpoints on non-loopback hosts.
@@ -142,6 +144,8 @@ pub(crate) struct RawEndpoints {
     pub(crate) backup: Option<String>,
     /// CSBS: server backups, for `kind: server` policies.
     pub(crate) server_backup: Option<String>,
+    /// ECS / Nova: finding servers by tag, and whether a server exists.
+    pub(crate) compute: Option<String>,
 }
 
 /// `clouds.NAME.auth:` — Keystone password, a pre-issued token or AK/SK,

@@ -7,8 +7,8 @@ use super::*;
 use crate::config::secret::SecretSource;
 use crate::config::DEFAULT_RETRIES;
 use crate::config::{
-    ApiVersion, AuthConfig, BackupWork, Domain, Misfire, PolicyKind, Project, Retries, Work,
-    DEFAULT_MAX_CONCURRENT_JOBS, DEFAULT_POLL,
+    ApiVersion, AuthConfig, BackupWork, Domain, Misfire, PolicyKind, Project, Retries, SelectBy,
+    Work, DEFAULT_MAX_CONCURRENT_JOBS, DEFAULT_POLL,
 };
 
 const MINIMAL: &str = "\
@@ -351,4 +351,44 @@ fn an_empty_block_is_reported_at_its_key() {
 #[test]
 fn a_byte_order_mark_is_ignored() {
     assert!(parse(&format!("\u{feff}{MINIMAL}"), Path::new("p.yaml")).is_ok());
+}
+
+#[test]
+fn select_by_and_the_compute_endpoint() {
+    let config = parse(MINIMAL, Path::new("policy.yaml")).unwrap();
+    let cloud = &config.clouds["prod"];
+    assert_eq!(cloud.select_by, SelectBy::Metadata);
+    assert_eq!(cloud.endpoints.compute, None);
+
+    let text = MINIMAL
+        .replace(
+            "      backup: https://vbs.eu-de.example.com\n",
+            "      backup: https://vbs.eu-de.example.com\n      compute: https://ecs.eu-de.example.com/\n",
+        )
+        .replace("    auth:\n", "    select_by: tags\n    auth:\n");
+    let config = parse(&text, Path::new("policy.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let cloud = &config.clouds["prod"];
+    assert_eq!(cloud.select_by, SelectBy::Tags);
+    assert_eq!(
+        cloud.endpoints.compute.as_ref().map(url::Url::as_str),
+        Some("https://ecs.eu-de.example.com/")
+    );
+
+    let text = MINIMAL
+        .replace(
+            "      backup: https://vbs.eu-de.example.com\n",
+            "      backup: https://vbs.eu-de.example.com\n      compute: ecs.eu-de.example.com\n",
+        )
+        .replace("    auth:\n", "    select_by: tag\n    auth:\n");
+    let found = errors(&text);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(
+        found[0].starts_with("7:16: clouds.prod.endpoints.compute: "),
+        "{found:#?}"
+    );
+    assert_eq!(
+        found[1],
+        "8:16: clouds.prod.select_by: unknown select_by \"tag\" (supported: metadata, the \
+         Cinder volume metadata; tags, the EVS tags of OTC and Huawei Cloud)"
+    );
 }
