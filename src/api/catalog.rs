@@ -12,6 +12,8 @@ pub const VOLUME_TYPES: &[&str] = &["volumev3", "block-storage", "volumev2", "vo
 pub const BACKUP_TYPES: &[&str] = &["vbs", "volumev3", "block-storage", "volumev2", "volume"];
 /// Catalog types of the server backup (CSBS) service.
 pub const SERVER_BACKUP_TYPES: &[&str] = &["csbs", "data-protect"];
+/// Catalog types of the compute service: Nova's own, else OTC's ECS.
+pub const COMPUTE_TYPES: &[&str] = &["compute", "ecs"];
 
 /// One endpoint of one service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +170,8 @@ mod tests {
                 ep("public", "eu-de", "https://evs.eu-de.example.com/v3/0123/")]},
             {"type": "vbs", "endpoints": [ep("public", "eu-de", "https://vbs.eu-de.example.com/v2/0123")]},
             {"type": "csbs", "endpoints": [ep("public", "eu-de", "https://csbs.eu-de.example.com/v1/0123")]},
+            {"type": "ecs", "endpoints": [ep("public", "eu-de", "https://ecs.eu-de.example.com/v1/0123")]},
+            {"type": "compute", "endpoints": [ep("public", "eu-nl", "https://nova.eu-nl.example.com/v2.1/0123")]},
         ]}});
         let c = Catalog::from_token_body(&body);
         let get = |types, region, iface| c.base_url(types, region, iface, "0123");
@@ -193,6 +197,15 @@ mod tests {
             Some("https://csbs.eu-de.example.com")
         );
         assert_eq!(get(SERVER_BACKUP_TYPES, Some("eu-nl"), "public"), None);
+        // Nova's `compute` wins; where it is missing, OTC's `ecs`.
+        assert_eq!(
+            get(COMPUTE_TYPES, Some("eu-nl"), "public").as_deref(),
+            Some("https://nova.eu-nl.example.com")
+        );
+        assert_eq!(
+            get(COMPUTE_TYPES, Some("eu-de"), "public").as_deref(),
+            Some("https://ecs.eu-de.example.com")
+        );
         assert_eq!(Catalog::from_token_body(&json!({})), Catalog::default());
         let listed = json!({"catalog": body["token"]["catalog"].clone()});
         assert_eq!(Catalog::from_catalog_body(&listed), c);

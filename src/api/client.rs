@@ -1,5 +1,7 @@
 //! The typed client for one cloud: snapshots and volumes (EVS/Cinder),
-//! backups and restores (VBS/Cinder), sharing and CSBS server backups, with authentication,
+//! backups and restores (VBS/Cinder), sharing and CSBS server backups, the
+//! inventory selectors choose from (volumes and servers by metadata or
+//! tag), with authentication,
 //! retries and pagination. Each kind of call has its own file; the request
 //! plumbing they share is in [`request`].
 //!
@@ -18,10 +20,11 @@ use super::deadline::Deadline;
 use super::error::ApiError;
 use super::limit::RateLimiter;
 use super::observe::{CallObserver, TraceObserver};
-use crate::config::{ApiVersion, Cloud, RestoreApi};
+use crate::config::{ApiVersion, Cloud, RestoreApi, SelectBy};
 
 mod backups;
 mod csbs;
+mod inventory;
 mod request;
 mod restores;
 mod sharing;
@@ -82,11 +85,14 @@ struct Inner {
     interface: String,
     snapshot_api: ApiVersion,
     restore_api: RestoreApi,
+    select_by: SelectBy,
     tokens: TokenSource,
     settings: ClientSettings,
     limiter: Option<RateLimiter>,
     /// CSBS base URL; `None`: from the service catalog.
     server_backup_base: Option<String>,
+    /// ECS/Nova base URL; `None`: from the service catalog.
+    compute_base: Option<String>,
     /// CSBS checkpoint deletions in flight (see [`MAX_CHECKPOINT_DELETIONS`]).
     checkpoint_deletions: Arc<tokio::sync::Semaphore>,
 }
@@ -127,7 +133,8 @@ impl CloudClient {
         };
         let want_catalog = cloud.endpoints.volume.is_none()
             || cloud.endpoints.backup.is_none()
-            || (cloud.endpoints.server_backup.is_none() && cloud.auth.has_catalog());
+            || (cloud.endpoints.server_backup.is_none() && cloud.auth.has_catalog())
+            || (cloud.endpoints.compute.is_none() && cloud.auth.has_catalog());
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -138,6 +145,7 @@ impl CloudClient {
                 interface: cloud.interface.clone(),
                 snapshot_api: cloud.snapshot_api,
                 restore_api: cloud.restore_api,
+                select_by: cloud.select_by,
                 tokens: TokenSource::new(
                     &cloud.name,
                     cloud.auth.clone(),
@@ -147,6 +155,7 @@ impl CloudClient {
                 settings,
                 limiter: cloud.rate_limit.map(|r| RateLimiter::new(r.interval())),
                 server_backup_base: base(&cloud.endpoints.server_backup),
+                compute_base: base(&cloud.endpoints.compute),
                 checkpoint_deletions: Arc::new(tokio::sync::Semaphore::new(
                     MAX_CHECKPOINT_DELETIONS,
                 )),

@@ -8,8 +8,10 @@ use super::fault::non_json_summary;
 use super::types::{next_marker, Backup, BackupSummary, CheckpointItem, Link, Share, Snapshot};
 
 mod csbs;
+mod inventory;
 mod restore;
 pub use csbs::{checkpoint, checkpoint_item, checkpoint_items};
+pub use inventory::{found_server, found_servers, found_volumes, tagged, Tagged, TaggedPage};
 pub use restore::{job, job_id, restored, volume, volumes};
 
 /// Why a body could not be read.
@@ -118,11 +120,23 @@ pub struct Page<T> {
     pub next_marker: Option<String>,
 }
 
-/// A page of `{"<key>": […], "<key>_links": […]}`.
+/// A page of `{"<key>": […], "<key>_links": […]}`, the next page after
+/// the `marker` of its `next` link.
 fn page<T>(
     body: &str,
     key: &str,
     item: impl Fn(Value) -> Result<T, DecodeError>,
+) -> Result<Page<T>, DecodeError> {
+    page_with(body, key, item, |links, _| next_marker(links))
+}
+
+/// [`page`], with the next page's marker chosen by `next` from the links
+/// and the items.
+fn page_with<T>(
+    body: &str,
+    key: &str,
+    item: impl Fn(Value) -> Result<T, DecodeError>,
+    next: impl Fn(&[Link], &[T]) -> Option<String>,
 ) -> Result<Page<T>, DecodeError> {
     let mut v = json(body)?;
     let items = match v.get_mut(key).map(Value::take) {
@@ -134,9 +148,10 @@ fn page<T>(
         Some(l @ Value::Array(_)) => typed(l, "links")?,
         _ => Vec::new(),
     };
+    let items: Vec<T> = items.into_iter().map(item).collect::<Result<_, _>>()?;
     Ok(Page {
-        items: items.into_iter().map(item).collect::<Result<_, _>>()?,
-        next_marker: next_marker(&links),
+        next_marker: next(&links, &items),
+        items,
     })
 }
 

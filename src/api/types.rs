@@ -206,10 +206,12 @@ fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>
 }
 
 mod csbs;
+pub(crate) mod inventory;
 mod restore;
 pub use csbs::{
     Checkpoint, CheckpointItem, ExtendInfo, FailCode, PlanResource, ProtectionPlan, VolumeBackup,
 };
+pub use inventory::{Found, TagMatch};
 pub use restore::{Job, JobState, Restored, Volume};
 
 #[cfg(test)]

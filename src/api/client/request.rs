@@ -38,15 +38,25 @@ pub(super) enum Service {
     Volume,
     Backup,
     ServerBackup,
+    /// ECS (`/v1`) and Nova (`/v2.1`).
+    Compute,
 }
 
 impl Service {
+    const ALL: [Service; 4] = [
+        Service::Volume,
+        Service::Backup,
+        Service::ServerBackup,
+        Service::Compute,
+    ];
+
     /// The name in a [`CATALOG_SCHEME`] URL and the policy file.
     fn name(self) -> &'static str {
         match self {
             Service::Volume => "volume",
             Service::Backup => "backup",
             Service::ServerBackup => "server_backup",
+            Service::Compute => "compute",
         }
     }
 
@@ -55,6 +65,7 @@ impl Service {
             Service::Volume => catalog::VOLUME_TYPES,
             Service::Backup => catalog::BACKUP_TYPES,
             Service::ServerBackup => catalog::SERVER_BACKUP_TYPES,
+            Service::Compute => catalog::COMPUTE_TYPES,
         }
     }
 }
@@ -65,6 +76,7 @@ impl CloudClient {
             Service::Volume => &self.inner.volume_base,
             Service::Backup => &self.inner.backup_base,
             Service::ServerBackup => &self.inner.server_backup_base,
+            Service::Compute => &self.inner.compute_base,
         };
         let base = base
             .clone()
@@ -85,12 +97,10 @@ impl CloudClient {
             url.replace(PROJECT_FROM_TOKEN, &project_id)
         };
         let url = url.as_str();
-        let found = [Service::Volume, Service::Backup, Service::ServerBackup]
-            .into_iter()
-            .find_map(|service| {
-                let prefix = format!("{CATALOG_SCHEME}://{}/", service.name());
-                url.strip_prefix(&prefix).map(|tail| (service, tail))
-            });
+        let found = Service::ALL.into_iter().find_map(|service| {
+            let prefix = format!("{CATALOG_SCHEME}://{}/", service.name());
+            url.strip_prefix(&prefix).map(|tail| (service, tail))
+        });
         let Some((service, tail)) = found else {
             return Ok(url.to_string());
         };
@@ -152,8 +162,24 @@ impl CloudClient {
         max: Option<usize>,
         decode: fn(&str) -> Result<Page<T>, DecodeError>,
     ) -> Result<Vec<T>, ApiError> {
+        self.list_paged(url, filters, max, PAGE_SIZE, decode).await
+    }
+
+    /// The paging loop of every marker-paged list: pages of `page_size`
+    /// (the `limit`), each starting after the page's `next_marker`, until
+    /// there is none, it repeats or `max` items are in. A short page does
+    /// not end the list by itself: a cloud whose page cap is below the
+    /// `limit` asked for sends full pages of its own size, with next links.
+    pub(super) async fn list_paged<T>(
+        &self,
+        url: String,
+        filters: &[(&str, &str)],
+        max: Option<usize>,
+        page_size: usize,
+        decode: fn(&str) -> Result<Page<T>, DecodeError>,
+    ) -> Result<Vec<T>, ApiError> {
         let max = max.unwrap_or(usize::MAX);
-        let limit = PAGE_SIZE.min(max).to_string();
+        let limit = page_size.min(max).to_string();
         let mut items = Vec::new();
         let mut seen = HashSet::new();
         let mut marker: Option<String> = None;
@@ -179,12 +205,41 @@ impl CloudClient {
         Ok(items)
     }
 
-    /// One logical call: attempts with retries where safe.
+    /// One logical call: attempts with retries where safe. A POST is not
+    /// repeated unless the server certainly did not act on it (it may
+    /// create something); see [`Self::call_reading`] for one that only reads.
     pub(super) async fn call<T>(
         &self,
         method: Method,
         url: String,
         body: Option<Value>,
+        decode: impl Fn(&str) -> Result<T, DecodeError>,
+    ) -> Result<T, ApiError> {
+        let idempotent = method != Method::POST;
+        self.call_retrying(method, url, body, idempotent, decode)
+            .await
+    }
+
+    /// A POST that only reads (a tag filter `action`), retried on transient
+    /// errors like a GET: sending it twice changes nothing.
+    pub(super) async fn call_reading<T>(
+        &self,
+        url: String,
+        body: Value,
+        decode: impl Fn(&str) -> Result<T, DecodeError>,
+    ) -> Result<T, ApiError> {
+        self.call_retrying(Method::POST, url, Some(body), true, decode)
+            .await
+    }
+
+    /// Attempts with backoff; errors of a call that is not `idempotent` are
+    /// retried only when the server certainly did not act on it.
+    async fn call_retrying<T>(
+        &self,
+        method: Method,
+        url: String,
+        body: Option<Value>,
+        idempotent: bool,
         decode: impl Fn(&str) -> Result<T, DecodeError>,
     ) -> Result<T, ApiError> {
         let s = &self.inner.settings;
@@ -193,7 +248,6 @@ impl CloudClient {
             .with_max_delay(s.retry_max_delay)
             .with_max_times(s.max_retries)
             .with_jitter();
-        let idempotent = method != Method::POST;
         (|| self.bounded_attempt(&method, &url, body.as_ref(), &decode))
             .retry(backoff)
             .sleep(tokio::time::sleep)
