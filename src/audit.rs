@@ -4,6 +4,7 @@
 //! CLI code, so `vbs-agent report`, metrics and notifications all judge a
 //! target the same way.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -193,6 +194,29 @@ pub struct TargetCompliance {
     /// Drill policies: the newest verified restore and the restore times;
     /// `None` for the other kinds.
     pub restores: Option<RestoreStats>,
+    /// The target left the policy's selection or no longer exists: kept
+    /// apart from failing ones, never out of RPO.
+    pub vanished: Option<VanishedAs>,
+}
+
+/// How a target left its policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VanishedAs {
+    /// `left_scope`: it no longer matches the selection (or is no longer listed).
+    LeftScope,
+    /// `target_gone`: it no longer exists.
+    TargetGone,
+}
+
+impl VanishedAs {
+    /// As `report` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VanishedAs::LeftScope => "left scope",
+            VanishedAs::TargetGone => "gone",
+        }
+    }
 }
 
 /// A drilled volume's verified restores.
@@ -242,9 +266,13 @@ impl ComplianceReport {
     }
 }
 
-/// The targets a policy is responsible for today.
-fn configured_targets(policy: &Policy) -> &[String] {
-    policy.targets()
+/// The targets a policy is responsible for today: those of its last run
+/// (what its selector matched), or before the first the listed ones.
+fn configured_targets(store: &Store, policy: &Policy) -> Result<Vec<String>, AuditError> {
+    Ok(match store.current_scope(&policy.name)? {
+        Some(scope) => scope.into_iter().map(|t| t.id).collect(),
+        None => policy.targets().to_vec(),
+    })
 }
 
 /// Judges every target of every policy in `config` against its RPO as of
@@ -262,7 +290,19 @@ pub fn compliance_report(
     let mut targets = Vec::new();
     for policy in &config.policies {
         let rpo = effective_rpo(policy, at);
-        let configured = configured_targets(policy);
+        let configured = configured_targets(store, policy)?;
+        let vanished: BTreeMap<String, VanishedAs> = store
+            .vanished_targets(&policy.name)?
+            .into_iter()
+            .map(|v| {
+                let how = if v.gone {
+                    VanishedAs::TargetGone
+                } else {
+                    VanishedAs::LeftScope
+                };
+                (v.target, how)
+            })
+            .collect();
         let mut names: Vec<(String, bool)> = configured.iter().map(|t| (t.clone(), true)).collect();
         for known in store.targets_of_policy(&policy.name)? {
             if !configured.contains(&known) {
@@ -270,9 +310,13 @@ pub fn compliance_report(
             }
         }
         for (target, in_config) in names {
-            targets.push(target_compliance(
-                store, policy, &target, in_config, rpo, since, at,
-            )?);
+            let mut judged = target_compliance(store, policy, &target, in_config, rpo, since, at)?;
+            if let Some(how) = vanished.get(&target) {
+                judged.vanished = Some(*how);
+                judged.rpo_breached = false;
+                judged.restore_rpo = judged.restore_rpo.map(|_| false);
+            }
+            targets.push(judged);
         }
     }
     Ok(ComplianceReport { since, at, targets })
@@ -339,6 +383,7 @@ fn target_compliance(
         } else {
             None
         },
+        vanished: None,
     })
 }
 

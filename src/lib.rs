@@ -24,6 +24,7 @@ pub mod audit;
 pub mod bounded;
 pub mod cli;
 pub mod config;
+pub mod coverage;
 pub mod daemon;
 pub mod engine;
 pub mod http;
@@ -32,6 +33,7 @@ pub mod metrics;
 pub mod naming;
 pub mod notifier;
 pub mod schedule;
+pub mod selection;
 pub mod store;
 #[cfg(test)]
 mod test_fixtures;

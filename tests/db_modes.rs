@@ -47,11 +47,12 @@ fn db_files_are_0640_and_the_state_dir_0750_under_any_umask() {
             resource_name: "nightly-vol-1",
             status: JobStatus::Running,
             blocked_by: None,
+            note: None,
             restore: None,
         };
         let now = chrono::Utc::now();
         store
-            .create_run("nightly", now, Trigger::Manual, &[job], now)
+            .create_run("nightly", now, Trigger::Manual, &[job], None, now)
             .unwrap()
             .expect("a new run");
         let state = dir.path().join("state");

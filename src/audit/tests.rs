@@ -230,6 +230,7 @@ fn drill_run(store: &Store, slot: DateTime<Utc>, jobs: &[(&str, Drill)]) {
             resource_name: name,
             status: JobStatus::Running,
             blocked_by: None,
+            note: None,
             restore: Some(NewRestore {
                 requested_by: "schedule",
                 into_volume: "scratch",
@@ -240,7 +241,7 @@ fn drill_run(store: &Store, slot: DateTime<Utc>, jobs: &[(&str, Drill)]) {
         })
         .collect();
     let run = store
-        .create_run("db.drill", slot, Trigger::Schedule, &specs, slot)
+        .create_run("db.drill", slot, Trigger::Schedule, &specs, None, slot)
         .unwrap()
         .unwrap();
     let at = |s: i64| slot + chrono::Duration::seconds(s);

@@ -21,6 +21,7 @@ mod backups;
 mod check;
 mod checkpoint_item;
 mod cloud;
+mod coverage;
 mod demo;
 mod docs;
 mod escape;
@@ -34,6 +35,7 @@ mod restore;
 mod run;
 mod shares;
 mod table;
+mod targets;
 mod trigger;
 
 use std::path::{Path, PathBuf};
@@ -175,6 +177,27 @@ pub enum Command {
     /// Server backups (CSBS checkpoint items) of a cloud.
     #[command(subcommand)]
     CheckpointItem(checkpoint_item::CheckpointItemCommand),
+    /// Resolve each policy's targets against the cloud now: every target
+    /// with why it is in scope, and the matches left out (changes nothing).
+    Targets {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Only this policy.
+        #[arg(long, short, value_name = "NAME")]
+        policy: Option<String>,
+    },
+    /// Every volume and server of each cloud, the policies covering it and
+    /// its last good backup; exit 3 when one is UNPROTECTED and not opted out.
+    Coverage {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Only this cloud.
+        #[arg(long, value_name = "NAME")]
+        cloud: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = coverage::CoverageFormat::Table)]
+        format: coverage::CoverageFormat,
+    },
 }
 
 /// `vbs-agent backup …`.
@@ -262,6 +285,12 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { out } => docs::man(out.as_deref()),
         Command::CheckpointItem(command) => checkpoint_item::run(&command).await,
+        Command::Targets { config, policy } => targets::run(&config, policy.as_deref()).await,
+        Command::Coverage {
+            config,
+            cloud,
+            format,
+        } => coverage::run(&config, cloud.as_deref(), format).await,
     };
     match result {
         Ok(_) if output::stdout_failed() => ExitCode::from(1),

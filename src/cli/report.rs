@@ -142,6 +142,8 @@ fn render(report: &ComplianceReport) -> String {
 fn state(t: &TargetCompliance, breach: &'static str, no_success: &'static str) -> &'static str {
     if t.rpo_breached {
         breach
+    } else if let Some(vanished) = t.vanished {
+        vanished.as_str()
     } else if !t.in_config {
         "not configured"
     } else if t.rpo_seconds.is_none() {

@@ -26,6 +26,11 @@ pub const MAX_RETENTION_AGE: Duration = Duration::from_secs(100 * YEAR);
 /// `notify.timeout`: `trigger` and a stopping daemon wait this long for a
 /// delivery in flight at most.
 pub const MAX_NOTIFY_TIMEOUT: Duration = Duration::from_secs(10 * MINUTE);
+/// `coverage_every`: a coverage snapshot less often than daily cannot
+/// answer "which volumes were unprotected on date D".
+pub const MAX_COVERAGE_EVERY: Duration = Duration::from_secs(DAY);
+/// Conditions in one `select.match`: the vendor's tag filters take 10 keys.
+pub const MAX_SELECT_KEYS: usize = 10;
 /// `retention.keep_*` counts.
 pub const MAX_KEEP_COUNT: u32 = 100_000;
 /// Requests per unit in a cloud's `rate_limit`.

@@ -101,6 +101,8 @@ pub(super) fn drill_policy(
             );
             None
         }
+        // A selector's volumes are known only at each firing.
+        Some(n) if source.select.is_some() => Some(Some(usize::try_from(n).unwrap_or(usize::MAX))),
         Some(n) => Some(Some(
             usize::try_from(n).unwrap_or(usize::MAX).min(volumes.len()),
         )),
@@ -151,6 +153,7 @@ pub(super) fn drill_policy(
         retention: None,
         notify: source.notify.clone(),
         rpo: rpo?,
+        select: source.select.clone(),
         work: Work::Restore(RestoreWork {
             of: source.name.clone(),
             volumes,

@@ -2,6 +2,7 @@
 //! (defaults, every cloud, every policy), then the semantic checks — so one
 //! run reports every problem in the file with its line, column and field.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::de::{DeserializeOwned, IgnoredAny};
@@ -187,6 +188,13 @@ fn split(root: &Node, report: &mut Report<'_>) -> Option<Parsed> {
             "metrics_listen" => {
                 parsed.metrics_listen = section::<Option<String>>(node, &path, report).flatten()
             }
+            "opt_out" => {
+                parsed.opt_out =
+                    section::<Option<BTreeMap<String, String>>>(node, &path, report).flatten()
+            }
+            "coverage_every" => {
+                parsed.coverage_every = section::<Option<String>>(node, &path, report).flatten()
+            }
             _ => report.unknown_field(&path, TOP_FIELDS),
         }
     }
@@ -286,4 +294,4 @@ fn items<'n, T>(
 }
 
 #[cfg(test)]
-pub(super) mod tests;
+pub(crate) mod tests;

@@ -41,6 +41,7 @@ mod raw;
 mod report;
 mod retention;
 pub mod secret;
+mod select;
 mod source;
 mod suggest;
 mod validate;
@@ -53,6 +54,9 @@ pub use drill::{
     DRILL_SUFFIX, MANUAL_RESTORE_POLICY,
 };
 pub use error::{ConfigError, ConfigErrors};
+/// A cloud section for tests, followed by `policies:`.
+#[cfg(test)]
+pub(crate) use load::tests::token_cloud as test_cloud;
 pub use load::{load, parse};
 pub use model::*;
 pub use notify::{DEFAULT_NOTIFY_ON, DEFAULT_NOTIFY_TIMEOUT};

@@ -26,6 +26,11 @@ pub struct Config {
     pub policies: Vec<Policy>,
     /// Where `/metrics` and `/healthz` are served (loopback only); off when `None`.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Labels that opt a volume or server out of every selector: one
+    /// matching pair is enough.
+    pub opt_out: BTreeMap<String, String>,
+    /// How often the daemon records a coverage snapshot; `None`: never.
+    pub coverage_every: Option<Duration>,
 }
 
 impl Config {
@@ -352,6 +357,9 @@ pub struct Policy {
     /// Recovery point objective as written; `None`: derived from the
     /// schedule (see [`crate::audit::effective_rpo`]).
     pub rpo: Option<Duration>,
+    /// Targets named by their labels, besides (or instead of) the listed
+    /// ones.
+    pub select: Option<Selector>,
     /// What the policy makes, with the settings only that kind has.
     pub work: Work,
 }
@@ -362,7 +370,9 @@ impl Policy {
         self.work.kind()
     }
 
-    /// What one job is made for: the volumes, or for kind `server` the servers.
+    /// The targets listed by ID in the policy file: the volumes, or for
+    /// kind `server` the servers. A policy with a selector has more, known
+    /// only when the selector is resolved against the cloud.
     pub fn targets(&self) -> &[String] {
         self.work.targets()
     }
@@ -452,7 +462,65 @@ pub struct Retention {
     pub keep_weekly: u32,
     pub keep_monthly: u32,
     pub keep_yearly: u32,
+    /// How long the newest backup of a target that no longer exists
+    /// (`target_gone`) is kept whatever the rules say; `None`: for ever.
+    pub gone_keep_newest_for: Option<Duration>,
 }
+
+/// `select:` — a policy's targets named by their labels: Cinder metadata
+/// or vendor tags, as the cloud's `select_by` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    /// Every condition must hold (AND); never empty.
+    pub all_of: Vec<LabelMatch>,
+    /// IDs never selected, whatever their labels.
+    pub exclude: Vec<String>,
+}
+
+impl std::fmt::Display for Selector {
+    /// `backup=nightly,tier=*`: the rule as the history records it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, m) in self.all_of.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{m}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One condition on a label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelMatch {
+    pub key: String,
+    /// The value wanted; `None` (written `"*"`): the key with any value.
+    pub value: Option<String>,
+}
+
+impl LabelMatch {
+    /// Whether `labels` satisfy this condition.
+    pub fn holds(&self, labels: &BTreeMap<String, String>) -> bool {
+        match (&self.value, labels.get(&self.key)) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(want), Some(have)) => want == have,
+        }
+    }
+}
+
+impl std::fmt::Display for LabelMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.key, self.value.as_deref().unwrap_or("*"))
+    }
+}
+
+/// The label that opts a target out of selectors when `opt_out` is not
+/// given: `backup: none`.
+pub const DEFAULT_OPT_OUT: (&str, &str) = ("backup", "none");
+
+/// How often the daemon records coverage when `coverage_every` is not given.
+pub const DEFAULT_COVERAGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Where and when to tell operators about outcomes.
 #[derive(Debug, Clone, PartialEq)]
@@ -486,15 +554,19 @@ pub enum NotifyOn {
     /// A restore job of a drill policy ended `failed` or `timed_out` (sent
     /// instead of `failure`).
     DrillFailure,
+    /// A coverage snapshot found a volume or server of the policy's cloud
+    /// that no policy covers and none opted out (once per target).
+    Unprotected,
 }
 
 impl NotifyOn {
     /// Every outcome, for messages.
-    pub const ALL: [NotifyOn; 4] = [
+    pub const ALL: [NotifyOn; 5] = [
         NotifyOn::Failure,
         NotifyOn::RpoBreach,
         NotifyOn::Success,
         NotifyOn::DrillFailure,
+        NotifyOn::Unprotected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -503,6 +575,7 @@ impl NotifyOn {
             NotifyOn::RpoBreach => "rpo_breach",
             NotifyOn::Success => "success",
             NotifyOn::DrillFailure => "drill_failure",
+            NotifyOn::Unprotected => "unprotected",
         }
     }
 }

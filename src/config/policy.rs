@@ -73,8 +73,14 @@ pub(super) fn policy(
     let timezone = own.timezone.map(|tz| tz.unwrap_or(defaults.timezone));
 
     let targets = kind::targets(kind, raw, path, report);
-    if let (Some(name), Some(first)) = (name, targets.as_ref().and_then(|t| t.first())) {
-        let name_of_backup = naming::resource_name(name, DateTime::<Utc>::UNIX_EPOCH, first);
+    let select = kind::selector(kind, raw, path, report);
+    if let (Some(listed), Some(Some(selector))) = (&targets, &select) {
+        super::select::check_overlap(listed, selector, path, report);
+    }
+    if let (Some(name), Some(_)) = (name, &targets) {
+        // Every ID is as long as this one, so one name stands for all.
+        let any_id = "00000000-0000-0000-0000-000000000000";
+        let name_of_backup = naming::resource_name(name, DateTime::<Utc>::UNIX_EPOCH, any_id);
         if let Err(message) = naming::check_vendor_name(&name_of_backup) {
             report.value(
                 &path.key("name"),
@@ -132,6 +138,7 @@ pub(super) fn policy(
         retention: retention?,
         notify: notify?,
         rpo: rpo?,
+        select: select?,
         work: work?,
     })
 }

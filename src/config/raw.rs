@@ -17,6 +17,8 @@ pub(crate) const TOP_FIELDS: &[&str] = &[
     "clouds",
     "policies",
     "metrics_listen",
+    "opt_out",
+    "coverage_every",
 ];
 
 /// `defaults:` — what a policy uses when it does not say otherwise.
@@ -81,6 +83,9 @@ pub(crate) struct RawRetention {
     pub(crate) keep_weekly: Option<u32>,
     pub(crate) keep_monthly: Option<u32>,
     pub(crate) keep_yearly: Option<u32>,
+    /// Keep the newest backup of a target that no longer exists for this
+    /// long; for ever when left out.
+    pub(crate) gone_keep_newest_for: Option<String>,
 }
 
 /// `poll:` — how often to ask whether a snapshot or backup is done. Each
@@ -236,6 +241,20 @@ pub(crate) struct RawPolicy {
     pub(crate) provider_id: Option<String>,
     /// Kind `backup`: restore the policy's backups on a schedule.
     pub(crate) drill: Option<RawDrill>,
+    /// Targets named by their metadata or tags.
+    pub(crate) select: Option<RawSelect>,
+}
+
+/// `select:` — the volumes (or servers) whose labels match, found anew at
+/// each firing.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawSelect {
+    /// Key → value pairs that must all hold; `"*"` for any value.
+    #[serde(rename = "match")]
+    pub(crate) all_of: Option<std::collections::BTreeMap<String, String>>,
+    /// IDs never selected.
+    pub(crate) exclude: Option<Vec<String>>,
 }
 
 /// `drill:` — a backup policy's restore drill.

@@ -6,7 +6,7 @@ use super::model::Retention;
 use super::path::FieldPath;
 use super::raw::RawRetention;
 use super::report::Report;
-use super::validate::ok_or_report;
+use super::validate::{ok_or_report, optional};
 
 /// Retention rules; a block that keeps nothing is refused rather than
 /// read as "delete everything".
@@ -44,6 +44,7 @@ pub(super) fn retention(
         keep_weekly: count(raw.keep_weekly, "keep_weekly"),
         keep_monthly: count(raw.keep_monthly, "keep_monthly"),
         keep_yearly: count(raw.keep_yearly, "keep_yearly"),
+        gone_keep_newest_for: None,
     };
     if !counts_valid {
         return None;
@@ -55,5 +56,15 @@ pub(super) fn retention(
         );
         return None;
     }
-    Some(rules)
+    let gone_keep_newest_for = optional(
+        &raw.gone_keep_newest_for,
+        path,
+        "gone_keep_newest_for",
+        |d| checks::duration(d, MAX_RETENTION_AGE),
+        report,
+    )?;
+    Some(Retention {
+        gone_keep_newest_for,
+        ..rules
+    })
 }

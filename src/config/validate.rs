@@ -30,6 +30,8 @@ pub(crate) struct Parsed {
     /// Every entry under `policies`, with the policy if it deserialized.
     pub(crate) policies: Vec<Option<RawPolicy>>,
     pub(crate) metrics_listen: Option<String>,
+    pub(crate) opt_out: Option<BTreeMap<String, String>>,
+    pub(crate) coverage_every: Option<String>,
 }
 
 /// Checks everything and resolves every default.
@@ -39,6 +41,8 @@ pub(crate) fn validate(parsed: Parsed, origin: &Path, report: &mut Report<'_>) -
     let defaults = super::defaults::defaults(&parsed.defaults, report);
     let max_concurrent_jobs = max_concurrent_jobs(parsed.max_concurrent_jobs, report);
     let metrics_listen = super::listen::metrics_listen(parsed.metrics_listen.as_deref(), report);
+    let opt_out = super::select::opt_out(parsed.opt_out.as_ref(), report);
+    let coverage_every = super::select::coverage_every(parsed.coverage_every.as_deref(), report);
 
     let clouds_path = FieldPath::root().key("clouds");
     let defined: Vec<&str> = parsed.clouds.iter().map(|(n, _)| n.as_str()).collect();
@@ -100,6 +104,8 @@ pub(crate) fn validate(parsed: Parsed, origin: &Path, report: &mut Report<'_>) -
         clouds,
         policies,
         metrics_listen,
+        opt_out: opt_out?,
+        coverage_every: coverage_every?,
     })
 }
 
@@ -152,6 +158,33 @@ pub(super) fn optional<T>(
         None => Some(None),
         Some(text) => ok_or_report(check(text), &path.key(field), report).map(Some),
     }
+}
+
+/// A list of IDs at `path`, each valid by `check` and given once; `twice`
+/// says what a repeated one is.
+pub(super) fn unique_ids(
+    raw: &[String],
+    path: &FieldPath,
+    check: impl Fn(&str) -> Result<String, String>,
+    twice: impl Fn(&str) -> String,
+    report: &mut Report<'_>,
+) -> Option<Vec<String>> {
+    let mut ids: Vec<String> = Vec::with_capacity(raw.len());
+    let mut valid = true;
+    for (i, text) in raw.iter().enumerate() {
+        match check(text) {
+            Ok(id) if ids.contains(&id) => {
+                report.value(&path.index(i), twice(&id));
+                valid = false;
+            }
+            Ok(id) => ids.push(id),
+            Err(message) => {
+                report.value(&path.index(i), message);
+                valid = false;
+            }
+        }
+    }
+    valid.then_some(ids)
 }
 
 /// The value, or `None` with the message reported at `path`.

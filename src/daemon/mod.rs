@@ -3,6 +3,7 @@
 //! reloads the policy file on request and stops cleanly when the shutdown
 //! future resolves. A library function so that tests run it in-process.
 
+mod coverage_watch;
 mod rpo_watch;
 pub mod scheduler;
 mod systemd;
@@ -23,6 +24,7 @@ use crate::engine::{Engine, EngineError, RunReport};
 use crate::metrics::{health, server, Heartbeat, Metrics};
 use crate::notifier::Notifier;
 use crate::store::{Store, StoreError, Trigger};
+use coverage_watch::CoverageWatch;
 use rpo_watch::RpoWatch;
 use scheduler::Firing;
 
@@ -139,6 +141,9 @@ pub async fn serve(
     let mut beat = tokio::time::interval(health::BEAT_EVERY);
     let mut rpo_tick = tokio::time::interval(rpo_watch::CHECK_EVERY);
     let mut recover_tick = tokio::time::interval(RECOVER_EVERY);
+    let coverage = CoverageWatch::default();
+    let mut coverage_tick = coverage_interval(&config, engine.store())?;
+    let mut coverage_task: Option<JoinHandle<()>> = None;
     tokio::pin!(shutdown);
     loop {
         heartbeat.beat();
@@ -163,6 +168,16 @@ pub async fn serve(
             }
             _ = rpo_tick.tick() => rpo.check(&config, None, &metrics, &notifier).await,
             _ = recover_tick.tick() => recover(&engine, &config, &recovery, &mut runs),
+            _ = tick(&mut coverage_tick) => {
+                // One snapshot at a time: a slow cloud delays the next.
+                if coverage_task.as_ref().is_none_or(JoinHandle::is_finished) {
+                    let (watch, config, engine) = (coverage.clone(), config.clone(), engine.clone());
+                    let (metrics, notifier) = (metrics.clone(), Arc::clone(&notifier));
+                    coverage_task = Some(tokio::spawn(async move {
+                        watch.take(&config, &engine, &metrics, &notifier).await;
+                    }));
+                }
+            }
             Some(()) = next_reload(&mut reload) => {
                 let Some(path) = reload.as_ref().map(|r| r.path.clone()) else { continue };
                 systemd::reloading();
@@ -175,6 +190,9 @@ pub async fn serve(
                         engine = engine.reconfigured(&new, settings.clone())?;
                         notifier.reconfigure(&new);
                         timers.abort_all();
+                        if new.coverage_every != config.coverage_every {
+                            coverage_tick = coverage_interval(&new, engine.store())?;
+                        }
                         config = new;
                         catch_up(&engine, &config, now, &mut runs, &recovery)?;
                         timers = scheduler::start(&config.policies, now, tx.clone());
@@ -220,6 +238,9 @@ pub async fn serve(
     {
         tracing::warn!("notifications still in flight at shutdown were given up");
     }
+    if let Some(task) = coverage_task {
+        task.abort();
+    }
     if let Some(listener) = listener {
         listener.abort();
     }
@@ -250,6 +271,35 @@ async fn observe(
         .await
         .map_err(|source| DaemonError::Metrics { addr, source })?;
     Ok((metrics, heartbeat, Some(listener)))
+}
+
+/// When coverage snapshots are due: one interval after the newest one
+/// recorded (at once when that is long past or there is none), then every
+/// interval; `None` when `coverage_every` is 0.
+fn coverage_interval(
+    config: &Config,
+    store: &Store,
+) -> Result<Option<tokio::time::Interval>, DaemonError> {
+    let Some(every) = config.coverage_every else {
+        return Ok(None);
+    };
+    let since_last = store
+        .last_coverage_at()?
+        .and_then(|at| (Utc::now() - at).to_std().ok());
+    let wait = since_last.map_or(Duration::ZERO, |since| every.saturating_sub(since));
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + wait, every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    Ok(Some(interval))
+}
+
+/// The next tick of `interval`, or never.
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 async fn next_reload(reload: &mut Option<Reload>) -> Option<()> {

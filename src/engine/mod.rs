@@ -12,6 +12,7 @@ mod prune;
 mod prune_server;
 mod restore;
 pub mod retention;
+mod scope;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -36,6 +37,7 @@ pub use observer::{JobEvent, JobListener};
 use observer::{JobObserver, Listeners};
 pub use prune::{PruneLine, PruneOutcome, PruneReport};
 pub use restore::RestoreRequest;
+pub use scope::{labels_are, Query as ScopeQuery};
 
 /// Errors that stop a run (job failures are outcomes, not errors).
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +91,11 @@ pub struct Engine {
     /// Jobs a task of this process drives now, shared with reconfigured
     /// engines, so that recovery never gives a job a second driver.
     driving: Arc<Mutex<HashSet<i64>>>,
+    /// The policy file's `opt_out` labels.
+    opt_out: Arc<BTreeMap<String, String>>,
+    /// The cloud's answers to selector queries, shared by the policies
+    /// that fire in the same minute.
+    scopes: scope::ScopeCache,
 }
 
 /// Jobs started less than this ago are left to the run that created them:
@@ -153,6 +160,8 @@ impl Engine {
             listeners: Listeners::default(),
             metrics: Metrics::new(),
             driving: Arc::default(),
+            opt_out: Arc::new(config.opt_out.clone()),
+            scopes: scope::ScopeCache::default(),
         })
     }
 
@@ -171,6 +180,7 @@ impl Engine {
         next.listeners = self.listeners.clone();
         next.metrics = self.metrics.clone();
         next.driving = Arc::clone(&self.driving);
+        next.scopes = self.scopes.clone();
         Ok(next)
     }
 
@@ -197,6 +207,21 @@ impl Engine {
         &self.store
     }
 
+    /// The client of `cloud`, its calls recorded as events outside any
+    /// job and counted in the metrics.
+    pub fn observed_client(&self, cloud: &str) -> Result<CloudClient, EngineError> {
+        let client = self
+            .clients
+            .get(cloud)
+            .ok_or_else(|| EngineError::UnknownCloud(cloud.to_string()))?;
+        Ok(client.with_observer(Arc::new(JobObserver {
+            store: Arc::clone(&self.store),
+            run_id: None,
+            job_id: None,
+            metrics: self.metrics.clone(),
+        })))
+    }
+
     /// Runs `policy` for `slot`: records the run with all its jobs, drives
     /// them concurrently (within `max_concurrent_jobs`) and waits for them.
     /// A target whose previous job is still running is recorded as
@@ -212,16 +237,18 @@ impl Engine {
             // Scratch volumes earlier drills could not delete go first.
             self.sweep_scratch().await?;
         }
+        let scope = self.scope(policy, slot, &self.opt_out).await?;
         let now = Utc::now();
-        let targets = self.run_targets(policy)?;
+        let targets = self.run_targets(policy, &scope.run.targets)?;
         let names: Vec<String> = targets
             .iter()
+            .chain(scope.departed.iter().map(|d| &d.target))
             .map(|v| resource_name(&policy.name, slot, v))
             .collect();
         let restore = self.new_restore(policy, "schedule");
-        let mut specs = Vec::with_capacity(targets.len());
+        let restores = policy.kind() == PolicyKind::Restore;
+        let mut specs = Vec::with_capacity(names.len());
         for (target, name) in targets.iter().zip(&names) {
-            let restores = policy.kind() == PolicyKind::Restore;
             let blocked_by = self
                 .store
                 .running_job_for(&policy.cloud, target, restores)?;
@@ -236,12 +263,29 @@ impl Engine {
                     JobStatus::Running
                 },
                 blocked_by,
+                note: None,
                 restore: restore.clone(),
             });
         }
-        let Some(run_id) = self
-            .store
-            .create_run(&policy.name, slot, trigger, &specs, now)?
+        for (departed, name) in scope.departed.iter().zip(&names[targets.len()..]) {
+            specs.push(NewRunJob {
+                target: &departed.target,
+                kind: policy.kind().as_str(),
+                cloud: &policy.cloud,
+                resource_name: name,
+                status: if departed.gone {
+                    JobStatus::TargetGone
+                } else {
+                    JobStatus::LeftScope
+                },
+                blocked_by: None,
+                note: Some(&departed.note),
+                restore: None,
+            });
+        }
+        let Some(run_id) =
+            self.store
+                .create_run(&policy.name, slot, trigger, &specs, Some(&scope.run), now)?
         else {
             tracing::info!(policy = %policy.name, %slot, "slot already recorded; not running it again");
             let run_id = self.store.run_for(&policy.name, slot)?.unwrap_or_default();
@@ -254,8 +298,27 @@ impl Engine {
                 jobs,
             });
         };
-        tracing::info!(policy = %policy.name, %slot, trigger = trigger.as_str(), run_id, targets = targets.len(), "run started");
+        tracing::info!(policy = %policy.name, %slot, trigger = trigger.as_str(), run_id, targets = targets.len(), resolution = scope.run.resolution.as_str(), "run started");
+        if let Some(warning) = &scope.warning {
+            tracing::warn!(policy = %policy.name, %slot, run_id, "{warning}");
+            let event = Event {
+                run_id: Some(run_id),
+                message: Some(warning),
+                ..Default::default()
+            };
+            self.store
+                .record_event(EventKind::Warning, &event, Utc::now())?;
+        }
         let records = self.store.jobs_of_run(run_id)?;
+        for job in records
+            .iter()
+            .filter(|j| matches!(j.status, JobStatus::LeftScope | JobStatus::TargetGone))
+        {
+            let message = job.fail_reason.clone().unwrap_or_default();
+            tracing::warn!(policy = %policy.name, target = %job.target, job_id = job.id, status = job.status.as_str(), "{message}");
+            self.event(EventKind::Warning, job, &message)?;
+            self.metrics.job_ended(job);
+        }
         for job in records
             .iter()
             .filter(|j| j.status == JobStatus::SkippedOverlap)
@@ -276,6 +339,7 @@ impl Engine {
         let done = self.drive_all(policy, to_run, false).await?;
         self.store.settle_run(run_id, Utc::now())?;
         self.prune_after(policy, &done).await;
+        self.prune_vanished(policy).await;
         let jobs = self.store.jobs_of_run(run_id)?;
         tracing::info!(policy = %policy.name, %slot, run_id, status = ?self.store.run_status(run_id)?, "run finished");
         Ok(RunReport {
@@ -296,13 +360,17 @@ impl Engine {
         slot: DateTime<Utc>,
         why: Option<&str>,
     ) -> Result<(), EngineError> {
-        let names: Vec<String> = policy
-            .targets()
+        // A selector's targets as last resolved: the cloud is not asked
+        // for a slot that will not run.
+        let targets: Vec<String> = match self.store.current_scope(&policy.name)? {
+            Some(scope) => scope.into_iter().map(|t| t.id).collect(),
+            None => policy.targets().to_vec(),
+        };
+        let names: Vec<String> = targets
             .iter()
             .map(|v| resource_name(&policy.name, slot, v))
             .collect();
-        let specs: Vec<NewRunJob<'_>> = policy
-            .targets()
+        let specs: Vec<NewRunJob<'_>> = targets
             .iter()
             .zip(&names)
             .map(|(target, name)| NewRunJob {
@@ -312,13 +380,14 @@ impl Engine {
                 resource_name: name,
                 status: JobStatus::Missed,
                 blocked_by: None,
+                note: None,
                 restore: self.new_restore(policy, "schedule"),
             })
             .collect();
         let now = Utc::now();
         if let Some(run_id) =
             self.store
-                .create_run(&policy.name, slot, Trigger::Schedule, &specs, now)?
+                .create_run(&policy.name, slot, Trigger::Schedule, &specs, None, now)?
         {
             let why_text = why.unwrap_or("the agent was down");
             tracing::warn!(policy = %policy.name, %slot, "slot missed: {why_text}");

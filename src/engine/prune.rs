@@ -19,7 +19,7 @@ use super::retention::{plan, Candidate, Context, Decision, Verdict};
 use super::{Engine, EngineError};
 use crate::api::{ApiError, CloudClient, ErrorClass};
 use crate::config::{Policy, PolicyKind, PollSettings};
-use crate::store::{JobRecord, JobStatus, RetentionAction};
+use crate::store::{JobRecord, JobStatus, RetentionAction, Vanished};
 
 /// Plan-and-delete rounds in one prune, at most.
 const MAX_ROUNDS: usize = 20;
@@ -75,17 +75,77 @@ impl PruneReport {
 }
 
 impl Engine {
-    /// Prunes every target of `policy`; `dry_run` plans only.
+    /// Prunes every target of `policy`: those of its last run (the listed
+    /// ones before the first) and those that left it or are gone;
+    /// `dry_run` plans only.
     pub async fn prune_policy(
         &self,
         policy: &Policy,
         dry_run: bool,
     ) -> Result<Vec<PruneReport>, EngineError> {
+        let mut targets: Vec<String> = match self.store.current_scope(&policy.name)? {
+            Some(scope) => scope.into_iter().map(|t| t.id).collect(),
+            None => policy.targets().to_vec(),
+        };
+        let vanished = self.store.vanished_targets(&policy.name)?;
+        targets.extend(vanished.iter().map(|v| v.target.clone()));
         let mut reports = Vec::new();
-        for target in policy.targets() {
-            reports.push(self.prune_target(policy, target, dry_run).await?);
+        for target in targets {
+            let release = self.releases_newest(policy, &vanished, &target);
+            reports.push(
+                self.prune_target_with(policy, &target, dry_run, release)
+                    .await?,
+            );
         }
         Ok(reports)
+    }
+
+    /// Prunes the targets of `policy` that left it or are gone and still
+    /// have backups it made: their backups follow the policy's rules, and
+    /// a gone target's newest is kept as `gone_keep_newest_for` says.
+    /// Trouble is logged; it is tried again after the next run.
+    pub(super) async fn prune_vanished(&self, policy: &Policy) {
+        if policy.retention.is_none() {
+            return;
+        }
+        let vanished = match self.store.vanished_targets(&policy.name) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(policy = %policy.name, error = %e, "vanished targets not pruned");
+                return;
+            }
+        };
+        for v in &vanished {
+            if !self
+                .store
+                .has_undeleted(&policy.name, &v.target)
+                .unwrap_or(true)
+            {
+                continue;
+            }
+            let release = self.releases_newest(policy, &vanished, &v.target);
+            if let Err(e) = self
+                .prune_target_with(policy, &v.target, false, release)
+                .await
+            {
+                tracing::warn!(policy = %policy.name, target = %v.target, error = %e, "pruning a vanished target failed; it is tried again after the next run");
+            }
+        }
+    }
+
+    /// Whether `target` has been gone longer than the policy keeps a gone
+    /// target's newest backup.
+    fn releases_newest(&self, policy: &Policy, vanished: &[Vanished], target: &str) -> bool {
+        let Some(keep_for) = policy
+            .retention
+            .and_then(|r| r.gone_keep_newest_for)
+            .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+        else {
+            return false;
+        };
+        vanished
+            .iter()
+            .any(|v| v.target == target && v.gone && (self.clock)() - v.at >= keep_for)
     }
 
     /// Prunes one target (volume or server) of `policy`.
@@ -94,6 +154,18 @@ impl Engine {
         policy: &Policy,
         target: &str,
         dry_run: bool,
+    ) -> Result<PruneReport, EngineError> {
+        self.prune_target_with(policy, target, dry_run, false).await
+    }
+
+    /// [`Self::prune_target`]; `release_newest` lifts the hard rule that
+    /// keeps the newest backup (for a target gone long enough).
+    async fn prune_target_with(
+        &self,
+        policy: &Policy,
+        target: &str,
+        dry_run: bool,
+        release_newest: bool,
     ) -> Result<PruneReport, EngineError> {
         let mut report = PruneReport {
             policy: policy.name.clone(),
@@ -125,6 +197,7 @@ impl Engine {
                 ours: &ours,
                 name_prefix: &prefix,
                 now: (self.clock)(),
+                release_newest,
             };
             let mut kept = Vec::new();
             let mut deleted_any = false;

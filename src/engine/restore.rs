@@ -13,7 +13,7 @@ use crate::config::{
     Misfire, Policy, PollSettings, RestoreInto, RestoreWork, Retries, Work, DEFAULT_POLL,
     MANUAL_RESTORE_POLICY,
 };
-use crate::store::{JobRecord, NewRestore, StoreError, Trigger};
+use crate::store::{JobRecord, NewRestore, ScopedTarget, StoreError, Trigger};
 
 /// How long a leftover scratch volume is given to go at each sweep.
 const SWEEP_BUDGET: Duration = Duration::from_secs(120);
@@ -35,15 +35,19 @@ impl Engine {
     /// The targets a run of `policy` makes jobs for: every target, or for a
     /// drill with a `sample`, that many, those restored longest ago (or
     /// never) first, so every volume is drilled within a few runs.
-    pub(super) fn run_targets(&self, policy: &Policy) -> Result<Vec<String>, StoreError> {
+    pub(super) fn run_targets(
+        &self,
+        policy: &Policy,
+        scope: &[ScopedTarget],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut targets: Vec<String> = scope.iter().map(|t| t.id.clone()).collect();
         let Work::Restore(RestoreWork {
             sample: Some(n), ..
         }) = &policy.work
         else {
-            return Ok(policy.targets().to_vec());
+            return Ok(targets);
         };
         let last = self.store.last_restores(&policy.name)?;
-        let mut targets = policy.targets().to_vec();
         // A stable sort keeps the file's order among equals.
         targets.sort_by_key(|t| last.get(t).copied().unwrap_or(DateTime::<Utc>::MIN_UTC));
         targets.truncate(*n);
@@ -108,11 +112,19 @@ impl Engine {
             resource_name: &name,
             status: crate::store::JobStatus::Running,
             blocked_by: None,
+            note: None,
             restore: Some(restore),
         };
         let run_id = self
             .store
-            .create_run(&policy.name, slot, Trigger::Manual, &[job], Utc::now())?
+            .create_run(
+                &policy.name,
+                slot,
+                Trigger::Manual,
+                &[job],
+                None,
+                Utc::now(),
+            )?
             .ok_or_else(|| {
                 EngineError::Task("two restores were asked for in the same millisecond".into())
             })?;
@@ -205,6 +217,7 @@ fn manual_policy(request: &RestoreRequest, source: String) -> Policy {
         retention: None,
         notify: None,
         rpo: None,
+        select: None,
         work: Work::Restore(RestoreWork {
             of: String::new(),
             volumes: vec![source],

@@ -5,7 +5,8 @@
 //! - only backups this agent made under this policy are ever deleted (the
 //!   history must list the id *and* the name must carry the policy's prefix);
 //! - the newest `available` backup of the volume (and the newest this policy
-//!   made) is never deleted;
+//!   made) is never deleted, unless the volume has been gone for longer
+//!   than `retention.gone_keep_newest_for`;
 //! - a backup with dependent incremental backups is kept until they expire;
 //! - a backup in a transitional state (creating, deleting, restoring…) is kept.
 
@@ -64,6 +65,9 @@ pub struct Context<'a> {
     /// `{policy}-`: every name the policy makes starts with it.
     pub name_prefix: &'a str,
     pub now: DateTime<Utc>,
+    /// The target no longer exists and `gone_keep_newest_for` has passed:
+    /// its newest backup is kept only if a rule keeps it.
+    pub release_newest: bool,
 }
 
 /// Decides for every candidate, in the order given.
@@ -88,12 +92,16 @@ pub fn plan(ctx: &Context<'_>, candidates: &[Candidate]) -> Vec<Decision> {
     });
     let my_available: Vec<&Candidate> = available.iter().copied().filter(|c| mine(c)).collect();
     // The volume's newest available backup, and this policy's own newest.
-    let newest: Vec<&str> = available
-        .first()
-        .into_iter()
-        .chain(my_available.first())
-        .map(|c| c.id.as_str())
-        .collect();
+    let newest: Vec<&str> = if ctx.release_newest {
+        Vec::new()
+    } else {
+        available
+            .first()
+            .into_iter()
+            .chain(my_available.first())
+            .map(|c| c.id.as_str())
+            .collect()
+    };
     let kept_by_rules = keep_reasons(ctx, &my_available);
 
     candidates

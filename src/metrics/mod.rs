@@ -14,6 +14,7 @@
 //! | `rpo_breach` | gauge (1 = out of its RPO) | `policy`, `target` |
 //! | `restore_last_verified_timestamp_seconds` | gauge | `policy`, `target` |
 //! | `restore_duration_seconds` | histogram | `policy` |
+//! | `unprotected_targets` | gauge | `cloud` |
 
 mod endpoint;
 pub mod health;
@@ -44,6 +45,11 @@ struct JobLabels {
 struct TargetLabels {
     policy: String,
     target: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloudLabels {
+    cloud: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -78,6 +84,7 @@ pub struct Metrics {
     rpo_breach: Family<TargetLabels, Gauge>,
     last_verified: Family<TargetLabels, Gauge>,
     restore_duration: Family<PolicyLabels, Histogram, fn() -> Histogram>,
+    unprotected: Family<CloudLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -144,6 +151,12 @@ impl Metrics {
             Unit::Seconds,
             restore_duration.clone(),
         );
+        let unprotected = Family::<CloudLabels, Gauge>::default();
+        registry.register(
+            "unprotected_targets",
+            "Volumes and servers of the cloud that no policy covers and none opted out, at the last coverage snapshot",
+            unprotected.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             jobs,
@@ -154,6 +167,7 @@ impl Metrics {
             rpo_breach,
             last_verified,
             restore_duration,
+            unprotected,
         }
     }
 
@@ -237,6 +251,17 @@ impl Metrics {
         self.rpo_breach
             .get_or_create(&labels)
             .set(i64::from(breached));
+    }
+
+    /// Sets how many targets of `cloud` the last coverage snapshot found
+    /// unprotected.
+    pub fn set_unprotected(&self, cloud: &str, count: usize) {
+        let labels = CloudLabels {
+            cloud: cloud.to_string(),
+        };
+        self.unprotected
+            .get_or_create(&labels)
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// The series in the OpenMetrics text format (which Prometheus scrapes).

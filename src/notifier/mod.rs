@@ -26,7 +26,7 @@ use crate::store::{JobRecord, JobStatus, RestoreColumns, Store};
 /// when it does not apply), so receivers can rely on the shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Payload {
-    /// `failure`, `success`, `rpo_breach` or `drill_failure`.
+    /// `failure`, `success`, `rpo_breach`, `drill_failure` or `unprotected`.
     pub event: &'static str,
     pub policy: String,
     pub target: String,
@@ -50,6 +50,8 @@ pub struct Payload {
     /// Drill failure: what `verify` said (`passed`, `failed`, `timed_out`,
     /// `none`), or `null` when the drill ended before it ran.
     pub verify: Option<String>,
+    /// Unprotected: the cloud (policy file name) the target is in.
+    pub cloud: Option<String>,
 }
 
 impl Payload {
@@ -81,6 +83,7 @@ impl Payload {
                 rpo_seconds: None,
                 volume_id: None,
                 verify: None,
+                cloud: None,
             },
         ))
     }
@@ -128,6 +131,38 @@ impl Payload {
             rpo_seconds: Some(rpo.as_secs()),
             volume_id: None,
             verify: None,
+            cloud: None,
+        }
+    }
+
+    /// The payload for a volume or server no policy covers; `policy` is
+    /// empty, as no policy is about it.
+    pub fn for_unprotected(
+        cloud: &str,
+        kind: &str,
+        target: &str,
+        name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let named = name.map_or(String::new(), |n| format!(" ({n})"));
+        Self {
+            event: NotifyOn::Unprotected.as_str(),
+            policy: String::new(),
+            target: target.to_string(),
+            status: NotifyOn::Unprotected.as_str().to_string(),
+            reason: Some(format!(
+                "{kind} {target}{named} of cloud {cloud} is covered by no policy and not opted out"
+            )),
+            backup_id: None,
+            snapshot_id: None,
+            slot: None,
+            job_id: None,
+            time: rfc3339(now),
+            age_seconds: None,
+            rpo_seconds: None,
+            volume_id: None,
+            verify: None,
+            cloud: Some(cloud.to_string()),
         }
     }
 
@@ -144,6 +179,7 @@ impl Payload {
             ("VBS_RPO_SECONDS", self.rpo_seconds.map(|s| s.to_string())),
             ("VBS_VOLUME_ID", self.volume_id.clone()),
             ("VBS_VERIFY", self.verify.clone()),
+            ("VBS_CLOUD", self.cloud.clone()),
         ];
         let mut env = vec![
             ("VBS_EVENT", self.event.to_string()),
@@ -222,6 +258,26 @@ impl Notifier {
         self.send(policy, NotifyOn::RpoBreach, payload);
     }
 
+    /// Notifies that a target of `cloud` is unprotected, once per notify
+    /// block that asks for `unprotected` among the policies of that cloud.
+    pub fn unprotected(&self, config: &Config, cloud: &str, payload: Payload) {
+        let mut told: Vec<&Notify> = Vec::new();
+        for policy in config.policies.iter().filter(|p| p.cloud == cloud) {
+            let Some(notify) = policy
+                .notify
+                .as_ref()
+                .filter(|n| n.wants(NotifyOn::Unprotected))
+            else {
+                continue;
+            };
+            if told.contains(&notify) {
+                continue;
+            }
+            told.push(notify);
+            self.deliver(&policy.name, notify, payload.clone());
+        }
+    }
+
     /// Waits for every delivery in flight (each ends within its timeout).
     pub async fn flush(&self) {
         let mut set = std::mem::take(&mut *lock(&self.in_flight));
@@ -229,11 +285,15 @@ impl Notifier {
     }
 
     fn send(&self, policy: &Policy, outcome: NotifyOn, payload: Payload) {
-        let Some(notify) = policy.notify.as_ref().filter(|n| n.wants(outcome)) else {
-            return;
-        };
+        if let Some(notify) = policy.notify.as_ref().filter(|n| n.wants(outcome)) {
+            self.deliver(&policy.name, notify, payload);
+        }
+    }
+
+    /// Starts `payload`'s deliveries to `notify` (of policy `policy`).
+    fn deliver(&self, policy: &str, notify: &Notify, payload: Payload) {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            tracing::error!(policy = %policy.name, "notification not sent: no async runtime");
+            tracing::error!(policy, "notification not sent: no async runtime");
             return;
         };
         let payload = Arc::new(payload);

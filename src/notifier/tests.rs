@@ -49,7 +49,7 @@ fn a_failed_job_payload_has_every_key() {
             "reason": "Connection to swift failed", "backup_id": "1d1139d8",
             "snapshot_id": "66a574c0", "slot": "2026-11-21T01:30:00Z", "job_id": 42,
             "time": "2026-11-21T01:31:05Z", "age_seconds": null, "rpo_seconds": null,
-            "volume_id": null, "verify": null,
+            "volume_id": null, "verify": null, "cloud": null,
         })
     );
     let env = payload.env();
@@ -222,4 +222,19 @@ fn the_example_policy_file_notifies_as_its_comments_say() {
         (staging.command, staging.on),
         (None, vec![NotifyOn::Failure, NotifyOn::Success])
     );
+}
+
+#[test]
+fn an_unprotected_payload_names_the_cloud_and_no_policy() {
+    let now = Utc.with_ymd_and_hms(2026, 11, 21, 1, 31, 5).unwrap();
+    let payload = Payload::for_unprotected("prod", "volume", "v-1", Some("db-data"), now);
+    let v = serde_json::to_value(&payload).unwrap();
+    assert_eq!(v["event"], "unprotected");
+    assert_eq!(v["policy"], "");
+    assert_eq!(v["cloud"], "prod");
+    assert_eq!(
+        v["reason"],
+        "volume v-1 (db-data) of cloud prod is covered by no policy and not opted out"
+    );
+    assert!(payload.env().contains(&("VBS_CLOUD", "prod".into())));
 }

@@ -116,6 +116,12 @@ pub enum JobStatus {
     /// A restore drill: the backup was restored and the restored volume
     /// passed `verify` (when one is configured).
     Verified,
+    /// Not started: the target left the policy's selection (its label was
+    /// removed). Recorded once, at the first run without it.
+    LeftScope,
+    /// Not started, or ended: the target no longer exists (the cloud
+    /// answers 404). Recorded once; the policy makes no job for it again.
+    TargetGone,
 }
 
 impl JobStatus {
@@ -128,6 +134,8 @@ impl JobStatus {
             JobStatus::SkippedOverlap => "skipped_overlap",
             JobStatus::Missed => "missed",
             JobStatus::Verified => "verified",
+            JobStatus::LeftScope => "left_scope",
+            JobStatus::TargetGone => "target_gone",
         }
     }
 
@@ -151,6 +159,8 @@ impl JobStatus {
             "skipped_overlap" => JobStatus::SkippedOverlap,
             "missed" => JobStatus::Missed,
             "verified" => JobStatus::Verified,
+            "left_scope" => JobStatus::LeftScope,
+            "target_gone" => JobStatus::TargetGone,
             other => return Err(StoreError::Corrupt(format!("job status `{other}`"))),
         })
     }

@@ -7,6 +7,7 @@
 //! which WAL mode lets run while the daemon writes.
 
 mod audit;
+mod coverage;
 mod durations;
 mod events;
 mod files;
@@ -17,6 +18,7 @@ mod projects;
 mod restores;
 mod retention;
 mod runs;
+mod scope;
 mod server;
 mod state_dir;
 mod successes;
@@ -30,6 +32,7 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{Migrations, M};
 
 pub use audit::{FailureCount, JobCounts, JobFilter, JobRow, WindowTotals};
+pub use coverage::{CoverageGap, CoverageSnapshot};
 pub use events::EventRecord;
 pub use events::{Event, EventKind};
 pub use files::DB_MODE;
@@ -39,6 +42,7 @@ pub use projects::CloudProject;
 pub use restores::{NewRestore, RestoreColumns, ScratchLeft};
 pub use retention::RetentionAction;
 pub use runs::{NewRunJob, RunStatus, Trigger};
+pub use scope::{Resolution, RunScope, ScopedTarget, Vanished};
 pub use server::{ServerColumns, ServerVolumeBackup};
 pub use state_dir::{check as check_state_dir, StateDirError, STATE_DIR_MODE};
 pub use successes::LastSuccess;
@@ -76,6 +80,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0011_job_kind_phases.sql"),
     migration!("0012_restores.sql"),
     migration!("0013_compliance_verified.sql"),
+    migration!("0014_selection_coverage.sql"),
 ];
 
 /// The first `count` migrations, as the migrator takes them.

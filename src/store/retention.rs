@@ -58,6 +58,27 @@ impl Store {
         self.ids_made_by(policy, target, SNAPSHOTS_MADE_BY)
     }
 
+    /// Whether something `policy` made for `target` (backup, snapshot or
+    /// server backup) has not been deleted by retention yet: whether a
+    /// target that vanished still has anything to prune.
+    pub fn has_undeleted(&self, policy: &str, target: &str) -> Result<bool, StoreError> {
+        let mut made = self.backups_made_by(policy, target)?;
+        made.extend(self.snapshots_made_by(policy, target)?);
+        if made.is_empty() {
+            return Ok(false);
+        }
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT backup_id FROM retention_actions
+              WHERE policy = ?1 AND target = ?2 AND action = 'deleted'",
+        )?;
+        let deleted = stmt.query_map(params![policy, target], |r| r.get::<_, String>(0))?;
+        for id in deleted {
+            made.remove(&id?);
+        }
+        Ok(!made.is_empty())
+    }
+
     /// The ids `sql` selects for `policy` (`?1`) on `target` (`?2`).
     fn ids_made_by(
         &self,

@@ -38,6 +38,9 @@ pub enum RunStatus {
     Skipped,
     /// The slot was missed while the agent was down.
     Missed,
+    /// The run had no target to back up: its selector matched nothing
+    /// (recorded with a warning), or its targets left or are gone.
+    Empty,
 }
 
 impl RunStatus {
@@ -48,6 +51,7 @@ impl RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Skipped => "skipped",
             RunStatus::Missed => "missed",
+            RunStatus::Empty => "empty",
         }
     }
 }
@@ -63,6 +67,8 @@ pub struct NewRunJob<'a> {
     /// record of a job that will not run.
     pub status: JobStatus,
     pub blocked_by: Option<i64>,
+    /// Why a job recorded as not running does not run (its `fail_reason`).
+    pub note: Option<&'a str>,
     /// For a job of kind `restore`: what it restores into.
     pub restore: Option<super::NewRestore<'a>>,
 }
@@ -78,6 +84,7 @@ impl Store {
         slot: DateTime<Utc>,
         trigger: Trigger,
         jobs: &[NewRunJob<'_>],
+        scope: Option<&super::RunScope>,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
         let mut conn = self.conn();
@@ -99,8 +106,8 @@ impl Store {
             tx.execute(
                 "INSERT INTO jobs (run_id, policy, kind, cloud, target, slot, resource_name, status,
                                    phase, blocked_by, started_at, attempt_started_at, finished_at,
-                                   updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?11)",
+                                   updated_at, fail_reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?11, ?13)",
                 params![
                     run_id,
                     policy,
@@ -114,11 +121,15 @@ impl Store {
                     job.blocked_by,
                     now_text,
                     (!running).then_some(&now_text),
+                    job.note,
                 ],
             )?;
             if let Some(restore) = &job.restore {
                 super::restores::insert(&tx, tx.last_insert_rowid(), restore)?;
             }
+        }
+        if let Some(scope) = scope {
+            super::scope::insert(&tx, run_id, scope)?;
         }
         tx.commit()?;
         drop(conn);
@@ -143,12 +154,16 @@ impl Store {
     pub fn settle_run(&self, run_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT status FROM jobs WHERE run_id = ?1")?;
-        let statuses = stmt
+        // A target that left or is gone is noted, not judged.
+        let statuses: Vec<String> = stmt
             .query_map([run_id], |r| r.get::<_, String>(0))?
+            .filter(|s| !matches!(s.as_deref(), Ok("left_scope" | "target_gone")))
             .collect::<Result<Vec<_>, _>>()?;
         let all = |s: &str| !statuses.is_empty() && statuses.iter().all(|x| x == s);
         let status = if statuses.iter().any(|s| s == "running") {
             return Ok(());
+        } else if statuses.is_empty() {
+            RunStatus::Empty
         } else if !statuses.is_empty()
             && statuses.iter().all(|x| x == "succeeded" || x == "verified")
         {

@@ -164,10 +164,11 @@ mod tests {
             resource_name: "p-x-f8ddc472",
             status: JobStatus::Running,
             blocked_by: None,
+            note: None,
             restore: None,
         };
         let run = store
-            .create_run("p", now, Trigger::Manual, &[spec], now)
+            .create_run("p", now, Trigger::Manual, &[spec], None, now)
             .unwrap()
             .unwrap();
         let job = store.jobs_of_run(run).unwrap()[0].id;

@@ -18,6 +18,7 @@ fn job(status: JobStatus) -> NewRunJob<'static> {
         resource_name: "db-20261122T013000Z-c5834fe1",
         status,
         blocked_by: None,
+        note: None,
         restore: None,
     }
 }
@@ -29,6 +30,7 @@ fn run_with_one_job(store: &Store) -> (i64, i64) {
             t0(),
             Trigger::Schedule,
             &[job(JobStatus::Running)],
+            None,
             t0(),
         )
         .unwrap()
@@ -55,6 +57,7 @@ fn a_slot_is_recorded_once_with_all_its_jobs() {
             t0(),
             Trigger::Schedule,
             &[job(JobStatus::Running)],
+            None,
             t0(),
         )
         .unwrap();
@@ -150,6 +153,7 @@ fn overlap_and_missed_records_are_final_at_once() {
             t0() + Duration::hours(1),
             Trigger::Schedule,
             &[skipped],
+            None,
             t0(),
         )
         .unwrap()
@@ -166,6 +170,7 @@ fn overlap_and_missed_records_are_final_at_once() {
             t0() + Duration::hours(2),
             Trigger::Schedule,
             &[job(JobStatus::Missed)],
+            None,
             t0(),
         )
         .unwrap()
@@ -293,6 +298,7 @@ fn polling_learns_from_the_volumes_successful_backups_of_the_same_kind() {
                 slot,
                 Trigger::Schedule,
                 &[job(JobStatus::Running)],
+                None,
                 slot,
             )
             .unwrap()

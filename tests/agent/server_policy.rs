@@ -540,11 +540,12 @@ async fn a_protect_sent_just_before_a_restart_is_adopted_once_listed() {
         resource_name: &name,
         status: JobStatus::Running,
         blocked_by: None,
+        note: None,
         restore: None,
     };
     let run = s
         .store
-        .create_run("late", slot, Trigger::Schedule, &[job], Utc::now())
+        .create_run("late", slot, Trigger::Schedule, &[job], None, Utc::now())
         .unwrap()
         .unwrap();
     let id = s.store.jobs_of_run(run).unwrap()[0].id;

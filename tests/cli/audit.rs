@@ -61,6 +61,7 @@ fn record(store: &Store, policy: &str, slot: DateTime<Utc>, jobs: &[(&str, Outco
                 _ => JobStatus::Running,
             },
             blocked_by: None,
+            note: None,
             restore: drill.then_some(NewRestore {
                 requested_by: "schedule",
                 into_volume: "scratch",
@@ -71,7 +72,7 @@ fn record(store: &Store, policy: &str, slot: DateTime<Utc>, jobs: &[(&str, Outco
         })
         .collect();
     let run = store
-        .create_run(policy, slot, Trigger::Schedule, &specs, slot)
+        .create_run(policy, slot, Trigger::Schedule, &specs, None, slot)
         .unwrap()
         .unwrap();
     let ids: Vec<i64> = store

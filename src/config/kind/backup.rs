@@ -7,6 +7,7 @@ use crate::config::model::{BackupWork, PolicyKind, Work};
 use crate::config::path::FieldPath;
 use crate::config::raw::RawPolicy;
 use crate::config::report::Report;
+use crate::config::validate::unique_ids;
 
 /// Volumes as targets; the server fields refused.
 pub(super) const RULES: Rules = Rules {
@@ -47,24 +48,6 @@ fn share_to(
     let Some(raw) = raw else {
         return Some(Vec::new());
     };
-    let list = path.key("share_to");
-    let mut ids: Vec<String> = Vec::with_capacity(raw.len());
-    let mut valid = true;
-    for (i, text) in raw.iter().enumerate() {
-        match checks::project_id(text) {
-            Ok(id) if ids.contains(&id) => {
-                report.value(
-                    &list.index(i),
-                    format!("project {id} is listed twice; list each project once"),
-                );
-                valid = false;
-            }
-            Ok(id) => ids.push(id),
-            Err(message) => {
-                report.value(&list.index(i), message);
-                valid = false;
-            }
-        }
-    }
-    valid.then_some(ids)
+    let twice = |id: &str| format!("project {id} is listed twice; list each project once");
+    unique_ids(raw, &path.key("share_to"), checks::project_id, twice, report)
 }

@@ -9,7 +9,7 @@ mod snapshot;
 use std::collections::HashMap;
 
 use super::checks;
-use super::model::{PolicyKind, Work};
+use super::model::{PolicyKind, Selector, Work};
 use super::path::FieldPath;
 use super::raw::RawPolicy;
 use super::report::Report;
@@ -78,16 +78,38 @@ pub(super) fn refuse(
     }
 }
 
-/// What a job is made for each of; with no kind, the volumes, so one run
-/// names their problems too.
+/// What a job is made for each of, as listed; with no kind, the volumes,
+/// so one run names their problems too. A policy with `select` may list
+/// none.
 pub(super) fn targets(
     kind: Option<PolicyKind>,
     raw: &RawPolicy,
     path: &FieldPath,
     report: &mut Report<'_>,
 ) -> Targets {
-    let list = kind.map_or(&VOLUMES, |kind| rules(kind).targets);
+    let list = id_list_of(kind);
+    if raw.select.is_some() && (list.raw)(raw).is_none() {
+        return Some(Vec::new());
+    }
     id_list(raw, path, list, report)
+}
+
+/// The list of IDs a policy of `kind` names its targets in.
+fn id_list_of(kind: Option<PolicyKind>) -> &'static IdList {
+    kind.map_or(&VOLUMES, |kind| rules(kind).targets)
+}
+
+/// The `select` block, its excluded IDs checked as `kind`'s listed ones.
+pub(super) fn selector(
+    kind: Option<PolicyKind>,
+    raw: &RawPolicy,
+    path: &FieldPath,
+    report: &mut Report<'_>,
+) -> Option<Option<Selector>> {
+    let Some(select) = &raw.select else {
+        return Some(None);
+    };
+    super::select::selector(select, &path.key("select"), id_list_of(kind).check, report).map(Some)
 }
 
 /// The work of a policy of `kind`. With no kind there is none, but the
@@ -122,6 +144,7 @@ fn given(raw: &RawPolicy, field: &str) -> bool {
         "servers" => raw.servers.is_some(),
         "provider_id" => raw.provider_id.is_some(),
         "drill" => raw.drill.is_some(),
+        "select" => raw.select.is_some(),
         _ => false,
     }
 }
@@ -153,7 +176,7 @@ struct IdList {
 const VOLUMES: IdList = IdList {
     field: "volumes",
     noun: "volume",
-    missing: "missing required field `volumes` (a list of volume IDs)",
+    missing: "missing required field `volumes` (a list of volume IDs) or `select` (volumes by their labels)",
     check: checks::volume_id,
     raw: |raw| raw.volumes.as_deref(),
 };

@@ -21,7 +21,7 @@ pub(super) const RULES: Rules = Rules {
 const SERVERS: IdList = IdList {
     field: "servers",
     noun: "server",
-    missing: "missing required field `servers` (a list of server IDs) for kind server",
+    missing: "missing required field `servers` (a list of server IDs) or `select` (servers by their tags) for kind server",
     check: |text| uuid(text, "server ID", "f8ddc472-cf00-4384-851e-5f2a68c33762"),
     raw: |raw| raw.servers.as_deref(),
 };

@@ -31,7 +31,7 @@ policies:
 
 /// [`MINIMAL`]'s cloud with its token in an environment variable, followed
 /// by `policies:` for a test to list its own under.
-pub(in crate::config) fn token_cloud() -> String {
+pub(crate) fn token_cloud() -> String {
     let endpoints = &MINIMAL[..MINIMAL.find("    auth:").unwrap_or(0)];
     format!("{endpoints}    auth: {{ type: token, token_env: VBS_TOKEN }}\npolicies:\n")
 }

@@ -73,6 +73,30 @@ impl JobRunner {
         }
     }
 
+    /// After a create the cloud refused: whether the target no longer
+    /// exists (it answers 404). The job then ends `target_gone`, recorded
+    /// once, instead of failing at every slot from now on. Returns whether
+    /// it ended so.
+    pub(super) async fn ended_gone(&mut self, created: &Created) -> Result<bool, StoreError> {
+        if !matches!(created, Created::Refused { .. }) {
+            return Ok(false);
+        }
+        let (kind, target) = (self.job.kind, self.job.target.clone());
+        match super::super::scope::exists(&self.client, kind, &target).await {
+            Ok(false) => {
+                let reason = format!(
+                    "{} {target} no longer exists (HTTP 404); no job is made for it again",
+                    kind.target_noun()
+                );
+                self.maybe_exists = false;
+                self.give_up(JobStatus::TargetGone, &reason)?;
+                Ok(true)
+            }
+            // It exists, or cannot be told: the refusal stands.
+            Ok(true) | Err(_) => Ok(false),
+        }
+    }
+
     /// Persists a change, records it as an event and tells the listeners.
     pub(super) fn apply(&mut self, update: JobUpdate<'_>, note: &str) -> Result<(), StoreError> {
         let now = Utc::now();

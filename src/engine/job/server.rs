@@ -85,6 +85,9 @@ impl JobRunner {
             },
         )
         .await;
+        if self.ended_gone(&created).await? {
+            return Ok(());
+        }
         let Some((id, how)) = self.created(created)? else {
             return Ok(());
         };

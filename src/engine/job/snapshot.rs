@@ -70,6 +70,9 @@ pub(super) async fn request(runner: &mut JobRunner, force: bool) -> Result<(), S
         },
     )
     .await;
+    if runner.ended_gone(&created).await? {
+        return Ok(());
+    }
     let Some((id, how)) = runner.created(created)? else {
         return Ok(());
     };

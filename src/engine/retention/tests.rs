@@ -33,6 +33,7 @@ fn run(
         ours: &ours,
         name_prefix: "db-",
         now,
+        release_newest: false,
     };
     plan(&ctx, candidates)
         .into_iter()
@@ -138,6 +139,38 @@ fn hard_rules_hold_whatever_the_rules_say() {
     );
 }
 
+#[test]
+fn a_gone_targets_newest_is_kept_until_released() {
+    let rules = Retention {
+        max_age: Some(std::time::Duration::from_secs(7 * 86_400)),
+        ..Retention::default()
+    };
+    let old = [backup("a", t(1, 0)), backup("b", t(2, 0))];
+    let ours: HashSet<String> = ["a".to_string(), "b".to_string()].into();
+    let verdicts = |release_newest| {
+        let ctx = Context {
+            rules: &rules,
+            tz: Berlin,
+            ours: &ours,
+            name_prefix: "db-",
+            now: t(30, 0),
+            release_newest,
+        };
+        plan(&ctx, &old)
+            .into_iter()
+            .map(|d| (d.id, d.verdict))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        verdicts(false),
+        [("a".into(), Verdict::Delete), ("b".into(), Verdict::Keep)]
+    );
+    assert_eq!(
+        verdicts(true),
+        [("a".into(), Verdict::Delete), ("b".into(), Verdict::Delete)]
+    );
+}
+
 fn arb_candidates() -> impl Strategy<Value = Vec<(u8, i64, bool, bool, bool)>> {
     // (status, age in hours, ours, named right, has dependants)
     prop::collection::vec(
@@ -179,6 +212,7 @@ fn arb_rules() -> impl Strategy<Value = Retention> {
                 keep_weekly,
                 keep_monthly,
                 keep_yearly,
+                gone_keep_newest_for: None,
             },
         )
 }
@@ -196,7 +230,7 @@ proptest! {
             has_dependents: *deps,
         }).collect();
         let ours: HashSet<String> = raw.iter().enumerate().filter(|(_, r)| r.2).map(|(i, _)| format!("id{i}")).collect();
-        let ctx = Context { rules: &rules, tz: Berlin, ours: &ours, name_prefix: "db-", now };
+        let ctx = Context { rules: &rules, tz: Berlin, ours: &ours, name_prefix: "db-", now, release_newest: false };
         let decisions = plan(&ctx, &candidates);
 
         prop_assert_eq!(decisions.len(), candidates.len());

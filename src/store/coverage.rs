@@ -1,0 +1,113 @@
+//! Coverage snapshots: at a moment, every volume and server of a cloud
+//! judged against every policy. Protected targets are counted; the
+//! unprotected and opted-out ones are listed, so the history answers
+//! "which volumes existed and were not covered on date D".
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension};
+
+use super::{format_ts, parse_ts, Store, StoreError};
+
+/// One cloud's coverage at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverageSnapshot {
+    pub taken_at: DateTime<Utc>,
+    pub cloud: String,
+    pub volumes: u64,
+    /// `None`: the cloud has no compute endpoint to list servers from.
+    pub servers: Option<u64>,
+    pub protected: u64,
+    pub unprotected: u64,
+    pub opted_out: u64,
+    /// Why the listing failed; the counts then mean nothing.
+    pub error: Option<String>,
+    pub gaps: Vec<CoverageGap>,
+}
+
+/// A target no policy covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverageGap {
+    pub target: String,
+    /// `volume` or `server`.
+    pub kind: &'static str,
+    pub name: Option<String>,
+    /// `None`: unprotected; `Some`: opted out, with why.
+    pub opted_out: Option<String>,
+}
+
+impl Store {
+    /// Records one snapshot with its gaps, in one transaction.
+    pub fn record_coverage(&self, s: &CoverageSnapshot) -> Result<i64, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO coverage_snapshots
+                 (taken_at, cloud, volumes, servers, protected, unprotected, opted_out, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                format_ts(s.taken_at),
+                s.cloud,
+                count(s.volumes),
+                s.servers.map(count),
+                count(s.protected),
+                count(s.unprotected),
+                count(s.opted_out),
+                s.error
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO coverage_gaps (snapshot_id, target, kind, name, status, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for g in &s.gaps {
+                let status = if g.opted_out.is_some() {
+                    "opted_out"
+                } else {
+                    "unprotected"
+                };
+                stmt.execute(params![id, g.target, g.kind, g.name, status, g.opted_out])?;
+            }
+        }
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// When the newest snapshot of any cloud was taken, so a restarted
+    /// daemon keeps the interval.
+    pub fn last_coverage_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<String> = self
+            .conn()
+            .query_row("SELECT MAX(taken_at) FROM coverage_snapshots", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .flatten();
+        at.map(|t| parse_ts(&t)).transpose()
+    }
+
+    /// The targets of `cloud` found unprotected by snapshots taken in
+    /// `[from, to)`, each once: (target, kind, name).
+    pub fn unprotected_between(
+        &self,
+        cloud: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT target, kind, name FROM v_unprotected
+              WHERE cloud = ?1 AND taken_at >= ?2 AND taken_at < ?3 ORDER BY target",
+        )?;
+        let rows = stmt.query_map(params![cloud, format_ts(from), format_ts(to)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// SQLite integers are signed.
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
