@@ -28,12 +28,14 @@ fn config() -> SimConfig {
                     size_gb: 10,
                     attached: false,
                     fault: None,
+                    ..SimVolume::default()
                 },
                 SimVolume {
                     id: ATTACHED.into(),
                     size_gb: 20,
                     attached: true,
                     fault: None,
+                    ..SimVolume::default()
                 },
             ],
         )],
