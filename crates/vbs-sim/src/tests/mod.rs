@@ -12,6 +12,7 @@ mod http;
 mod jobs;
 mod restores;
 mod state;
+mod tags;
 mod volumes;
 
 const P: &str = "0123456789abcdef0123456789abcdef";
