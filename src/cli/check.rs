@@ -44,6 +44,14 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
                 "volume"
             }
         );
+        if let Some(selector) = &p.select {
+            let excluded = if selector.exclude.is_empty() {
+                String::new()
+            } else {
+                format!(", {} excluded", selector.exclude.len())
+            };
+            outln!("  and every {} matching {selector}{excluded} (resolved at each firing; see `vbs-agent targets`)", p.kind().target_noun());
+        }
         outln!("  schedule \"{}\" in {}", p.schedule.as_str(), p.timezone);
         match crate::audit::effective_rpo(p, now) {
             Some(rpo) => outln!(

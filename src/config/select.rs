@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use super::bounds::{MAX_COVERAGE_EVERY, MAX_SELECT_KEYS};
 use super::checks;
-use super::model::{LabelMatch, Selector, DEFAULT_COVERAGE_EVERY, DEFAULT_OPT_OUT};
+use super::model::{
+    Cloud, LabelMatch, PolicyKind, SelectBy, Selector, DEFAULT_COVERAGE_EVERY, DEFAULT_OPT_OUT,
+};
 use super::path::FieldPath;
-use super::raw::RawSelect;
+use super::raw::{RawPolicy, RawSelect};
 use super::report::Report;
 use super::validate::unique_ids;
 
@@ -174,4 +176,78 @@ pub(super) fn coverage_every(
             None
         }
     }
+}
+
+/// A tag key's and value's longest, on EVS and ECS.
+const MAX_TAG_KEY: usize = 36;
+const MAX_TAG_VALUE: usize = 43;
+
+/// Checks what depends on the policy's cloud: selectors matched by tags
+/// (volume policies on a cloud with `select_by: tags`, and every server
+/// policy) must use labels the tag APIs accept, and a server selector
+/// needs the compute endpoint the ECS tag filter is on.
+pub(super) fn check_labels(
+    policies: &[Option<RawPolicy>],
+    clouds: &BTreeMap<String, Cloud>,
+    report: &mut Report<'_>,
+) {
+    let policies_path = FieldPath::root().key("policies");
+    for (i, raw) in policies.iter().enumerate() {
+        let Some(raw) = raw else { continue };
+        let (Some(select), Some(cloud)) = (
+            &raw.select,
+            raw.cloud.as_deref().and_then(|c| clouds.get(c)),
+        ) else {
+            continue;
+        };
+        let path = policies_path.index(i);
+        let server = raw.kind.as_deref().and_then(|k| k.parse().ok()) == Some(PolicyKind::Server);
+        if server && cloud.endpoints.compute.is_none() && !cloud.auth.has_catalog() {
+            report.value(
+                &path.key("select"),
+                format!(
+                    "servers are selected by their ECS tags, on the compute endpoint; cloud \"{}\" has no `endpoints.compute` (such as https://ecs.eu-de.example.com) and no service catalog to find it in",
+                    cloud.name
+                ),
+            );
+        }
+        if !(server || cloud.select_by == SelectBy::Tags) {
+            continue;
+        }
+        for (key, value) in select.all_of.iter().flatten() {
+            let value = (value != "*").then_some(value.as_str());
+            if let Err(message) = tag_text(key, MAX_TAG_KEY, "key")
+                .and_then(|()| value.map_or(Ok(()), |v| tag_text(v, MAX_TAG_VALUE, "value")))
+            {
+                let why = if server {
+                    "servers are selected by ECS tags".to_string()
+                } else {
+                    format!("cloud \"{}\" selects by tags", cloud.name)
+                };
+                report.value(
+                    &path.key("select").key("match").key(key),
+                    format!("{message} ({why})"),
+                );
+            }
+        }
+    }
+}
+
+/// A tag key or value as EVS and ECS take it: letters, digits, `-` and
+/// `_`, at most `max` characters.
+fn tag_text(text: &str, max: usize, what: &str) -> Result<(), String> {
+    if text.chars().count() > max {
+        return Err(format!(
+            "the tag {what} \"{text}\" is longer than {max} characters"
+        ));
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Err(format!(
+            "the tag {what} \"{text}\" has `{c}`; tags take letters, digits, - and _ only"
+        ));
+    }
+    Ok(())
 }

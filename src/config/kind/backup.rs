@@ -49,5 +49,11 @@ fn share_to(
         return Some(Vec::new());
     };
     let twice = |id: &str| format!("project {id} is listed twice; list each project once");
-    unique_ids(raw, &path.key("share_to"), checks::project_id, twice, report)
+    unique_ids(
+        raw,
+        &path.key("share_to"),
+        checks::project_id,
+        twice,
+        report,
+    )
 }
