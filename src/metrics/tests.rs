@@ -181,3 +181,15 @@ fn a_verified_restore_sets_its_gauge_and_restore_times_fill_the_histogram() {
         "{page}"
     );
 }
+
+#[test]
+fn unprotected_targets_are_a_gauge_per_cloud() {
+    let metrics = Metrics::new();
+    metrics.set_unprotected("prod", 3);
+    metrics.set_unprotected("prod", 2);
+    let text = metrics.encode().unwrap();
+    assert!(
+        text.contains("vbs_agent_unprotected_targets{cloud=\"prod\"} 2"),
+        "{text}"
+    );
+}

@@ -17,6 +17,7 @@ mod restores;
 mod retention;
 mod rpo_watch;
 mod scheduling;
+mod selection;
 mod server_policy;
 mod sharing;
 mod snapshot_policy;

@@ -396,3 +396,65 @@ async fn the_daemon_notifies_every_failed_job_once_and_no_success() {
     assert!(jobs.iter().any(|j| j.status == JobStatus::Succeeded));
     assert_eq!(deliveries(&history).len(), failed.len());
 }
+
+#[tokio::test]
+async fn the_daemon_records_coverage_at_start_and_notifies_each_unprotected_volume_once() {
+    let opted_out = crate::helper::sim::SimVolume {
+        metadata: [("backup".to_string(), "none".to_string())].into(),
+        ..volume(3, None)
+    };
+    let world = World::start(vec![volume(1, None), volume(2, None), opted_out]).await;
+    let hook = Receiver::start(200).await;
+    let notify = format!(
+        "    notify:\n      webhook: {}\n      on: [failure, unprotected]\n",
+        hook.url
+    );
+    // A policy that will not fire during the test: coverage is taken at start.
+    let config = world.config("0 0 3 1 1 *", &[volume_id(1)], &notify, false);
+    let history = config.history_path();
+    let daemon = Daemon::start(config);
+    wait_for("the unprotected volume notified", || {
+        !hook.payloads().is_empty()
+    })
+    .await;
+    daemon.stop().await;
+
+    let payloads = hook.payloads();
+    assert_eq!(payloads.len(), 1, "{payloads:#?}");
+    let p = about(&payloads, &volume_id(2));
+    assert_eq!(
+        (&p["event"], &p["cloud"], &p["policy"]),
+        (
+            &Value::from("unprotected"),
+            &Value::from("sim"),
+            &Value::from("")
+        )
+    );
+    let db = rusqlite::Connection::open(&history).unwrap();
+    let gaps: Vec<(String, String, Option<String>)> = db
+        .prepare("SELECT target, status, reason FROM coverage_gaps ORDER BY target")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        gaps,
+        [
+            (volume_id(2), "unprotected".to_string(), None),
+            (
+                volume_id(3),
+                "opted_out".to_string(),
+                Some("opted out by backup=none".to_string())
+            ),
+        ]
+    );
+    let counts: (i64, i64, i64, i64) = db
+        .query_row(
+            "SELECT volumes, protected, unprotected, opted_out FROM coverage_snapshots",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(counts, (3, 1, 1, 1));
+}

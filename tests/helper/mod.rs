@@ -184,7 +184,7 @@ impl World {
             )
         };
         format!(
-            "clouds:\n  sim:\n    project_id: {PROJECT}\n{cloud_extra}    endpoints:\n      volume: {base}\n      backup: {base}\n      server_backup: {base}\n    auth:\n      {auth}\n"
+            "clouds:\n  sim:\n    project_id: {PROJECT}\n{cloud_extra}    endpoints:\n      volume: {base}\n      backup: {base}\n      server_backup: {base}\n      compute: {base}\n    auth:\n      {auth}\n"
         )
     }
 
