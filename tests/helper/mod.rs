@@ -40,6 +40,7 @@ pub fn volume(n: u32, fault: Option<VolumeFault>) -> SimVolume {
         size_gb: 8,
         attached: n.is_multiple_of(2),
         fault,
+        ..SimVolume::default()
     }
 }
 
@@ -326,7 +327,7 @@ pub fn server(n: u32) -> SimServer {
         id: server_id(n),
         name: format!("web-{n}"),
         volumes: vec![(volume_id(100 + n), 40), (volume_id(200 + n), 100)],
-        fault: None,
+        ..SimServer::default()
     }
 }
 

@@ -28,10 +28,13 @@ enum Fault {
     Malformed { html: bool },
 }
 
-fn roll(state: &Shared) -> (Fault, Option<Duration>) {
+fn roll(state: &Shared, path: &str) -> (Fault, Option<Duration>) {
     let mut st = lock(state);
     st.requests += 1;
     let f = st.faults.clone();
+    if !f.paths.is_empty() && !f.paths.iter().any(|p| path.contains(p.as_str())) {
+        return (Fault::None, None);
+    }
     let mut hit = |rate: f64| rate > 0.0 && st.rng.f64() < rate;
     let slow = hit(f.slow_rate).then(|| Duration::from_millis(f.slow_delay_ms));
     let fault = if hit(f.server_error_rate) {
@@ -125,7 +128,7 @@ pub async fn inject(AxState(state): AxState<Shared>, req: Request, next: Next) -
         }
         return scripted_response(&answer, &path);
     }
-    let (fault, slow) = roll(&state);
+    let (fault, slow) = roll(&state, req.uri().path());
     match fault {
         // A slow answer comes after the work is done, so a client that gives
         // up (or dies) while waiting leaves a resource it never heard of.

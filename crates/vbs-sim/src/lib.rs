@@ -13,17 +13,22 @@
 
 mod aksk;
 mod backups;
+mod changes;
 mod csbs;
 mod faults;
 mod jobs;
 mod keystone;
+mod literal;
 mod restores;
 mod routes;
+mod servers;
 mod shapes;
 mod sharing;
 mod snapshots;
 mod state;
+mod tags;
 mod versions;
+mod volume_tags;
 mod volumes;
 
 use std::collections::BTreeMap;
@@ -119,16 +124,23 @@ impl SimProject {
     }
 }
 
-/// A volume that exists from the start (no name, metadata or
-/// description; zone `sim-1a`, type `SATA`), can be snapshotted, backed up,
-/// restored into and deleted.
-#[derive(Debug, Clone)]
+/// A volume that exists from the start (no name or description; zone
+/// `sim-1a`, type `SATA`), can be snapshotted, backed up, restored into and
+/// deleted.
+#[derive(Debug, Clone, Default)]
 pub struct SimVolume {
     pub id: String,
     pub size_gb: u32,
     /// `in-use` (needs `force` to snapshot) rather than `available`.
     pub attached: bool,
     pub fault: Option<VolumeFault>,
+    /// Cinder metadata: shown in the volume's detail and matched by the
+    /// `metadata` filter of `…/volumes/detail`, so that selection by
+    /// metadata can be tested.
+    pub metadata: BTreeMap<String, String>,
+    /// EVS tags (the vendor's two-dimensional tags, not Cinder metadata):
+    /// what the tag filter `…/resource_instances/action` selects on.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// How the cloud misbehaves for one volume.
@@ -212,6 +224,10 @@ pub struct Faults {
     /// An answer delayed by `slow_delay_ms` after the request was handled.
     pub slow_rate: f64,
     pub slow_delay_ms: u64,
+    /// When not empty, the random faults hit only requests whose path
+    /// contains one of these, so a test can make one API flaky (the tag
+    /// filter, say) and keep the rest reliable. Empty: every cloud path.
+    pub paths: Vec<String>,
 }
 
 /// A snapshot as it stands now.

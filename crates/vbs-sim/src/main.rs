@@ -84,7 +84,7 @@ async fn serve(args: Args) -> Result<(), String> {
             id: uuid::Uuid::new_v4().to_string(),
             size_gb: 10,
             attached: args.attached,
-            fault: None,
+            ..SimVolume::default()
         })
         .collect();
     for spec in &args.fail_volume {
@@ -120,7 +120,7 @@ async fn serve(args: Args) -> Result<(), String> {
             id: uuid::Uuid::new_v4().to_string(),
             name: format!("server-{n}"),
             volumes: vec![(uuid::Uuid::new_v4().to_string(), 40)],
-            fault: None,
+            ..SimServer::default()
         })
         .collect();
     let config = SimConfig {

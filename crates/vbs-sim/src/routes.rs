@@ -16,8 +16,9 @@ use serde_json::{json, Value};
 
 use super::state::{Backup, Project, Refusal, Resource, Snapshot, State};
 use super::{
-    aksk, backups, csbs, faults, jobs, keystone, lock, restores, shapes, sharing, snapshots, swept,
-    versions, volumes, Faults, Shared, VolumeDeletionFaults, VolumeFault,
+    aksk, backups, changes, csbs, faults, jobs, keystone, lock, restores, servers, shapes, sharing,
+    snapshots, swept, versions, volume_tags, volumes, Faults, Shared, VolumeDeletionFaults,
+    VolumeFault,
 };
 
 /// Largest page the list calls return, as VBS does.
@@ -74,7 +75,28 @@ pub fn router(state: Shared) -> Router {
             .route(
                 &format!("/{v}/{{project}}/volumes/{{id}}"),
                 get(volumes::show).delete(volumes::delete),
+            )
+            .route(
+                &format!("/{v}/{{project}}/os-vendor-volumes/resource_instances/action"),
+                post(volume_tags::filter),
             );
+    }
+    for base in ["os-vendor-volumes", "cloudvolumes"] {
+        cloud = cloud
+            .route(
+                &format!("/v2/{{project}}/{base}/{{id}}/tags"),
+                get(volume_tags::show),
+            )
+            .route(
+                &format!("/v2/{{project}}/{base}/{{id}}/tags/action"),
+                post(volume_tags::action),
+            );
+    }
+    for base in ["servers", "cloudservers"] {
+        cloud = cloud.route(
+            &format!("/v1/{{project}}/{base}/resource_instances/action"),
+            post(servers::filter),
+        );
     }
     let cloud = cloud
         .route("/v3/auth/catalog", get(keystone::token_catalog))
@@ -83,6 +105,33 @@ pub fn router(state: Shared) -> Router {
             post(restores::vendor),
         )
         .route("/v1/{project}/jobs/{id}", get(jobs::show))
+        .route(
+            "/v2/{project}/cloudvolumes/resource_instances/action",
+            post(volume_tags::filter),
+        )
+        .route(
+            "/v2/{project}/cloudvolumes/detail",
+            get(volume_tags::cloudvolumes),
+        )
+        .route(
+            "/v1/{project}/cloudservers/tags",
+            get(servers::project_tags),
+        )
+        .route(
+            "/v1/{project}/cloudservers/{id}/tags",
+            get(servers::show_tags),
+        )
+        .route(
+            "/v1/{project}/cloudservers/{id}/tags/action",
+            post(servers::tags_action),
+        )
+        .route("/v2.1/{project}/servers", get(servers::list::<false>))
+        .route("/v2.1/{project}/servers/detail", get(servers::list::<true>))
+        .route("/v2.1/{project}/servers/{id}", get(servers::show))
+        .route(
+            "/v2.1/{project}/servers/{id}/metadata",
+            get(servers::metadata),
+        )
         .route(
             "/v1/{project}/providers/{provider}/resources/{server}/action",
             post(csbs::protect),
@@ -115,6 +164,19 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/sim/volume-deletion-faults",
             put(set_volume_deletion_faults),
+        )
+        .route(
+            "/sim/projects/{project}/volumes/{volume}",
+            delete(changes::delete_volume),
+        )
+        .route(
+            "/sim/projects/{project}/volumes/{volume}/{label}/{key}",
+            put(changes::put_volume_label),
+        )
+        .route("/sim/servers/{server}", delete(changes::delete_server))
+        .route(
+            "/sim/servers/{server}/tags/{key}",
+            put(changes::put_server_tag),
         );
     cloud.merge(control).with_state(state)
 }
@@ -187,23 +249,39 @@ pub fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
-/// Filters, sorting (newest first) and marker/offset/limit paging shared
-/// by every list. Returns the page and, when more remain, the next marker.
-pub(super) fn paginate<T>(
+/// One page of a list and where the next one starts.
+pub(super) struct Page<T> {
+    pub items: Vec<T>,
+    /// The marker of the next page (the last id shown), if there is one.
+    pub next: Option<String>,
+    /// The page size used.
+    pub limit: usize,
+    /// Whether a `marker` asked for was found (or none was asked for).
+    pub marker_found: bool,
+}
+
+/// Marker/offset/limit paging over items already filtered and sorted:
+/// `limit` (`default` when absent, at most [`MAX_PAGE`]) items after the
+/// `marker` id or from `offset`. With `when_full`, a next marker is given
+/// whenever the page is full, as Cinder's and Nova's `_get_collection_links`
+/// do (so the last page may be empty); without, only when more remain.
+pub(super) fn page_of<T>(
     items: Vec<(&str, T)>,
     q: &HashMap<String, String>,
-) -> (Vec<T>, Option<(String, usize)>) {
+    default: usize,
+    when_full: bool,
+) -> Page<T> {
     let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok());
-    let page = limit.unwrap_or(MAX_PAGE).min(MAX_PAGE);
+    let page = limit.unwrap_or(default).min(MAX_PAGE);
     let mut start = q
         .get("offset")
         .and_then(|o| o.parse::<usize>().ok())
         .unwrap_or(0);
+    let mut marker_found = true;
     if let Some(marker) = q.get("marker") {
-        start = items
-            .iter()
-            .position(|(id, _)| id == marker)
-            .map_or(items.len(), |i| i + 1);
+        let at = items.iter().position(|(id, _)| id == marker);
+        marker_found = at.is_some();
+        start = at.map_or(items.len(), |i| i + 1);
     }
     let total = items.len();
     let mut out = Vec::new();
@@ -212,12 +290,28 @@ pub(super) fn paginate<T>(
         last = Some(id.to_string());
         out.push(item);
     }
-    let more = start + out.len() < total;
-    let next = match (more, last) {
-        (true, Some(id)) => Some((id, page)),
-        _ => None,
+    let more = if when_full {
+        page > 0 && out.len() == page
+    } else {
+        start + out.len() < total
     };
-    (out, next)
+    Page {
+        items: out,
+        next: last.filter(|_| more),
+        limit: page,
+        marker_found,
+    }
+}
+
+/// Filters, sorting (newest first) and marker/offset/limit paging shared
+/// by every list. Returns the page and, when more remain, the next marker.
+pub(super) fn paginate<T>(
+    items: Vec<(&str, T)>,
+    q: &HashMap<String, String>,
+) -> (Vec<T>, Option<(String, usize)>) {
+    let page = page_of(items, q, MAX_PAGE, false);
+    let next = page.next.map(|m| (m, page.limit));
+    (page.items, next)
 }
 
 /// One page of a list, `{"<key>": […], "<key>_links": [next]}`; the next
@@ -231,12 +325,30 @@ pub(super) fn page_response(
     project: &str,
 ) -> Response {
     let (page, next) = paginate(items, q);
-    let mut body = json!({ key: page });
+    Json(with_next_link(
+        json!({ key: page }),
+        key,
+        next,
+        base_url,
+        project,
+    ))
+    .into_response()
+}
+
+/// `body` with `<key>_links` added when there is a next page (the
+/// versionless href of [`page_response`]).
+pub(super) fn with_next_link(
+    mut body: Value,
+    key: &str,
+    next: Option<(String, usize)>,
+    base_url: &str,
+    project: &str,
+) -> Value {
     if let Some((marker, limit)) = next {
         let href = format!("{base_url}/{project}/{key}?limit={limit}&marker={marker}");
         body[format!("{key}_links")] = json!([{"rel": "next", "href": href}]);
     }
-    Json(body).into_response()
+    body
 }
 
 /// Whether the query leaves `key` open or asks for exactly `value`.

@@ -71,6 +71,8 @@ pub struct Volume {
     pub availability_zone: String,
     /// What the user gave; the API adds `src_backup_id` after a restore.
     pub metadata: BTreeMap<String, String>,
+    /// EVS tags.
+    pub tags: BTreeMap<String, String>,
     /// Until when a volume created through the API is `creating`.
     pub creating_until: Option<Instant>,
     pub deleting_since: Option<Instant>,
@@ -234,6 +236,11 @@ impl State {
                 keep
             });
         }
+        self.note_deleted(&removed);
+    }
+
+    /// Marks the ledger entries of `removed` deleted, now.
+    pub fn note_deleted(&mut self, removed: &[String]) {
         let stamp = cinder_time(self.now());
         for e in self.ledger.iter_mut().filter(|e| removed.contains(&e.id)) {
             e.deleted_at = Some(stamp.clone());

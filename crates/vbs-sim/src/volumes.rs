@@ -17,9 +17,9 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::restores::Phase;
-use super::routes::{body_object, page_response, text};
+use super::routes::{body_object, page_of, text, with_next_link, MAX_PAGE};
 use super::state::{cinder_time, Project, Refusal, State, Volume};
-use super::{lock, swept, Shared, SimVolume, VolumeView};
+use super::{literal, lock, swept, Shared, SimVolume, VolumeView};
 
 /// The simulator's one availability zone.
 pub const AVAILABILITY_ZONE: &str = "sim-1a";
@@ -51,7 +51,8 @@ impl Volume {
             description: None,
             volume_type: VOLUME_TYPES[0].into(),
             availability_zone: AVAILABILITY_ZONE.into(),
-            metadata: BTreeMap::new(),
+            metadata: v.metadata.clone(),
+            tags: v.tags.clone(),
             creating_until: None,
             deleting_since: None,
             delete_fails: false,
@@ -191,6 +192,7 @@ impl State {
                 volume_type: new.volume_type,
                 availability_zone: AVAILABILITY_ZONE.into(),
                 metadata: new.metadata,
+                tags: BTreeMap::new(),
                 creating_until: Some(Instant::now() + new.creating_for),
                 deleting_since: None,
                 delete_fails: false,
@@ -261,7 +263,7 @@ fn links(st: &State, project: &str, id: &str) -> Value {
 }
 
 /// The detail shape of Cinder 3.0 (`GET /v3/{project_id}/volumes/{id}`).
-fn detail(st: &State, project: &str, p: &Project, id: &str, v: &Volume) -> Value {
+pub(crate) fn detail(st: &State, project: &str, p: &Project, id: &str, v: &Volume) -> Value {
     let status = st.volume_status(p, id, v);
     let attachments = if v.attached {
         json!([{"id": id, "attachment_id": v.server_id, "volume_id": id, "server_id": v.server_id,
@@ -337,19 +339,40 @@ pub async fn delete(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// The `metadata` filter: a JSON object of strings (or the Python literal
-/// Cinder parses, single quotes); anything else matches nothing, as in
-/// Cinder, where a value that is not a dict gives an empty list.
+/// The `metadata` filter as Cinder reads it (`ast.literal_eval`): a dict
+/// of strings, JSON or a Python literal; `Some(None)` for any other value,
+/// which matches nothing (Cinder's DB layer returns an empty list, no
+/// error). Several keys must all match, each value exactly.
 fn metadata_filter(q: &HashMap<String, String>) -> Option<Option<BTreeMap<String, String>>> {
-    let raw = q.get("metadata")?;
-    let parsed = serde_json::from_str(raw)
-        .or_else(|_| serde_json::from_str(&raw.replace('\'', "\"")))
-        .ok();
-    Some(parsed)
+    q.get("metadata").map(|raw| literal::string_dict(raw))
+}
+
+/// Whether a volume passes the `name`, `status` and `metadata` filters
+/// that Cinder's and EVS's volume lists share.
+pub(crate) fn listed(
+    st: &State,
+    p: &Project,
+    q: &HashMap<String, String>,
+    id: &str,
+    v: &Volume,
+) -> bool {
+    let metadata_ok = match metadata_filter(q) {
+        None => true,
+        Some(None) => false,
+        Some(Some(want)) => {
+            let has = st.volume_metadata(id, v);
+            want.iter().all(|(k, w)| has.get(k) == Some(w))
+        }
+    };
+    metadata_ok
+        && q.get("name").is_none_or(|n| v.name.as_ref() == Some(n))
+        && q.get("status")
+            .is_none_or(|s| st.volume_status(p, id, v) == s.as_str())
 }
 
 /// `…/volumes` (id, links, name) and, with `FULL`, `…/volumes/detail`;
-/// exact `name` and `status` filters and the `metadata` filter, by id.
+/// exact `name` and `status` filters and the `metadata` filter, by id, a
+/// next link whenever the page is full (as Cinder pages).
 pub async fn list<const FULL: bool>(
     AxState(state): AxState<Shared>,
     Path(project): Path<String>,
@@ -360,32 +383,29 @@ pub async fn list<const FULL: bool>(
     let Some(p) = st.projects.get(&project) else {
         return Json(json!({"volumes": []})).into_response();
     };
-    let wanted_metadata = metadata_filter(&q);
     let mut ids: Vec<&String> = p.volumes.keys().collect();
     ids.sort();
     let items = ids
         .into_iter()
         .filter_map(|id| {
             let v = p.volumes.get(id)?;
-            let d = detail(st, &project, p, id, v);
-            let metadata_ok = match &wanted_metadata {
-                None => true,
-                Some(None) => false,
-                Some(Some(want)) => {
-                    let has = st.volume_metadata(id, v);
-                    want.iter().all(|(k, w)| has.get(k) == Some(w))
-                }
-            };
-            let keep = q.get("name").is_none_or(|n| v.name.as_ref() == Some(n))
-                && q.get("status").is_none_or(|s| d["status"] == s.as_str())
-                && metadata_ok;
             let shown = if FULL {
-                d
+                detail(st, &project, p, id, v)
             } else {
-                json!({"id": id, "links": d["links"], "name": v.name})
+                json!({"id": id, "links": links(st, &project, id), "name": v.name})
             };
-            keep.then_some((id.as_str(), shown))
+            listed(st, p, &q, id, v).then_some((id.as_str(), shown))
         })
         .collect();
-    page_response("volumes", items, &q, &st.base_url, &project)
+    let page = page_of(items, &q, MAX_PAGE, true);
+    let next = page.next.map(|m| (m, page.limit));
+    let body = json!({ "volumes": page.items });
+    Json(with_next_link(
+        body,
+        "volumes",
+        next,
+        &st.base_url,
+        &project,
+    ))
+    .into_response()
 }

@@ -197,8 +197,7 @@ async fn start_sim(args: &Args, volumes: usize) -> Result<SimHandle, String> {
                 .map(|i| SimVolume {
                     id: volume_id(i),
                     size_gb: 10,
-                    attached: false,
-                    fault: None,
+                    ..SimVolume::default()
                 })
                 .collect(),
         )],

@@ -155,8 +155,7 @@ async fn start_sim(args: &Args) -> Result<SimHandle, String> {
                     .map(|id| SimVolume {
                         id,
                         size_gb: 10,
-                        attached: false,
-                        fault: None,
+                        ..SimVolume::default()
                     })
                     .collect(),
             )

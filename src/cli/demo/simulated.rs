@@ -104,6 +104,7 @@ fn sim_config() -> SimConfig {
         size_gb: 10,
         attached,
         fault,
+        ..SimVolume::default()
     };
     SimConfig {
         projects: vec![SimProject::new(

@@ -5,7 +5,7 @@
 //! runs at most five deletions per project at once and queues the rest
 //! (`waiting_delete`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -27,8 +27,8 @@ pub const PROVIDER: &str = "fc4d5750-22e7-4798-8a46-f48f62c4c1da";
 /// Deletions CSBS runs at once per project; the rest wait.
 const DELETION_SLOTS: usize = 5;
 
-/// A server that can be backed up.
-#[derive(Debug, Clone)]
+/// A server that can be backed up, and that the ECS and Nova lists show.
+#[derive(Debug, Clone, Default)]
 pub struct SimServer {
     pub project: String,
     pub id: String,
@@ -36,6 +36,9 @@ pub struct SimServer {
     /// (volume id, size in GB) of its disks; the first is the boot disk.
     pub volumes: Vec<(String, u32)>,
     pub fault: Option<ServerFault>,
+    /// ECS tags (two-dimensional, key and value): what the ECS tag filter
+    /// selects on.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// How the simulated CSBS misbehaves for one server.
@@ -75,6 +78,8 @@ pub struct Csbs {
     pub looks: u64,
     /// Most deletions pending (queued or running) at once, per project.
     pub peak_deletions: HashMap<String, usize>,
+    /// When each server came to be (Nova's `created`).
+    pub server_created: HashMap<String, DateTime<Utc>>,
 }
 
 /// Where a deletion stands: when it starts and when it is done.
@@ -86,7 +91,9 @@ pub(crate) struct Deletion {
 
 impl Csbs {
     pub fn new(servers: Vec<SimServer>) -> Self {
+        let now = Utc::now();
         Self {
+            server_created: servers.iter().map(|s| (s.id.clone(), now)).collect(),
             servers,
             ..Self::default()
         }

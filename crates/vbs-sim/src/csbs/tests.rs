@@ -21,7 +21,7 @@ fn shared() -> Shared {
             id: SRV.into(),
             name: "web".into(),
             volumes: vec![("v1".into(), 20)],
-            fault: None,
+            ..SimServer::default()
         }],
         server_backup_duration: Duration::from_secs(10),
         checkpoint_item_delay: Duration::from_secs(2),

@@ -12,6 +12,7 @@ mod http;
 mod jobs;
 mod restores;
 mod state;
+mod tags;
 mod volumes;
 
 const P: &str = "0123456789abcdef0123456789abcdef";
@@ -28,12 +29,14 @@ fn config() -> SimConfig {
                     size_gb: 10,
                     attached: false,
                     fault: None,
+                    ..SimVolume::default()
                 },
                 SimVolume {
                     id: ATTACHED.into(),
                     size_gb: 20,
                     attached: true,
                     fault: None,
+                    ..SimVolume::default()
                 },
             ],
         )],
