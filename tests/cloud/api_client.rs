@@ -10,22 +10,32 @@ use vbs_agent::api::{
     CallObserver, CallRecord, ClientSettings, CloudClient, ErrorClass, NewBackup,
 };
 
-/// Remembers every attempt as "METHOD STATUS CLASS".
+/// Remembers every attempt: its method, path, status and class.
 #[derive(Default)]
-struct Calls(Mutex<Vec<String>>);
+pub(crate) struct Calls(Mutex<Vec<(String, String)>>);
 
 impl CallObserver for Calls {
     fn on_call(&self, c: &CallRecord<'_>) {
         let status = c.status.map_or("-".to_string(), |s| s.to_string());
-        self.0
-            .lock()
-            .unwrap()
-            .push(format!("{} {status} {}", c.method, c.class));
+        self.0.lock().unwrap().push((
+            format!("{} {status} {}", c.method, c.class),
+            format!("{} {} {status} {}", c.method, c.path, c.class),
+        ));
     }
 }
 
 impl Calls {
-    fn take(&self) -> Vec<String> {
+    /// The attempts so far as "METHOD STATUS CLASS", forgotten.
+    pub(crate) fn take(&self) -> Vec<String> {
+        self.drain().into_iter().map(|(short, _)| short).collect()
+    }
+
+    /// The attempts so far as "METHOD PATH STATUS CLASS", forgotten.
+    pub(crate) fn take_with_paths(&self) -> Vec<String> {
+        self.drain().into_iter().map(|(_, long)| long).collect()
+    }
+
+    fn drain(&self) -> Vec<(String, String)> {
         std::mem::take(&mut self.0.lock().unwrap())
     }
 }

@@ -11,4 +11,5 @@ mod bad_answers;
 mod cinder_peer;
 mod cinder_restore;
 mod huge_answers;
+mod inventory;
 mod redirects;
