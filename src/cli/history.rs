@@ -48,7 +48,7 @@ pub struct HistoryQuery {
     #[arg(long, value_name = "ID")]
     pub target: Option<String>,
     /// Only these statuses, comma-separated: running, succeeded, failed,
-    /// timed_out, skipped_overlap, missed.
+    /// timed_out, skipped_overlap, missed, verified, left_scope, target_gone.
     #[arg(long, value_name = "STATUS", value_delimiter = ',', value_parser = parse_status)]
     pub status: Vec<JobStatus>,
     /// Slots at or after this: a duration back from now (24h, 7d), a date

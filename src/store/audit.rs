@@ -34,7 +34,7 @@ pub struct FailureCount {
 
 impl JobStatus {
     /// Every status, in the order a job can reach them.
-    pub const ALL: [JobStatus; 7] = [
+    pub const ALL: [JobStatus; 9] = [
         JobStatus::Running,
         JobStatus::Succeeded,
         JobStatus::Verified,
@@ -42,6 +42,8 @@ impl JobStatus {
         JobStatus::TimedOut,
         JobStatus::SkippedOverlap,
         JobStatus::Missed,
+        JobStatus::LeftScope,
+        JobStatus::TargetGone,
     ];
 }
 
@@ -327,7 +329,9 @@ impl Store {
                           CAST(round((julianday(finished_at) - julianday(started_at)) * 86400)
                                AS INTEGER) AS d
                    FROM jobs
-                   WHERE policy = ?1 AND target = ?2 AND slot >= ?3 AND slot <= ?4)",
+                   WHERE policy = ?1 AND target = ?2 AND slot >= ?3 AND slot <= ?4
+                     -- a target that left or is gone is noted, not judged
+                     AND status NOT IN ('left_scope', 'target_gone'))",
         )?;
         let count = |r: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<u64> {
             Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0))

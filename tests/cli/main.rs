@@ -10,5 +10,6 @@ mod config_errors;
 mod hostile_text;
 mod remote_queries;
 mod restore;
+mod selection;
 mod service_cli;
 mod trigger_terminal;

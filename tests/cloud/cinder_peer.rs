@@ -71,6 +71,11 @@ impl Peer {
     }
 
     pub(super) async fn create_volume(&self) -> String {
+        self.create_volume_with(json!({"size": 1})).await
+    }
+
+    /// A volume made from this `volume` object, once it is available.
+    pub(super) async fn create_volume_with(&self, volume: Value) -> String {
         // Test set-up, not the agent under test: ride out a transient 5xx.
         let mut attempt = 0;
         let (status, body) = loop {
@@ -78,7 +83,7 @@ impl Peer {
                 .call(
                     reqwest::Method::POST,
                     "volumes",
-                    Some(json!({"volume": {"size": 1}})),
+                    Some(json!({ "volume": volume })),
                 )
                 .await;
             attempt += 1;
@@ -144,13 +149,8 @@ impl Peer {
         self.write_policy_with(dir, volumes, schedule, "")
     }
 
-    pub(super) fn write_policy_with(
-        &self,
-        dir: &std::path::Path,
-        volumes: &[String],
-        schedule: &str,
-        extra: &str,
-    ) -> std::path::PathBuf {
+    /// The policy file's top: the state dir, the defaults and the cloud.
+    pub(super) fn file_head(&self, dir: &std::path::Path) -> String {
         std::fs::write(dir.join("token"), "cinder-peer-accepts-any-token\n").unwrap();
         // 0600, as the agent wants its secret files.
         std::fs::set_permissions(
@@ -158,13 +158,26 @@ impl Peer {
             std::os::unix::fs::PermissionsExt::from_mode(0o600),
         )
         .unwrap();
-        let vols: String = volumes.iter().map(|v| format!("      - {v}\n")).collect();
-        let text = format!(
-            "state_dir: {state}\ndefaults:\n  completion_timeout: 10m\n  poll: {{ initial: 1s, max: 3s }}\nclouds:\n  peer:\n    project_id: {project}\n    endpoints:\n      volume: {url}\n      backup: {url}\n    auth:\n      type: token\n      token_file: {token}\npolicies:\n  - name: peer-test\n    kind: backup\n    cloud: peer\n    schedule: \"{schedule}\"\n{extra}    volumes:\n{vols}",
+        format!(
+            "state_dir: {state}\ndefaults:\n  completion_timeout: 10m\n  poll: {{ initial: 1s, max: 3s }}\nclouds:\n  peer:\n    project_id: {project}\n    endpoints:\n      volume: {url}\n      backup: {url}\n    auth:\n      type: token\n      token_file: {token}\n",
             state = dir.join("state").display(),
             project = self.project,
             url = self.url,
             token = dir.join("token").display(),
+        )
+    }
+
+    pub(super) fn write_policy_with(
+        &self,
+        dir: &std::path::Path,
+        volumes: &[String],
+        schedule: &str,
+        extra: &str,
+    ) -> std::path::PathBuf {
+        let vols: String = volumes.iter().map(|v| format!("      - {v}\n")).collect();
+        let text = format!(
+            "{head}policies:\n  - name: peer-test\n    kind: backup\n    cloud: peer\n    schedule: \"{schedule}\"\n{extra}    volumes:\n{vols}",
+            head = self.file_head(dir),
         );
         let path = dir.join("policy.yaml");
         std::fs::write(&path, text).unwrap();

@@ -10,6 +10,7 @@ mod auth_conventions;
 mod bad_answers;
 mod cinder_peer;
 mod cinder_restore;
+mod cinder_selection;
 mod huge_answers;
 mod inventory;
 mod redirects;
