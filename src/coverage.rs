@@ -192,7 +192,17 @@ pub async fn audit(
         .map(|f| ("volume", f, &volume_opt_outs))
         .chain(servers.into_iter().map(|f| ("server", f, &server_opt_outs)))
         .map(|(kind, f, opt_outs)| {
-            let policies = judged.covering(&f.id);
+            let mut policies = judged.covering(&f.id);
+            if policies.is_empty() {
+                // A server backup takes every disk of the server.
+                policies = f
+                    .attached_to
+                    .iter()
+                    .flat_map(|server| judged.covering(server))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+            }
             let standing = if !policies.is_empty() {
                 Standing::Protected
             } else if let Some(why) = judged.out.get(&f.id).or_else(|| opt_outs.get(&f.id)) {

@@ -106,6 +106,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            attached_to: Vec::new(),
         }
     }
 

@@ -333,3 +333,63 @@ async fn a_fault_storm_on_resolution_never_runs_an_empty_set_nor_backs_up_twice(
     );
     assert_eq!(world.sim.backups(PROJECT).len(), 6 * 12);
 }
+
+#[tokio::test]
+async fn servers_are_selected_by_their_tags_and_protect_their_disks_in_coverage() {
+    use crate::helper::sim::SimServer;
+    use crate::helper::{server, server_id};
+    let tagged_server = |n: u32, value: &str| SimServer {
+        tags: pairs(&[("backup", value)]),
+        ..server(n)
+    };
+    let world = World::start_servers(
+        vec![
+            tagged_server(1, "daily"),
+            tagged_server(2, "daily"),
+            server(3),
+        ],
+        std::time::Duration::from_millis(200),
+        std::time::Duration::ZERO,
+    )
+    .await;
+    // Server 1's data disk, as Cinder lists it: attached to server 1.
+    world.sim.add_volume(
+        PROJECT,
+        SimVolume {
+            server: Some(server_id(1)),
+            ..volume(101, None)
+        },
+    );
+    world.sim.add_volume(PROJECT, volume(7, None));
+    let policy = "  - name: servers\n    kind: server\n    cloud: sim\n    schedule: \"0 0 2 * * *\"\n    select:\n      match: {backup: daily}\n";
+    let slots = Slots::new(&world, "", policy);
+    let by_server = |pairs: &[(u32, JobStatus)]| -> BTreeMap<String, JobStatus> {
+        pairs.iter().map(|(n, s)| (server_id(*n), *s)).collect()
+    };
+    let (jobs, _, _) = slots.night(&world, 0).await;
+    assert_eq!(
+        jobs,
+        by_server(&[(1, JobStatus::Succeeded), (2, JobStatus::Succeeded)])
+    );
+    assert!(world.sim.remove_server(&server_id(2)));
+    let (jobs, scope, _) = slots.night(&world, 1).await;
+    assert_eq!(
+        jobs,
+        by_server(&[(1, JobStatus::Succeeded), (2, JobStatus::TargetGone)])
+    );
+    assert_eq!(scope, BTreeSet::from([server_id(1)]));
+
+    let client = slots.engine.observed_client("sim").unwrap();
+    let coverage = audit(&slots.config, "sim", &client, Some(&slots.store))
+        .await
+        .unwrap();
+    let row = |id: &str| coverage.rows.iter().find(|r| r.id == id).unwrap();
+    assert_eq!(row(&server_id(1)).standing, Standing::Protected);
+    assert_eq!(row(&server_id(3)).standing, Standing::Unprotected);
+    assert_eq!(
+        row(&volume_id(101)).policies,
+        ["servers"],
+        "protected through its server"
+    );
+    assert_eq!(row(&volume_id(7)).standing, Standing::Unprotected);
+}

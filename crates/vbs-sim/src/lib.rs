@@ -133,6 +133,9 @@ pub struct SimVolume {
     pub size_gb: u32,
     /// `in-use` (needs `force` to snapshot) rather than `available`.
     pub attached: bool,
+    /// The server it is attached to (so `in-use`); a made-up one when only
+    /// `attached` is set.
+    pub server: Option<String>,
     pub fault: Option<VolumeFault>,
     /// Cinder metadata: shown in the volume's detail and matched by the
     /// `metadata` filter of `…/volumes/detail`, so that selection by

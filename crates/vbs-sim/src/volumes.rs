@@ -43,10 +43,13 @@ impl Volume {
     pub fn configured(v: &SimVolume) -> Self {
         Self {
             size_gb: v.size_gb,
-            attached: v.attached,
+            attached: v.attached || v.server.is_some(),
             fault: v.fault.clone(),
             created_at: Utc::now(),
-            server_id: uuid::Uuid::new_v4().to_string(),
+            server_id: v
+                .server
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             name: None,
             description: None,
             volume_type: VOLUME_TYPES[0].into(),

@@ -226,6 +226,7 @@ mod tests {
                 name: None,
                 status: None,
                 labels: tags.iter().cloned().collect(),
+                attached_to: Vec::new(),
             },
             tags,
         }

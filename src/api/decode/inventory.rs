@@ -94,6 +94,7 @@ fn resource(v: Value) -> Result<Tagged, DecodeError> {
         name: text(r.get("resource_name")).or_else(|| text(detail.get("name"))),
         status: text(detail.get("status")),
         labels: tags.iter().cloned().collect(),
+        attached_to: servers_of(detail.get("attachments")),
         id,
     };
     Ok(Tagged { found, tags })
@@ -111,8 +112,20 @@ fn listed(v: Value, what: &str) -> Result<Found, DecodeError> {
         name: text(item.get("name")),
         status: text(item.get("status")),
         labels,
+        attached_to: servers_of(item.get("attachments")),
         id,
     })
+}
+
+/// The `server_id`s of a volume's `attachments`; anything else is ignored
+/// (it only ever adds protection, never removes it).
+fn servers_of(attachments: Option<&Value>) -> Vec<String> {
+    attachments
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| text(a.get("server_id")))
+        .collect()
 }
 
 /// A non-empty string field.

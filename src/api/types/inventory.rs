@@ -18,6 +18,9 @@ pub struct Found {
     /// Cinder or Nova metadata, or EVS/ECS tags, by the call. A tag without
     /// a value has `""`; a key listed twice keeps its last value.
     pub labels: BTreeMap<String, String>,
+    /// A volume's servers (`attachments[].server_id`): a server backup
+    /// protects its volumes too. Empty for servers.
+    pub attached_to: Vec<String>,
 }
 
 /// One tag condition: the key, with `None` for any value.

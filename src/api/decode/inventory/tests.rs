@@ -38,6 +38,7 @@ fn the_evs_filter_answer_gives_id_name_status_and_tags() {
             status: Some("in-use".into()),
             // key1 is listed twice; the labels keep the last value ...
             labels: labels(&[("key1", "value2")]),
+            attached_to: vec!["2080869e-ba46-4ea5-b45e-3191ac0f1d54".into()],
         }
     );
     // ... and the list keeps both, for matching.
@@ -55,6 +56,7 @@ fn the_ecs_filter_answer_has_no_detail_and_a_total_beyond_the_page() {
             name: Some("ecs_test".into()),
             status: None,
             labels: labels(&[("key1", "value1")]),
+            attached_to: Vec::new(),
         }
     );
 }
@@ -134,6 +136,7 @@ fn a_volume_list_page_goes_on_after_its_last_volume() {
             name: Some("zjb_u25_test".into()),
             status: Some("available".into()),
             labels: BTreeMap::new(),
+            attached_to: Vec::new(),
         }]
     );
     assert_eq!(
