@@ -120,11 +120,16 @@ impl Store {
     pub fn vanished_targets(&self, policy: &str) -> Result<Vec<Vanished>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT target, status, finished_at FROM (
-                 SELECT target, status, finished_at,
-                        row_number() OVER (PARTITION BY target ORDER BY slot DESC, id DESC) AS n
-                   FROM jobs WHERE policy = ?1)
-              WHERE n = 1 AND status IN ('left_scope', 'target_gone') AND finished_at IS NOT NULL
+            // The few left and gone jobs by the status index, each kept
+            // when no later job of its target follows (the unique index on
+            // policy, target, slot answers that): no scan of the policy's
+            // jobs, however long its history.
+            "SELECT target, status, finished_at FROM jobs j
+              WHERE status IN ('left_scope', 'target_gone') AND policy = ?1
+                AND finished_at IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM jobs k
+                                 WHERE k.policy = j.policy AND k.target = j.target
+                                   AND k.slot > j.slot)
               ORDER BY target",
         )?;
         let rows = stmt.query_map([policy], |r| {
@@ -154,13 +159,11 @@ impl Store {
     ) -> Result<HashMap<String, (String, DateTime<Utc>)>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT target, policy, finished_at FROM (
-                 SELECT target, policy, finished_at,
-                        row_number() OVER (PARTITION BY target ORDER BY finished_at DESC, id DESC) AS n
-                   FROM jobs
-                  WHERE cloud = ?1 AND kind != 'restore'
-                    AND status = 'succeeded' AND finished_at IS NOT NULL)
-              WHERE n = 1",
+            // SQLite takes `policy` from the row holding the max().
+            "SELECT target, policy, MAX(finished_at) FROM jobs
+              WHERE cloud = ?1 AND kind != 'restore'
+                AND status = 'succeeded' AND finished_at IS NOT NULL
+              GROUP BY target",
         )?;
         let rows = stmt.query_map([cloud], |r| {
             Ok((

@@ -391,3 +391,48 @@ fn a_server_job_left_running_by_an_older_agent_continues_in_its_own_phase() {
     assert_eq!(store.job(2).unwrap().phase, Phase::BackupCreating);
     assert_eq!(store.job(1).unwrap().kind, PolicyKind::Server);
 }
+
+#[test]
+fn a_target_that_left_and_came_back_is_no_longer_vanished_and_runs_record_their_scope() {
+    let (_dir, store) = temp_store();
+    let scope = |ids: &[&str]| RunScope {
+        resolution: Resolution::Resolved,
+        resolved_at: t0(),
+        targets: ids
+            .iter()
+            .map(|id| ScopedTarget {
+                id: id.to_string(),
+                name: None,
+                reason: "metadata backup=nightly".into(),
+            })
+            .collect(),
+    };
+    let night = |n: i64, status: JobStatus, targets: &[&str]| {
+        let slot = t0() + Duration::days(n);
+        store
+            .create_run(
+                "db",
+                slot,
+                Trigger::Schedule,
+                &[job(status)],
+                Some(&scope(targets)),
+                slot,
+            )
+            .unwrap()
+            .unwrap()
+    };
+    night(0, JobStatus::Missed, &[VOL]);
+    assert!(store.vanished_targets("db").unwrap().is_empty());
+    let left = night(1, JobStatus::LeftScope, &[]);
+    let vanished = store.vanished_targets("db").unwrap();
+    assert_eq!(vanished.len(), 1);
+    assert!(!vanished[0].gone);
+    // A run with nothing but a target that left is empty, not failed.
+    assert_eq!(store.run_status(left).unwrap().as_deref(), Some("empty"));
+    assert_eq!(store.current_scope("db").unwrap(), Some(Vec::new()));
+    // Labelled again: in scope, and no longer vanished.
+    night(2, JobStatus::Missed, &[VOL]);
+    assert!(store.vanished_targets("db").unwrap().is_empty());
+    let (at, last) = store.last_resolved_scope("db").unwrap().unwrap();
+    assert_eq!((at, last.len()), (t0(), 1));
+}
