@@ -32,7 +32,7 @@ fn check_accepts_the_example_and_shows_next_fire_times() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("policy db-nightly (backup, cloud prod, 2 volume(s))"),
+        stdout.contains("policy db-nightly (backup, cloud prod, 1 volume(s))\n  and every volume matching backup=nightly,tier=*, 1 excluded"),
         "{stdout}"
     );
     assert!(
@@ -41,7 +41,7 @@ fn check_accepts_the_example_and_shows_next_fire_times() {
     );
     // db-nightly's drill, a policy of its own.
     assert!(
-        stdout.contains("policy db-nightly.drill (restore, cloud prod, 2 volume(s))"),
+        stdout.contains("policy db-nightly.drill (restore, cloud prod, 1 volume(s))\n  and every volume matching"),
         "{stdout}"
     );
     assert_eq!(
