@@ -150,23 +150,28 @@ pub async fn audit(
     let mut judged = Judged::default();
     for policy in &policies {
         judged.listed(policy);
-        if let Some(selector) = &policy.select {
-            let query = ScopeQuery::of(policy, selector, client.select_by());
-            let found = query
+        let Some(selector) = &policy.select else {
+            continue;
+        };
+        let labels_are = crate::engine::labels_are(policy, client);
+        // The listing already holds every volume's metadata: a metadata
+        // selector is judged on it, as a run judges the filter's answer.
+        let asked;
+        let found: &[Found] = if labels_are == "metadata" {
+            &volumes
+        } else {
+            asked = ScopeQuery::of(policy, selector, client.select_by())
                 .ask(client)
                 .await
                 .map_err(|source| CoverageError::Select {
                     policy: policy.name.clone(),
                     source,
                 })?;
-            let labels_are = crate::engine::labels_are(policy, client);
-            for f in &found {
-                judged.verdict(
-                    policy,
-                    selection::judge(policy, &config.opt_out, labels_are, f),
-                    &f.id,
-                );
-            }
+            &asked
+        };
+        for f in found {
+            let verdict = selection::judge(policy, &config.opt_out, labels_are, f);
+            judged.verdict(policy, verdict, &f.id);
         }
     }
     // Opt-out labels on targets no selector matched: on volumes, the

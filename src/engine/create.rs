@@ -19,7 +19,12 @@ pub enum Created {
     /// The cloud refused for good (or quota, or auth); the reason says why.
     /// `retry_worthy` when a later attempt of the job may succeed (the cloud
     /// reports that a snapshot or backup it made for the request failed).
-    Refused { reason: String, retry_worthy: bool },
+    /// `status`: the HTTP status of the refusal, when there was one.
+    Refused {
+        reason: String,
+        retry_worthy: bool,
+        status: Option<u16>,
+    },
     /// The deadline passed while the cloud kept failing or stayed busy.
     TimedOut(String),
 }
@@ -70,6 +75,7 @@ where
                         return Created::Refused {
                             reason: format!("looking up {what} by name failed: {e}"),
                             retry_worthy: false,
+                            status: e.status,
                         };
                     }
                     last_error = Some(e);
@@ -92,6 +98,7 @@ where
                         .code
                         .as_deref()
                         .is_some_and(|c| RETRY_WORTHY_CODES.contains(&c)),
+                    status: e.status,
                 }
             }
         }
@@ -249,7 +256,7 @@ mod tests {
         let fake = Fake::new(vec![Err(err(ErrorClass::Quota, false))]);
         let got = attempt(&fake, false, 60).await;
         assert!(
-            matches!(got, Created::Refused { ref reason, retry_worthy: false } if reason.starts_with("quota exhausted")),
+            matches!(got, Created::Refused { ref reason, retry_worthy: false, .. } if reason.starts_with("quota exhausted")),
             "{got:?}"
         );
     }

@@ -173,14 +173,26 @@ impl Engine {
             });
         };
         let now_in: HashSet<&str> = run.targets.iter().map(|t| t.id.as_str()).collect();
-        let mut departed = Vec::new();
+        let left: Vec<ScopedTarget> = before
+            .into_iter()
+            .filter(|t| !now_in.contains(t.id.as_str()) && !gone.contains(&t.id))
+            .collect();
         let client = self.observed_client(&policy.cloud)?;
-        for t in before {
-            if now_in.contains(t.id.as_str()) || gone.contains(&t.id) {
-                continue;
-            }
+        // Many at once (a label removed from a fleet): one listing of
+        // every target instead of a look-up each.
+        let listed = if left.len() > BULK_LOOKUP {
+            every_id(&client, policy.kind()).await.ok()
+        } else {
+            None
+        };
+        let mut departed = Vec::new();
+        for t in left {
             let noun = policy.kind().target_noun();
-            let d = match exists(&client, policy.kind(), &t.id).await {
+            let found = match &listed {
+                Some(ids) => Ok(ids.contains(&t.id)),
+                None => exists(&client, policy.kind(), &t.id).await,
+            };
+            let d = match found {
                 Ok(false) => Departed {
                     gone: true,
                     note: format!("{noun} {} no longer exists (HTTP 404); no job is made for it again", t.id),
@@ -310,6 +322,19 @@ impl Query {
             Query::ServerTags(tags) => client.servers_with_tags(tags).await,
         }
     }
+}
+
+/// Departed targets above this many are looked up in one listing of every
+/// target (a page per 1000) rather than one call each.
+const BULK_LOOKUP: usize = 20;
+
+/// The IDs of every volume, or for kind `server` every server.
+async fn every_id(client: &CloudClient, kind: PolicyKind) -> Result<HashSet<String>, ApiError> {
+    let found = match kind {
+        PolicyKind::Server => client.servers().await?,
+        _ => client.volumes_with_metadata(&BTreeMap::new()).await?,
+    };
+    Ok(found.into_iter().map(|f| f.id).collect())
 }
 
 /// Whether the volume or server still exists: `false` only on a 404.

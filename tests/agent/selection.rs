@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use vbs_agent::audit::VanishedAs;
 use vbs_agent::config::Config;
 use vbs_agent::coverage::{audit, Standing};
 use vbs_agent::engine::Engine;
@@ -206,6 +207,28 @@ async fn volumes_that_come_and_go_are_backed_up_noted_once_and_flagged_by_covera
             (volume_id(6), Standing::Unprotected),
         ])
     );
+    // report keeps the gone and the left volume apart from failing ones.
+    let now = Utc::now() + TimeDelta::days(3);
+    let report = vbs_agent::audit::compliance_report(
+        &slots.config,
+        &slots.store,
+        now - TimeDelta::days(30),
+        now,
+    )
+    .unwrap();
+    let vanished: BTreeMap<String, Option<VanishedAs>> = report
+        .targets
+        .iter()
+        .map(|t| (t.target.clone(), t.vanished))
+        .collect();
+    assert_eq!(vanished[&volume_id(1)], Some(VanishedAs::TargetGone));
+    assert_eq!(vanished[&volume_id(2)], Some(VanishedAs::LeftScope));
+    assert_eq!(vanished[&volume_id(3)], None);
+    assert!(report
+        .targets
+        .iter()
+        .filter(|t| t.vanished.is_some())
+        .all(|t| !t.rpo_breached));
     let three = coverage.rows.iter().find(|r| r.id == volume_id(3)).unwrap();
     assert_eq!(three.policies, ["nightly"]);
     assert!(
@@ -392,4 +415,89 @@ async fn servers_are_selected_by_their_tags_and_protect_their_disks_in_coverage(
         "protected through its server"
     );
     assert_eq!(row(&volume_id(7)).standing, Standing::Unprotected);
+}
+
+#[tokio::test]
+async fn policies_firing_in_the_same_minute_share_one_resolution_and_an_empty_match_is_warned_about(
+) {
+    let world = World::start_instant(vec![
+        labelled(1, &[("backup", "nightly")]),
+        labelled(2, &[("backup", "nightly")]),
+    ])
+    .await;
+    let policies = format!(
+        "{}{}  - name: nothing\n    kind: snapshot\n    cloud: sim\n    schedule: \"0 30 1 * * *\"\n    select:\n      match: {{backup: hourly}}\n",
+        nightly(""),
+        nightly("").replace("name: nightly", "name: nightly-snap").replace("kind: backup", "kind: snapshot"),
+    );
+    let slots = Slots::new(&world, "", &policies);
+    let slot = Utc::now()
+        .date_naive()
+        .and_hms_opt(1, 30, 0)
+        .unwrap()
+        .and_utc();
+    world.sim.set_now(slot);
+    let mut statuses = Vec::new();
+    for policy in &slots.config.policies {
+        let report = slots
+            .engine
+            .run_policy(policy, slot, Trigger::Schedule)
+            .await
+            .unwrap();
+        statuses.push(slots.store.run_status(report.run_id).unwrap().unwrap());
+    }
+    assert_eq!(statuses, ["succeeded", "succeeded", "empty"]);
+    let db = rusqlite::Connection::open(slots.config.history_path()).unwrap();
+    let lists: Vec<String> = db
+        .prepare(
+            "SELECT path FROM events WHERE kind = 'api_call' AND path LIKE '%/volumes/detail%'",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    // One for both nightly policies, one for the policy matching nothing.
+    assert_eq!(lists.len(), 2, "{lists:#?}");
+    let warnings = slots.warnings();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("the selector (metadata backup=hourly) matched no volume")),
+        "{warnings:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_label_removed_from_many_volumes_is_told_apart_from_deletion_in_one_listing() {
+    let world = World::start_instant(
+        (1..=30)
+            .map(|n| labelled(n, &[("backup", "nightly")]))
+            .collect(),
+    )
+    .await;
+    let slots = Slots::new(&world, "", &nightly(""));
+    slots.night(&world, 0).await;
+    for n in 1..=25 {
+        world
+            .sim
+            .set_volume_metadata(PROJECT, &volume_id(n), "backup", None);
+    }
+    world.sim.remove_volume(PROJECT, &volume_id(26));
+    let (jobs, scope, _) = slots.night(&world, 1).await;
+    let count = |status| jobs.values().filter(|s| **s == status).count();
+    assert_eq!(count(JobStatus::LeftScope), 25);
+    assert_eq!(count(JobStatus::TargetGone), 1);
+    assert_eq!(jobs[&volume_id(26)], JobStatus::TargetGone);
+    assert_eq!(scope, ids(&[27, 28, 29, 30]));
+    let db = rusqlite::Connection::open(slots.config.history_path()).unwrap();
+    let lookups: i64 = db
+        .query_row(
+            "SELECT count(*) FROM events WHERE kind = 'api_call' AND method = 'GET'
+               AND path LIKE '%/volumes/%' AND path NOT LIKE '%/volumes/detail%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(lookups, 0, "one listing, not a look-up per volume");
 }

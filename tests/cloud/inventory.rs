@@ -21,13 +21,13 @@ fn client(world: &World, cloud_extra: &str, compute: Option<&str>) -> (CloudClie
         cloud_extra,
         &crate::helper::policy_yaml("p", "0 0 3 * * *", &[volume_id(1)], ""),
     );
-    if let Some(compute) = compute {
-        let text = std::fs::read_to_string(&path).unwrap().replace(
-            "      server_backup: ",
-            &format!("      compute: {compute}\n      server_backup: "),
-        );
-        std::fs::write(&path, text).unwrap();
-    }
+    // The harness's cloud has the simulator as compute endpoint: this
+    // one has `compute`, or none.
+    let harness = format!("      compute: {}\n", world.sim.base_url());
+    let given = compute.map_or(String::new(), |c| format!("      compute: {c}\n"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(&harness));
+    std::fs::write(&path, text.replace(&harness, &given)).unwrap();
     let config = load(&path);
     let calls = Arc::new(Calls::default());
     let client = CloudClient::new(&config.clouds["sim"], fast())

@@ -64,6 +64,7 @@ impl JobRunner {
             Created::Refused {
                 reason,
                 retry_worthy,
+                ..
             } => self
                 .fail_then_cleanup(JobStatus::Failed, &reason, retry_worthy)
                 .map(|()| None),
@@ -73,12 +74,18 @@ impl JobRunner {
         }
     }
 
-    /// After a create the cloud refused: whether the target no longer
-    /// exists (it answers 404). The job then ends `target_gone`, recorded
-    /// once, instead of failing at every slot from now on. Returns whether
-    /// it ended so.
+    /// After a create the cloud refused as a bad or unknown request (400,
+    /// 404): whether the target no longer exists (it answers 404). The job
+    /// then ends `target_gone`, recorded once, instead of failing at every
+    /// slot from now on. Returns whether it ended so.
     pub(super) async fn ended_gone(&mut self, created: &Created) -> Result<bool, StoreError> {
-        if !matches!(created, Created::Refused { .. }) {
+        if !matches!(
+            created,
+            Created::Refused {
+                status: Some(400 | 404),
+                ..
+            }
+        ) {
             return Ok(false);
         }
         let (kind, target) = (self.job.kind, self.job.target.clone());
