@@ -8,6 +8,7 @@ mod polling;
 mod process;
 mod report;
 mod scheduler;
+mod selection;
 mod side_by_side;
 mod simulator;
 mod startup;
@@ -37,6 +38,9 @@ enum Bench {
     Fleet(fleet::Args),
     /// Fire lateness with 1,000 cron jobs registered, and the idle daemon's CPU.
     Scheduler(scheduler::Args),
+    /// Selectors on 10,000 volumes: calls, CPU and wall time of one
+    /// resolution, its sharing in a minute, and `coverage`.
+    Selection(selection::Args),
     /// `check` and daemon READY on a 10,000-volume policy file.
     Startup(startup::Args),
     /// Audit commands on 1,000,000 jobs and 10,000,000 events, event insert rate, bytes per job.
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Bench::Polling(a) => ("polling", polling::run(a)),
         Bench::Fleet(a) => ("fleet", fleet::run(a)),
         Bench::Scheduler(a) => ("scheduler", scheduler::run(a)),
+        Bench::Selection(a) => ("selection", selection::run(a)),
         Bench::Startup(a) => ("startup", startup::run(a)),
         Bench::History(a) => ("history", history::run(a)),
         Bench::SideBySide(a) => ("side-by-side", side_by_side::run(a)),
