@@ -123,11 +123,13 @@ impl Engine {
             }
             Err(e) => {
                 let (run, warning) = match self.store.last_resolved_scope(&policy.name)? {
-                    Some((at, targets)) => (
+                    Some((at, earlier)) => (
                         RunScope {
                             resolution: Resolution::LastGood,
                             resolved_at: at,
-                            targets: targets.into_iter().filter(|t| !gone.contains(&t.id)).collect(),
+                            // The IDs listed now, and what the selector
+                            // matched then.
+                            targets: with_listed(listed(), earlier, &gone),
                         },
                         format!(
                             "the selector could not be resolved ({e}); using the {} targets resolved at {}",
@@ -137,7 +139,7 @@ impl Engine {
                     ),
                     None => (
                         RunScope {
-                            resolution: Resolution::LastGood,
+                            resolution: Resolution::Listed,
                             resolved_at: now,
                             targets: listed(),
                         },
@@ -262,6 +264,21 @@ impl Engine {
     }
 }
 
+/// `listed`, and the targets of `earlier` neither listed nor gone.
+fn with_listed(
+    mut listed: Vec<ScopedTarget>,
+    earlier: Vec<ScopedTarget>,
+    gone: &HashSet<String>,
+) -> Vec<ScopedTarget> {
+    let known: HashSet<String> = listed.iter().map(|t| t.id.clone()).collect();
+    listed.extend(
+        earlier
+            .into_iter()
+            .filter(|t| !known.contains(&t.id) && !gone.contains(&t.id)),
+    );
+    listed
+}
+
 /// What the labels of the policy's targets are called in reasons.
 pub fn labels_are(policy: &Policy, client: &CloudClient) -> &'static str {
     match (policy.kind(), client.select_by()) {
@@ -350,5 +367,33 @@ pub(super) async fn exists(
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(id: &str, reason: &str) -> ScopedTarget {
+        ScopedTarget {
+            id: id.into(),
+            name: None,
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn a_fallback_keeps_the_ids_listed_now_and_drops_the_gone() {
+        let earlier = vec![
+            t("a", "metadata backup=nightly"),
+            t("b", "listed"),
+            t("c", "metadata backup=nightly"),
+        ];
+        let gone = HashSet::from(["c".to_string()]);
+        let ids: Vec<String> = with_listed(vec![t("b", LISTED), t("d", LISTED)], earlier, &gone)
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ids, ["b", "d", "a"]);
     }
 }
