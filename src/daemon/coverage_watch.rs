@@ -3,7 +3,8 @@
 //! policies ([`crate::coverage`]) and the result recorded, so the history
 //! answers "which volumes existed and were not covered on date D". Sets
 //! the `unprotected_targets` gauge and notifies `unprotected` once per
-//! target, again only after it was covered or opted out in between.
+//! target, again only after it was covered or opted out in between (also
+//! across restarts: the last snapshot says what was told).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,12 +20,24 @@ use crate::notifier::{Notifier, Payload};
 use crate::store::CoverageSnapshot;
 
 /// The unprotected targets at the last snapshot, by (cloud, target).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct CoverageWatch {
     unprotected: Arc<Mutex<HashSet<(String, String)>>>,
 }
 
 impl CoverageWatch {
+    /// A watch that knows what the last snapshots of `store` found, so a
+    /// restart does not notify the same unprotected targets again.
+    pub fn resumed(store: &crate::store::Store) -> Self {
+        let known = store.last_unprotected().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "unprotected targets of the last coverage snapshot not read; they are notified again");
+            Vec::new()
+        });
+        Self {
+            unprotected: Arc::new(Mutex::new(known.into_iter().collect())),
+        }
+    }
+
     /// Takes and records one snapshot of every cloud. A cloud that cannot
     /// be listed gets a snapshot with the error, and a warning.
     pub async fn take(

@@ -141,7 +141,7 @@ pub async fn serve(
     let mut beat = tokio::time::interval(health::BEAT_EVERY);
     let mut rpo_tick = tokio::time::interval(rpo_watch::CHECK_EVERY);
     let mut recover_tick = tokio::time::interval(RECOVER_EVERY);
-    let coverage = CoverageWatch::default();
+    let coverage = CoverageWatch::resumed(engine.store());
     let mut coverage_tick = coverage_interval(&config, engine.store())?;
     let mut coverage_task: Option<JoinHandle<()>> = None;
     tokio::pin!(shutdown);

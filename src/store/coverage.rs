@@ -87,6 +87,22 @@ impl Store {
         at.map(|t| parse_ts(&t)).transpose()
     }
 
+    /// The targets the newest complete snapshot of each cloud found
+    /// unprotected, as (cloud, target): what a restarted daemon has
+    /// already told about.
+    pub fn last_unprotected(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT s.cloud, g.target FROM coverage_gaps g
+               JOIN coverage_snapshots s ON s.id = g.snapshot_id
+              WHERE g.status = 'unprotected'
+                AND s.id = (SELECT max(id) FROM coverage_snapshots n
+                             WHERE n.cloud = s.cloud AND n.error IS NULL)",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The targets of `cloud` found unprotected by snapshots taken in
     /// `[from, to)`, each once: (target, kind, name).
     pub fn unprotected_between(

@@ -412,12 +412,29 @@ async fn the_daemon_records_coverage_at_start_and_notifies_each_unprotected_volu
     // A policy that will not fire during the test: coverage is taken at start.
     let config = world.config("0 0 3 1 1 *", &[volume_id(1)], &notify, false);
     let history = config.history_path();
-    let daemon = Daemon::start(config);
+    let daemon = Daemon::start(config.clone());
     wait_for("the unprotected volume notified", || {
         !hook.payloads().is_empty()
     })
     .await;
     daemon.stop().await;
+
+    // Restarted with the snapshot long past: a new one is taken at start,
+    // and the volume already told about is not told again.
+    let db = rusqlite::Connection::open(&history).unwrap();
+    db.execute(
+        "UPDATE coverage_snapshots SET taken_at = '2026-01-01T00:00:00.000Z'",
+        [],
+    )
+    .unwrap();
+    let snapshots = || -> i64 {
+        db.query_row("SELECT count(*) FROM coverage_snapshots", [], |r| r.get(0))
+            .unwrap()
+    };
+    let daemon = Daemon::start(config);
+    wait_for("a second snapshot", || snapshots() == 2).await;
+    daemon.stop().await;
+    drop(db);
 
     let payloads = hook.payloads();
     assert_eq!(payloads.len(), 1, "{payloads:#?}");
@@ -432,7 +449,7 @@ async fn the_daemon_records_coverage_at_start_and_notifies_each_unprotected_volu
     );
     let db = rusqlite::Connection::open(&history).unwrap();
     let gaps: Vec<(String, String, Option<String>)> = db
-        .prepare("SELECT target, status, reason FROM coverage_gaps ORDER BY target")
+        .prepare("SELECT target, status, reason FROM coverage_gaps\n              WHERE snapshot_id = (SELECT max(id) FROM coverage_snapshots) ORDER BY target")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap()
@@ -451,7 +468,7 @@ async fn the_daemon_records_coverage_at_start_and_notifies_each_unprotected_volu
     );
     let counts: (i64, i64, i64, i64) = db
         .query_row(
-            "SELECT volumes, protected, unprotected, opted_out FROM coverage_snapshots",
+            "SELECT volumes, protected, unprotected, opted_out FROM coverage_snapshots ORDER BY id DESC LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
