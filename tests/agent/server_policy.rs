@@ -514,6 +514,34 @@ async fn a_password_cloud_finds_csbs_in_the_service_catalog() {
     assert_eq!(server_backups_made(&world).len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_cloud_finds_the_compute_endpoint_for_server_selectors_in_the_catalog() {
+    let tagged = crate::helper::sim::SimServer {
+        tags: [("backup".to_string(), "daily".to_string())].into(),
+        ..server(1)
+    };
+    let world = World::start_servers(vec![tagged, server(2)], Duration::ZERO, Duration::ZERO).await;
+    let text = format!(
+        "state_dir: {}\ndefaults:\n  completion_timeout: 30s\n  poll: {{ initial: 200ms, max: 500ms }}\n\
+         clouds:\n  sim:\n    project_id: {PROJECT}\n    region: sim-1\n    auth:\n      type: password\n      \
+         auth_url: {}/v3\n      user: bot\n      user_domain: Default\n      password_file: {}\n\
+         policies:\n  - name: tagged\n    kind: server\n    cloud: sim\n    schedule: \"0 0 3 1 1 *\"\n    \
+         select:\n      match: {{backup: daily}}\n",
+        world.path("state").display(),
+        world.sim.base_url(),
+        world.path("password").display(),
+    );
+    let path = world.path("catalog.yaml");
+    std::fs::write(&path, text).unwrap();
+    let config = load(&path);
+    assert!(config.clouds["sim"].endpoints.compute.is_none());
+    let s = Setup::new(config, fast());
+    let jobs = s.run_now().await;
+    let targets: Vec<(&str, JobStatus)> =
+        jobs.iter().map(|j| (j.target.as_str(), j.status)).collect();
+    assert_eq!(targets, [(server_id(1).as_str(), JobStatus::Succeeded)]);
+}
+
 /// An agent killed right after its protect call reached CSBS, restarted
 /// before CSBS lists the new checkpoint item: the restarted agent waits for
 /// the listing and adopts that backup instead of making a second one.

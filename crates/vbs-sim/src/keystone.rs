@@ -104,7 +104,8 @@ fn catalog(base: &str, project: &str) -> Value {
         endpoint("volumev3", "v3"),
         endpoint("volumev2", "v2"),
         endpoint("vbs", "v2"),
-        endpoint("csbs", "v1")
+        endpoint("csbs", "v1"),
+        endpoint("compute", "v2.1")
     ])
 }
 
