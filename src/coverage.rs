@@ -154,13 +154,14 @@ pub async fn audit(
             continue;
         };
         let labels_are = crate::engine::labels_are(policy, client);
+        let query = ScopeQuery::of(policy, selector, client.select_by());
         // The listing already holds every volume's metadata: a metadata
         // selector is judged on it, as a run judges the filter's answer.
         let asked;
-        let found: &[Found] = if labels_are == "metadata" {
+        let found: &[Found] = if matches!(query, ScopeQuery::Metadata(_)) {
             &volumes
         } else {
-            asked = ScopeQuery::of(policy, selector, client.select_by())
+            asked = query
                 .ask(client)
                 .await
                 .map_err(|source| CoverageError::Select {
@@ -177,7 +178,7 @@ pub async fn audit(
     // Opt-out labels on targets no selector matched: on volumes, the
     // metadata the list shows, or the tags asked for; servers by tags.
     let volume_opt_outs = match client.select_by() {
-        SelectBy::Metadata => opted_out_by_labels(&config.opt_out, &volumes),
+        SelectBy::Metadata => Ok(opted_out_by_labels(&config.opt_out, &volumes)),
         SelectBy::Tags => opted_out_by_tags(client, &config.opt_out, false).await,
     }
     .map_err(list_error("opted-out volumes"))?;
@@ -284,14 +285,14 @@ impl Judged {
 fn opted_out_by_labels(
     opt_out: &BTreeMap<String, String>,
     found: &[Found],
-) -> Result<HashMap<String, String>, ApiError> {
-    Ok(found
+) -> HashMap<String, String> {
+    found
         .iter()
         .filter_map(|f| {
             let label = selection::opted_out(opt_out, &f.labels)?;
             Some((f.id.clone(), format!("opted out by {label}")))
         })
-        .collect())
+        .collect()
 }
 
 /// Targets tagged with an opt-out pair, asked of the tag filter.

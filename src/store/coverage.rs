@@ -102,25 +102,6 @@ impl Store {
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-
-    /// The targets of `cloud` found unprotected by snapshots taken in
-    /// `[from, to)`, each once: (target, kind, name).
-    pub fn unprotected_between(
-        &self,
-        cloud: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT DISTINCT target, kind, name FROM v_unprotected
-              WHERE cloud = ?1 AND taken_at >= ?2 AND taken_at < ?3 ORDER BY target",
-        )?;
-        let rows = stmt.query_map(params![cloud, format_ts(from), format_ts(to)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
 }
 
 /// SQLite integers are signed.
