@@ -3,12 +3,10 @@
 //! views (`v_jobs`, `v_failures`) where those say what is wanted, so the
 //! views auditors query are the ones the agent itself relies on.
 
-use chrono::{DateTime, Utc};
-use rusqlite::types::Value;
-use rusqlite::{params, OptionalExtension};
-
+use super::db::{args, Row, Value};
 use super::jobs::JOB_COLUMNS;
 use super::{format_ts, parse_ts, JobRecord, JobStatus, Store, StoreError};
+use chrono::{DateTime, Utc};
 
 /// Which jobs to list; every `None` or empty field matches all.
 #[derive(Debug, Clone, Default)]
@@ -191,74 +189,42 @@ impl Store {
     /// Jobs matching `filter`, newest first (by start, then id).
     pub fn jobs_matching(&self, filter: &JobFilter) -> Result<Vec<JobRecord>, StoreError> {
         let (tail, values) = filter.sql_tail("id");
-        self.query_jobs(
-            &format!("SELECT {JOB_COLUMNS} FROM jobs{tail}"),
-            rusqlite::params_from_iter(values),
-        )
+        self.query_jobs(&format!("SELECT {JOB_COLUMNS} FROM jobs{tail}"), &values)
     }
 
     /// The `v_jobs` rows of the jobs matching `filter`, newest first.
     pub fn job_rows_matching(&self, filter: &JobFilter) -> Result<Vec<JobRow>, StoreError> {
         let (tail, values) = filter.sql_tail("job_id");
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!("SELECT * FROM v_jobs{tail}"))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
-            Ok(JobRow {
-                job_id: r.get("job_id")?,
-                run_id: r.get("run_id")?,
-                policy: r.get("policy")?,
-                kind: r.get("kind")?,
-                cloud: r.get("cloud")?,
-                target: r.get("target")?,
-                slot: r.get("slot")?,
-                trigger: r.get("trigger")?,
-                status: r.get("status")?,
-                phase: r.get("phase")?,
-                attempts: r.get("attempts")?,
-                resource_name: r.get("resource_name")?,
-                snapshot_id: r.get("snapshot_id")?,
-                backup_id: r.get("backup_id")?,
-                size_gb: r.get("size_gb")?,
-                is_incremental: r.get("is_incremental")?,
-                fail_reason: r.get("fail_reason")?,
-                blocked_by: r.get("blocked_by")?,
-                started_at: r.get("started_at")?,
-                attempt_started_at: r.get("attempt_started_at")?,
-                finished_at: r.get("finished_at")?,
-                retry_at: r.get("retry_at")?,
-                duration_seconds: r.get("duration_seconds")?,
-                updated_at: r.get("updated_at")?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        // Columns by position: `JobRow` has the view's columns in its order
+        // (a test holds the two together).
+        self.db.rows(
+            &format!("SELECT * FROM v_jobs{tail}"),
+            &values,
+            read_job_row,
+        )
     }
 
     /// The column names of `v_jobs`, in order (the CSV header).
     pub fn job_row_columns(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn();
-        let stmt = conn.prepare("SELECT * FROM v_jobs LIMIT 0")?;
-        Ok(stmt.column_names().into_iter().map(String::from).collect())
+        self.db.with(|c| c.columns("SELECT * FROM v_jobs LIMIT 0"))
     }
 
     /// Whether the history has the audit views (a database last migrated
     /// by an older agent does not).
     pub fn has_audit_views(&self) -> Result<bool, StoreError> {
-        let n: i64 = self.conn().query_row(
-            "SELECT count(*) FROM sqlite_master
-             WHERE type = 'view' AND name IN ('v_jobs', 'v_failures', 'v_compliance')",
-            [],
-            |r| r.get(0),
-        )?;
-        Ok(n == 3)
+        let sql = self
+            .dialect()
+            .tables_named("'v_jobs', 'v_failures', 'v_compliance'");
+        Ok(self.db.query(&sql, args![])?.len() == 3)
     }
 
     /// The distinct targets `policy` has jobs for, in order.
     pub fn targets_of_policy(&self, policy: &str) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached("SELECT DISTINCT target FROM jobs WHERE policy = ?1 ORDER BY target")?;
-        let rows = stmt.query_map([policy], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db.rows(
+            "SELECT DISTINCT target FROM jobs WHERE policy = ?1 ORDER BY target",
+            args![policy],
+            |r| r.get(0),
+        )
     }
 
     /// The newest succeeded job of (policy, target) whose attempt started
@@ -277,7 +243,7 @@ impl Store {
              ORDER BY COALESCE(attempt_started_at, started_at) DESC, id DESC LIMIT 1"
         );
         Ok(self
-            .query_jobs(&sql, params![policy, target, format_ts(at)])?
+            .query_jobs(&sql, args![policy, target, format_ts(at)])?
             .into_iter()
             .next())
     }
@@ -291,12 +257,11 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let slot: Option<String> = self
-            .conn()
-            .prepare_cached(
+            .db
+            .value(
                 "SELECT min(slot) FROM jobs WHERE policy = ?1 AND target = ?2 AND slot <= ?3",
+                args![policy, target, format_ts(at)],
             )?
-            .query_row(params![policy, target, format_ts(at)], |r| r.get(0))
-            .optional()?
             .flatten();
         slot.as_deref().map(parse_ts).transpose()
     }
@@ -311,8 +276,8 @@ impl Store {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<WindowTotals, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
+        let seconds = self.dialect().seconds_between("started_at", "finished_at");
+        let sql = format!(
             "SELECT count(*),
                     count(*) FILTER (WHERE status IN ('succeeded', 'verified')),
                     count(*) FILTER (WHERE status = 'failed'),
@@ -326,37 +291,39 @@ impl Store {
                     max(d) FILTER (WHERE status IN ('succeeded', 'verified')),
                     COALESCE(sum(size_gb) FILTER (WHERE status IN ('succeeded', 'verified')), 0)
              FROM (SELECT status, attempt, size_gb,
-                          CAST(round((julianday(finished_at) - julianday(started_at)) * 86400)
-                               AS INTEGER) AS d
+                          CAST(round({seconds}) AS BIGINT) AS d
                    FROM jobs
                    WHERE policy = ?1 AND target = ?2 AND slot >= ?3 AND slot <= ?4
                      -- a target that left or is gone is noted, not judged
-                     AND status NOT IN ('left_scope', 'target_gone'))",
-        )?;
-        let count = |r: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<u64> {
-            Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0))
+                     AND status NOT IN ('left_scope', 'target_gone')) AS w"
+        );
+        let count = |r: &Row, i: usize| -> Result<u64, StoreError> {
+            Ok(u64::try_from(r.get::<i64>(i)?).unwrap_or(0))
         };
-        Ok(stmt.query_row(
-            params![policy, target, format_ts(since), format_ts(until)],
-            |r| {
-                Ok(WindowTotals {
-                    counts: JobCounts {
-                        jobs: count(r, 0)?,
-                        succeeded: count(r, 1)?,
-                        failed: count(r, 2)?,
-                        timed_out: count(r, 3)?,
-                        skipped_overlap: count(r, 4)?,
-                        missed: count(r, 5)?,
-                        running: count(r, 6)?,
-                        attempts: count(r, 7)?,
-                    },
-                    duration_sum_seconds: r.get(8)?,
-                    durations: count(r, 9)?,
-                    worst_duration_seconds: r.get(10)?,
-                    size_gb: r.get(11)?,
-                })
+        let row = self
+            .db
+            .query_opt(
+                &sql,
+                args![policy, target, format_ts(since), format_ts(until)],
+            )?
+            .ok_or_else(|| StoreError::Corrupt("an aggregate without a row".into()))?;
+        let r = &row;
+        Ok(WindowTotals {
+            counts: JobCounts {
+                jobs: count(r, 0)?,
+                succeeded: count(r, 1)?,
+                failed: count(r, 2)?,
+                timed_out: count(r, 3)?,
+                skipped_overlap: count(r, 4)?,
+                missed: count(r, 5)?,
+                running: count(r, 6)?,
+                attempts: count(r, 7)?,
             },
-        )?)
+            duration_sum_seconds: r.get(8)?,
+            durations: count(r, 9)?,
+            worst_duration_seconds: r.get(10)?,
+            size_gb: r.get(11)?,
+        })
     }
 
     /// Failed and timed-out attempts (final ones and retried ones) of
@@ -369,24 +336,50 @@ impl Store {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<FailureCount>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
+        self.db.rows(
             "SELECT reason, count(*) AS n FROM v_failures
              WHERE policy = ?1 AND target = ?2 AND slot >= ?3 AND slot <= ?4
                AND status IN ('failed', 'timed_out')
              GROUP BY reason ORDER BY n DESC, reason",
-        )?;
-        let rows = stmt.query_map(
-            params![policy, target, format_ts(since), format_ts(until)],
+            args![policy, target, format_ts(since), format_ts(until)],
             |r| {
                 Ok(FailureCount {
                     reason: r.get(0)?,
                     count: r.get(1)?,
                 })
             },
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        )
     }
+}
+
+/// Reads one `v_jobs` row, its columns in the view's order.
+fn read_job_row(r: &Row) -> Result<JobRow, StoreError> {
+    Ok(JobRow {
+        job_id: r.get(0)?,
+        run_id: r.get(1)?,
+        policy: r.get(2)?,
+        kind: r.get(3)?,
+        cloud: r.get(4)?,
+        target: r.get(5)?,
+        slot: r.get(6)?,
+        trigger: r.get(7)?,
+        status: r.get(8)?,
+        phase: r.get(9)?,
+        attempts: r.get(10)?,
+        resource_name: r.get(11)?,
+        snapshot_id: r.get(12)?,
+        backup_id: r.get(13)?,
+        size_gb: r.get(14)?,
+        is_incremental: r.get(15)?,
+        fail_reason: r.get(16)?,
+        blocked_by: r.get(17)?,
+        started_at: r.get(18)?,
+        attempt_started_at: r.get(19)?,
+        finished_at: r.get(20)?,
+        retry_at: r.get(21)?,
+        duration_seconds: r.get(22)?,
+        updated_at: r.get(23)?,
+    })
 }
 
 #[cfg(test)]

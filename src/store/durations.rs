@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use rusqlite::params;
-
+use super::db::args;
 use super::{Store, StoreError};
 
 /// How many earlier backups shape the expectation for the next one.
@@ -12,9 +11,9 @@ pub const DURATION_SAMPLES: usize = 5;
 impl Store {
     /// Records how long the job's backup took on the cloud.
     pub fn record_backup_duration(&self, job_id: i64, took: Duration) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.db.execute(
             "UPDATE jobs SET backup_seconds = ?2 WHERE id = ?1",
-            params![job_id, took.as_secs_f64()],
+            args![job_id, took.as_secs_f64()],
         )?;
         Ok(())
     }
@@ -43,22 +42,19 @@ impl Store {
         target: &str,
         incremental: Option<bool>,
     ) -> Result<Vec<Duration>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
+        let rows: Vec<f64> = self.db.rows(
             "SELECT backup_seconds FROM jobs
              WHERE cloud = ?1 AND target = ?2 AND status = 'succeeded'
                AND backup_seconds IS NOT NULL
                AND (?3 IS NULL OR is_incremental = ?3)
              ORDER BY id DESC LIMIT ?4",
-        )?;
-        let rows = stmt.query_map(
-            params![cloud, target, incremental, DURATION_SAMPLES as i64],
-            |r| r.get::<_, f64>(0),
+            args![cloud, target, incremental, DURATION_SAMPLES],
+            |r| r.get(0),
         )?;
         let mut out = Vec::new();
         for secs in rows {
             // A negative or absurd value (clock skew on the cloud) is no history.
-            if let Ok(d) = Duration::try_from_secs_f64(secs?) {
+            if let Ok(d) = Duration::try_from_secs_f64(secs) {
                 out.push(d);
             }
         }

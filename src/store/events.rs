@@ -2,8 +2,8 @@
 //! SQLite triggers refuse updates and deletes.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
 
+use super::db::{args, Sql};
 use super::{format_ts, Store, StoreError};
 use crate::bounded;
 
@@ -65,35 +65,34 @@ impl Store {
         event: &Event<'_>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        write_event(&self.conn(), kind, event, at)
+        self.db.with(|c| write_event(c, kind, event, at))
     }
 
     /// The events of a job, oldest first.
     pub fn job_events(&self, job_id: i64) -> Result<Vec<EventRecord>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        self.db.rows(
             "SELECT at, job_id, kind, method, path, http_status, class, message
              FROM events WHERE job_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([job_id], |r| {
-            Ok(EventRecord {
-                at: r.get(0)?,
-                job_id: r.get(1)?,
-                kind: r.get(2)?,
-                method: r.get(3)?,
-                path: r.get(4)?,
-                http_status: r.get(5)?,
-                class: r.get(6)?,
-                message: r.get(7)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![job_id],
+            |r| {
+                Ok(EventRecord {
+                    at: r.get(0)?,
+                    job_id: r.get(1)?,
+                    kind: r.get(2)?,
+                    method: r.get(3)?,
+                    path: r.get(4)?,
+                    http_status: r.get(5)?,
+                    class: r.get(6)?,
+                    message: r.get(7)?,
+                })
+            },
+        )
     }
 }
 
 /// The `INSERT` behind [`Store::record_event`].
 pub(super) fn write_event(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     kind: EventKind,
     event: &Event<'_>,
     at: DateTime<Utc>,
@@ -101,22 +100,22 @@ pub(super) fn write_event(
     let latency = event
         .latency_ms
         .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO events (at, run_id, job_id, kind, method, path, http_status,
                              latency_ms, class, message)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        format_ts(at),
-        event.run_id,
-        event.job_id,
-        kind.as_str(),
-        event.method,
-        event.path,
-        event.http_status,
-        latency,
-        event.class,
-        event.message.map(bounded::message)
-    ])?;
+        args![
+            format_ts(at),
+            event.run_id,
+            event.job_id,
+            kind.as_str(),
+            event.method,
+            event.path,
+            event.http_status,
+            latency,
+            event.class,
+            event.message.map(bounded::message)
+        ],
+    )?;
     Ok(())
 }

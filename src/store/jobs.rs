@@ -3,8 +3,8 @@
 //! after it (the outcome), so a restarted agent knows where every job stands.
 
 use chrono::{DateTime, SubsecRound, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use super::db::{args, Row, Sql, Value};
 use super::events::write_event;
 use super::{format_ts, parse_ts, Event, EventKind, Store, StoreError};
 use crate::bounded;
@@ -257,7 +257,7 @@ impl Store {
         update: &JobUpdate<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        write_update(&self.conn(), job_id, update, now)
+        self.db.with(|c| write_update(c, job_id, update, now))
     }
 
     /// Applies `update` to a job and appends the event that tells of it, in
@@ -271,27 +271,28 @@ impl Store {
         event: &Event<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction()?;
-        write_update(&tx, job_id, update, now)?;
-        write_event(&tx, kind, event, now)?;
-        tx.commit()?;
-        Ok(())
+        self.db.tx(|tx| {
+            write_update(tx, job_id, update, now)?;
+            write_event(tx, kind, event, now)
+        })
     }
 
     /// One job by id.
     pub fn job(&self, job_id: i64) -> Result<JobRecord, StoreError> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"))?;
-        stmt.query_row([job_id], read_job)?
+        self.query_jobs(
+            &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+            args![job_id],
+        )?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Corrupt(format!("no job {job_id}")))
     }
 
     /// The jobs of a run, in insertion order.
     pub fn jobs_of_run(&self, run_id: i64) -> Result<Vec<JobRecord>, StoreError> {
         self.query_jobs(
             &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE run_id = ?1 ORDER BY id"),
-            [run_id],
+            args![run_id],
         )
     }
 
@@ -300,23 +301,23 @@ impl Store {
     pub fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
         self.query_jobs(
             &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE phase <> 'done' ORDER BY id"),
-            [],
+            args![],
         )
     }
 
     /// How many incremental backups `policy` made of `target` since its
     /// last full one (its succeeded jobs, newest first).
     pub fn incrementals_since_full(&self, policy: &str, target: &str) -> Result<u32, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let flags = self.db.rows(
             "SELECT is_incremental FROM jobs
              WHERE policy = ?1 AND target = ?2 AND status = 'succeeded' AND backup_id IS NOT NULL
              ORDER BY slot DESC",
+            args![policy, target],
+            |r| r.get::<Option<bool>>(0),
         )?;
-        let flags = stmt.query_map(params![policy, target], |r| r.get::<_, Option<bool>>(0))?;
         let mut count = 0;
         for flag in flags {
-            if flag? != Some(true) {
+            if flag != Some(true) {
                 break;
             }
             count += 1;
@@ -334,16 +335,12 @@ impl Store {
         target: &str,
         restores: bool,
     ) -> Result<Option<i64>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT id FROM jobs WHERE cloud = ?1 AND target = ?2 AND status = 'running'
-                   AND (kind = 'restore') = ?3
-                 ORDER BY id LIMIT 1",
-                params![cloud, target, restores],
-                |r| r.get(0),
-            )
-            .optional()?)
+        self.db.value(
+            "SELECT id FROM jobs WHERE cloud = ?1 AND target = ?2 AND status = 'running'
+               AND (kind = 'restore') = ?3
+             ORDER BY id LIMIT 1",
+            args![cloud, target, restores],
+        )
     }
 
     /// Archives the job's current attempt in `job_attempts` and resets the
@@ -354,80 +351,64 @@ impl Store {
         resource_name: &str,
         start: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let now = start;
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO job_attempts (job_id, attempt, resource_name, snapshot_id, backup_id,
+        let now = format_ts(start);
+        self.db.tx(|tx| {
+            tx.execute(
+                "INSERT INTO job_attempts (job_id, attempt, resource_name, snapshot_id, backup_id,
                                        status, fail_reason, started_at, finished_at)
              SELECT id, attempt, resource_name, snapshot_id, backup_id, status, fail_reason,
                     COALESCE(attempt_started_at, started_at), ?2
              FROM jobs WHERE id = ?1",
-            params![job_id, format_ts(now)],
-        )?;
-        tx.execute(
-            "UPDATE jobs SET attempt = attempt + 1, attempt_started_at = ?2, resource_name = ?3,
-                 status = 'running', phase = 'pending', snapshot_id = NULL, backup_id = NULL,
-                 size_gb = NULL, is_incremental = NULL, fail_reason = NULL, finished_at = NULL,
-                 retry_at = NULL, updated_at = ?2
-             WHERE id = ?1",
-            params![job_id, format_ts(now), resource_name],
-        )?;
-        tx.commit()?;
-        Ok(())
+                args![job_id, &now],
+            )?;
+            tx.execute(
+                "UPDATE jobs SET attempt = attempt + 1, attempt_started_at = ?2, resource_name = ?3,
+                     status = 'running', phase = 'pending', snapshot_id = NULL, backup_id = NULL,
+                     size_gb = NULL, is_incremental = NULL, fail_reason = NULL, finished_at = NULL,
+                     retry_at = NULL, updated_at = ?2
+                 WHERE id = ?1",
+                args![job_id, &now, resource_name],
+            )?;
+            Ok(())
+        })
     }
 
     /// Earlier attempts of a job, oldest first.
     pub fn earlier_attempts(&self, job_id: i64) -> Result<Vec<AttemptRecord>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        self.db.rows(
             "SELECT attempt, backup_id, status, fail_reason FROM job_attempts
              WHERE job_id = ?1 ORDER BY attempt",
-        )?;
-        let rows = stmt.query_map([job_id], |r| {
-            let status: String = r.get(2)?;
-            Ok((r.get(0)?, r.get(1)?, status, r.get(3)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (attempt, backup_id, status, fail_reason) = row?;
-            out.push(AttemptRecord {
-                attempt,
-                backup_id,
-                status: JobStatus::parse(&status)?,
-                fail_reason,
-            });
-        }
-        Ok(out)
+            args![job_id],
+            |r| {
+                Ok(AttemptRecord {
+                    attempt: r.get(0)?,
+                    backup_id: r.get(1)?,
+                    status: JobStatus::parse(&r.get::<String>(2)?)?,
+                    fail_reason: r.get(3)?,
+                })
+            },
+        )
     }
 
     /// The most recent jobs, newest first.
     pub fn recent_jobs(&self, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.query_jobs(
             &format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY started_at DESC, id DESC LIMIT ?1"),
-            [limit],
+            args![limit],
         )
     }
 
-    pub(super) fn query_jobs<P: rusqlite::Params>(
+    pub(super) fn query_jobs(
         &self,
         sql: &str,
-        params: P,
+        args: &[Value],
     ) -> Result<Vec<JobRecord>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params, read_job)?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row??);
-        }
-        Ok(out)
+        self.db.rows(sql, args, read_job)
     }
 }
 
-/// Reads one row; the outer result is SQLite's, the inner one ours.
-fn read_job(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord, StoreError>> {
+/// Reads one row of [`JOB_COLUMNS`].
+fn read_job(r: &Row) -> Result<JobRecord, StoreError> {
     let slot: String = r.get(6)?;
     let status: String = r.get(8)?;
     let phase: String = r.get(9)?;
@@ -442,43 +423,41 @@ fn read_job(r: &Row<'_>) -> rusqlite::Result<Result<JobRecord, StoreError>> {
     let (policy, cloud, target, resource_name) = (r.get(2)?, r.get(4)?, r.get(5)?, r.get(7)?);
     let (snapshot_id, backup_id, size_gb, is_incremental, fail_reason) =
         (r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?);
-    Ok((|| {
-        Ok(JobRecord {
-            id,
-            run_id,
-            policy,
-            kind: kind
-                .parse()
-                .map_err(|e| StoreError::Corrupt(format!("job kind: {e}")))?,
-            cloud,
-            target,
-            slot: parse_ts(&slot)?,
-            resource_name,
-            status: JobStatus::parse(&status)?,
-            phase: Phase::parse(&phase)?,
-            snapshot_id,
-            backup_id,
-            size_gb,
-            is_incremental,
-            fail_reason,
-            started_at: parse_ts(&started)?,
-            finished_at: finished.as_deref().map(parse_ts).transpose()?,
-            attempt,
-            attempt_started_at: parse_ts(attempt_started.as_deref().unwrap_or(&started))?,
-            blocked_by,
-            retry_at: retry_at.as_deref().map(parse_ts).transpose()?,
-        })
-    })())
+    Ok(JobRecord {
+        id,
+        run_id,
+        policy,
+        kind: kind
+            .parse()
+            .map_err(|e| StoreError::Corrupt(format!("job kind: {e}")))?,
+        cloud,
+        target,
+        slot: parse_ts(&slot)?,
+        resource_name,
+        status: JobStatus::parse(&status)?,
+        phase: Phase::parse(&phase)?,
+        snapshot_id,
+        backup_id,
+        size_gb,
+        is_incremental,
+        fail_reason,
+        started_at: parse_ts(&started)?,
+        finished_at: finished.as_deref().map(parse_ts).transpose()?,
+        attempt,
+        attempt_started_at: parse_ts(attempt_started.as_deref().unwrap_or(&started))?,
+        blocked_by,
+        retry_at: retry_at.as_deref().map(parse_ts).transpose()?,
+    })
 }
 
 /// The `UPDATE` behind [`Store::update_job`].
 fn write_update(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     job_id: i64,
     update: &JobUpdate<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.execute(
         "UPDATE jobs SET
             phase = COALESCE(?2, phase),
             status = COALESCE(?3, status),
@@ -491,19 +470,19 @@ fn write_update(
             retry_at = COALESCE(?11, retry_at),
             updated_at = ?10
          WHERE id = ?1",
-    )?
-    .execute(params![
-        job_id,
-        update.phase.map(Phase::as_str),
-        update.status.map(JobStatus::as_str),
-        update.snapshot_id,
-        update.backup_id,
-        update.size_gb,
-        update.is_incremental,
-        update.fail_reason.map(bounded::message),
-        update.finished_at.map(format_ts),
-        format_ts(now),
-        update.retry_at.map(format_ts)
-    ])?;
+        args![
+            job_id,
+            update.phase.map(Phase::as_str),
+            update.status.map(JobStatus::as_str),
+            update.snapshot_id,
+            update.backup_id,
+            update.size_gb,
+            update.is_incremental,
+            update.fail_reason.map(bounded::message),
+            update.finished_at.map(format_ts),
+            format_ts(now),
+            update.retry_at.map(format_ts)
+        ],
+    )?;
     Ok(())
 }

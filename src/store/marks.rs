@@ -2,8 +2,8 @@
 //! knows which slots it has already handled.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 
+use super::db::args;
 use super::{format_ts, parse_ts, Store, StoreError};
 
 impl Store {
@@ -17,14 +17,14 @@ impl Store {
         slot: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.db.execute(
             "INSERT INTO schedule_marks (policy, schedule, last_slot, updated_at)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (policy) DO UPDATE SET last_slot = excluded.last_slot,
                  schedule = excluded.schedule, updated_at = excluded.updated_at
              WHERE excluded.last_slot > schedule_marks.last_slot
                 OR excluded.schedule <> schedule_marks.schedule",
-            params![policy, schedule, format_ts(slot), format_ts(now)],
+            args![policy, schedule, format_ts(slot), format_ts(now)],
         )?;
         Ok(())
     }
@@ -32,15 +32,12 @@ impl Store {
     /// The last slot handled for `policy` and the schedule it was computed
     /// with, if the policy ever fired.
     pub fn last_mark(&self, policy: &str) -> Result<Option<(DateTime<Utc>, String)>, StoreError> {
-        let raw: Option<(String, String)> = self
-            .conn()
-            .query_row(
+        self.db
+            .query_opt(
                 "SELECT last_slot, schedule FROM schedule_marks WHERE policy = ?1",
-                [policy],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        raw.map(|(slot, schedule)| Ok((parse_ts(&slot)?, schedule)))
+                args![policy],
+            )?
+            .map(|r| Ok((parse_ts(&r.get::<String>(0)?)?, r.get(1)?)))
             .transpose()
     }
 }

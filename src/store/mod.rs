@@ -1,13 +1,12 @@
-//! The SQLite history: runs, jobs, the append-only event log and schedule
-//! marks. Schema lives in `migrations/*.sql` and is applied at open. Knows
-//! nothing of HTTP.
-//!
-//! One connection behind a mutex: writes are small and the agent is the only
-//! writer; readers (`vbs-agent history`, `sqlite3`) use their own connections,
-//! which WAL mode lets run while the daemon writes.
+//! The history: runs, jobs, the append-only event log and schedule marks,
+//! in SQLite (the default) or PostgreSQL (shared by an HA pair; see
+//! [`db`]). Schema lives in `migrations/*.sql` (and
+//! `migrations/postgres/*.sql`) and is applied at open. Knows nothing of
+//! HTTP.
 
 mod audit;
 mod coverage;
+pub mod db;
 mod durations;
 mod events;
 mod files;
@@ -25,7 +24,7 @@ mod successes;
 mod time;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::MutexGuard;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
@@ -33,6 +32,7 @@ use rusqlite_migration::{Migrations, M};
 
 pub use audit::{FailureCount, JobCounts, JobFilter, JobRow, WindowTotals};
 pub use coverage::{CoverageGap, CoverageSnapshot};
+pub use db::{Dialect, PgConfig};
 pub use events::EventRecord;
 pub use events::{Event, EventKind};
 pub use files::DB_MODE;
@@ -111,6 +111,17 @@ pub enum StoreError {
     },
     #[error("history database: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("PostgreSQL history: {0}")]
+    Postgres(tokio_postgres::Error),
+    #[error("PostgreSQL history: no answer within {0:?}")]
+    PgTimeout(Duration),
+    #[error("PostgreSQL history: {0}")]
+    PgConfig(String),
+    #[error(
+        "write refused: this agent no longer holds the leader lease ({0}); the \
+         leader that took over carries on"
+    )]
+    Fenced(String),
     #[error("history database holds an unreadable value: {0}")]
     Corrupt(String),
     #[error("cannot create history database {path}: {source}")]
@@ -162,9 +173,20 @@ pub enum StoreError {
     NotHistory(PathBuf),
 }
 
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) if db.code().code() == db::postgres::FENCED_SQLSTATE => {
+                StoreError::Fenced(db.message().to_string())
+            }
+            _ => StoreError::Postgres(e),
+        }
+    }
+}
+
 /// The agent's history database.
 pub struct Store {
-    conn: Mutex<Connection>,
+    db: db::Db,
     /// Held by the commands that drive jobs (see [`Store::open_writer`]).
     _lock: Option<WriterLock>,
 }
@@ -182,7 +204,7 @@ impl Store {
             guard::refuse_damaged(conn, path)?;
             guard::refuse_foreign(conn, path)
         })?;
-        guard::check_identity(&store.conn(), path)?;
+        guard::check_identity(&*store.sqlite()?, path)?;
         store._lock = Some(lock);
         Ok(store)
     }
@@ -227,7 +249,7 @@ impl Store {
                 source,
             })?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            db: db::Db::Sqlite(db::SqliteDb::new(conn)),
             _lock: None,
         })
     }
@@ -249,15 +271,24 @@ impl Store {
             return Err(StoreError::NotHistory(path.to_path_buf()));
         }
         Ok(Self {
-            conn: Mutex::new(conn),
+            db: db::Db::Sqlite(db::SqliteDb::new(conn)),
             _lock: None,
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite half-written
-        // (statements are atomic), so a poisoned lock is safe to reuse.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Which SQL the history speaks.
+    pub fn dialect(&self) -> Dialect {
+        self.db.dialect()
+    }
+
+    /// The SQLite connection, for what only SQLite has.
+    fn sqlite(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        match &self.db {
+            db::Db::Sqlite(db) => Ok(db.conn()),
+            db::Db::Postgres(_) => Err(StoreError::PgConfig(
+                "an SQLite-only operation on a PostgreSQL history".into(),
+            )),
+        }
     }
 }
 

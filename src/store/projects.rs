@@ -3,8 +3,8 @@
 //! the project by name.
 
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 
+use super::db::args;
 use super::{format_ts, Store, StoreError};
 
 /// One row of `cloud_projects`.
@@ -31,35 +31,34 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let at = format_ts(at);
-        self.conn().execute(
+        self.db.execute(
             "INSERT INTO cloud_projects (cloud, project_id, project_name, project_domain, first_seen, last_seen)
              VALUES (?1, ?2, ?3, ?4, ?5, ?5)
              ON CONFLICT (cloud, project_id) DO UPDATE SET
                  last_seen = excluded.last_seen,
                  project_name = excluded.project_name,
                  project_domain = excluded.project_domain",
-            params![cloud, project_id, name, domain, at],
+            args![cloud, project_id, name, domain, at],
         )?;
         Ok(())
     }
 
     /// Every recorded (cloud, project), oldest first.
     pub fn cloud_projects(&self) -> Result<Vec<CloudProject>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        self.db.rows(
             "SELECT cloud, project_id, project_name, project_domain, first_seen, last_seen
              FROM cloud_projects ORDER BY first_seen, cloud",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(CloudProject {
-                cloud: r.get(0)?,
-                project_id: r.get(1)?,
-                project_name: r.get(2)?,
-                project_domain: r.get(3)?,
-                first_seen: r.get(4)?,
-                last_seen: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![],
+            |r| {
+                Ok(CloudProject {
+                    cloud: r.get(0)?,
+                    project_id: r.get(1)?,
+                    project_name: r.get(2)?,
+                    project_domain: r.get(3)?,
+                    first_seen: r.get(4)?,
+                    last_seen: r.get(5)?,
+                })
+            },
+        )
     }
 }

@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
+use super::db::{args, Sql, Value};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{format_ts, parse_ts, LastSuccess, Store, StoreError};
 
@@ -53,14 +53,14 @@ pub struct ScratchLeft {
 
 /// Writes `restore`'s row for job `job_id` (and its backup on the job).
 pub(super) fn insert(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Sql,
     job_id: i64,
     restore: &NewRestore<'_>,
 ) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO restores (job_id, requested_by, into_volume, volume_id, restore_api)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
+        args![
             job_id,
             restore.requested_by,
             restore.into_volume,
@@ -71,7 +71,7 @@ pub(super) fn insert(
     if let Some(backup) = restore.backup_id {
         tx.execute(
             "UPDATE jobs SET backup_id = ?2 WHERE id = ?1",
-            params![job_id, backup],
+            args![job_id, backup],
         )?;
     }
     Ok(())
@@ -80,48 +80,38 @@ pub(super) fn insert(
 impl Store {
     /// The `restores` row of job `job_id`.
     pub fn restore_columns(&self, job_id: i64) -> Result<RestoreColumns, StoreError> {
-        let row = self
-            .conn()
-            .query_row(
-                "SELECT requested_by, into_volume, volume_id, restore_api, restore_job_id,
-                        backup_created_at, backup_size_gb, restore_started_at,
-                        restore_finished_at, verify, verify_detail, volume_deleted_at
-                   FROM restores WHERE job_id = ?1",
-                [job_id],
-                |r| {
-                    Ok((
-                        RestoreColumns {
-                            requested_by: r.get(0)?,
-                            into_volume: r.get(1)?,
-                            volume_id: r.get(2)?,
-                            restore_api: r.get(3)?,
-                            restore_job_id: r.get(4)?,
-                            backup_size_gb: r.get(6)?,
-                            verify: r.get(9)?,
-                            verify_detail: r.get(10)?,
-                            ..Default::default()
-                        },
-                        [
-                            r.get::<_, Option<String>>(5)?,
-                            r.get::<_, Option<String>>(7)?,
-                            r.get::<_, Option<String>>(8)?,
-                            r.get::<_, Option<String>>(11)?,
-                        ],
-                    ))
-                },
-            )
-            .optional()?;
-        let Some((mut columns, times)) = row else {
+        let Some(r) = self.db.query_opt(
+            "SELECT requested_by, into_volume, volume_id, restore_api, restore_job_id,
+                    backup_created_at, backup_size_gb, restore_started_at,
+                    restore_finished_at, verify, verify_detail, volume_deleted_at
+               FROM restores WHERE job_id = ?1",
+            args![job_id],
+        )?
+        else {
             return Err(StoreError::Corrupt(format!(
                 "restore job {job_id} has no restores row"
             )));
         };
-        let [created, started, finished, deleted] = times.map(|t| t.as_deref().map(parse_ts));
-        columns.backup_created_at = created.transpose()?;
-        columns.restore_started_at = started.transpose()?;
-        columns.restore_finished_at = finished.transpose()?;
-        columns.volume_deleted_at = deleted.transpose()?;
-        Ok(columns)
+        let time = |i: usize| -> Result<Option<DateTime<Utc>>, StoreError> {
+            r.get::<Option<String>>(i)?
+                .as_deref()
+                .map(parse_ts)
+                .transpose()
+        };
+        Ok(RestoreColumns {
+            requested_by: r.get(0)?,
+            into_volume: r.get(1)?,
+            volume_id: r.get(2)?,
+            restore_api: r.get(3)?,
+            restore_job_id: r.get(4)?,
+            backup_created_at: time(5)?,
+            backup_size_gb: r.get(6)?,
+            restore_started_at: time(7)?,
+            restore_finished_at: time(8)?,
+            verify: r.get(9)?,
+            verify_detail: r.get(10)?,
+            volume_deleted_at: time(11)?,
+        })
     }
 
     /// Records the backup a restore restores, with its age and size.
@@ -133,23 +123,23 @@ impl Store {
         size_gb: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "UPDATE jobs SET backup_id = ?2, size_gb = ?3, updated_at = ?4 WHERE id = ?1",
-            params![job_id, backup_id, size_gb, format_ts(now)],
-        )?;
-        tx.execute(
-            "UPDATE restores SET backup_created_at = ?2, backup_size_gb = ?3 WHERE job_id = ?1",
-            params![job_id, created_at.map(format_ts), size_gb],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.db.tx(|tx| {
+            tx.execute(
+                "UPDATE jobs SET backup_id = ?2, size_gb = ?3, updated_at = ?4 WHERE id = ?1",
+                args![job_id, backup_id, size_gb, format_ts(now)],
+            )?;
+            tx.execute(
+                "UPDATE restores SET backup_created_at = ?2, backup_size_gb = ?3
+                  WHERE job_id = ?1",
+                args![job_id, created_at.map(format_ts), size_gb],
+            )?;
+            Ok(())
+        })
     }
 
     /// Records the volume a restore goes into (created, or adopted by name).
     pub fn set_restore_volume(&self, job_id: i64, volume_id: &str) -> Result<(), StoreError> {
-        self.update_restore(job_id, "volume_id = ?2", params![job_id, volume_id])
+        self.update_restore(job_id, "volume_id = ?2", args![job_id, volume_id])
     }
 
     /// Records that the cloud accepted the restore (with the vendor's job).
@@ -162,7 +152,7 @@ impl Store {
         self.update_restore(
             job_id,
             "restore_job_id = ?2, restore_started_at = ?3",
-            params![job_id, restore_job_id, format_ts(at)],
+            args![job_id, restore_job_id, format_ts(at)],
         )
     }
 
@@ -171,7 +161,7 @@ impl Store {
         self.update_restore(
             job_id,
             "restore_finished_at = ?2",
-            params![job_id, format_ts(at)],
+            args![job_id, format_ts(at)],
         )
     }
 
@@ -185,7 +175,7 @@ impl Store {
         self.update_restore(
             job_id,
             "verify = ?2, verify_detail = ?3",
-            params![job_id, verdict, detail],
+            args![job_id, verdict, detail],
         )
     }
 
@@ -194,29 +184,28 @@ impl Store {
         self.update_restore(
             job_id,
             "volume_deleted_at = ?2",
-            params![job_id, format_ts(at)],
+            args![job_id, format_ts(at)],
         )
     }
 
     /// Scratch volumes of finished restores that are not known to be gone.
     pub fn scratch_left(&self) -> Result<Vec<ScratchLeft>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        self.db.rows(
             "SELECT j.id, j.policy, j.cloud, r.volume_id
                FROM jobs j JOIN restores r ON r.job_id = j.id
               WHERE r.into_volume = 'scratch' AND r.volume_id IS NOT NULL
                 AND r.volume_deleted_at IS NULL AND j.phase = 'done'
               ORDER BY j.id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(ScratchLeft {
-                job_id: r.get(0)?,
-                policy: r.get(1)?,
-                cloud: r.get(2)?,
-                volume_id: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![],
+            |r| {
+                Ok(ScratchLeft {
+                    job_id: r.get(0)?,
+                    policy: r.get(1)?,
+                    cloud: r.get(2)?,
+                    volume_id: r.get(3)?,
+                })
+            },
+        )
     }
 
     /// When each target of `policy` last had a restore job start (drills
@@ -225,22 +214,15 @@ impl Store {
         &self,
         policy: &str,
     ) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let rows = self.db.rows(
             "SELECT target, max(started_at) FROM jobs
               WHERE policy = ?1 AND kind = 'restore' AND status <> 'skipped_overlap'
                 AND status <> 'missed'
               GROUP BY target",
+            args![policy],
+            |r| Ok((r.get::<String>(0)?, parse_ts(&r.get::<String>(1)?)?)),
         )?;
-        let rows = stmt.query_map([policy], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut last = HashMap::new();
-        for row in rows {
-            let (target, at) = row?;
-            last.insert(target, parse_ts(&at)?);
-        }
-        Ok(last)
+        Ok(rows.into_iter().collect())
     }
 
     /// How long each verified restore of (policy, source volume) with its
@@ -253,18 +235,14 @@ impl Store {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<f64>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
+        self.db.rows(
             "SELECT v.restore_s FROM v_restores v JOIN jobs j ON j.id = v.job_id
               WHERE v.policy = ?1 AND v.source_volume = ?2 AND v.status = 'verified'
                 AND v.restore_s IS NOT NULL AND j.slot >= ?3 AND j.slot <= ?4
               ORDER BY v.restore_s",
-        )?;
-        let rows = stmt.query_map(
-            params![policy, target, format_ts(since), format_ts(until)],
+            args![policy, target, format_ts(since), format_ts(until)],
             |r| r.get(0),
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        )
     }
 
     /// The newest verified restore of every (policy, source volume): when
@@ -273,13 +251,8 @@ impl Store {
         self.last_ended_with("'verified'")
     }
 
-    fn update_restore(
-        &self,
-        job_id: i64,
-        set: &str,
-        values: impl rusqlite::Params,
-    ) -> Result<(), StoreError> {
-        let changed = self.conn().execute(
+    fn update_restore(&self, job_id: i64, set: &str, values: &[Value]) -> Result<(), StoreError> {
+        let changed = self.db.execute(
             &format!("UPDATE restores SET {set} WHERE job_id = ?1"),
             values,
         )?;

@@ -3,11 +3,10 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
-use rusqlite::params;
-
+use super::db::args;
 use super::{format_ts, Store, StoreError};
 use crate::bounded;
+use chrono::{DateTime, Utc};
 
 /// One retention action, as recorded.
 #[derive(Debug, Clone)]
@@ -67,14 +66,14 @@ impl Store {
         if made.is_empty() {
             return Ok(false);
         }
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let deleted = self.db.rows(
             "SELECT backup_id FROM retention_actions
               WHERE policy = ?1 AND target = ?2 AND action = 'deleted'",
+            args![policy, target],
+            |r| r.get::<String>(0),
         )?;
-        let deleted = stmt.query_map(params![policy, target], |r| r.get::<_, String>(0))?;
         for id in deleted {
-            made.remove(&id?);
+            made.remove(&id);
         }
         Ok(!made.is_empty())
     }
@@ -86,10 +85,10 @@ impl Store {
         target: &str,
         sql: &str,
     ) -> Result<HashSet<String>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(sql)?;
-        let ids = stmt.query_map(params![policy, target], |r| r.get::<_, String>(0))?;
-        Ok(ids.collect::<Result<_, _>>()?)
+        let ids = self
+            .db
+            .rows(sql, args![policy, target], |r| r.get::<String>(0))?;
+        Ok(ids.into_iter().collect())
     }
 
     /// Records the outcome of sharing a job's backup with one project.
@@ -107,10 +106,10 @@ impl Store {
         } else {
             "failed"
         };
-        self.conn().execute(
+        self.db.execute(
             "INSERT INTO backup_shares (at, job_id, backup_id, to_project_id, share_id, status, message)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
+            args![
                 format_ts(at),
                 job_id,
                 backup_id,
@@ -129,11 +128,11 @@ impl Store {
         a: &RetentionAction<'_>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.db.execute(
             "INSERT INTO retention_actions (at, policy, target, backup_id, backup_name, created_at,
                                             action, reason)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
+            args![
                 format_ts(at),
                 a.policy,
                 a.target,

@@ -1,8 +1,8 @@
 //! `runs`: one row per policy firing.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
 
+use super::db::args;
 use super::{format_ts, JobStatus, Store, StoreError};
 
 /// What started a run.
@@ -87,78 +87,83 @@ impl Store {
         scope: Option<&super::RunScope>,
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
         let slot_text = format_ts(slot);
         let now_text = format_ts(now);
-        let inserted = tx.execute(
-            "INSERT INTO runs (policy, slot, trigger, status, started_at)
-             VALUES (?1, ?2, ?3, 'running', ?4)
-             ON CONFLICT (policy, slot) DO NOTHING",
-            params![policy, slot_text, trigger.as_str(), now_text],
-        )?;
-        if inserted == 0 {
-            return Ok(None);
-        }
-        let run_id = tx.last_insert_rowid();
-        for job in jobs {
-            let running = job.status == JobStatus::Running;
-            tx.execute(
-                "INSERT INTO jobs (run_id, policy, kind, cloud, target, slot, resource_name, status,
-                                   phase, blocked_by, started_at, attempt_started_at, finished_at,
-                                   updated_at, fail_reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?11, ?13)",
-                params![
-                    run_id,
-                    policy,
-                    job.kind,
-                    job.cloud,
-                    job.target,
-                    slot_text,
-                    job.resource_name,
-                    job.status.as_str(),
-                    if running { "pending" } else { "done" },
-                    job.blocked_by,
-                    now_text,
-                    (!running).then_some(&now_text),
-                    job.note,
-                ],
-            )?;
-            if let Some(restore) = &job.restore {
-                super::restores::insert(&tx, tx.last_insert_rowid(), restore)?;
+        let created = self.db.tx(|tx| {
+            let Some(run_id) = tx.value::<i64>(
+                "INSERT INTO runs (policy, slot, trigger, status, started_at)
+                 VALUES (?1, ?2, ?3, 'running', ?4)
+                 ON CONFLICT (policy, slot) DO NOTHING
+                 RETURNING id",
+                args![policy, &slot_text, trigger.as_str(), &now_text],
+            )?
+            else {
+                return Ok(None);
+            };
+            for job in jobs {
+                let running = job.status == JobStatus::Running;
+                let job_id = tx.value::<i64>(
+                    "INSERT INTO jobs (run_id, policy, kind, cloud, target, slot, resource_name,
+                                       status, phase, blocked_by, started_at, attempt_started_at,
+                                       finished_at, updated_at, fail_reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?11, ?13)
+                     RETURNING id",
+                    args![
+                        run_id,
+                        policy,
+                        job.kind,
+                        job.cloud,
+                        job.target,
+                        &slot_text,
+                        job.resource_name,
+                        job.status.as_str(),
+                        if running { "pending" } else { "done" },
+                        job.blocked_by,
+                        &now_text,
+                        (!running).then_some(&now_text),
+                        job.note,
+                    ],
+                )?;
+                if let Some(restore) = &job.restore {
+                    let job_id = job_id.ok_or_else(|| {
+                        StoreError::Corrupt("a job inserted without an id".into())
+                    })?;
+                    super::restores::insert(tx, job_id, restore)?;
+                }
             }
+            if let Some(scope) = scope {
+                super::scope::insert(tx, run_id, scope)?;
+            }
+            Ok(Some(run_id))
+        })?;
+        if let Some(run_id) = created {
+            self.settle_run(run_id, now)?;
         }
-        if let Some(scope) = scope {
-            super::scope::insert(&tx, run_id, scope)?;
-        }
-        tx.commit()?;
-        drop(conn);
-        self.settle_run(run_id, now)?;
-        Ok(Some(run_id))
+        Ok(created)
     }
 
     /// The run recorded for (policy, slot), if any.
     pub fn run_for(&self, policy: &str, slot: DateTime<Utc>) -> Result<Option<i64>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT id FROM runs WHERE policy = ?1 AND slot = ?2",
-                params![policy, format_ts(slot)],
-                |r| r.get(0),
-            )
-            .optional()?)
+        self.db.value(
+            "SELECT id FROM runs WHERE policy = ?1 AND slot = ?2",
+            args![policy, format_ts(slot)],
+        )
     }
 
     /// Closes a run once none of its jobs is running: `succeeded` when all
     /// succeeded, `missed` or `skipped` when all were, `failed` otherwise.
     pub fn settle_run(&self, run_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT status FROM jobs WHERE run_id = ?1")?;
         // A target that left or is gone is noted, not judged.
-        let statuses: Vec<String> = stmt
-            .query_map([run_id], |r| r.get::<_, String>(0))?
-            .filter(|s| !matches!(s.as_deref(), Ok("left_scope" | "target_gone")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let statuses: Vec<String> = self
+            .db
+            .rows(
+                "SELECT status FROM jobs WHERE run_id = ?1",
+                args![run_id],
+                |r| r.get::<String>(0),
+            )?
+            .into_iter()
+            .filter(|s| !matches!(s.as_str(), "left_scope" | "target_gone"))
+            .collect();
         let all = |s: &str| !statuses.is_empty() && statuses.iter().all(|x| x == s);
         let status = if statuses.iter().any(|s| s == "running") {
             return Ok(());
@@ -175,20 +180,16 @@ impl Store {
         } else {
             RunStatus::Failed
         };
-        conn.execute(
+        self.db.execute(
             "UPDATE runs SET status = ?1, finished_at = ?2 WHERE id = ?3 AND status = 'running'",
-            params![status.as_str(), format_ts(now), run_id],
+            args![status.as_str(), format_ts(now), run_id],
         )?;
         Ok(())
     }
 
     /// Status of a run, if it exists.
     pub fn run_status(&self, run_id: i64) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row("SELECT status FROM runs WHERE id = ?1", [run_id], |r| {
-                r.get(0)
-            })
-            .optional()?)
+        self.db
+            .value("SELECT status FROM runs WHERE id = ?1", args![run_id])
     }
 }

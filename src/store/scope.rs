@@ -5,10 +5,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
-
+use super::db::{args, Sql};
 use super::{format_ts, parse_ts, Store, StoreError};
+use chrono::{DateTime, Utc};
 
 /// How a run's target set was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,59 +66,49 @@ impl Store {
     /// against the cloud found, with when: what a run uses when the cloud
     /// cannot be asked.
     pub fn last_resolved_scope(&self, policy: &str) -> Result<Option<Resolved>, StoreError> {
-        let conn = self.conn();
-        let found: Option<(i64, String)> = conn
-            .query_row(
-                "SELECT id, resolved_at FROM runs
-                  WHERE policy = ?1 AND resolution = 'resolved'
-                  ORDER BY slot DESC, id DESC LIMIT 1",
-                [policy],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        drop(conn);
-        let Some((run_id, at)) = found else {
+        let Some(found) = self.db.query_opt(
+            "SELECT id, resolved_at FROM runs
+              WHERE policy = ?1 AND resolution = 'resolved'
+              ORDER BY slot DESC, id DESC LIMIT 1",
+            args![policy],
+        )?
+        else {
             return Ok(None);
         };
-        Ok(Some((parse_ts(&at)?, self.run_scope(run_id)?)))
+        let at = parse_ts(&found.get::<String>(1)?)?;
+        Ok(Some((at, self.run_scope(found.get(0)?)?)))
     }
 
     /// The targets of the newest run of `policy` that recorded its target
     /// set, or `None` before the first.
     pub fn current_scope(&self, policy: &str) -> Result<Option<Vec<ScopedTarget>>, StoreError> {
-        let run_id: Option<i64> = self
-            .conn()
-            .query_row(
-                "SELECT id FROM runs WHERE policy = ?1 AND resolution IS NOT NULL
-                  ORDER BY slot DESC, id DESC LIMIT 1",
-                [policy],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let run_id: Option<i64> = self.db.value(
+            "SELECT id FROM runs WHERE policy = ?1 AND resolution IS NOT NULL
+              ORDER BY slot DESC, id DESC LIMIT 1",
+            args![policy],
+        )?;
         run_id.map(|id| self.run_scope(id)).transpose()
     }
 
     /// The targets recorded for one run, by ID.
     pub fn run_scope(&self, run_id: i64) -> Result<Vec<ScopedTarget>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        self.db.rows(
             "SELECT target, name, reason FROM run_targets WHERE run_id = ?1 ORDER BY target",
-        )?;
-        let rows = stmt.query_map([run_id], |r| {
-            Ok(ScopedTarget {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                reason: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![run_id],
+            |r| {
+                Ok(ScopedTarget {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    reason: r.get(2)?,
+                })
+            },
+        )
     }
 
     /// The targets of `policy` whose newest job is `left_scope` or
     /// `target_gone`, with when it was recorded.
     pub fn vanished_targets(&self, policy: &str) -> Result<Vec<Vanished>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        self.db.rows(
             // The few left and gone jobs by the status index, each kept
             // when no later job of its target follows (the unique index on
             // policy, target, slot answers that): no scan of the policy's
@@ -131,24 +120,15 @@ impl Store {
                                  WHERE k.policy = j.policy AND k.target = j.target
                                    AND k.slot > j.slot)
               ORDER BY target",
-        )?;
-        let rows = stmt.query_map([policy], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (target, status, at) = row?;
-            out.push(Vanished {
-                target,
-                gone: status == "target_gone",
-                at: parse_ts(&at)?,
-            });
-        }
-        Ok(out)
+            args![policy],
+            |r| {
+                Ok(Vanished {
+                    target: r.get(0)?,
+                    gone: r.get::<String>(1)? == "target_gone",
+                    at: parse_ts(&r.get::<String>(2)?)?,
+                })
+            },
+        )
     }
 
     /// For each target of `cloud`, the newest good job of any policy: the
@@ -157,52 +137,45 @@ impl Store {
         &self,
         cloud: &str,
     ) -> Result<HashMap<String, (String, DateTime<Utc>)>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            // SQLite takes `policy` from the row holding the max().
-            "SELECT target, policy, MAX(finished_at) FROM jobs
-              WHERE cloud = ?1 AND kind != 'restore'
-                AND status = 'succeeded' AND finished_at IS NOT NULL
-              GROUP BY target",
+        let rows = self.db.rows(
+            "SELECT target, policy, finished_at FROM (
+                 SELECT target, policy, finished_at,
+                        row_number() OVER (PARTITION BY target
+                                           ORDER BY finished_at DESC, id DESC) AS newest
+                   FROM jobs
+                  WHERE cloud = ?1 AND kind != 'restore'
+                    AND status = 'succeeded' AND finished_at IS NOT NULL) AS good
+              WHERE newest = 1",
+            args![cloud],
+            |r| {
+                Ok((
+                    r.get::<String>(0)?,
+                    (r.get::<String>(1)?, parse_ts(&r.get::<String>(2)?)?),
+                ))
+            },
         )?;
-        let rows = stmt.query_map([cloud], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = HashMap::new();
-        for row in rows {
-            let (target, policy, at) = row?;
-            out.insert(target, (policy, parse_ts(&at)?));
-        }
-        Ok(out)
+        Ok(rows.into_iter().collect())
     }
 }
 
 /// Records a run's target set in the transaction that records the run.
-pub(super) fn insert(
-    tx: &Transaction<'_>,
-    run_id: i64,
-    scope: &RunScope,
-) -> Result<(), StoreError> {
+pub(super) fn insert(tx: &mut dyn Sql, run_id: i64, scope: &RunScope) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE runs SET resolution = ?1, resolved_at = ?2 WHERE id = ?3",
-        params![
+        args![
             scope.resolution.as_str(),
             format_ts(scope.resolved_at),
             run_id
         ],
     )?;
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO run_targets (run_id, target, name, reason) VALUES (?1, ?2, ?3, ?4)",
-    )?;
     // One row per target even if the cloud listed one twice.
     let unique: BTreeMap<&str, &ScopedTarget> =
         scope.targets.iter().map(|t| (t.id.as_str(), t)).collect();
     for t in unique.values() {
-        stmt.execute(params![run_id, t.id, t.name, t.reason])?;
+        tx.execute(
+            "INSERT INTO run_targets (run_id, target, name, reason) VALUES (?1, ?2, ?3, ?4)",
+            args![run_id, &t.id, &t.name, &t.reason],
+        )?;
     }
     Ok(())
 }

@@ -2,10 +2,9 @@
 //! checkpoint id, the last progress, the failure code and the per-volume
 //! backups of each server backup.
 
-use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
-
+use super::db::args;
 use super::{format_ts, Store, StoreError};
+use chrono::{DateTime, Utc};
 
 /// One volume's backup inside a server backup.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,10 +34,10 @@ impl Store {
         checkpoint_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.db.execute(
             "UPDATE jobs SET checkpoint_id = ?2, progress = NULL, fail_code = NULL, updated_at = ?3
              WHERE id = ?1",
-            params![job_id, checkpoint_id, format_ts(now)],
+            args![job_id, checkpoint_id, format_ts(now)],
         )?;
         Ok(())
     }
@@ -50,9 +49,9 @@ impl Store {
         progress: f64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.db.execute(
             "UPDATE jobs SET progress = ?2, updated_at = ?3 WHERE id = ?1",
-            params![job_id, progress, format_ts(now)],
+            args![job_id, progress, format_ts(now)],
         )?;
         Ok(())
     }
@@ -67,56 +66,53 @@ impl Store {
         volumes: &[ServerVolumeBackup],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "UPDATE jobs SET fail_code = ?2, updated_at = ?3 WHERE id = ?1",
-            params![job_id, fail_code, format_ts(now)],
-        )?;
-        tx.execute(
-            "DELETE FROM server_volume_backups WHERE job_id = ?1 AND checkpoint_item_id = ?2",
-            params![job_id, item_id],
-        )?;
-        for v in volumes {
+        self.db.tx(|tx| {
             tx.execute(
-                "INSERT INTO server_volume_backups (at, job_id, checkpoint_item_id, volume_backup_id,
-                     source_volume_id, source_volume_name, status, size_mb, incremental, bootable)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    format_ts(now),
-                    job_id,
-                    item_id,
-                    v.volume_backup_id,
-                    v.source_volume_id,
-                    v.source_volume_name,
-                    v.status,
-                    v.size_mb,
-                    v.incremental,
-                    v.bootable
-                ],
+                "UPDATE jobs SET fail_code = ?2, updated_at = ?3 WHERE id = ?1",
+                args![job_id, fail_code, format_ts(now)],
             )?;
-        }
-        tx.commit()?;
-        Ok(())
+            tx.execute(
+                "DELETE FROM server_volume_backups WHERE job_id = ?1 AND checkpoint_item_id = ?2",
+                args![job_id, item_id],
+            )?;
+            for v in volumes {
+                tx.execute(
+                    "INSERT INTO server_volume_backups (at, job_id, checkpoint_item_id,
+                         volume_backup_id, source_volume_id, source_volume_name, status, size_mb,
+                         incremental, bootable)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    args![
+                        format_ts(now),
+                        job_id,
+                        item_id,
+                        &v.volume_backup_id,
+                        &v.source_volume_id,
+                        &v.source_volume_name,
+                        &v.status,
+                        v.size_mb,
+                        v.incremental,
+                        v.bootable
+                    ],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// A job's CSBS columns.
     pub fn server_columns(&self, job_id: i64) -> Result<ServerColumns, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
+        self.db
+            .query_opt(
                 "SELECT checkpoint_id, progress, fail_code FROM jobs WHERE id = ?1",
-                [job_id],
-                |r| {
-                    Ok(ServerColumns {
-                        checkpoint_id: r.get(0)?,
-                        progress: r.get(1)?,
-                        fail_code: r.get(2)?,
-                    })
-                },
-            )
-            .optional()?
-            .unwrap_or_default())
+                args![job_id],
+            )?
+            .map_or(Ok(ServerColumns::default()), |r| {
+                Ok(ServerColumns {
+                    checkpoint_id: r.get(0)?,
+                    progress: r.get(1)?,
+                    fail_code: r.get(2)?,
+                })
+            })
     }
 
     /// The volume backups recorded for a job's server backup.
@@ -124,24 +120,23 @@ impl Store {
         &self,
         job_id: i64,
     ) -> Result<Vec<ServerVolumeBackup>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        self.db.rows(
             "SELECT volume_backup_id, source_volume_id, source_volume_name, status, size_mb,
                     incremental, bootable
              FROM server_volume_backups WHERE job_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([job_id], |r| {
-            Ok(ServerVolumeBackup {
-                volume_backup_id: r.get(0)?,
-                source_volume_id: r.get(1)?,
-                source_volume_name: r.get(2)?,
-                status: r.get(3)?,
-                size_mb: r.get(4)?,
-                incremental: r.get(5)?,
-                bootable: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![job_id],
+            |r| {
+                Ok(ServerVolumeBackup {
+                    volume_backup_id: r.get(0)?,
+                    source_volume_id: r.get(1)?,
+                    source_volume_name: r.get(2)?,
+                    status: r.get(3)?,
+                    size_mb: r.get(4)?,
+                    incremental: r.get(5)?,
+                    bootable: r.get(6)?,
+                })
+            },
+        )
     }
 }
 
