@@ -12,6 +12,7 @@ mod fault_storm;
 mod history_guard;
 mod metrics_endpoint;
 mod notifications;
+mod proxy;
 mod reload;
 mod restores;
 mod retention;

@@ -1,8 +1,9 @@
 //! The one test harness, included by every test crate (`#[path]`): a
 //! simulator on 127.0.0.1 and a policy file pointing at it, in a temp dir;
-//! the binary and the daemon ([`run`]), the engine ([`engine`]), and the
+//! the binary and the daemon ([`run`]), the engine ([`engine`]), the
 //! suites written once for every policy kind ([`crash`], [`storm`],
-//! [`nights`]). Only this module names the simulator's crate: tests use
+//! [`nights`]), and a TCP proxy that partitions a test from a server
+//! ([`proxy`]). Only this module names the simulator's crate: tests use
 //! `crate::helper::sim`.
 // Each crate uses a part of the harness; the rest is not dead.
 #![allow(dead_code, unused_imports)]
@@ -10,6 +11,7 @@
 pub mod crash;
 pub mod engine;
 pub mod nights;
+pub mod proxy;
 pub mod run;
 pub mod storm;
 
