@@ -97,7 +97,7 @@ pub(super) fn auth(
     let mut secret = |what: &str| {
         secret(
             SecretFields {
-                kind,
+                needed_by: &format!("{kind} auth"),
                 what,
                 file: given(format!("{what}_file")),
                 env: given(format!("{what}_env")),
@@ -167,19 +167,19 @@ pub(super) fn auth(
     }
 }
 
-/// The three ways to give one secret of an auth block.
-struct SecretFields<'r> {
-    /// The auth type, for messages.
-    kind: &'r str,
+/// The three ways to give one secret.
+pub(super) struct SecretFields<'r> {
+    /// What needs the secret, for messages: `password auth`.
+    pub(super) needed_by: &'r str,
     /// The field prefix: `password`, `token`, `access_key`, `secret_key`.
-    what: &'r str,
-    file: &'r Option<String>,
-    env: &'r Option<String>,
-    credential: &'r Option<String>,
+    pub(super) what: &'r str,
+    pub(super) file: &'r Option<String>,
+    pub(super) env: &'r Option<String>,
+    pub(super) credential: &'r Option<String>,
 }
 
 /// Exactly one of `{what}_file`, `{what}_env` and `{what}_credential`.
-fn secret(
+pub(super) fn secret(
     fields: SecretFields<'_>,
     path: &FieldPath,
     base_dir: &Path,
@@ -216,8 +216,8 @@ fn secret(
                 path,
                 &file_field,
                 format!(
-                    "{} auth needs {file_field} (a file holding the {spoken}), {env_field} (an environment variable) or {credential_field} (a systemd credential name)",
-                    fields.kind
+                    "{} needs {file_field} (a file holding the {spoken}), {env_field} (an environment variable) or {credential_field} (a systemd credential name)",
+                    fields.needed_by
                 ),
             );
             None

@@ -29,6 +29,11 @@ pub const MAX_NOTIFY_TIMEOUT: Duration = Duration::from_secs(10 * MINUTE);
 /// `coverage_every`: a coverage snapshot less often than daily cannot
 /// answer "which volumes were unprotected on date D".
 pub const MAX_COVERAGE_EVERY: Duration = Duration::from_secs(DAY);
+/// A leader lease's shortest and longest: renewals every third of it must
+/// fit round trips to the database; a longer one leaves schedules unserved
+/// longer after a leader dies.
+pub const MIN_LEASE_TTL: Duration = Duration::from_secs(6);
+pub const MAX_LEASE_TTL: Duration = Duration::from_secs(600);
 /// Conditions in one `select.match`: the vendor's tag filters take 10 keys.
 pub const MAX_SELECT_KEYS: usize = 10;
 /// `retention.keep_*` counts.

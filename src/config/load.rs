@@ -12,7 +12,7 @@ use super::error::{ConfigError, ConfigErrors};
 use super::locate::{Document, Node, Value};
 use super::model::Config;
 use super::path::FieldPath;
-use super::raw::{RawCloud, RawDefaults, RawPolicy, TOP_FIELDS};
+use super::raw::{RawCloud, RawDefaults, RawHistory, RawPolicy, TOP_FIELDS};
 use super::report::Report;
 use super::validate::{self, Parsed};
 use super::yaml_guard;
@@ -191,6 +191,9 @@ fn split(root: &Node, report: &mut Report<'_>) -> Option<Parsed> {
             "opt_out" => {
                 parsed.opt_out =
                     section::<Option<BTreeMap<String, String>>>(node, &path, report).flatten()
+            }
+            "history" => {
+                parsed.history = section::<Option<RawHistory>>(node, &path, report).flatten()
             }
             "coverage_every" => {
                 parsed.coverage_every = section::<Option<String>>(node, &path, report).flatten()

@@ -29,6 +29,7 @@ mod defaults;
 mod doc_examples;
 mod drill;
 mod error;
+mod history;
 mod kind;
 mod listen;
 mod load;

@@ -31,7 +31,34 @@ pub struct Config {
     pub opt_out: BTreeMap<String, String>,
     /// How often the daemon records a coverage snapshot; `None`: never.
     pub coverage_every: Option<Duration>,
+    /// Where the history lives.
+    pub history: HistoryStore,
 }
+
+/// Where the history lives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryStore {
+    /// `history.db` in `state_dir`: one agent on one host.
+    Sqlite,
+    /// A PostgreSQL database that the agents of an HA pair share, with the
+    /// leader lease that lets exactly one of them act.
+    Postgres(PostgresHistory),
+}
+
+/// `history.postgres`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostgresHistory {
+    /// The connection URL; read when the store opens, never logged.
+    pub url: SecretSource,
+    /// PEM roots for a server certificate no public root signs.
+    pub ca_file: Option<PathBuf>,
+    /// How long a leader's lease lasts unless renewed.
+    pub lease_ttl: Duration,
+}
+
+/// A lease long enough to ride out a slow renewal, short enough that a
+/// dead leader's schedules resume within a minute.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 
 impl Config {
     /// Path of the SQLite history inside `state_dir`.

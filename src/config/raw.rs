@@ -19,7 +19,31 @@ pub(crate) const TOP_FIELDS: &[&str] = &[
     "metrics_listen",
     "opt_out",
     "coverage_every",
+    "history",
 ];
+
+/// `history:` — where the history lives when it is not the SQLite file in
+/// `state_dir`: a PostgreSQL database shared by the agents of an HA pair.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawHistory {
+    pub(crate) postgres: Option<RawPostgres>,
+}
+
+/// `history.postgres:` — the database, and the leader lease held in it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping")]
+pub(crate) struct RawPostgres {
+    /// The connection URL (it holds the password): from a file, an
+    /// environment variable or a systemd credential, never the policy file.
+    pub(crate) url_file: Option<String>,
+    pub(crate) url_env: Option<String>,
+    pub(crate) url_credential: Option<String>,
+    /// PEM roots for a server certificate no public root signs.
+    pub(crate) ca_file: Option<String>,
+    /// How long a leader's lease lasts unless renewed.
+    pub(crate) lease_ttl: Option<String>,
+}
 
 /// `defaults:` — what a policy uses when it does not say otherwise.
 #[derive(Debug, Default, Deserialize)]

@@ -32,6 +32,7 @@ pub(crate) struct Parsed {
     pub(crate) metrics_listen: Option<String>,
     pub(crate) opt_out: Option<BTreeMap<String, String>>,
     pub(crate) coverage_every: Option<String>,
+    pub(crate) history: Option<super::raw::RawHistory>,
 }
 
 /// Checks everything and resolves every default.
@@ -43,6 +44,7 @@ pub(crate) fn validate(parsed: Parsed, origin: &Path, report: &mut Report<'_>) -
     let metrics_listen = super::listen::metrics_listen(parsed.metrics_listen.as_deref(), report);
     let opt_out = super::select::opt_out(parsed.opt_out.as_ref(), report);
     let coverage_every = super::select::coverage_every(parsed.coverage_every.as_deref(), report);
+    let history = super::history::history(parsed.history.as_ref(), base_dir, report);
 
     let clouds_path = FieldPath::root().key("clouds");
     let defined: Vec<&str> = parsed.clouds.iter().map(|(n, _)| n.as_str()).collect();
@@ -107,6 +109,7 @@ pub(crate) fn validate(parsed: Parsed, origin: &Path, report: &mut Report<'_>) -
         metrics_listen,
         opt_out: opt_out?,
         coverage_every: coverage_every?,
+        history: history?,
     })
 }
 

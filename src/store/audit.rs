@@ -276,7 +276,7 @@ impl Store {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<WindowTotals, StoreError> {
-        let seconds = self.dialect().seconds_between("started_at", "finished_at");
+        let round = self.dialect().round();
         let sql = format!(
             "SELECT count(*),
                     count(*) FILTER (WHERE status IN ('succeeded', 'verified')),
@@ -291,7 +291,8 @@ impl Store {
                     max(d) FILTER (WHERE status IN ('succeeded', 'verified')),
                     COALESCE(sum(size_gb) FILTER (WHERE status IN ('succeeded', 'verified')), 0)
              FROM (SELECT status, attempt, size_gb,
-                          CAST(round({seconds}) AS BIGINT) AS d
+                          CAST({round}((julianday(finished_at) - julianday(started_at)) * 86400)
+                               AS BIGINT) AS d
                    FROM jobs
                    WHERE policy = ?1 AND target = ?2 AND slot >= ?3 AND slot <= ?4
                      -- a target that left or is gone is noted, not judged

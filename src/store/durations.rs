@@ -46,7 +46,7 @@ impl Store {
             "SELECT backup_seconds FROM jobs
              WHERE cloud = ?1 AND target = ?2 AND status = 'succeeded'
                AND backup_seconds IS NOT NULL
-               AND (?3 IS NULL OR is_incremental = ?3)
+               AND (CAST(?3 AS INTEGER) IS NULL OR is_incremental = ?3)
              ORDER BY id DESC LIMIT ?4",
             args![cloud, target, incremental, DURATION_SAMPLES],
             |r| r.get(0),

@@ -13,11 +13,13 @@ mod files;
 mod guard;
 mod jobs;
 mod marks;
+mod pg_open;
 mod projects;
 mod restores;
 mod retention;
 mod runs;
 mod scope;
+pub mod scratch;
 mod server;
 mod state_dir;
 mod successes;
@@ -81,6 +83,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0012_restores.sql"),
     migration!("0013_compliance_verified.sql"),
     migration!("0014_selection_coverage.sql"),
+    migration!("0015_leader_lease.sql"),
 ];
 
 /// The first `count` migrations, as the migrator takes them.
@@ -317,6 +320,14 @@ pub(crate) mod test_support {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("history.db")).unwrap();
         (dir, store)
+    }
+
+    /// A migrated PostgreSQL store in a scratch database (dropped with the
+    /// returned guard), when `VBS_PG_URL` names a server.
+    pub fn pg_store() -> Option<(super::scratch::ScratchDatabase, Store)> {
+        let scratch = super::scratch::ScratchDatabase::from_env()?.unwrap();
+        let store = Store::open_postgres(&scratch.config).unwrap();
+        Some((scratch, store))
     }
 }
 

@@ -1,6 +1,6 @@
 use chrono::{Duration, TimeZone, Utc};
 
-use super::test_support::temp_store;
+use super::test_support::{pg_store, temp_store};
 use super::*;
 use crate::kind::PolicyKind;
 
@@ -39,148 +39,169 @@ fn run_with_one_job(store: &Store) -> (i64, i64) {
     (run, id)
 }
 
-/// A store holding one running job (its run and id), with `update` applied.
-fn one_job_updated(update: &JobUpdate) -> (tempfile::TempDir, Store, i64, i64) {
-    let (dir, store) = temp_store();
-    let (run, id) = run_with_one_job(&store);
+/// Runs `test` on a fresh SQLite history, then on a fresh PostgreSQL one
+/// when `VBS_PG_URL` names a server: the store behaves the same on both.
+fn on_each_backend(test: impl Fn(&Store)) {
+    let (_dir, store) = temp_store();
+    test(&store);
+    if let Some((_db, store)) = pg_store() {
+        test(&store);
+    }
+}
+
+/// One running job in `store` (its run and id), with `update` applied.
+fn one_job_updated(store: &Store, update: &JobUpdate) -> (i64, i64) {
+    let (run, id) = run_with_one_job(store);
     store.update_job(id, update, t0()).unwrap();
-    (dir, store, run, id)
+    (run, id)
 }
 
 #[test]
 fn a_slot_is_recorded_once_with_all_its_jobs() {
-    let (_dir, store) = temp_store();
-    let (run, _) = run_with_one_job(&store);
-    let again = store
-        .create_run(
-            "db",
-            t0(),
-            Trigger::Schedule,
-            &[job(JobStatus::Running)],
-            None,
-            t0(),
-        )
-        .unwrap();
-    assert_eq!(again, None);
-    assert_eq!(store.run_for("db", t0()).unwrap(), Some(run));
-    assert_eq!(store.jobs_of_run(run).unwrap().len(), 1);
-    assert_eq!(store.run_status(run).unwrap().as_deref(), Some("running"));
+    on_each_backend(|store| {
+        let (run, _) = run_with_one_job(store);
+        let again = store
+            .create_run(
+                "db",
+                t0(),
+                Trigger::Schedule,
+                &[job(JobStatus::Running)],
+                None,
+                t0(),
+            )
+            .unwrap();
+        assert_eq!(again, None);
+        assert_eq!(store.run_for("db", t0()).unwrap(), Some(run));
+        assert_eq!(store.jobs_of_run(run).unwrap().len(), 1);
+        assert_eq!(store.run_status(run).unwrap().as_deref(), Some("running"));
+    });
 }
 
 #[test]
 fn job_updates_keep_unchanged_columns_and_settle_the_run() {
-    let (_dir, store, run, id) = one_job_updated(&JobUpdate {
-        phase: Some(Phase::SnapshotCreating),
-        snapshot_id: Some("snap-1"),
-        ..Default::default()
+    on_each_backend(|store| {
+        let (run, id) = one_job_updated(
+            store,
+            &JobUpdate {
+                phase: Some(Phase::SnapshotCreating),
+                snapshot_id: Some("snap-1"),
+                ..Default::default()
+            },
+        );
+        let done = JobUpdate {
+            phase: Some(Phase::Done),
+            status: Some(JobStatus::Succeeded),
+            backup_id: Some("bk-1"),
+            size_gb: Some(10),
+            is_incremental: Some(false),
+            finished_at: Some(t0() + Duration::seconds(42)),
+            ..Default::default()
+        };
+        store.update_job(id, &done, t0()).unwrap();
+        let job = store.job(id).unwrap();
+        assert_eq!(job.snapshot_id.as_deref(), Some("snap-1"));
+        assert_eq!(job.backup_id.as_deref(), Some("bk-1"));
+        assert_eq!(
+            (job.status, job.phase, job.attempt),
+            (JobStatus::Succeeded, Phase::Done, 1)
+        );
+        assert_eq!(job.finished_at, Some(t0() + Duration::seconds(42)));
+        assert!(store.unfinished_jobs().unwrap().is_empty());
+        store.settle_run(run, t0()).unwrap();
+        assert_eq!(store.run_status(run).unwrap().as_deref(), Some("succeeded"));
     });
-    let done = JobUpdate {
-        phase: Some(Phase::Done),
-        status: Some(JobStatus::Succeeded),
-        backup_id: Some("bk-1"),
-        size_gb: Some(10),
-        is_incremental: Some(false),
-        finished_at: Some(t0() + Duration::seconds(42)),
-        ..Default::default()
-    };
-    store.update_job(id, &done, t0()).unwrap();
-    let job = store.job(id).unwrap();
-    assert_eq!(job.snapshot_id.as_deref(), Some("snap-1"));
-    assert_eq!(job.backup_id.as_deref(), Some("bk-1"));
-    assert_eq!(
-        (job.status, job.phase, job.attempt),
-        (JobStatus::Succeeded, Phase::Done, 1)
-    );
-    assert_eq!(job.finished_at, Some(t0() + Duration::seconds(42)));
-    assert!(store.unfinished_jobs().unwrap().is_empty());
-    store.settle_run(run, t0()).unwrap();
-    assert_eq!(store.run_status(run).unwrap().as_deref(), Some("succeeded"));
 }
 
 #[test]
 fn a_retried_job_keeps_its_earlier_attempt() {
-    let (_dir, store, _, id) = one_job_updated(&JobUpdate {
-        status: Some(JobStatus::Failed),
-        backup_id: Some("bk-1"),
-        fail_reason: Some("swift down"),
-        ..Default::default()
+    on_each_backend(|store| {
+        let (_, id) = one_job_updated(
+            store,
+            &JobUpdate {
+                status: Some(JobStatus::Failed),
+                backup_id: Some("bk-1"),
+                fail_reason: Some("swift down"),
+                ..Default::default()
+            },
+        );
+        store
+            .begin_next_attempt(
+                id,
+                "db-20261122T013000Z-c5834fe1-r2",
+                t0() + Duration::minutes(5),
+            )
+            .unwrap();
+        let job = store.job(id).unwrap();
+        assert_eq!(
+            (job.attempt, job.status, job.phase),
+            (2, JobStatus::Running, Phase::Pending)
+        );
+        assert_eq!((job.backup_id, job.fail_reason), (None, None));
+        assert_eq!(job.resource_name, "db-20261122T013000Z-c5834fe1-r2");
+        assert_eq!(job.attempt_started_at, t0() + Duration::minutes(5));
+        let earlier = store.earlier_attempts(id).unwrap();
+        assert_eq!(
+            earlier,
+            [AttemptRecord {
+                attempt: 1,
+                backup_id: Some("bk-1".into()),
+                status: JobStatus::Failed,
+                fail_reason: Some("swift down".into()),
+            }]
+        );
     });
-    store
-        .begin_next_attempt(
-            id,
-            "db-20261122T013000Z-c5834fe1-r2",
-            t0() + Duration::minutes(5),
-        )
-        .unwrap();
-    let job = store.job(id).unwrap();
-    assert_eq!(
-        (job.attempt, job.status, job.phase),
-        (2, JobStatus::Running, Phase::Pending)
-    );
-    assert_eq!((job.backup_id, job.fail_reason), (None, None));
-    assert_eq!(job.resource_name, "db-20261122T013000Z-c5834fe1-r2");
-    assert_eq!(job.attempt_started_at, t0() + Duration::minutes(5));
-    let earlier = store.earlier_attempts(id).unwrap();
-    assert_eq!(
-        earlier,
-        [AttemptRecord {
-            attempt: 1,
-            backup_id: Some("bk-1".into()),
-            status: JobStatus::Failed,
-            fail_reason: Some("swift down".into()),
-        }]
-    );
 }
 
 #[test]
 fn overlap_and_missed_records_are_final_at_once() {
-    let (_dir, store) = temp_store();
-    let (_, running) = run_with_one_job(&store);
-    assert_eq!(
-        store.running_job_for("prod", VOL, false).unwrap(),
-        Some(running)
-    );
-    assert_eq!(store.running_job_for("other", VOL, false).unwrap(), None);
-    // A backup running on the volume does not hold up a restore of it.
-    assert_eq!(store.running_job_for("prod", VOL, true).unwrap(), None);
-    let skipped = NewRunJob {
-        blocked_by: Some(running),
-        ..job(JobStatus::SkippedOverlap)
-    };
-    let run = store
-        .create_run(
-            "db",
-            t0() + Duration::hours(1),
-            Trigger::Schedule,
-            &[skipped],
-            None,
-            t0(),
-        )
-        .unwrap()
-        .unwrap();
-    let rec = &store.jobs_of_run(run).unwrap()[0];
-    assert_eq!(
-        (rec.status, rec.phase, rec.blocked_by),
-        (JobStatus::SkippedOverlap, Phase::Done, Some(running))
-    );
-    assert_eq!(store.run_status(run).unwrap().as_deref(), Some("skipped"));
-    let run = store
-        .create_run(
-            "db",
-            t0() + Duration::hours(2),
-            Trigger::Schedule,
-            &[job(JobStatus::Missed)],
-            None,
-            t0(),
-        )
-        .unwrap()
-        .unwrap();
-    assert_eq!(store.run_status(run).unwrap().as_deref(), Some("missed"));
-    assert_eq!(
-        store.unfinished_jobs().unwrap().len(),
-        1,
-        "only the running one"
-    );
+    on_each_backend(|store| {
+        let (_, running) = run_with_one_job(store);
+        assert_eq!(
+            store.running_job_for("prod", VOL, false).unwrap(),
+            Some(running)
+        );
+        assert_eq!(store.running_job_for("other", VOL, false).unwrap(), None);
+        // A backup running on the volume does not hold up a restore of it.
+        assert_eq!(store.running_job_for("prod", VOL, true).unwrap(), None);
+        let skipped = NewRunJob {
+            blocked_by: Some(running),
+            ..job(JobStatus::SkippedOverlap)
+        };
+        let run = store
+            .create_run(
+                "db",
+                t0() + Duration::hours(1),
+                Trigger::Schedule,
+                &[skipped],
+                None,
+                t0(),
+            )
+            .unwrap()
+            .unwrap();
+        let rec = &store.jobs_of_run(run).unwrap()[0];
+        assert_eq!(
+            (rec.status, rec.phase, rec.blocked_by),
+            (JobStatus::SkippedOverlap, Phase::Done, Some(running))
+        );
+        assert_eq!(store.run_status(run).unwrap().as_deref(), Some("skipped"));
+        let run = store
+            .create_run(
+                "db",
+                t0() + Duration::hours(2),
+                Trigger::Schedule,
+                &[job(JobStatus::Missed)],
+                None,
+                t0(),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.run_status(run).unwrap().as_deref(), Some("missed"));
+        assert_eq!(
+            store.unfinished_jobs().unwrap().len(),
+            1,
+            "only the running one"
+        );
+    });
 }
 
 #[test]
@@ -207,25 +228,26 @@ fn events_are_append_only() {
 
 #[test]
 fn schedule_marks_never_move_backwards_unless_the_schedule_changed() {
-    let (_dir, store) = temp_store();
-    assert_eq!(store.last_mark("db").unwrap(), None);
-    store
-        .mark_slot("db", "0 30 1 * * * UTC", t0(), t0())
-        .unwrap();
-    store
-        .mark_slot("db", "0 30 1 * * * UTC", t0() - Duration::hours(1), t0())
-        .unwrap();
-    assert_eq!(
-        store.last_mark("db").unwrap(),
-        Some((t0(), "0 30 1 * * * UTC".into()))
-    );
-    store
-        .mark_slot("db", "0 0 * * * * UTC", t0() - Duration::hours(1), t0())
-        .unwrap();
-    assert_eq!(
-        store.last_mark("db").unwrap(),
-        Some((t0() - Duration::hours(1), "0 0 * * * * UTC".into()))
-    );
+    on_each_backend(|store| {
+        assert_eq!(store.last_mark("db").unwrap(), None);
+        store
+            .mark_slot("db", "0 30 1 * * * UTC", t0(), t0())
+            .unwrap();
+        store
+            .mark_slot("db", "0 30 1 * * * UTC", t0() - Duration::hours(1), t0())
+            .unwrap();
+        assert_eq!(
+            store.last_mark("db").unwrap(),
+            Some((t0(), "0 30 1 * * * UTC".into()))
+        );
+        store
+            .mark_slot("db", "0 0 * * * * UTC", t0() - Duration::hours(1), t0())
+            .unwrap();
+        assert_eq!(
+            store.last_mark("db").unwrap(),
+            Some((t0() - Duration::hours(1), "0 0 * * * * UTC".into()))
+        );
+    });
 }
 
 #[test]
@@ -284,80 +306,82 @@ fn a_history_left_at_any_earlier_migration_opens_at_the_latest() {
 
 #[test]
 fn polling_learns_from_the_volumes_successful_backups_of_the_same_kind() {
-    let (_dir, store) = temp_store();
-    let secs = std::time::Duration::from_secs;
-    for (i, (status, incremental, took)) in [
-        (JobStatus::Succeeded, false, 3600),
-        (JobStatus::Succeeded, true, 300),
-        (JobStatus::Failed, true, 9000),
-        (JobStatus::Succeeded, true, 320),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let slot = t0() + Duration::days(i as i64);
-        let run = store
-            .create_run(
-                "db",
-                slot,
-                Trigger::Schedule,
-                &[job(JobStatus::Running)],
-                None,
-                slot,
-            )
+    on_each_backend(|store| {
+        let secs = std::time::Duration::from_secs;
+        for (i, (status, incremental, took)) in [
+            (JobStatus::Succeeded, false, 3600),
+            (JobStatus::Succeeded, true, 300),
+            (JobStatus::Failed, true, 9000),
+            (JobStatus::Succeeded, true, 320),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let slot = t0() + Duration::days(i as i64);
+            let run = store
+                .create_run(
+                    "db",
+                    slot,
+                    Trigger::Schedule,
+                    &[job(JobStatus::Running)],
+                    None,
+                    slot,
+                )
+                .unwrap()
+                .unwrap();
+            let id = store.jobs_of_run(run).unwrap()[0].id;
+            let update = JobUpdate {
+                status: Some(status),
+                is_incremental: Some(incremental),
+                ..Default::default()
+            };
+            store.update_job(id, &update, slot).unwrap();
+            store.record_backup_duration(id, secs(took)).unwrap();
+        }
+        let of = |inc| store.backup_durations("prod", VOL, inc).unwrap();
+        // Newest first; the failed attempt teaches nothing.
+        assert_eq!(of(Some(true)), [secs(320), secs(300)]);
+        assert_eq!(of(Some(false)), [secs(3600)]);
+        assert_eq!(of(None), [secs(320), secs(300), secs(3600)]);
+        assert!(store
+            .backup_durations("other", VOL, None)
             .unwrap()
-            .unwrap();
-        let id = store.jobs_of_run(run).unwrap()[0].id;
-        let update = JobUpdate {
-            status: Some(status),
-            is_incremental: Some(incremental),
-            ..Default::default()
-        };
-        store.update_job(id, &update, slot).unwrap();
-        store.record_backup_duration(id, secs(took)).unwrap();
-    }
-    let of = |inc| store.backup_durations("prod", VOL, inc).unwrap();
-    // Newest first; the failed attempt teaches nothing.
-    assert_eq!(of(Some(true)), [secs(320), secs(300)]);
-    assert_eq!(of(Some(false)), [secs(3600)]);
-    assert_eq!(of(None), [secs(320), secs(300), secs(3600)]);
-    assert!(store
-        .backup_durations("other", VOL, None)
-        .unwrap()
-        .is_empty());
+            .is_empty());
+    });
 }
 
 #[test]
 fn an_update_applied_in_memory_matches_the_row_read_back() {
-    let (_dir, store) = temp_store();
-    let (_, id) = run_with_one_job(&store);
-    let mut job = store.job(id).unwrap();
-    let done = t0() + Duration::milliseconds(61_234) + Duration::nanoseconds(567_891);
-    for update in [
-        JobUpdate {
-            phase: Some(Phase::BackupCreating),
-            snapshot_id: Some("s-1"),
-            backup_id: Some("b-1"),
-            ..Default::default()
-        },
-        JobUpdate {
-            status: Some(JobStatus::Failed),
-            size_gb: Some(10),
-            is_incremental: Some(true),
-            fail_reason: Some("quota"),
-            retry_at: Some(done),
-            ..Default::default()
-        },
-        JobUpdate {
-            phase: Some(Phase::Done),
-            finished_at: Some(done),
-            ..Default::default()
-        },
-    ] {
-        store.update_job(id, &update, t0()).unwrap();
-        update.apply_to(&mut job);
-        assert_eq!(job, store.job(id).unwrap());
-    }
+    on_each_backend(|store| {
+        let (_, id) = run_with_one_job(store);
+        let mut job = store.job(id).unwrap();
+        let done = t0() + Duration::milliseconds(61_234) + Duration::nanoseconds(567_891);
+        for update in [
+            JobUpdate {
+                phase: Some(Phase::BackupCreating),
+                snapshot_id: Some("s-1"),
+                backup_id: Some("b-1"),
+                ..Default::default()
+            },
+            JobUpdate {
+                status: Some(JobStatus::Failed),
+                size_gb: Some(10),
+                is_incremental: Some(true),
+                fail_reason: Some("quota"),
+                retry_at: Some(done),
+                ..Default::default()
+            },
+            JobUpdate {
+                phase: Some(Phase::Done),
+                finished_at: Some(done),
+                ..Default::default()
+            },
+        ] {
+            store.update_job(id, &update, t0()).unwrap();
+            update.apply_to(&mut job);
+            assert_eq!(job, store.job(id).unwrap());
+        }
+    });
 }
 
 #[test]
@@ -398,45 +422,46 @@ fn a_server_job_left_running_by_an_older_agent_continues_in_its_own_phase() {
 
 #[test]
 fn a_target_that_left_and_came_back_is_no_longer_vanished_and_runs_record_their_scope() {
-    let (_dir, store) = temp_store();
-    let scope = |ids: &[&str]| RunScope {
-        resolution: Resolution::Resolved,
-        resolved_at: t0(),
-        targets: ids
-            .iter()
-            .map(|id| ScopedTarget {
-                id: id.to_string(),
-                name: None,
-                reason: "metadata backup=nightly".into(),
-            })
-            .collect(),
-    };
-    let night = |n: i64, status: JobStatus, targets: &[&str]| {
-        let slot = t0() + Duration::days(n);
-        store
-            .create_run(
-                "db",
-                slot,
-                Trigger::Schedule,
-                &[job(status)],
-                Some(&scope(targets)),
-                slot,
-            )
-            .unwrap()
-            .unwrap()
-    };
-    night(0, JobStatus::Missed, &[VOL]);
-    assert!(store.vanished_targets("db").unwrap().is_empty());
-    let left = night(1, JobStatus::LeftScope, &[]);
-    let vanished = store.vanished_targets("db").unwrap();
-    assert_eq!(vanished.len(), 1);
-    assert!(!vanished[0].gone);
-    // A run with nothing but a target that left is empty, not failed.
-    assert_eq!(store.run_status(left).unwrap().as_deref(), Some("empty"));
-    assert_eq!(store.current_scope("db").unwrap(), Some(Vec::new()));
-    // Labelled again: in scope, and no longer vanished.
-    night(2, JobStatus::Missed, &[VOL]);
-    assert!(store.vanished_targets("db").unwrap().is_empty());
-    let (at, last) = store.last_resolved_scope("db").unwrap().unwrap();
-    assert_eq!((at, last.len()), (t0(), 1));
+    on_each_backend(|store| {
+        let scope = |ids: &[&str]| RunScope {
+            resolution: Resolution::Resolved,
+            resolved_at: t0(),
+            targets: ids
+                .iter()
+                .map(|id| ScopedTarget {
+                    id: id.to_string(),
+                    name: None,
+                    reason: "metadata backup=nightly".into(),
+                })
+                .collect(),
+        };
+        let night = |n: i64, status: JobStatus, targets: &[&str]| {
+            let slot = t0() + Duration::days(n);
+            store
+                .create_run(
+                    "db",
+                    slot,
+                    Trigger::Schedule,
+                    &[job(status)],
+                    Some(&scope(targets)),
+                    slot,
+                )
+                .unwrap()
+                .unwrap()
+        };
+        night(0, JobStatus::Missed, &[VOL]);
+        assert!(store.vanished_targets("db").unwrap().is_empty());
+        let left = night(1, JobStatus::LeftScope, &[]);
+        let vanished = store.vanished_targets("db").unwrap();
+        assert_eq!(vanished.len(), 1);
+        assert!(!vanished[0].gone);
+        // A run with nothing but a target that left is empty, not failed.
+        assert_eq!(store.run_status(left).unwrap().as_deref(), Some("empty"));
+        assert_eq!(store.current_scope("db").unwrap(), Some(Vec::new()));
+        // Labelled again: in scope, and no longer vanished.
+        night(2, JobStatus::Missed, &[VOL]);
+        assert!(store.vanished_targets("db").unwrap().is_empty());
+        let (at, last) = store.last_resolved_scope("db").unwrap().unwrap();
+        assert_eq!((at, last.len()), (t0(), 1));
+    });
 }

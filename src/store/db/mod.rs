@@ -26,14 +26,13 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// Seconds from timestamp expression `from` to `to` (both RFC 3339 text),
-    /// as a real.
-    pub fn seconds_between(self, from: &str, to: &str) -> String {
+    /// SQLite's `round(x)`, half away from zero (PostgreSQL's rounds a real
+    /// half to even; the baseline defines SQLite's). Time arithmetic needs
+    /// no such care: the baseline's `julianday()` is SQLite's.
+    pub fn round(self) -> &'static str {
         match self {
-            Dialect::Sqlite => format!("((julianday({to}) - julianday({from})) * 86400.0)"),
-            Dialect::Postgres => format!(
-                "(EXTRACT(EPOCH FROM (({to})::timestamptz - ({from})::timestamptz))::float8)"
-            ),
+            Dialect::Sqlite => "round",
+            Dialect::Postgres => "round_half_away",
         }
     }
 
@@ -58,6 +57,8 @@ pub trait Sql {
     fn execute(&mut self, sql: &str, args: &[Value]) -> Result<u64, StoreError>;
     /// Runs a query; returns all its rows.
     fn query(&mut self, sql: &str, args: &[Value]) -> Result<Vec<Row>, StoreError>;
+    /// Runs statements separated by `;`, without parameters (a migration).
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
     /// The names of a query's columns, in order.
     fn columns(&mut self, sql: &str) -> Result<Vec<String>, StoreError>;
     /// Which SQL this connection speaks.

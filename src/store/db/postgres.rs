@@ -25,8 +25,8 @@ use super::placeholders::to_dollars;
 use super::{Dialect, Row, Sql, Value};
 use crate::store::StoreError;
 
-/// How long one statement may take before the call fails.
-const STATEMENT_DEADLINE: Duration = Duration::from_secs(10);
+/// How long one statement may take before the call fails, by default.
+pub const STATEMENT_DEADLINE: Duration = Duration::from_secs(10);
 /// How long opening a connection may take.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -133,6 +133,8 @@ pub struct PgDb {
     tls: tokio_postgres_rustls::MakeRustlsConnect,
     described: String,
     session: Mutex<Session>,
+    /// How long one statement may take.
+    deadline: Duration,
     /// The lease epoch this agent writes under; 0 for none (a writer
     /// outside the election).
     epoch: AtomicI64,
@@ -148,10 +150,12 @@ struct Session {
 }
 
 impl PgDb {
-    /// Connects (failing early when the database cannot be reached).
-    pub fn connect(pg: &PgConfig) -> Result<Self, StoreError> {
+    /// Connects (failing early when the database cannot be reached); each
+    /// statement may take `deadline`.
+    pub fn connect(pg: &PgConfig, deadline: Duration) -> Result<Self, StoreError> {
         let db = Self {
             rt: Runtime::start()?,
+            deadline,
             config: pg.parse()?,
             tls: pg.tls()?,
             described: pg.describe(),
@@ -192,18 +196,18 @@ impl PgDb {
     ) -> Result<T, StoreError> {
         let mut session = self.session();
         let mut on = self.ready(&mut session)?;
-        let began = on.simple("BEGIN");
+        let began = on.batch("BEGIN");
         on.fail_closed(began)?;
         match f(&mut on) {
             Ok(out) => {
-                let committed = on.simple("COMMIT");
+                let committed = on.batch("COMMIT");
                 on.fail_closed(committed)?;
                 Ok(out)
             }
             Err(e) => {
                 // A rollback that fails leaves nothing: the server drops an
                 // unfinished transaction with its connection.
-                if on.simple("ROLLBACK").is_err() {
+                if on.batch("ROLLBACK").is_err() {
                     on.session.client = None;
                 }
                 on.fail_closed(Err(e))
@@ -218,9 +222,15 @@ impl PgDb {
         }
         if session.client.is_none() {
             let (config, tls) = (self.config.clone(), self.tls.clone());
-            let client = block(&self.rt, async move {
+            let client = block(&self.rt, self.deadline, async move {
                 let (client, connection) = config.connect(tls).await?;
                 tokio::spawn(connection);
+                // A partitioned agent's open transaction would hold its
+                // locks (the lease row's among them) until the server
+                // notices the dead connection: end it soon instead.
+                client
+                    .batch_execute("SET idle_in_transaction_session_timeout = 5000")
+                    .await?;
                 Ok(client)
             })?;
             *session = Session {
@@ -230,6 +240,7 @@ impl PgDb {
         }
         let mut on = On {
             rt: &self.rt,
+            deadline: self.deadline,
             session,
         };
         let epoch = self.epoch.load(Ordering::SeqCst);
@@ -282,16 +293,17 @@ impl Runtime {
 /// Runs `fut` on the backend's runtime and waits for it on this thread.
 fn block<T: Send + 'static>(
     rt: &Runtime,
+    deadline: Duration,
     fut: impl Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
 ) -> Result<T, StoreError> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     rt.handle.spawn(async move {
-        let out = tokio::time::timeout(STATEMENT_DEADLINE, fut).await;
+        let out = tokio::time::timeout(deadline, fut).await;
         let _ = tx.send(out);
     });
     match rx.recv() {
         Ok(Ok(out)) => out.map_err(StoreError::from),
-        Ok(Err(_)) => Err(StoreError::PgTimeout(STATEMENT_DEADLINE)),
+        Ok(Err(_)) => Err(StoreError::PgTimeout(deadline)),
         Err(_) => Err(StoreError::PgConfig("its runtime stopped".into())),
     }
 }
@@ -299,6 +311,7 @@ fn block<T: Send + 'static>(
 /// Statements on the session's connection.
 struct On<'s> {
     rt: &'s Runtime,
+    deadline: Duration,
     session: &'s mut Session,
 }
 
@@ -322,18 +335,15 @@ impl On<'_> {
         out
     }
 
-    fn simple(&mut self, sql: &'static str) -> Result<(), StoreError> {
-        let client = self.client()?;
-        block(self.rt, async move { client.batch_execute(sql).await })
-    }
-
     fn prepared(&mut self, sql: &str) -> Result<Statement, StoreError> {
         if let Some(stmt) = self.session.statements.get(sql) {
             return Ok(stmt.clone());
         }
         let client = self.client()?;
         let text = to_dollars(sql);
-        let stmt = block(self.rt, async move { client.prepare(&text).await })?;
+        let stmt = block(self.rt, self.deadline, async move {
+            client.prepare(&text).await
+        })?;
         self.session
             .statements
             .insert(sql.to_string(), stmt.clone());
@@ -357,7 +367,7 @@ impl On<'_> {
         let stmt = self.prepared(sql);
         let stmt = self.fail_closed(stmt)?;
         let client = self.client()?;
-        let out = block(self.rt, op(client, stmt, args.to_vec()));
+        let out = block(self.rt, self.deadline, op(client, stmt, args.to_vec()));
         self.fail_closed(out)
     }
 }
@@ -386,6 +396,15 @@ impl Sql for On<'_> {
                 })
                 .collect::<Result<Vec<_>, _>>()
         })
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        let client = self.client()?;
+        let sql = sql.to_string();
+        let out = block(self.rt, self.deadline, async move {
+            client.batch_execute(&sql).await
+        });
+        self.fail_closed(out)
     }
 
     fn columns(&mut self, sql: &str) -> Result<Vec<String>, StoreError> {

@@ -76,6 +76,10 @@ impl Sql for On<'_> {
         Ok(out)
     }
 
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.0.execute_batch(sql)?)
+    }
+
     fn columns(&mut self, sql: &str) -> Result<Vec<String>, StoreError> {
         let stmt = self.0.prepare_cached(sql)?;
         Ok(stmt.column_names().into_iter().map(String::from).collect())
