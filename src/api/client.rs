@@ -50,6 +50,11 @@ pub struct ClientSettings {
     pub retry_max_delay: Duration,
     /// Retries after the first attempt.
     pub max_retries: usize,
+    /// Asked right before every call that may change something (any
+    /// method but GET): an HA agent's leader lease. A call it refuses is
+    /// never sent and never returns; the daemon stops the job's task as
+    /// it steps down, and the next leader continues the job.
+    pub gate: Option<Arc<dyn crate::lease::Gate>>,
 }
 
 impl Default for ClientSettings {
@@ -60,6 +65,7 @@ impl Default for ClientSettings {
             retry_min_delay: Duration::from_secs(1),
             retry_max_delay: Duration::from_secs(30),
             max_retries: 4,
+            gate: None,
         }
     }
 }

@@ -13,7 +13,6 @@ use super::report::EXIT_RPO_BREACH;
 use super::{load_config, table, EXIT_INVALID};
 use crate::api::{ClientSettings, CloudClient};
 use crate::coverage::{audit, CloudCoverage, Standing};
-use crate::store::Store;
 
 /// How `coverage` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -67,11 +66,7 @@ pub async fn run(
         return Ok(ExitCode::from(EXIT_INVALID));
     }
     // The last good backups come from the history when there is one.
-    let history = config.history_path();
-    let store = history
-        .exists()
-        .then(|| Store::open_read_only(&history))
-        .transpose()?;
+    let store = crate::history_store::open_existing_reader(&config)?;
     let mut clouds = Vec::new();
     for (name, cloud) in &config.clouds {
         if only.is_some_and(|o| o != name) {

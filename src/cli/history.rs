@@ -2,7 +2,7 @@
 //! complete, machine-stable JSON or CSV: the rows of the `v_jobs` view
 //! ([`crate::store::JobRow`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -77,24 +77,29 @@ fn parse_status(text: &str) -> Result<JobStatus, String> {
         })
 }
 
-/// The history database named by `--db` or by the policy file's `state_dir`;
+/// The history named by `--db` (an SQLite file) or by the policy file;
 /// `Err(code)` when the policy file is invalid.
 fn history_db(
     config: Option<&Path>,
     db: Option<&Path>,
-) -> anyhow::Result<Result<PathBuf, ExitCode>> {
-    let path = match (db, config) {
-        (Some(db), _) => db.to_path_buf(),
-        (None, Some(config)) => match load_config(config) {
-            Ok(c) => c.history_path(),
-            Err(code) => return Ok(Err(code)),
-        },
+) -> anyhow::Result<Result<(Store, String), ExitCode>> {
+    let missing =
+        |path: &Path| anyhow::anyhow!("no history at {} (has the agent run yet?)", path.display());
+    match (db, config) {
+        (Some(db), _) if !db.exists() => Err(missing(db)),
+        (Some(db), _) => Ok(Ok((Store::open_read_only(db)?, db.display().to_string()))),
+        (None, Some(config)) => {
+            let config = match load_config(config) {
+                Ok(c) => c,
+                Err(code) => return Ok(Err(code)),
+            };
+            match crate::history_store::open_existing_reader(&config)? {
+                Some(store) => Ok(Ok((store, crate::history_store::describe(&config)))),
+                None => Err(missing(&config.history_path())),
+            }
+        }
         (None, None) => anyhow::bail!("give --config FILE or --db FILE"),
-    };
-    if !path.exists() {
-        anyhow::bail!("no history at {} (has the agent run yet?)", path.display());
     }
-    Ok(Ok(path))
 }
 
 pub fn run(
@@ -115,11 +120,10 @@ pub fn run(
             return Ok(ExitCode::from(EXIT_INVALID));
         }
     };
-    let path = match history_db(config, db)? {
-        Ok(path) => path,
+    let (store, path) = match history_db(config, db)? {
+        Ok(found) => found,
         Err(code) => return Ok(code),
     };
-    let store = Store::open_read_only(&path)?;
     let limit = query.limit.or(match query.format {
         HistoryFormat::Table => Some(DEFAULT_TABLE_LIMIT),
         HistoryFormat::Json | HistoryFormat::Csv => None,
@@ -135,7 +139,7 @@ pub fn run(
     if query.format == HistoryFormat::Table {
         let jobs = store.jobs_matching(&filter)?;
         if jobs.is_empty() {
-            outln!("no matching jobs in {}", path.display());
+            outln!("no matching jobs in {path}");
         } else {
             out!("{}", table::render(HEADER, &job_rows(&jobs)));
         }

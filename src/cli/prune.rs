@@ -7,9 +7,8 @@ use std::sync::Arc;
 use chrono::SecondsFormat;
 
 use super::{load_config, table, EXIT_INVALID};
-use crate::api::ClientSettings;
 use crate::engine::{Engine, PruneReport};
-use crate::store::Store;
+use crate::history_store;
 
 /// A policy's targets are volumes or servers, and what it made backups or
 /// snapshots: the table names them as `history` does.
@@ -37,8 +36,12 @@ pub async fn run(path: &Path, policy: Option<&str>, dry_run: bool) -> anyhow::Re
         },
         None => config.policies.clone(),
     };
-    let store = Arc::new(Store::open_writer(&config.history_path(), "prune")?);
-    let engine = Engine::new(&config, store, ClientSettings::default())?;
+    let history = history_store::open_for_command(&config, "prune").await?;
+    let engine = Engine::new(
+        &config,
+        Arc::clone(&history.store),
+        history.settings.clone(),
+    )?;
     let mut rows = Vec::new();
     let mut failed = false;
     for policy in &policies {

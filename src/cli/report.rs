@@ -10,7 +10,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::{escape, load_config, table, EXIT_INVALID};
 use crate::audit::{compliance_report, parse_time_bound, ComplianceReport, TargetCompliance};
-use crate::store::Store;
 
 /// Exit code when at least one target is out of its RPO.
 pub const EXIT_RPO_BREACH: u8 = 3;
@@ -45,11 +44,12 @@ pub fn run(config: &Path, since: &str, at: Option<&str>, json: bool) -> anyhow::
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
-    let path = config.history_path();
-    if !path.exists() {
-        anyhow::bail!("no history at {} (has the agent run yet?)", path.display());
-    }
-    let store = Store::open_read_only(&path)?;
+    let Some(store) = crate::history_store::open_existing_reader(&config)? else {
+        anyhow::bail!(
+            "no history at {} (has the agent run yet?)",
+            config.history_path().display()
+        );
+    };
     let report = compliance_report(&config, &store, since, at)?;
     if json {
         outln!("{}", super::escape::json(&report)?);

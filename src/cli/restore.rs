@@ -11,10 +11,10 @@ use anyhow::Context;
 
 use super::progress::LiveView;
 use super::{load_config, EXIT_INVALID};
-use crate::api::ClientSettings;
 use crate::config::RestoreInto;
 use crate::engine::{Engine, RestoreRequest};
-use crate::store::{JobStatus, Store};
+use crate::history_store;
+use crate::store::JobStatus;
 
 /// What to restore, and into what.
 #[derive(Debug, clap::Args)]
@@ -88,14 +88,17 @@ pub async fn run(args: &RestoreArgs) -> anyhow::Result<ExitCode> {
         requested_by: requested_by(),
         timeout: args.timeout,
     };
-    let store = Arc::new(Store::open_writer(&config.history_path(), "restore")?);
+    let history = history_store::open_for_command(&config, "restore").await?;
+    let store = Arc::clone(&history.store);
     let view = Arc::new(LiveView::new(super::trigger::live()));
     let engine =
-        Engine::new(&config, Arc::clone(&store), ClientSettings::default())?.with_listener(view);
+        Engine::new(&config, Arc::clone(&store), history.settings.clone())?.with_listener(view);
     let report = engine
         .restore(&request)
         .await
-        .with_context(|| format!("restoring backup {}", args.backup_id))?;
+        .with_context(|| format!("restoring backup {}", args.backup_id));
+    history.finish().await;
+    let report = report?;
     let Some(job) = report.jobs.first() else {
         anyhow::bail!("the restore recorded no job");
     };

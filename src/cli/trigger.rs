@@ -10,10 +10,10 @@ use chrono::{SubsecRound, Utc};
 use super::history::job_rows;
 use super::progress::LiveView;
 use super::{load_config, table, EXIT_INVALID};
-use crate::api::ClientSettings;
 use crate::engine::Engine;
+use crate::history_store;
 use crate::notifier::Notifier;
-use crate::store::{Store, Trigger};
+use crate::store::Trigger;
 
 /// Whether progress is shown as live status lines (stdout is a terminal);
 /// log lines would break them, so `trigger` then logs errors only.
@@ -35,10 +35,11 @@ pub async fn run(path: &Path, policy_name: &str) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_INVALID));
     };
-    let store = Arc::new(Store::open_writer(&config.history_path(), "trigger")?);
+    let history = history_store::open_for_command(&config, "trigger").await?;
+    let store = Arc::clone(&history.store);
     let notifier = Arc::new(Notifier::new(&config, Some(Arc::clone(&store))));
     let view = Arc::new(LiveView::new(live()));
-    let engine = Engine::new(&config, store, ClientSettings::default())?
+    let engine = Engine::new(&config, store, history.settings.clone())?
         .with_listener(view)
         .with_listener(notifier.clone());
     let slot = Utc::now().trunc_subsecs(0);
@@ -48,6 +49,7 @@ pub async fn run(path: &Path, policy_name: &str) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("running policy {policy_name}"));
     // Sent whatever happened; each delivery ends within its timeout.
     notifier.flush().await;
+    history.finish().await;
     let report = report?;
     out!(
         "{}",

@@ -4,6 +4,7 @@
 //! future resolves. A library function so that tests run it in-process.
 
 mod coverage_watch;
+pub(crate) mod lease;
 mod rpo_watch;
 pub mod scheduler;
 mod systemd;
@@ -21,6 +22,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::api::ClientSettings;
 use crate::config::{self, Config, Misfire, Policy};
 use crate::engine::{Engine, EngineError, RunReport};
+use crate::history_store;
+use crate::lease::Lease;
 use crate::metrics::{health, server, Heartbeat, Metrics};
 use crate::notifier::Notifier;
 use crate::store::{Store, StoreError, Trigger};
@@ -98,154 +101,289 @@ pub async fn run_with_reload(
 
 /// The daemon with explicit API client settings (tests use short retries).
 pub async fn serve(
-    mut config: Config,
+    config: Config,
     shutdown: impl Future<Output = ()>,
-    mut reload: Option<Reload>,
-    settings: ClientSettings,
+    reload: Option<Reload>,
+    mut settings: ClientSettings,
 ) -> Result<(), DaemonError> {
-    let store = std::sync::Arc::new(Store::open_writer(&config.history_path(), "run")?);
-    let notifier = std::sync::Arc::new(Notifier::new(&config, Some(store.clone())));
+    let history = history_store::open_writer(&config, "run")?;
+    if let Some(lease) = &history.lease {
+        settings.gate = Some(lease.held());
+    }
+    let store = history.store;
+    let notifier = Arc::new(Notifier::new(&config, Some(store.clone())));
     let (metrics, heartbeat, listener) = observe(&config, &store).await?;
-    let mut engine = Engine::new(&config, store, settings.clone())?
+    let engine = Engine::new(&config, store, settings.clone())?
         .with_listener(notifier.clone())
         .with_metrics(metrics.clone());
-    let mut rpo = RpoWatch::default();
-    let mut runs: Runs = JoinSet::new();
-    let recovery = SharedRecovery::default();
-
-    let resumer = engine.clone();
-    let resumed_config = config.clone();
-    runs.spawn(async move {
-        let n = resumer.resume(&resumed_config).await?;
-        if n > 0 {
-            tracing::info!(jobs = n, "unfinished jobs continued");
-        }
-        // Scratch volumes earlier drills could not delete, now that their
-        // jobs have ended.
-        let gone = resumer.sweep_scratch().await?;
-        if gone > 0 {
-            tracing::info!(volumes = gone, "scratch volumes of earlier drills deleted");
-        }
-        Ok(None)
-    });
-    let now = Utc::now();
-    catch_up(&engine, &config, now, &mut runs, &recovery)?;
-    let (tx, mut rx) = mpsc::channel::<Firing>(256);
-    let mut timers = scheduler::start(&config.policies, now, tx.clone());
-
-    let watchdog = systemd::watchdog_interval();
-    let mut ping = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
-    systemd::ready(&format!("{} policies scheduled", config.policies.len()));
-    tracing::info!(policies = config.policies.len(), history = %config.history_path().display(), "agent started");
-
-    let mut beat = tokio::time::interval(health::BEAT_EVERY);
-    let mut rpo_tick = tokio::time::interval(rpo_watch::CHECK_EVERY);
-    let mut recover_tick = tokio::time::interval(RECOVER_EVERY);
-    let coverage = CoverageWatch::resumed(engine.store());
-    let mut coverage_tick = coverage_interval(&config, engine.store())?;
-    let mut coverage_task: Option<JoinHandle<()>> = None;
+    let mut agent = Agent {
+        config,
+        engine,
+        notifier,
+        metrics,
+        heartbeat,
+        settings,
+        reload,
+    };
     tokio::pin!(shutdown);
-    loop {
-        heartbeat.beat();
-        tokio::select! {
-            () = &mut shutdown => break,
-            Some(firing) = rx.recv() => {
-                let Some(policy) = config.policy(&firing.policy).cloned() else { continue };
-                if let Err(e) = engine.store().mark_slot(&policy.name, &schedule_key(&policy), firing.slot, Utc::now()) {
-                    tracing::error!(policy = %policy.name, error = %e, "cannot record the slot");
-                }
-                spawn_run(&mut runs, &engine, policy, firing.slot, Trigger::Schedule, &recovery);
-            }
-            Some(done) = runs.join_next() => {
-                let ran = match &done {
-                    Ok(Ok(Some(report))) => Some(report.policy.clone()),
-                    _ => None,
-                };
-                log_run(done);
-                if let Some(policy) = ran {
-                    rpo.check(&config, Some(&policy), &metrics, &notifier).await;
-                }
-            }
-            _ = rpo_tick.tick() => rpo.check(&config, None, &metrics, &notifier).await,
-            _ = recover_tick.tick() => recover(&engine, &config, &recovery, &mut runs),
-            _ = tick(&mut coverage_tick) => {
-                // One snapshot at a time: a slow cloud delays the next.
-                if coverage_task.as_ref().is_none_or(JoinHandle::is_finished) {
-                    let (watch, config, engine) = (coverage.clone(), config.clone(), engine.clone());
-                    let (metrics, notifier) = (metrics.clone(), Arc::clone(&notifier));
-                    coverage_task = Some(tokio::spawn(async move {
-                        watch.take(&config, &engine, &metrics, &notifier).await;
-                    }));
-                }
-            }
-            Some(()) = next_reload(&mut reload) => {
-                let Some(path) = reload.as_ref().map(|r| r.path.clone()) else { continue };
-                systemd::reloading();
-                match config::load(&path) {
-                    Ok(new) => {
-                        if new.metrics_listen != config.metrics_listen {
-                            tracing::warn!("a changed metrics_listen takes effect at the next start");
-                        }
-                        let now = Utc::now();
-                        engine = engine.reconfigured(&new, settings.clone())?;
-                        notifier.reconfigure(&new);
-                        timers.abort_all();
-                        if new.coverage_every != config.coverage_every {
-                            coverage_tick = coverage_interval(&new, engine.store())?;
-                        }
-                        config = new;
-                        catch_up(&engine, &config, now, &mut runs, &recovery)?;
-                        timers = scheduler::start(&config.policies, now, tx.clone());
-                        tracing::info!(policies = config.policies.len(), "policy file reloaded");
-                    }
-                    Err(errors) => {
-                        let (shown, more) = errors.shown();
-                        for e in shown {
-                            tracing::error!("{e}");
-                        }
-                        if more > 0 {
-                            tracing::error!("and {more} more errors");
-                        }
-                        tracing::error!(file = %path.display(), "policy file rejected; the running policies stay");
-                    }
-                }
-                systemd::ready(&format!("{} policies scheduled", config.policies.len()));
-            }
-            _ = ping.tick(), if watchdog.is_some() => systemd::watchdog(),
-            _ = beat.tick() => {}
+    match history.lease {
+        None => {
+            agent.lead(&mut shutdown, None).await?;
         }
+        Some(lease) => loop {
+            let Some(epoch) = agent.follow(&lease, &mut shutdown).await? else {
+                break;
+            };
+            agent.engine.store().set_epoch(epoch);
+            match agent.lead(&mut shutdown, Some(&lease)).await? {
+                Led::Stopped => {
+                    lease::step_down(&lease).await;
+                    break;
+                }
+                Led::Deposed => agent.engine.store().set_epoch(0),
+            }
+        },
     }
-
-    systemd::stopping();
-    tracing::info!(in_flight = runs.len(), "shutting down");
-    timers.abort_all();
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while let Some(done) = runs.join_next().await {
-            log_run(done);
-        }
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            stopped = runs.len(),
-            "runs still in flight after the grace period; they continue on the next start"
-        );
-        runs.abort_all();
-    }
-    if tokio::time::timeout(SHUTDOWN_GRACE, notifier.flush())
+    if tokio::time::timeout(SHUTDOWN_GRACE, agent.notifier.flush())
         .await
         .is_err()
     {
         tracing::warn!("notifications still in flight at shutdown were given up");
-    }
-    if let Some(task) = coverage_task {
-        task.abort();
     }
     if let Some(listener) = listener {
         listener.abort();
     }
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// How a spell of leading ended.
+enum Led {
+    /// Shutdown was asked for.
+    Stopped,
+    /// The lease ran out or was taken: the agent follows again.
+    Deposed,
+}
+
+/// What the daemon keeps across its spells as leader and follower.
+struct Agent {
+    config: Config,
+    engine: Engine,
+    notifier: Arc<Notifier>,
+    metrics: Metrics,
+    heartbeat: Arc<Heartbeat>,
+    settings: ClientSettings,
+    reload: Option<Reload>,
+}
+
+impl Agent {
+    /// Follows until this agent takes the lease (its epoch) or shutdown is
+    /// asked for (`None`); reloads the policy file meanwhile.
+    async fn follow(
+        &mut self,
+        lease: &Arc<Lease>,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<Option<i64>, DaemonError> {
+        let mut follower = lease::Follower::new(lease, &self.metrics, &self.heartbeat);
+        systemd::ready("following: another agent leads");
+        let mut campaign = tokio::time::interval(lease.settings().campaign_every());
+        let mut beat = tokio::time::interval(health::BEAT_EVERY);
+        loop {
+            self.heartbeat.beat();
+            tokio::select! {
+                () = shutdown.as_mut() => return Ok(None),
+                _ = campaign.tick() => {
+                    if let Some(epoch) = follower.campaign().await {
+                        return Ok(Some(epoch));
+                    }
+                }
+                Some(()) = next_reload(&mut self.reload) => {
+                    self.reloaded()?;
+                }
+                _ = beat.tick() => {}
+            }
+        }
+    }
+
+    /// Loads the policy file again when asked; `true` when the new one
+    /// took effect (an invalid one is logged and the running one stays).
+    fn reloaded(&mut self) -> Result<bool, DaemonError> {
+        let Some(path) = self.reload.as_ref().map(|r| r.path.clone()) else {
+            return Ok(false);
+        };
+        systemd::reloading();
+        let taken = match config::load(&path) {
+            Ok(new) => {
+                if new.metrics_listen != self.config.metrics_listen {
+                    tracing::warn!("a changed metrics_listen takes effect at the next start");
+                }
+                if new.history != self.config.history {
+                    tracing::warn!("a changed history takes effect at the next start");
+                }
+                self.engine = self.engine.reconfigured(&new, self.settings.clone())?;
+                self.notifier.reconfigure(&new);
+                self.config = new;
+                tracing::info!(
+                    policies = self.config.policies.len(),
+                    "policy file reloaded"
+                );
+                true
+            }
+            Err(errors) => {
+                let (shown, more) = errors.shown();
+                for e in shown {
+                    tracing::error!("{e}");
+                }
+                if more > 0 {
+                    tracing::error!("and {more} more errors");
+                }
+                tracing::error!(file = %path.display(), "policy file rejected; the running policies stay");
+                false
+            }
+        };
+        systemd::ready(&format!(
+            "{} policies scheduled",
+            self.config.policies.len()
+        ));
+        Ok(taken)
+    }
+
+    /// Acts as the only agent: continues unfinished jobs, catches up, and
+    /// runs every firing until shutdown, or until `lease` (when shared) is
+    /// lost, when every run in flight is stopped where it stands.
+    async fn lead(
+        &mut self,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+        lease: Option<&Arc<Lease>>,
+    ) -> Result<Led, DaemonError> {
+        let mut holding = lease.map(|l| lease::Holding::start(l, &self.metrics, &self.heartbeat));
+        let mut rpo = RpoWatch::default();
+        let mut runs: Runs = JoinSet::new();
+        let recovery = SharedRecovery::default();
+
+        let resumer = self.engine.clone();
+        let resumed_config = self.config.clone();
+        runs.spawn(async move {
+            let n = resumer.resume(&resumed_config).await?;
+            if n > 0 {
+                tracing::info!(jobs = n, "unfinished jobs continued");
+            }
+            // Scratch volumes earlier drills could not delete, now that their
+            // jobs have ended.
+            let gone = resumer.sweep_scratch().await?;
+            if gone > 0 {
+                tracing::info!(volumes = gone, "scratch volumes of earlier drills deleted");
+            }
+            Ok(None)
+        });
+        let now = Utc::now();
+        catch_up(&self.engine, &self.config, now, &mut runs, &recovery)?;
+        let (tx, mut rx) = mpsc::channel::<Firing>(256);
+        let mut timers = scheduler::start(&self.config.policies, now, tx.clone());
+
+        let watchdog = systemd::watchdog_interval();
+        let mut ping = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+        systemd::ready(&format!(
+            "{} policies scheduled",
+            self.config.policies.len()
+        ));
+        tracing::info!(policies = self.config.policies.len(), history = %history_store::describe(&self.config), "agent started");
+
+        let mut beat = tokio::time::interval(health::BEAT_EVERY);
+        let mut rpo_tick = tokio::time::interval(rpo_watch::CHECK_EVERY);
+        let mut recover_tick = tokio::time::interval(RECOVER_EVERY);
+        let coverage = CoverageWatch::resumed(self.engine.store());
+        let mut coverage_tick = coverage_interval(&self.config, self.engine.store())?;
+        let mut coverage_task: Option<JoinHandle<()>> = None;
+        let led = loop {
+            self.heartbeat.beat();
+            tokio::select! {
+                () = shutdown.as_mut() => break Led::Stopped,
+                () = lease::lost(&mut holding) => break Led::Deposed,
+                Some(firing) = rx.recv() => {
+                    let Some(policy) = self.config.policy(&firing.policy).cloned() else { continue };
+                    if let Err(e) = self.engine.store().mark_slot(&policy.name, &schedule_key(&policy), firing.slot, Utc::now()) {
+                        tracing::error!(policy = %policy.name, error = %e, "cannot record the slot");
+                    }
+                    spawn_run(&mut runs, &self.engine, policy, firing.slot, Trigger::Schedule, &recovery);
+                }
+                Some(done) = runs.join_next() => {
+                    let ran = match &done {
+                        Ok(Ok(Some(report))) => Some(report.policy.clone()),
+                        _ => None,
+                    };
+                    log_run(done);
+                    if let Some(policy) = ran {
+                        rpo.check(&self.config, Some(&policy), &self.metrics, &self.notifier).await;
+                    }
+                }
+                _ = rpo_tick.tick() => rpo.check(&self.config, None, &self.metrics, &self.notifier).await,
+                _ = recover_tick.tick() => recover(&self.engine, &self.config, &recovery, &mut runs),
+                _ = tick(&mut coverage_tick) => {
+                    // One snapshot at a time: a slow cloud delays the next.
+                    if coverage_task.as_ref().is_none_or(JoinHandle::is_finished) {
+                        let (watch, config, engine) = (coverage.clone(), self.config.clone(), self.engine.clone());
+                        let (metrics, notifier) = (self.metrics.clone(), Arc::clone(&self.notifier));
+                        coverage_task = Some(tokio::spawn(async move {
+                            watch.take(&config, &engine, &metrics, &notifier).await;
+                        }));
+                    }
+                }
+                Some(()) = next_reload(&mut self.reload) => {
+                    let before = self.config.coverage_every;
+                    if self.reloaded()? {
+                        let now = Utc::now();
+                        timers.abort_all();
+                        if self.config.coverage_every != before {
+                            coverage_tick = coverage_interval(&self.config, self.engine.store())?;
+                        }
+                        catch_up(&self.engine, &self.config, now, &mut runs, &recovery)?;
+                        timers = scheduler::start(&self.config.policies, now, tx.clone());
+                    }
+                }
+                _ = ping.tick(), if watchdog.is_some() => systemd::watchdog(),
+                _ = beat.tick() => {}
+            }
+        };
+        timers.abort_all();
+        if let Some(task) = coverage_task {
+            task.abort();
+        }
+        match led {
+            Led::Stopped => {
+                systemd::stopping();
+                tracing::info!(in_flight = runs.len(), "shutting down");
+                let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+                    while let Some(done) = runs.join_next().await {
+                        log_run(done);
+                    }
+                })
+                .await;
+                if drained.is_err() {
+                    tracing::warn!(
+                        stopped = runs.len(),
+                        "runs still in flight after the grace period; they continue on the next start"
+                    );
+                    runs.abort_all();
+                }
+            }
+            Led::Deposed => {
+                // Past the lease's deadline nothing may change the cloud:
+                // the runs stop where they stand, as in a crash, and the
+                // next leader continues their jobs from the history.
+                tracing::error!(
+                    stopped = runs.len(),
+                    "lost the leader lease: runs in flight stopped; the next leader continues their jobs"
+                );
+                runs.abort_all();
+                while runs.join_next().await.is_some() {}
+            }
+        }
+        if let Some(holding) = holding.take() {
+            holding.stop();
+        }
+        Ok(led)
+    }
 }
 
 /// The metrics (last successes and verified restores filled in from the

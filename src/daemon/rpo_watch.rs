@@ -13,7 +13,6 @@ use crate::audit::{compliance_report, AuditError};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::notifier::Notifier;
-use crate::store::Store;
 
 /// How often the daemon looks even when nothing ran: a target also falls
 /// out of its RPO when its policy does not fire at all.
@@ -41,7 +40,7 @@ impl RpoWatch {
             cfg.policies.retain(|p| p.name == name);
         }
         let judged = tokio::task::spawn_blocking(move || {
-            let store = Store::open_read_only(&cfg.history_path())?;
+            let store = crate::history_store::open_reader(&cfg)?;
             let now = Utc::now();
             compliance_report(&cfg, &store, now, now)
         })

@@ -19,6 +19,45 @@ pub const STALE_AFTER: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub struct Heartbeat {
     last: Mutex<Instant>,
+    /// An HA agent's part; `None` for one agent alone.
+    role: Mutex<Option<Role>>,
+}
+
+/// What an agent of an HA pair is doing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Role {
+    Leader {
+        epoch: i64,
+        /// Since the lease was last renewed.
+        lease_age: Duration,
+    },
+    Follower {
+        leader: String,
+        epoch: i64,
+        /// Since the leader last renewed.
+        lease_age: Duration,
+    },
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Role::Leader { epoch, lease_age } => write!(
+                f,
+                "role: leader\nepoch: {epoch}\nlease_age_seconds: {:.1}",
+                lease_age.as_secs_f64()
+            ),
+            Role::Follower {
+                leader,
+                epoch,
+                lease_age,
+            } => write!(
+                f,
+                "role: follower\nleader: {leader}\nepoch: {epoch}\nlease_age_seconds: {:.1}",
+                lease_age.as_secs_f64()
+            ),
+        }
+    }
 }
 
 impl Default for Heartbeat {
@@ -32,12 +71,23 @@ impl Heartbeat {
     pub fn new() -> Self {
         Self {
             last: Mutex::new(Instant::now()),
+            role: Mutex::new(None),
         }
     }
 
     /// The loop is alive now.
     pub fn beat(&self) {
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// Records the agent's part in an HA pair.
+    pub fn set_role(&self, role: Role) {
+        *self.role.lock().unwrap_or_else(|p| p.into_inner()) = Some(role);
+    }
+
+    /// The agent's part in an HA pair, if it is in one.
+    pub fn role(&self) -> Option<Role> {
+        self.role.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Time since the last beat.

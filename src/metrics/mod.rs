@@ -85,6 +85,9 @@ pub struct Metrics {
     last_verified: Family<TargetLabels, Gauge>,
     restore_duration: Family<PolicyLabels, Histogram, fn() -> Histogram>,
     unprotected: Family<CloudLabels, Gauge>,
+    leader: Gauge,
+    lease_epoch: Gauge,
+    lease_age: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -157,8 +160,30 @@ impl Metrics {
             "Volumes and servers of the cloud that no policy covers and none opted out, at the last coverage snapshot",
             unprotected.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this agent holds the leader lease of its HA pair, else 0",
+            leader.clone(),
+        );
+        let lease_epoch = Gauge::default();
+        registry.register(
+            "lease_epoch",
+            "The leader lease's epoch: one more at every takeover",
+            lease_epoch.clone(),
+        );
+        let lease_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "lease_age",
+            "Time since this leader last renewed its lease",
+            Unit::Seconds,
+            lease_age.clone(),
+        );
         Self {
             registry: Arc::new(registry),
+            leader,
+            lease_epoch,
+            lease_age,
             jobs,
             job_duration,
             last_success,
@@ -169,6 +194,14 @@ impl Metrics {
             restore_duration,
             unprotected,
         }
+    }
+
+    /// Records this agent's part in an HA pair: whether it leads, the
+    /// lease's epoch, and (leading) the time since its last renewal.
+    pub fn set_lease(&self, leader: bool, epoch: i64, age: Option<std::time::Duration>) {
+        self.leader.set(i64::from(leader));
+        self.lease_epoch.set(epoch);
+        self.lease_age.set(age.map_or(0.0, |a| a.as_secs_f64()));
     }
 
     /// Records a job that reached its end (including `skipped_overlap` and

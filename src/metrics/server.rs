@@ -61,7 +61,10 @@ async fn metrics_page(State(shared): State<Shared>) -> Response {
 async fn healthz(State(shared): State<Shared>) -> Response {
     let age = shared.heartbeat.age();
     if shared.heartbeat.is_alive() {
-        (StatusCode::OK, "ok\n").into_response()
+        match shared.heartbeat.role() {
+            Some(role) => (StatusCode::OK, format!("ok\n{role}\n")).into_response(),
+            None => (StatusCode::OK, "ok\n").into_response(),
+        }
     } else {
         let message = format!(
             "scheduler loop stuck: last heartbeat {} ago\n",

@@ -172,6 +172,12 @@ pub enum StoreError {
         path.display()
     )]
     Damaged { path: PathBuf, detail: String },
+    #[error(
+        "{holder} leads this PostgreSQL history (lease epoch {epoch}), and only the leader \
+         drives jobs; stop the agents first (systemctl stop vbs-agent on every host), or \
+         let the leader's schedule run"
+    )]
+    Led { holder: String, epoch: i64 },
     #[error("{0} is not a vbs-agent history")]
     NotHistory(PathBuf),
 }

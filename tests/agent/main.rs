@@ -8,6 +8,7 @@ mod closed_output;
 mod crash_loop;
 mod deadlines;
 mod e2e_sim;
+mod failover;
 mod fault_storm;
 mod history_guard;
 mod metrics_endpoint;

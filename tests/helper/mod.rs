@@ -10,6 +10,7 @@
 
 pub mod crash;
 pub mod engine;
+pub mod ha;
 pub mod nights;
 pub mod proxy;
 pub mod run;

@@ -367,6 +367,16 @@ impl CloudClient {
             .await?;
         let path = path_of(url);
         let call = format!("{method} {path}");
+        if *method != Method::GET {
+            if let Some(gate) = inner.settings.gate.as_ref().filter(|g| !g.permits()) {
+                tracing::warn!(
+                    call = %call,
+                    ?gate,
+                    "not sent: this agent's leader lease ran out; the next leader continues the job"
+                );
+                std::future::pending::<()>().await;
+            }
+        }
         let started = Instant::now();
         let (status, result) = match req.send().await {
             Err(e) => (None, Err(ApiError::transport(&call, &e))),
