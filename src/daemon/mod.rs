@@ -111,6 +111,8 @@ pub async fn serve(
         settings.gate = Some(lease.held());
     }
     let store = history.store;
+    // Group commit: API call events wait for the next transition's commit.
+    store.defer_events(true)?;
     let notifier = Arc::new(Notifier::new(&config, Some(store.clone())));
     let (metrics, heartbeat, listener) = observe(&config, &store).await?;
     let engine = Engine::new(&config, store, settings.clone())?
@@ -143,6 +145,9 @@ pub async fn serve(
                 Led::Deposed => agent.engine.store().set_epoch(0),
             }
         },
+    }
+    if let Err(e) = agent.engine.store().defer_events(false) {
+        tracing::warn!(error = %e, "events held back for the next commit could not be written");
     }
     if tokio::time::timeout(SHUTDOWN_GRACE, agent.notifier.flush())
         .await
@@ -257,6 +262,10 @@ impl Agent {
         lease: Option<&Arc<Lease>>,
     ) -> Result<Led, DaemonError> {
         let mut holding = lease.map(|l| lease::Holding::start(l, &self.metrics, &self.heartbeat));
+        if lease.is_none() {
+            // An agent alone acts: it leads itself.
+            self.metrics.set_lease(true, 0, None);
+        }
         let mut rpo = RpoWatch::default();
         let mut runs: Runs = JoinSet::new();
         let recovery = SharedRecovery::default();
@@ -290,6 +299,7 @@ impl Agent {
         tracing::info!(policies = self.config.policies.len(), history = %history_store::describe(&self.config), "agent started");
 
         let mut beat = tokio::time::interval(health::BEAT_EVERY);
+        let mut flush_tick = tokio::time::interval(crate::store::EVENT_DELAY);
         let mut rpo_tick = tokio::time::interval(rpo_watch::CHECK_EVERY);
         let mut recover_tick = tokio::time::interval(RECOVER_EVERY);
         let coverage = CoverageWatch::resumed(self.engine.store());
@@ -315,6 +325,11 @@ impl Agent {
                     log_run(done);
                     if let Some(policy) = ran {
                         rpo.check(&self.config, Some(&policy), &self.metrics, &self.notifier).await;
+                    }
+                }
+                _ = flush_tick.tick() => {
+                    if let Err(e) = self.engine.store().flush() {
+                        tracing::warn!(error = %e, "cannot write the events held back; trying again with the next write");
                     }
                 }
                 _ = rpo_tick.tick() => rpo.check(&self.config, None, &self.metrics, &self.notifier).await,

@@ -163,7 +163,7 @@ impl Metrics {
         let leader = Gauge::default();
         registry.register(
             "leader",
-            "1 while this agent holds the leader lease of its HA pair, else 0",
+            "1 while this agent acts: it holds the leader lease of its HA pair, or it is alone; 0 while it follows",
             leader.clone(),
         );
         let lease_epoch = Gauge::default();

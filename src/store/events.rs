@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::db::{args, Sql};
+use super::db::{args, Sql, Value};
 use super::{format_ts, Store, StoreError};
 use crate::bounded;
 
@@ -58,14 +58,15 @@ pub struct EventRecord {
 }
 
 impl Store {
-    /// Appends an event.
+    /// Appends an event: at once, or, while [`Store::defer_events`] is on,
+    /// with the next write of any caller (within [`super::EVENT_DELAY`]).
     pub fn record_event(
         &self,
         kind: EventKind,
         event: &Event<'_>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.db.with(|c| write_event(c, kind, event, at))
+        self.db.defer(INSERT_EVENT, event_args(kind, event, at))
     }
 
     /// The events of a job, oldest first.
@@ -97,25 +98,26 @@ pub(super) fn write_event(
     event: &Event<'_>,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let latency = event
-        .latency_ms
-        .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
-    conn.execute(
-        "INSERT INTO events (at, run_id, job_id, kind, method, path, http_status,
-                             latency_ms, class, message)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        args![
-            format_ts(at),
-            event.run_id,
-            event.job_id,
-            kind.as_str(),
-            event.method,
-            event.path,
-            event.http_status,
-            latency,
-            event.class,
-            event.message.map(bounded::message)
-        ],
-    )?;
+    conn.execute(INSERT_EVENT, &event_args(kind, event, at))?;
     Ok(())
+}
+
+const INSERT_EVENT: &str = "INSERT INTO events (at, run_id, job_id, kind, method, path,
+                                               http_status, latency_ms, class, message)
+                            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+fn event_args(kind: EventKind, event: &Event<'_>, at: DateTime<Utc>) -> Vec<Value> {
+    args![
+        format_ts(at),
+        event.run_id,
+        event.job_id,
+        kind.as_str(),
+        event.method,
+        event.path,
+        event.http_status,
+        event.latency_ms,
+        event.class,
+        event.message.map(bounded::message)
+    ]
+    .to_vec()
 }

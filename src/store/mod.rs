@@ -50,6 +50,9 @@ pub use state_dir::{check as check_state_dir, StateDirError, STATE_DIR_MODE};
 pub use successes::LastSuccess;
 pub use time::{format_ts, parse_ts};
 
+/// The longest an event held back waits for its commit in the daemon.
+pub const EVENT_DELAY: Duration = Duration::from_millis(100);
+
 /// WAL pages between automatic checkpoints (about 40 MiB of WAL at most).
 const WAL_CHECKPOINT_PAGES: i64 = 10_000;
 
@@ -258,7 +261,7 @@ impl Store {
                 source,
             })?;
         Ok(Self {
-            db: db::Db::Sqlite(db::SqliteDb::new(conn)),
+            db: db::Db::new(db::Backend::Sqlite(db::SqliteDb::new(conn))),
             _lock: None,
         })
     }
@@ -280,9 +283,24 @@ impl Store {
             return Err(StoreError::NotHistory(path.to_path_buf()));
         }
         Ok(Self {
-            db: db::Db::Sqlite(db::SqliteDb::new(conn)),
+            db: db::Db::new(db::Backend::Sqlite(db::SqliteDb::new(conn))),
             _lock: None,
         })
+    }
+
+    /// Holds events back for the next write's commit (group commit: one
+    /// commit for a job's transition and the API calls before it), or
+    /// stops doing so, writing what is held. The daemon turns it on and
+    /// calls [`Store::flush`] every [`EVENT_DELAY`]; a transition, the
+    /// intent before a mutating call above all, is committed before its
+    /// caller goes on, with every event held back ahead of it.
+    pub fn defer_events(&self, on: bool) -> Result<(), StoreError> {
+        self.db.set_deferring(on)
+    }
+
+    /// Commits the events held back.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()
     }
 
     /// Which SQL the history speaks.
@@ -292,9 +310,9 @@ impl Store {
 
     /// The SQLite connection, for what only SQLite has.
     fn sqlite(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        match &self.db {
-            db::Db::Sqlite(db) => Ok(db.conn()),
-            db::Db::Postgres(_) => Err(StoreError::PgConfig(
+        match self.db.backend() {
+            db::Backend::Sqlite(db) => Ok(db.conn()),
+            db::Backend::Postgres(_) => Err(StoreError::PgConfig(
                 "an SQLite-only operation on a PostgreSQL history".into(),
             )),
         }

@@ -6,7 +6,7 @@
 //! history had by then (`migrations/postgres/0014_baseline.sql`); each later
 //! migration comes as a pair, one file per dialect, with the same number.
 
-use super::db::{args, Db, PgConfig, PgDb};
+use super::db::{args, Backend, Db, PgConfig, PgDb};
 use super::{Store, StoreError, MIGRATIONS};
 
 /// The PostgreSQL migrations by the number of the SQLite one they match.
@@ -31,7 +31,7 @@ impl Store {
         let db = PgDb::connect(pg, super::db::postgres::STATEMENT_DEADLINE)?;
         migrate(&db)?;
         Ok(Self {
-            db: Db::Postgres(Box::new(db)),
+            db: Db::new(Backend::Postgres(Box::new(db))),
             _lock: None,
         })
     }
@@ -39,16 +39,16 @@ impl Store {
     /// The lease epoch this store's writes carry from now on (PostgreSQL;
     /// SQLite's single writer has none).
     pub fn set_epoch(&self, epoch: i64) {
-        if let Db::Postgres(db) = &self.db {
+        if let Backend::Postgres(db) = self.db.backend() {
             db.set_epoch(epoch);
         }
     }
 
     /// `user@host:port/dbname` of a PostgreSQL history, for messages.
     pub fn describe_postgres(&self) -> Option<&str> {
-        match &self.db {
-            Db::Postgres(db) => Some(db.describe()),
-            Db::Sqlite(_) => None,
+        match self.db.backend() {
+            Backend::Postgres(db) => Some(db.describe()),
+            Backend::Sqlite(_) => None,
         }
     }
 }

@@ -465,3 +465,47 @@ fn a_target_that_left_and_came_back_is_no_longer_vanished_and_runs_record_their_
         assert_eq!((at, last.len()), (t0(), 1));
     });
 }
+
+#[test]
+fn events_held_back_are_committed_in_order_with_the_next_write_or_a_flush() {
+    let (dir, store) = temp_store();
+    store.defer_events(true).unwrap();
+    let call = |path: &'static str| Event {
+        method: Some("GET"),
+        path: Some(path),
+        ..Default::default()
+    };
+    let outside = rusqlite::Connection::open(dir.path().join("history.db")).unwrap();
+    let paths = || -> Vec<String> {
+        let mut stmt = outside
+            .prepare("SELECT path FROM events ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    store
+        .record_event(EventKind::ApiCall, &call("/a"), t0())
+        .unwrap();
+    store
+        .record_event(EventKind::ApiCall, &call("/b"), t0())
+        .unwrap();
+    assert!(paths().is_empty(), "held back until the next write");
+    run_with_one_job(&store);
+    assert_eq!(paths(), ["/a", "/b"]);
+    store
+        .record_event(EventKind::ApiCall, &call("/c"), t0())
+        .unwrap();
+    store.flush().unwrap();
+    assert_eq!(paths(), ["/a", "/b", "/c"]);
+    store
+        .record_event(EventKind::ApiCall, &call("/d"), t0())
+        .unwrap();
+    drop(store);
+    assert_eq!(
+        paths(),
+        ["/a", "/b", "/c", "/d"],
+        "written when the store closes"
+    );
+}

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Timelike, Utc};
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
+use vbs_agent::store::db::PgDb;
+use vbs_agent::store::scratch::ScratchDatabase;
 use vbs_sim::{SimConfig, SimHandle, SimProject, SimVolume};
 
 use crate::fleet_file::{policy_file_with, volume_id, Limits, PROJECT, TOKEN_ENV};
@@ -37,11 +39,32 @@ pub struct Args {
     /// Simulated snapshot and backup durations.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     work: Duration,
+    /// Where the agent keeps its history: `postgres` uses a scratch
+    /// database on the server `VBS_PG_URL` names (`tests/postgres/setup.sh`).
+    #[arg(long, value_enum, default_value_t = HistoryKind::Sqlite)]
+    history: HistoryKind,
+}
+
+/// The history backend a fleet run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryKind {
+    Sqlite,
+    Postgres,
+}
+
+/// The environment variable the agent reads a PostgreSQL history's URL from.
+const HISTORY_URL_ENV: &str = "VBS_BENCH_HISTORY_URL";
+
+/// Where a run's history is, for the bench to watch.
+enum Watched {
+    Sqlite(std::path::PathBuf),
+    Postgres(Box<(ScratchDatabase, PgDb)>),
 }
 
 #[derive(Debug, Serialize)]
 struct Outcome {
     bench: &'static str,
+    history: &'static str,
     volumes: usize,
     policies: usize,
     max_concurrent_jobs: usize,
@@ -81,8 +104,8 @@ pub fn run(args: &Args) -> Result<String, String> {
         rows.push(o);
     }
     let mut table = String::from(
-        "| volumes (policies) | limits | succeeded | wall time to all terminal | agent CPU per 1,000 jobs | agent peak RSS | SQLite per job | API requests | max in flight seen | max requests/s seen |\n\
-         | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "| history | volumes (policies) | limits | succeeded | wall time to all terminal | agent CPU per 1,000 jobs | agent peak RSS | history per job | API requests | max in flight seen | max requests/s seen |\n\
+         | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for o in &rows {
         let limits = match o.rate_limit_per_s {
@@ -96,8 +119,8 @@ pub fn run(args: &Args) -> Result<String, String> {
             ),
         };
         table += &format!(
-            "| {} ({}) | {limits} | {} of {} | {:.1} s | {:.2} s | {:.1} MiB | {:.0} bytes | {} | {} | {} |\n",
-            o.volumes, o.policies, o.succeeded, o.volumes, o.wall_seconds_to_all_terminal,
+            "| {} | {} ({}) | {limits} | {} of {} | {:.1} s | {:.2} s | {:.1} MiB | {:.0} bytes | {} | {} | {} |\n",
+            o.history, o.volumes, o.policies, o.succeeded, o.volumes, o.wall_seconds_to_all_terminal,
             o.agent_cpu_seconds_per_1000_jobs, o.agent_peak_rss_mib, o.db_bytes_per_job,
             o.api_requests, o.max_in_flight_observed, o.max_requests_per_second_observed
         );
@@ -126,14 +149,32 @@ async fn one_run(
         args.volumes_each,
         |_| cron.clone(),
     );
+    let (watched, text) = match args.history {
+        HistoryKind::Sqlite => (Watched::Sqlite(dir.path().join("history.db")), text),
+        HistoryKind::Postgres => {
+            let scratch = ScratchDatabase::from_env()
+                .ok_or("--history postgres needs VBS_PG_URL (bash tests/postgres/setup.sh start)")?
+                .map_err(|e| e.to_string())?;
+            let db = PgDb::connect(&scratch.config, Duration::from_secs(30))
+                .map_err(|e| e.to_string())?;
+            let text = format!("history:\n  postgres:\n    url_env: {HISTORY_URL_ENV}\n{text}");
+            (Watched::Postgres(Box::new((scratch, db))), text)
+        }
+    };
+    let url = match &watched {
+        Watched::Postgres(pg) => pg.0.config.url.clone(),
+        Watched::Sqlite(_) => String::new(),
+    };
     let file = dir.path().join("fleet.yaml");
     std::fs::write(&file, text).map_err(|e| e.to_string())?;
-    let daemon = Daemon::start(&file, &[(TOKEN_ENV, "bench-token")])?;
+    let daemon = Daemon::start(
+        &file,
+        &[(TOKEN_ENV, "bench-token"), (HISTORY_URL_ENV, url.as_str())],
+    )?;
     daemon.wait_ready(Duration::from_secs(60))?;
     let cpu_before = cpu_seconds(daemon.pid())?;
     let requests_before = sim.request_count();
 
-    let db = dir.path().join("history.db");
     let mut max_rate = 0;
     let mut window = std::collections::VecDeque::from([(Instant::now(), requests_before)]);
     let deadline = Instant::now() + Duration::from_secs(1800);
@@ -153,7 +194,7 @@ async fn one_run(
                 max_rate = max_rate.max(count - c);
             }
         }
-        if let Some(done) = finished(&db, volumes)? {
+        if let Some(done) = finished(&watched, volumes)? {
             break done;
         }
         if now > deadline {
@@ -164,15 +205,15 @@ async fn one_run(
     let rss = peak_rss_bytes(daemon.pid())?;
     let api_requests = sim.request_count() - requests_before;
     drop(daemon);
-    let db_bytes: u64 = ["history.db", "history.db-wal"]
-        .iter()
-        .filter_map(|f| std::fs::metadata(dir.path().join(f)).ok())
-        .map(|m| m.len())
-        .sum();
+    let db_bytes = history_bytes(&watched, dir.path())?;
     let in_flight = max_live_snapshots(&sim);
     sim.shutdown().await;
     Ok(Outcome {
         bench: "fleet",
+        history: match args.history {
+            HistoryKind::Sqlite => "SQLite",
+            HistoryKind::Postgres => "PostgreSQL",
+        },
         volumes,
         policies,
         max_concurrent_jobs: limits.max_concurrent_jobs,
@@ -212,23 +253,45 @@ fn next_whole_second(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// (succeeded, other terminal, last finish) once all `jobs` are done.
-fn finished(db: &Path, jobs: usize) -> Result<Option<(usize, usize, DateTime<Utc>)>, String> {
-    if !db.exists() {
-        return Ok(None);
-    }
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| e.to_string())?;
+fn finished(
+    watched: &Watched,
+    jobs: usize,
+) -> Result<Option<(usize, usize, DateTime<Utc>)>, String> {
     let q = "SELECT count(*) FILTER (WHERE status = 'succeeded'),
                     count(*) FILTER (WHERE status <> 'succeeded'),
                     count(*) FILTER (WHERE phase = 'done'), max(finished_at) FROM jobs";
-    let row = conn.query_row(q, [], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-            r.get::<_, Option<String>>(3)?,
-        ))
-    });
+    let row = match watched {
+        Watched::Sqlite(db) => {
+            if !db.exists() {
+                return Ok(None);
+            }
+            let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(|e| e.to_string())?;
+            conn.query_row(q, [], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })
+            .map_err(|e| e.to_string())
+        }
+        Watched::Postgres(pg) => {
+            pg.1.with(|c| c.query_opt(q, &[]))
+                .map_err(|e| e.to_string())
+                .and_then(|row| row.ok_or_else(|| "no row".to_string()))
+                .and_then(|r| {
+                    let get = |i| r.get::<i64>(i).map_err(|e| e.to_string());
+                    Ok((
+                        get(0)?,
+                        get(1)?,
+                        get(2)?,
+                        r.get(3).map_err(|e| e.to_string())?,
+                    ))
+                })
+        }
+    };
     let Ok((ok, other, done, last)) = row else {
         return Ok(None); // not migrated yet
     };
@@ -239,6 +302,23 @@ fn finished(db: &Path, jobs: usize) -> Result<Option<(usize, usize, DateTime<Utc
         .and_then(|s| vbs_agent::store::parse_ts(&s).ok())
         .ok_or("a finished job without finished_at")?;
     Ok(Some((ok as usize, other as usize, last)))
+}
+
+/// The history's size on disk: SQLite's file and WAL, or the PostgreSQL
+/// database's.
+fn history_bytes(watched: &Watched, dir: &Path) -> Result<u64, String> {
+    match watched {
+        Watched::Sqlite(_) => Ok(["history.db", "history.db-wal"]
+            .iter()
+            .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+            .map(|m| m.len())
+            .sum()),
+        Watched::Postgres(pg) => {
+            pg.1.with(|c| c.value::<i64>("SELECT pg_database_size(current_database())", &[]))
+                .map_err(|e| e.to_string())
+                .map(|b| b.map_or(0, |b| u64::try_from(b).unwrap_or(0)))
+        }
+    }
 }
 
 /// The most snapshots alive at once: each job holds one from its first

@@ -16,6 +16,9 @@ pub use value::{FromValue, Row, Value};
 pub use postgres::{PgConfig, PgDb};
 pub(crate) use sqlite::SqliteDb;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
 use super::StoreError;
 
 /// Which SQL a backend speaks, for the phrases that differ.
@@ -91,21 +94,125 @@ impl dyn Sql + '_ {
     }
 }
 
-/// A history database on one of the backends.
-pub enum Db {
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            tracing::warn!(error = %e, "events held back for the next commit could not be written");
+        }
+    }
+}
+
+/// The backend a history database is on.
+pub enum Backend {
     Sqlite(SqliteDb),
     Postgres(Box<PgDb>),
 }
 
+/// Writes held back for the next commit, at most this many.
+const MAX_DEFERRED: usize = 256;
+
+/// A history database on one of the backends, with the writes held back
+/// for the next commit (see [`Db::defer`]).
+pub struct Db {
+    backend: Backend,
+    /// Statements and their arguments, in the order they were deferred.
+    deferred: Mutex<Vec<(&'static str, Vec<Value>)>>,
+    /// Whether [`Db::defer`] holds writes back at all.
+    deferring: AtomicBool,
+}
+
 impl Db {
-    /// Runs `f` on the connection, each statement committed on its own.
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            deferred: Mutex::new(Vec::new()),
+            deferring: AtomicBool::new(false),
+        }
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Lets [`Db::defer`] hold writes back until the next commit (or
+    /// [`Db::flush`]): group commit for writes whose caller needs no
+    /// durability before it goes on, such as the event of an API call.
+    pub fn set_deferring(&self, on: bool) -> Result<(), StoreError> {
+        self.deferring.store(on, Ordering::SeqCst);
+        if on {
+            Ok(())
+        } else {
+            self.flush()
+        }
+    }
+
+    /// Writes `sql` with `args` now, or, while deferring, with the next
+    /// statement of any caller, in that caller's transaction and ahead of
+    /// it: a write deferred is never overtaken by a later one.
+    pub fn defer(&self, sql: &'static str, args: Vec<Value>) -> Result<(), StoreError> {
+        if !self.deferring.load(Ordering::SeqCst) {
+            return self.execute(sql, &args).map(drop);
+        }
+        let full = {
+            let mut deferred = self.deferred();
+            deferred.push((sql, args));
+            deferred.len() >= MAX_DEFERRED
+        };
+        if full {
+            self.flush()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Commits the writes held back, if any.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        if self.deferred().is_empty() {
+            return Ok(());
+        }
+        self.tx(|_| Ok(()))
+    }
+
+    fn deferred(&self) -> MutexGuard<'_, Vec<(&'static str, Vec<Value>)>> {
+        self.deferred.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the writes held back (under the connection's lock, so that
+    /// they commit in the order they were deferred) and writes them.
+    fn write_deferred(
+        &self,
+        c: &mut dyn Sql,
+        taken: &mut Vec<(&'static str, Vec<Value>)>,
+    ) -> Result<(), StoreError> {
+        *taken = std::mem::take(&mut *self.deferred());
+        for (sql, args) in taken.iter() {
+            c.execute(sql, args)?;
+        }
+        Ok(())
+    }
+
+    /// Puts writes back after the transaction that held them failed.
+    fn put_back(&self, mut taken: Vec<(&'static str, Vec<Value>)>) {
+        if taken.is_empty() {
+            return;
+        }
+        let mut deferred = self.deferred();
+        taken.append(&mut deferred);
+        *deferred = taken;
+    }
+
+    /// Runs `f` on the connection, each statement committed on its own
+    /// (in one transaction with the writes held back, if there are any).
     pub fn with<T>(
         &self,
         f: impl FnOnce(&mut dyn Sql) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        match self {
-            Db::Sqlite(db) => db.with(f),
-            Db::Postgres(db) => db.with(f),
+        if !self.deferred().is_empty() {
+            return self.tx(f);
+        }
+        match &self.backend {
+            Backend::Sqlite(db) => db.with(f),
+            Backend::Postgres(db) => db.with(f),
         }
     }
 
@@ -115,20 +222,28 @@ impl Db {
         &self,
         f: impl FnOnce(&mut dyn Sql) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        match self {
-            Db::Sqlite(db) => db.tx(f),
-            Db::Postgres(db) => db.tx(f),
+        let mut taken = Vec::new();
+        let body = |c: &mut dyn Sql| {
+            self.write_deferred(c, &mut taken)?;
+            f(c)
+        };
+        let out = match &self.backend {
+            Backend::Sqlite(db) => db.tx(body),
+            Backend::Postgres(db) => db.tx(body),
+        };
+        if out.is_err() {
+            self.put_back(taken);
         }
+        out
     }
 
     /// Which SQL the backend speaks.
     pub fn dialect(&self) -> Dialect {
-        match self {
-            Db::Sqlite(_) => Dialect::Sqlite,
-            Db::Postgres(_) => Dialect::Postgres,
+        match &self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
         }
     }
-
     /// One statement, committed.
     pub fn execute(&self, sql: &str, args: &[Value]) -> Result<u64, StoreError> {
         self.with(|c| c.execute(sql, args))
