@@ -1,12 +1,13 @@
 //! The same history on both backends gives the same answers: the week of
 //! `audit.rs` with its drills, and a row or more in every other table,
 //! recorded through the store at fixed times into SQLite and into
-//! PostgreSQL. `history` (table, JSON, CSV), `report` (table, JSON) and
-//! every view and table, selected in a total order, must read the same
-//! byte for byte; only where an output names the database may it differ.
-//! Needs `VBS_PG_URL` (skipped with one line without it).
+//! PostgreSQL (or copied there by `history export`). `history` (table,
+//! JSON, CSV), `report` (table, JSON) and every view and table, selected in
+//! a total order, must read the same byte for byte; only where an output
+//! names the database may it differ. Needs `VBS_PG_URL` (skipped with one
+//! line without it).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use vbs_agent::store::db::Value;
 use vbs_agent::store::scratch::ScratchDatabase;
 use vbs_agent::store::{
     CoverageGap, CoverageSnapshot, Event, EventKind, JobStatus, JobUpdate, Phase, Resolution,
-    RetentionAction, RunScope, ScopedTarget, ServerVolumeBackup, Store,
+    RetentionAction, RunScope, ScopedTarget, ServerVolumeBackup, Store, Trigger,
 };
 
 /// The variable the PostgreSQL policy file reads its URL from.
@@ -408,15 +409,24 @@ impl Pair {
     }
 
     /// `vbs-agent ARGS` with the URL of the PostgreSQL history in
-    /// [`URL_ENV`].
+    /// [`URL_ENV`] and in `VBS_TARGET_URL` (for `history export`).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = command(args);
-        cmd.env(URL_ENV, &self.pg.config.url);
+        cmd.env(URL_ENV, &self.pg.config.url)
+            .env("VBS_TARGET_URL", &self.pg.config.url);
         cmd
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("vbs-agent runs")
+    }
+
+    /// `vbs-agent history export --to-env … ARGS` into the PostgreSQL
+    /// database.
+    fn export(&self, args: &[&str]) -> Output {
+        let mut all = vec!["history", "export", "--to-env", "VBS_TARGET_URL"];
+        all.extend_from_slice(args);
+        self.run(&all)
     }
 
     /// `vbs-agent COMMAND --config <backend>.yaml ARGS`.
@@ -533,4 +543,201 @@ fn the_same_history_reads_the_same_on_sqlite_and_postgresql() {
     };
     record_all(&Store::open_postgres(&pair.pg.config).unwrap());
     pair.assert_same();
+}
+
+/// The rows of `history export`'s table: (table, rows, copied, already there).
+pub(crate) fn export_figures(out: &Output) -> Vec<(String, u64, u64, u64)> {
+    let stdout = text(&out.stdout);
+    stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("table"))
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            let n = |i: usize| {
+                cells[i]
+                    .parse::<u64>()
+                    .unwrap_or_else(|e| panic!("{e}: {l}"))
+            };
+            (cells[0].to_string(), n(1), n(2), n(3))
+        })
+        .collect()
+}
+
+#[test]
+fn an_exported_history_reads_the_same_and_a_second_export_copies_nothing() {
+    let Some(pair) = Pair::new(record_all) else {
+        return;
+    };
+    let sqlite = pair.config("sqlite").display().to_string();
+    // Small batches, so that every table of more than seven rows is read
+    // after a key, the composite ones too.
+    let first = pair.export(&["--config", &sqlite, "--batch", "7"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let figures = export_figures(&first);
+    let source = Store::open_read_only(&pair.sqlite_db()).unwrap();
+    let counts = source.row_counts().unwrap();
+    assert_eq!(
+        figures.len(),
+        counts.len() + 1,
+        "a row per table and the total"
+    );
+    for ((table, rows, copied, there), (name, count)) in figures.iter().zip(&counts) {
+        assert_eq!((table.as_str(), *rows), (*name, *count));
+        assert!(
+            *rows > 0,
+            "{table} has no row: its copy is not shown to work"
+        );
+        assert_eq!((*copied, *there), (*rows, 0), "{table}");
+    }
+    println!("{}", text(&first.stdout));
+
+    pair.assert_same();
+    let pg = Store::open_postgres(&pair.pg.config).unwrap();
+    assert_eq!(pg.row_counts().unwrap(), counts);
+
+    let again = pair.export(&["--db", &pair.sqlite_db().display().to_string()]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    for (table, rows, copied, there) in export_figures(&again) {
+        assert_eq!((copied, there), (0, rows), "{table} the second time");
+    }
+    println!("{}", text(&again.stdout));
+    assert_eq!(pg.row_counts().unwrap(), counts, "nothing twice");
+
+    // The identities continue after the copied ids.
+    let max_run = counts.iter().find(|(t, _)| *t == "runs").unwrap().1;
+    let run = pg
+        .create_run(
+            "later",
+            utc("2026-11-30T00:00:00Z"),
+            Trigger::Manual,
+            &[],
+            None,
+            utc("2026-11-30T00:00:00Z"),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(run, max_run as i64 + 1, "the runs' ids are 1..={max_run}");
+
+    // A job the PostgreSQL history changed since: the export stops there
+    // rather than call it "already there" or overwrite it.
+    let update = JobUpdate {
+        fail_reason: Some("changed in PostgreSQL"),
+        ..Default::default()
+    };
+    pg.update_job(3, &update, utc("2026-11-30T00:00:01Z"))
+        .unwrap();
+    let diverged = pair.export(&["--config", &sqlite]);
+    let stderr = text(&diverged.stderr);
+    assert_eq!(diverged.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "jobs id = 3 is not the same in the SQLite history and in the PostgreSQL history"
+        ) && stderr.contains("The export never overwrites a row"),
+        "{stderr}"
+    );
+}
+
+/// `history export` of the week alone from a fresh SQLite history (named
+/// anew) into `pg`, with its output.
+fn export_week_into(pg: &ScratchDatabase) -> (Output, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    record_week(&Store::open_writer(&db, "test").unwrap());
+    let id = std::fs::read_to_string(dir.path().join("history.id")).unwrap();
+    let out = command(["history", "export", "--db"])
+        .arg(&db)
+        .args(["--to-env", "VBS_TARGET_URL"])
+        .env("VBS_TARGET_URL", &pg.config.url)
+        .output()
+        .unwrap();
+    (out, id.trim().to_string())
+}
+
+#[test]
+fn export_refuses_a_database_holding_another_history() {
+    let Some(pg) = scratch() else {
+        return;
+    };
+    let (first, first_id) = export_week_into(&pg);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let target = Store::open_postgres(&pg.config).unwrap();
+    let before = target.row_counts().unwrap();
+
+    let (second, second_id) = export_week_into(&pg);
+    let stderr = text(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "holds history {first_id}, not {second_id} (the one being exported); an export \
+             never merges two histories"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(target.row_counts().unwrap(), before, "nothing copied");
+
+    // A history its agents wrote, which has no name, is another one too.
+    let Some(written) = scratch() else {
+        return;
+    };
+    record_week(&Store::open_postgres(&written.config).unwrap());
+    let (refused, _) = export_week_into(&written);
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is not empty (8 rows in runs) and names no history"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn export_refuses_while_an_agent_leads_the_database() {
+    let Some(pg) = scratch() else {
+        return;
+    };
+    let target = Store::open_postgres(&pg.config).unwrap();
+    let db = vbs_agent::store::db::PgDb::connect(&pg.config, Duration::from_secs(10)).unwrap();
+    db.with(|c| {
+        c.execute(
+            "INSERT INTO leader_lease (name, holder, epoch, acquired_at, renewed_at, expires_at)
+             VALUES ('leader', 'host-a:4242', 7, now(), now(), now() + interval '1 hour')",
+            &[],
+        )
+    })
+    .unwrap();
+    let (out, _) = export_week_into(&pg);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("host-a:4242 leads the PostgreSQL history")
+            && stderr.contains("(lease epoch 7)")
+            && stderr.contains("stop the agents on every host first (systemctl stop vbs-agent)"),
+        "{stderr}"
+    );
+    assert!(
+        target.row_counts().unwrap().iter().all(|(_, n)| *n == 0),
+        "nothing written"
+    );
+}
+
+#[test]
+fn export_takes_no_password_on_its_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db").display().to_string();
+    let out = crate::helper::agent(&[
+        "history",
+        "export",
+        "--db",
+        &db,
+        "--to",
+        "postgres://vbs:s3cret@127.0.0.1:5432/vbs",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--to holds a password")
+            && stderr.contains("--to-env VAR or --to-file FILE"),
+        "{stderr}"
+    );
+    assert!(!Path::new(&db).exists(), "nothing was opened");
 }
