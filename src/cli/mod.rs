@@ -26,6 +26,7 @@ mod demo;
 mod docs;
 mod escape;
 mod history;
+mod history_export;
 mod logging;
 mod output;
 mod progress;
@@ -105,8 +106,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-    /// Show jobs from the history, filtered, as a table, JSON or CSV (read-only).
+    /// Show jobs from the history, filtered, as a table, JSON or CSV
+    /// (read-only); `history export` copies an SQLite history into PostgreSQL.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     History {
+        #[command(subcommand)]
+        action: Option<HistoryAction>,
         /// Policy file whose state_dir holds the history.
         #[arg(
             long,
@@ -200,6 +205,15 @@ pub enum Command {
     },
 }
 
+/// `vbs-agent history …` beyond listing jobs.
+#[derive(Debug, Subcommand)]
+pub enum HistoryAction {
+    /// Copy an SQLite history into a PostgreSQL one (for an HA pair), ids
+    /// and all; again, it copies only what is missing. Refuses a database
+    /// holding another history, and one an agent leads.
+    Export(Box<history_export::ExportArgs>),
+}
+
 /// `vbs-agent backup …`.
 #[derive(Debug, Subcommand)]
 pub enum BackupAction {
@@ -257,9 +271,16 @@ pub async fn run(cli: Cli) -> ExitCode {
             filters,
             format,
         } => shares::run(&config, &cloud, &filters, format == Format::Json).await,
-        Command::History { config, db, query } => {
-            history::run(config.as_deref(), db.as_deref(), &query)
-        }
+        Command::History {
+            action: Some(HistoryAction::Export(args)),
+            ..
+        } => history_export::run(&args),
+        Command::History {
+            action: None,
+            config,
+            db,
+            query,
+        } => history::run(config.as_deref(), db.as_deref(), &query),
         Command::Demo { seconds, state_dir } => demo::run(seconds, state_dir).await,
         Command::Backups {
             config,

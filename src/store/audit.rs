@@ -209,6 +209,15 @@ impl Store {
         self.db.with(|c| c.columns("SELECT * FROM v_jobs LIMIT 0"))
     }
 
+    /// An auditor's own query, without parameters, on either backend: its
+    /// column names and its rows. Both backends give the same values for
+    /// the same history (render them with [`super::db::Value::render`]),
+    /// which is how the views are held equal across them.
+    pub fn select(&self, sql: &str) -> Result<(Vec<String>, Vec<Row>), StoreError> {
+        self.db
+            .with(|c| Ok((c.columns(sql)?, c.query(sql, args![])?)))
+    }
+
     /// Whether the history has the audit views (a database last migrated
     /// by an older agent does not).
     pub fn has_audit_views(&self) -> Result<bool, StoreError> {

@@ -3,27 +3,29 @@
 //! at chosen times (so nothing depends on the clock), and both commands
 //! while a writer holds the database.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::helper::{agent, agent_async, text};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
-use vbs_agent::store::{JobStatus, JobUpdate, NewRestore, NewRunJob, Phase, Store, Trigger};
+use vbs_agent::store::{
+    JobStatus, JobUpdate, NewRestore, NewRunJob, Phase, RunScope, Store, Trigger,
+};
 
-const A: &str = "0000000a-0000-4000-8000-00000000000a";
-const B: &str = "0000000b-0000-4000-8000-00000000000b";
-const C: &str = "0000000c-0000-4000-8000-00000000000c";
-const H: &str = "0000000d-0000-4000-8000-00000000000d";
-const SWIFT: &str = "Connection to swift failed: [Errno 111] ECONNREFUSED";
-const QUOTA: &str = "backup quota exceeded";
+pub(crate) const A: &str = "0000000a-0000-4000-8000-00000000000a";
+pub(crate) const B: &str = "0000000b-0000-4000-8000-00000000000b";
+pub(crate) const C: &str = "0000000c-0000-4000-8000-00000000000c";
+pub(crate) const H: &str = "0000000d-0000-4000-8000-00000000000d";
+pub(crate) const SWIFT: &str = "Connection to swift failed: [Errno 111] ECONNREFUSED";
+pub(crate) const QUOTA: &str = "backup quota exceeded";
 
-fn utc(s: &str) -> DateTime<Utc> {
+pub(crate) fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
 /// How a crafted job ends.
-enum Outcome {
+pub(crate) enum Outcome {
     Succeeded {
         seconds: i64,
         size_gb: i64,
@@ -41,7 +43,18 @@ enum Outcome {
 /// Records one run of `policy` at `slot` with one job per target, each
 /// ending as given, with every timestamp derived from the slot. A drill
 /// policy's (`<policy>.drill`) jobs are restores into scratch volumes.
-fn record(store: &Store, policy: &str, slot: DateTime<Utc>, jobs: &[(&str, Outcome)]) {
+pub(crate) fn record(store: &Store, policy: &str, slot: DateTime<Utc>, jobs: &[(&str, Outcome)]) {
+    record_scoped(store, policy, slot, jobs, None);
+}
+
+/// [`record`] with the run's resolved target set; returns its jobs' ids.
+pub(crate) fn record_scoped(
+    store: &Store,
+    policy: &str,
+    slot: DateTime<Utc>,
+    jobs: &[(&str, Outcome)],
+    scope: Option<&RunScope>,
+) -> Vec<i64> {
     let drill = policy.ends_with(".drill");
     let names: Vec<String> = jobs
         .iter()
@@ -72,7 +85,7 @@ fn record(store: &Store, policy: &str, slot: DateTime<Utc>, jobs: &[(&str, Outco
         })
         .collect();
     let run = store
-        .create_run(policy, slot, Trigger::Schedule, &specs, None, slot)
+        .create_run(policy, slot, Trigger::Schedule, &specs, scope, slot)
         .unwrap()
         .unwrap();
     let ids: Vec<i64> = store
@@ -82,7 +95,7 @@ fn record(store: &Store, policy: &str, slot: DateTime<Utc>, jobs: &[(&str, Outco
         .map(|j| j.id)
         .collect();
     let at = |secs: i64| slot + Duration::seconds(secs);
-    for ((target, outcome), id) in jobs.iter().zip(ids) {
+    for ((target, outcome), &id) in jobs.iter().zip(&ids) {
         let fail = |reason, end| JobUpdate {
             phase: Some(Phase::Done),
             status: Some(JobStatus::Failed),
@@ -128,79 +141,64 @@ fn record(store: &Store, policy: &str, slot: DateTime<Utc>, jobs: &[(&str, Outco
         }
     }
     store.settle_run(run, at(200)).unwrap();
+    ids
 }
 
-/// A week of nightly history (15–21 November 2026, 01:30 UTC):
+/// A week of nightly history (15–21 November 2026, 01:30 UTC), recorded
+/// into `store` (of either backend):
 /// - A succeeds every night but one, which was missed; one night took 5 min;
 /// - B succeeds until the 19th, then fails two nights (the last one after a retry);
 /// - C joins on the 21st and is skipped (its job overlapped);
 /// - H, in an hourly policy with `rpo: 2h`, succeeds at 22:00 on the 21st.
-struct History {
-    dir: tempfile::TempDir,
+pub(crate) fn record_week(store: &Store) {
+    for day in 15..=21 {
+        let slot = utc(&format!("2026-11-{day}T01:30:00Z"));
+        let a = match day {
+            18 => Outcome::Missed,
+            20 => Outcome::Succeeded {
+                seconds: 300,
+                size_gb: 8,
+            },
+            _ => Outcome::Succeeded {
+                seconds: 120,
+                size_gb: 8,
+            },
+        };
+        let b = match day {
+            20 => Outcome::Failed(SWIFT),
+            21 => Outcome::RetriedThenFailed(QUOTA, SWIFT),
+            _ => Outcome::Succeeded {
+                seconds: 60,
+                size_gb: 20,
+            },
+        };
+        let mut jobs = vec![(A, a), (B, b)];
+        if day == 21 {
+            jobs.push((C, Outcome::SkippedOverlap));
+        }
+        record(store, "nightly", slot, &jobs);
+    }
+    record(
+        store,
+        "hourly",
+        utc("2026-11-21T22:00:00Z"),
+        &[(
+            H,
+            Outcome::Succeeded {
+                seconds: 30,
+                size_gb: 4,
+            },
+        )],
+    );
 }
 
-impl History {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("state/history.db")).unwrap();
-        for day in 15..=21 {
-            let slot = utc(&format!("2026-11-{day}T01:30:00Z"));
-            let a = match day {
-                18 => Outcome::Missed,
-                20 => Outcome::Succeeded {
-                    seconds: 300,
-                    size_gb: 8,
-                },
-                _ => Outcome::Succeeded {
-                    seconds: 120,
-                    size_gb: 8,
-                },
-            };
-            let b = match day {
-                20 => Outcome::Failed(SWIFT),
-                21 => Outcome::RetriedThenFailed(QUOTA, SWIFT),
-                _ => Outcome::Succeeded {
-                    seconds: 60,
-                    size_gb: 20,
-                },
-            };
-            let mut jobs = vec![(A, a), (B, b)];
-            if day == 21 {
-                jobs.push((C, Outcome::SkippedOverlap));
-            }
-            record(&store, "nightly", slot, &jobs);
-        }
-        record(
-            &store,
-            "hourly",
-            utc("2026-11-21T22:00:00Z"),
-            &[(
-                H,
-                Outcome::Succeeded {
-                    seconds: 30,
-                    size_gb: 4,
-                },
-            )],
-        );
-        let history = Self { dir };
-        history.write_config("");
-        history
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("state/history.db")
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("policy.yaml")
-    }
-
-    /// The policy file: `nightly` without `rpo:` (so 24 h + the 1 h
-    /// completion timeout) and `hourly` with `rpo: 2h`.
-    fn write_config(&self, nightly_extra: &str) {
-        let text = format!(
-            "state_dir: {state}
-defaults:
+/// The week's policy file, its history in `state` or as `history` says:
+/// `nightly` without `rpo:` (so 24 h + the 1 h completion timeout) and
+/// `hourly` with `rpo: 2h`.
+pub(crate) fn policy_file(state: &Path, nightly_extra: &str, history: &str) -> String {
+    format!(
+        "state_dir: {state}
+{history}defaults:
   completion_timeout: 1h
   timezone: UTC
 clouds:
@@ -225,9 +223,37 @@ policies:
     rpo: 2h
     volumes: [{H}]
 ",
-            state = self.dir.path().join("state").display()
-        );
-        std::fs::write(self.config(), text).unwrap();
+        state = state.display()
+    )
+}
+
+/// The week of [`record_week`] in an SQLite history, and its policy file.
+struct History {
+    dir: tempfile::TempDir,
+}
+
+impl History {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state/history.db")).unwrap();
+        record_week(&store);
+        let history = Self { dir };
+        history.write_config("");
+        history
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("state/history.db")
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("policy.yaml")
+    }
+
+    /// The policy file of [`policy_file`].
+    fn write_config(&self, nightly_extra: &str) {
+        let state = self.dir.path().join("state");
+        std::fs::write(self.config(), policy_file(&state, nightly_extra, "")).unwrap();
     }
 
     fn history(&self, args: &[&str]) -> Output {
@@ -585,37 +611,46 @@ fn report_exits_0_when_every_target_is_within_its_rpo() {
 /// B on the 20th, C on the 19th and its drill on the 21st failed.
 fn drilled_history(drill_extra: &str) -> History {
     let h = History::new();
-    let store = Store::open(&h.db()).unwrap();
+    record_drills(&Store::open(&h.db()).unwrap());
+    // The backups' own RPO wide enough that only the drill can breach.
+    h.write_config(&drill_config(drill_extra));
+    h
+}
+
+/// The `nightly` lines of [`drilled_history`]'s policy file.
+pub(crate) fn drill_config(drill_extra: &str) -> String {
+    format!(
+        "    rpo: 3d\n    drill:\n      schedule: \"0 0 5 * * *\"\n      sample: 1\n{drill_extra}"
+    )
+}
+
+/// The drills of [`drilled_history`], recorded into `store`.
+pub(crate) fn record_drills(store: &Store) {
     let day = |d: u32| utc(&format!("2026-11-{d}T05:00:00Z"));
     record(
-        &store,
+        store,
         "nightly.drill",
         day(17),
         &[(A, Outcome::Verified(240))],
     );
     record(
-        &store,
+        store,
         "nightly.drill",
         day(19),
         &[(C, Outcome::Verified(90))],
     );
     record(
-        &store,
+        store,
         "nightly.drill",
         day(20),
         &[(B, Outcome::Verified(120))],
     );
     record(
-        &store,
+        store,
         "nightly.drill",
         day(21),
         &[(C, Outcome::Failed("verify failed: exit status 1"))],
     );
-    // The backups' own RPO wide enough that only the drill can breach.
-    h.write_config(&format!(
-        "    rpo: 3d\n    drill:\n      schedule: \"0 0 5 * * *\"\n      sample: 1\n{drill_extra}"
-    ));
-    h
 }
 
 #[test]

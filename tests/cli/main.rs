@@ -7,6 +7,7 @@ mod helper;
 mod audit;
 mod cli;
 mod config_errors;
+mod golden;
 mod hostile_text;
 mod remote_queries;
 mod restore;

@@ -79,6 +79,11 @@ fn man_pages_describe_the_command_and_each_subcommand() {
             std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         assert!(page.contains(".TH vbs-agent-"), "{}", file.display());
     }
+    let export = std::fs::read_to_string(out_dir.join("vbs-agent-history-export.1")).unwrap();
+    assert!(
+        export.contains("\\-\\-to\\-file"),
+        "a page for `history export` too"
+    );
     let run = std::fs::read_to_string(out_dir.join("vbs-agent-run.1")).unwrap();
     assert!(run.contains("\\-\\-config"), "{run}");
 }

@@ -72,6 +72,14 @@ impl PgConfig {
         }
     }
 
+    /// Whether the URL carries a password (which a command line would show
+    /// to every user of the host).
+    pub fn has_password(&self) -> bool {
+        self.url
+            .parse::<Config>()
+            .is_ok_and(|c| c.get_password().is_some())
+    }
+
     /// The parsed URL, with TLS required for any host but loopback.
     fn parse(&self) -> Result<Config, StoreError> {
         let mut config: Config = self
