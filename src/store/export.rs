@@ -18,7 +18,7 @@
 //!   writes (the fence of migration `postgres/0015` refuses anyone else's
 //!   writes, the export's included); the export says to stop the agents.
 
-use super::db::{args, Db, Row, Sql, Value};
+use super::db::{args, Backend, Db, Row, Sql, Value};
 use super::{Store, StoreError};
 
 /// One table the export copies: its name and its primary key.
@@ -165,10 +165,10 @@ impl Store {
     /// ([`BATCH_ROWS`] when 0), and moves each identity past the ids it
     /// copied. Running it again copies only the rows still missing.
     pub fn export_to(&self, target: &Store, batch: usize) -> Result<ExportSummary, ExportError> {
-        let Db::Sqlite(_) = &self.db else {
+        let Backend::Sqlite(_) = self.db.backend() else {
             return Err(ExportError::SourceNotSqlite);
         };
-        let Db::Postgres(pg) = &target.db else {
+        let Backend::Postgres(pg) = target.db.backend() else {
             return Err(ExportError::TargetNotPostgres);
         };
         let described = pg.describe().to_string();
