@@ -13,6 +13,7 @@ mod fault_storm;
 mod history_guard;
 mod metrics_endpoint;
 mod notifications;
+mod partition;
 mod proxy;
 mod reload;
 mod restores;
