@@ -70,18 +70,8 @@ async fn a_leader_cut_off_from_the_database_stops_before_its_lease_expires_and_f
     })
     .await;
 
-    // Jobs in flight at the cut: the leader has been through a few runs,
-    // and some job has not ended.
-    wait_for("the leader to work through a few runs", || {
-        mutating_calls(&world, CUT_OFF).len() >= 12
-    })
-    .await;
-    let mut rng = fastrand::Rng::with_seed(21);
-    tokio::time::sleep(Duration::from_millis(rng.u64(0..2000))).await;
-    wait_for("a job in flight", || {
-        store.unfinished_jobs().is_ok_and(|u| !u.is_empty())
-    })
-    .await;
+    // Jobs in flight at the cut, after a few runs.
+    ha::amid_jobs(&world, &store, CUT_OFF, 12, 21).await;
     proxy.cut();
     let (cut, cut_at) = (Instant::now(), Utc::now());
     wait_for("the follower to take over", || {

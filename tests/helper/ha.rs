@@ -387,3 +387,20 @@ pub fn mutating_calls(world: &World, token: &str) -> Vec<RequestRecord> {
 pub fn log_text(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
+
+/// Waits until the agent with `token` has made `calls` mutating calls, a
+/// pause of up to 2 s drawn from `seed` (so that the moment falls at
+/// another point of a run), then until some job is unfinished: the moment
+/// to strike while jobs are in flight.
+pub async fn amid_jobs(world: &World, store: &Store, token: &str, calls: usize, seed: u64) {
+    wait_for("the leader to work through a few runs", || {
+        mutating_calls(world, token).len() >= calls
+    })
+    .await;
+    let pause = fastrand::Rng::with_seed(seed).u64(0..2000);
+    tokio::time::sleep(Duration::from_millis(pause)).await;
+    wait_for("a job in flight", || {
+        store.unfinished_jobs().is_ok_and(|u| !u.is_empty())
+    })
+    .await;
+}
