@@ -10,8 +10,9 @@
 //! mutating calls from then on, and the history's fence refuses writes of
 //! an older epoch (migration 0015).
 //!
-//! The lease talks to the database on a connection of its own, so a
-//! renewal never waits behind the history's writes.
+//! The lease talks to the database on a connection of its own, and the
+//! daemon renews it on a thread of its own, so a renewal never waits
+//! behind the history's writes, nor for an async thread they hold.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};

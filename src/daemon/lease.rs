@@ -2,11 +2,12 @@
 //! renewing while it leads, and saying which it is in the log, the metrics
 //! and `/healthz`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot::error::TryRecvError;
 
 use crate::lease::{Gate, Holder, Lease};
 use crate::metrics::health::Role;
@@ -96,10 +97,17 @@ impl<'a> Follower<'a> {
     }
 }
 
-/// The lease held: renewals in a task of their own, and the signal that
+/// The lease held: renewals on a thread of their own, and the signal that
 /// it is lost.
+///
+/// Not a task on the async threads: the history's calls are synchronous
+/// and on PostgreSQL each may hold an async thread up to the statement
+/// deadline, longer than the lease lasts. With jobs writing to a slow or
+/// unreachable database the async threads can all be held at once, and a
+/// renewal waiting for one would let the lease run out (a needless
+/// failover), or notice too late that it has.
 pub struct Holding {
-    task: JoinHandle<()>,
+    stop: Arc<AtomicBool>,
     lost: oneshot::Receiver<()>,
 }
 
@@ -107,24 +115,54 @@ impl Holding {
     /// Starts renewing the lease this agent has just taken.
     pub fn start(lease: &Arc<Lease>, metrics: &Metrics, heartbeat: &Arc<Heartbeat>) -> Self {
         let (tx, lost) = oneshot::channel();
-        let (lease, metrics, heartbeat) =
-            (Arc::clone(lease), metrics.clone(), Arc::clone(heartbeat));
-        let task = tokio::spawn(async move {
-            renew(&lease, &metrics, &heartbeat).await;
-            let _ = tx.send(());
-        });
-        Self { task, lost }
+        let stop = Arc::new(AtomicBool::new(false));
+        let (lease, metrics, heartbeat, stopping) = (
+            Arc::clone(lease),
+            metrics.clone(),
+            Arc::clone(heartbeat),
+            Arc::clone(&stop),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("vbs-lease".into())
+            .spawn(move || {
+                if renew(&lease, &metrics, &heartbeat, &stopping) == Renewals::Lost {
+                    let _ = tx.send(());
+                }
+            });
+        // Without its thread (and with `tx` dropped) the lease counts as
+        // lost at once: the agent follows again and campaigns anew.
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start renewing the leader lease");
+        }
+        Self { stop, lost }
     }
 
     /// Stops renewing (the lease then runs out, or was released).
     pub fn stop(self) {
-        self.task.abort();
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the lease is known to be lost already.
+    fn has_lost(&mut self) -> bool {
+        !matches!(self.lost.try_recv(), Err(TryRecvError::Empty))
     }
 }
 
-/// Renews every third of the TTL until a renewal is refused or the
-/// deadline passes without one.
-async fn renew(lease: &Arc<Lease>, metrics: &Metrics, heartbeat: &Heartbeat) {
+/// How often the renewing thread looks at the gate and the stop flag.
+const LOOK_EVERY: Duration = Duration::from_millis(100);
+
+/// How the renewals ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Renewals {
+    /// The lease was refused or ran out.
+    Lost,
+    /// The holder stopped them.
+    Stopped,
+}
+
+/// Renews every third of the TTL until a renewal is refused, the deadline
+/// passes without one, or `stop` is set.
+fn renew(lease: &Lease, metrics: &Metrics, heartbeat: &Heartbeat, stop: &AtomicBool) -> Renewals {
     let held = lease.held();
     let every = lease.settings().renew_every();
     loop {
@@ -135,23 +173,31 @@ async fn renew(lease: &Arc<Lease>, metrics: &Metrics, heartbeat: &Heartbeat) {
             epoch,
             lease_age: age,
         });
-        let next = tokio::time::sleep(every);
-        tokio::select! {
-            () = next => {}
-            () = until_gate_closes(&held) => {}
+        // Until the next renewal is due; the gate is looked at meanwhile,
+        // as its deadline moves with each renewal.
+        let due = Instant::now() + every;
+        while held.permits() && !stop.load(Ordering::SeqCst) {
+            let left = due.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(LOOK_EVERY));
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Renewals::Stopped;
         }
         if !held.permits() {
             tracing::error!(
                 epoch,
                 "the leader lease ran out before a renewal got through"
             );
-            return;
+            return Renewals::Lost;
         }
-        match blocking(lease, Lease::renew).await {
+        match lease.renew() {
             Ok(true) => {}
             Ok(false) => {
                 tracing::error!(epoch, "the leader lease was taken over or ran out");
-                return;
+                return Renewals::Lost;
             }
             Err(e) => {
                 tracing::warn!(epoch, error = %e, "cannot renew the leader lease; trying again until it runs out")
@@ -160,12 +206,9 @@ async fn renew(lease: &Arc<Lease>, metrics: &Metrics, heartbeat: &Heartbeat) {
     }
 }
 
-/// Resolves once the gate no longer permits (checked every 100 ms: the
-/// deadline moves with each renewal).
-async fn until_gate_closes(held: &crate::lease::Held) {
-    while held.permits() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Whether the lease held is known to be lost already; never without one.
+pub fn has_lost(holding: &mut Option<Holding>) -> bool {
+    holding.as_mut().is_some_and(Holding::has_lost)
 }
 
 /// Resolves when the lease held is lost; never without one.
@@ -185,5 +228,93 @@ pub async fn step_down(lease: &Arc<Lease>) {
         Err(e) => {
             tracing::warn!(error = %e, "cannot release the leader lease; a follower takes over once it runs out")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::lease::LeaseSettings;
+    use crate::store::scratch::ScratchDatabase;
+    use crate::store::test_support::pg_store;
+
+    /// The shortest TTL the policy file takes.
+    const TTL: Duration = Duration::from_secs(6);
+
+    fn lease(db: &ScratchDatabase, holder: &str) -> Arc<Lease> {
+        let settings = LeaseSettings {
+            ttl: TTL,
+            holder: holder.into(),
+            config_hash: "test".into(),
+        };
+        Arc::new(Lease::connect(&db.config, settings).unwrap())
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_lease_is_renewed_while_the_async_threads_are_held_up() {
+        let Some((db, _store)) = pg_store() else {
+            return;
+        };
+        let lease = lease(&db, "a:1");
+        let epoch = lease.try_acquire().unwrap().unwrap();
+        let held = lease.held();
+        runtime().block_on(async {
+            let mut holding = Some(Holding::start(
+                &lease,
+                &Metrics::new(),
+                &Arc::new(Heartbeat::new()),
+            ));
+            // What the history's synchronous calls do to the async threads
+            // while the database is slow: hold them, here the only one,
+            // for two TTLs.
+            std::thread::sleep(2 * TTL);
+            assert!(
+                held.permits(),
+                "the lease ran out while the runtime was busy"
+            );
+            assert_eq!(held.epoch(), epoch);
+            assert!(!has_lost(&mut holding));
+            if let Some(h) = holding {
+                h.stop();
+            }
+        });
+    }
+
+    #[test]
+    fn a_lease_taken_over_is_reported_lost() {
+        let Some((db, _store)) = pg_store() else {
+            return;
+        };
+        let (ours, theirs) = (lease(&db, "a:1"), lease(&db, "b:2"));
+        let epoch = ours.try_acquire().unwrap().unwrap();
+        runtime().block_on(async {
+            let mut holding = Some(Holding::start(
+                &ours,
+                &Metrics::new(),
+                &Arc::new(Heartbeat::new()),
+            ));
+            // The database lets the lease go (as after a partition) and the
+            // other agent takes it.
+            let admin =
+                crate::store::db::PgDb::connect(&db.config, Duration::from_secs(10)).unwrap();
+            admin
+                .with(|c| c.batch("UPDATE leader_lease SET expires_at = now()"))
+                .unwrap();
+            assert_eq!(theirs.try_acquire().unwrap(), Some(epoch + 1));
+            let bound = Instant::now() + Duration::from_secs(60);
+            tokio::time::timeout_at(bound.into(), lost(&mut holding))
+                .await
+                .expect("the loss was never reported");
+            assert!(!ours.held().permits());
+        });
     }
 }

@@ -307,6 +307,12 @@ impl Agent {
         let mut coverage_task: Option<JoinHandle<()>> = None;
         let led = loop {
             self.heartbeat.beat();
+            // Before anything else that is ready: a branch may have been
+            // held up by the history (a slot marked while the database
+            // does not answer) past the lease's end.
+            if lease::has_lost(&mut holding) {
+                break Led::Deposed;
+            }
             tokio::select! {
                 () = shutdown.as_mut() => break Led::Stopped,
                 () = lease::lost(&mut holding) => break Led::Deposed,

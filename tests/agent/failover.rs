@@ -6,17 +6,14 @@
 //!
 //! `VBS_FAILOVER_CYCLES` sets the number of cycles (default 20).
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::helper::ha::{self, history_section, lease, pid_of};
-use crate::helper::{
-    names_made_twice, policy_yaml, signal, snapshot_ids, volume, volume_id, wait_for, World,
-};
+use crate::helper::ha::{self, history_section, lease, pid_of, Tally};
+use crate::helper::{policy_yaml, signal, volume, volume_id, wait_for, World};
 use vbs_agent::store::db::PgDb;
-use vbs_agent::store::{JobStatus, Store};
+use vbs_agent::store::Store;
 
 /// The lease TTL the agents run with: the shortest the policy file takes,
 /// so that each cycle's takeover is quick.
@@ -79,72 +76,25 @@ async fn the_follower_takes_over_a_killed_leader_without_duplicates_or_losses() 
 
     // A last, clean spell: one agent, a schedule that no longer fires,
     // until every job has finished; then a clean stop.
-    for agent in &mut agents {
-        signal(agent, "-KILL");
-        agent.wait().unwrap();
-    }
     world.write_config(&top, "", &policy_yaml("ha", "0 0 3 1 1 *", &volumes, ""));
     let store = Store::open_postgres(&db.config).unwrap();
-    let mut last = ha::spawn(&policy, &db.config, &log);
-    wait_for("every job to finish", || {
-        store.unfinished_jobs().is_ok_and(|u| u.is_empty())
-    })
-    .await;
-    signal(&last, "-TERM");
-    assert!(last.wait().unwrap().success());
+    ha::last_spell(&mut agents, &policy, &db.config.url, None, &log, &store).await;
 
-    let jobs = store.recent_jobs(100_000).unwrap();
-    let ledger = world.sim.ledger();
-    let made: Vec<_> = ledger.iter().filter(|e| e.kind == "backup").collect();
-    let duplicates = names_made_twice(made.iter().map(|e| e.name.as_str()));
-    let known: BTreeSet<String> = jobs
-        .iter()
-        .flat_map(|job| {
-            let earlier = store.earlier_attempts(job.id).unwrap();
-            job.backup_id
-                .iter()
-                .cloned()
-                .chain(earlier.into_iter().filter_map(|a| a.backup_id))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let lost: Vec<_> = made.iter().filter(|e| !known.contains(&e.id)).collect();
-    let left = snapshot_ids(&world);
-    let good = jobs
-        .iter()
-        .filter(|j| j.status == JobStatus::Succeeded)
-        .count();
+    let tally = Tally::of(&world, &store);
     takeovers.sort();
     let secs = |d: Duration| format!("{:.1} s", d.as_secs_f64());
     let _ = writeln!(
         std::io::stderr(),
-        "failover: {cycles} leader kills, {} jobs ({good} succeeded), {} backups made, {} duplicates, {} lost, {} snapshots left; takeover median {}, p95 {}, max {} (lease TTL {})",
-        jobs.len(),
-        made.len(),
-        duplicates.len(),
-        lost.len(),
-        left.len(),
+        "failover: {cycles} leader kills, {}; takeover median {}, p95 {}, max {} (lease TTL {})",
+        tally.summary(),
         secs(percentile(&takeovers, 50)),
         secs(percentile(&takeovers, 95)),
         secs(*takeovers.last().unwrap()),
         secs(TTL),
     );
-    assert!(duplicates.is_empty(), "made twice: {duplicates:?}");
-    assert!(lost.is_empty(), "missing from the history: {lost:#?}");
-    assert!(left.is_empty(), "snapshots left behind: {left:?}");
-    assert!(good > 0);
+    tally.assert_clean();
     assert!(
         percentile(&takeovers, 95) <= TTL + Duration::from_secs(10),
         "takeover p95 over the lease TTL + 10 s: {takeovers:?}"
     );
-    let ended_wrong: Vec<_> = jobs
-        .iter()
-        .filter(|j| {
-            !matches!(
-                j.status,
-                JobStatus::Succeeded | JobStatus::Missed | JobStatus::SkippedOverlap
-            )
-        })
-        .collect();
-    assert!(ended_wrong.is_empty(), "{ended_wrong:#?}");
 }

@@ -6,6 +6,7 @@ mod helper;
 
 mod closed_output;
 mod crash_loop;
+mod db_outage;
 mod deadlines;
 mod e2e_sim;
 mod failover;
@@ -13,6 +14,7 @@ mod fault_storm;
 mod history_guard;
 mod metrics_endpoint;
 mod notifications;
+mod partition;
 mod proxy;
 mod reload;
 mod restores;

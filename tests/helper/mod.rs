@@ -80,13 +80,31 @@ impl World {
         Self::start_with(volumes, Duration::ZERO, Duration::ZERO).await
     }
 
+    /// Like [`World::start`], the simulator accepting each of `tokens` too
+    /// (one for each agent of a pair, so that its request log tells their
+    /// calls apart).
+    pub async fn start_with_tokens(volumes: Vec<SimVolume>, tokens: &[&str]) -> Self {
+        let mut config = Self::timed(
+            volumes,
+            Duration::from_millis(300),
+            Duration::from_millis(800),
+        );
+        config.tokens.extend(tokens.iter().map(|t| t.to_string()));
+        Self::start_config(config).await
+    }
+
     async fn start_with(volumes: Vec<SimVolume>, snapshot: Duration, backup: Duration) -> Self {
-        Self::start_config(SimConfig {
+        Self::start_config(Self::timed(volumes, snapshot, backup)).await
+    }
+
+    /// A simulator's configuration whose snapshots take `snapshot` and
+    /// backups `backup`.
+    fn timed(volumes: Vec<SimVolume>, snapshot: Duration, backup: Duration) -> SimConfig {
+        SimConfig {
             snapshot_duration: snapshot,
             backup_duration: backup,
             ..Self::sim_config(volumes)
-        })
-        .await
+        }
     }
 
     /// A simulator with these volumes whose snapshots and backups settle
@@ -186,6 +204,13 @@ impl World {
                 self.path("token").display()
             )
         };
+        self.clouds_yaml_auth(&auth, cloud_extra)
+    }
+
+    /// The `clouds:` block with these `auth:` lines (as from
+    /// [`token_env_auth`]) and extra lines for the cloud.
+    pub fn clouds_yaml_auth(&self, auth: &str, cloud_extra: &str) -> String {
+        let base = self.sim.base_url();
         format!(
             "clouds:\n  sim:\n    project_id: {PROJECT}\n{cloud_extra}    endpoints:\n      volume: {base}\n      backup: {base}\n      server_backup: {base}\n      compute: {base}\n    auth:\n      {auth}\n"
         )
@@ -209,6 +234,12 @@ impl World {
         std::fs::write(&path, text).unwrap();
         load(&path)
     }
+}
+
+/// The `auth:` lines of a cloud whose token each agent reads from the
+/// environment variable `var`: one policy file, a token per process.
+pub fn token_env_auth(var: &str) -> String {
+    format!("type: token\n      token_env: {var}")
 }
 
 /// One policy entry for [`World::write_config`].
@@ -236,10 +267,15 @@ impl World {
     /// Writes `policy.yaml` from parts (top-level lines, cloud lines, the
     /// policies list as from [`policy_yaml`]) and returns its path.
     pub fn write_config(&self, top: &str, cloud_extra: &str, policies: &str) -> PathBuf {
+        self.write_config_clouds(top, &self.clouds_yaml_with(false, cloud_extra), policies)
+    }
+
+    /// [`World::write_config`] with a `clouds:` block of the caller's (as
+    /// from [`World::clouds_yaml_auth`]).
+    pub fn write_config_clouds(&self, top: &str, clouds: &str, policies: &str) -> PathBuf {
         let text = format!(
             "state_dir: {state}\n{top}defaults:\n  completion_timeout: 30s\n  poll: {{ initial: 100ms, max: 300ms }}\n{clouds}policies:\n{policies}",
             state = self.path("state").display(),
-            clouds = self.clouds_yaml_with(false, cloud_extra),
         );
         let path = self.path("policy.yaml");
         std::fs::write(&path, text).unwrap();

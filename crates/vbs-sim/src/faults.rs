@@ -15,7 +15,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::state::Refusal;
-use super::{lock, Scripted, Shared};
+use super::{lock, RequestRecord, Scripted, Shared};
 
 /// What the dice decided for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,8 +118,24 @@ fn scripted_response(s: &Scripted, path: &str) -> Response {
     response
 }
 
-/// The middleware.
+/// The request as it arrived, for the request log.
+fn record(req: &Request) -> RequestRecord {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let signed_by = header("Authorization")
+        .and_then(apig_sign::Authorization::parse)
+        .map(|a| a.access_key);
+    RequestRecord {
+        at: chrono::Utc::now(),
+        method: req.method().as_str().to_string(),
+        path: req.uri().path().to_string(),
+        caller: header("X-Auth-Token").map(str::to_string).or(signed_by),
+    }
+}
+
+/// The middleware: logs the request, then answers it as scripted, with a
+/// fault, or as the routes do.
 pub async fn inject(AxState(state): AxState<Shared>, req: Request, next: Next) -> Response {
+    lock(&state).log_request(record(&req));
     if let Some(answer) = take_scripted(&state, &req) {
         lock(&state).requests += 1;
         let path = req.uri().path().to_string();

@@ -298,6 +298,34 @@ pub struct LedgerEntry {
     pub status: String,
 }
 
+/// One cloud API request as it arrived (every path but `/sim/*`, before
+/// any fault, scripted answer or authentication is applied): what a test
+/// checks to tell who called what, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// When it arrived, on the wall clock (not the offset of
+    /// [`SimHandle::set_now`]): comparable with other clocks of the host.
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The credential it carried: its `X-Auth-Token`, or the access key of
+    /// an `SDK-HMAC-SHA256` signature; `None` without either (a Keystone
+    /// login, a version document). Whether it was accepted is not said.
+    pub caller: Option<String>,
+}
+
+impl RequestRecord {
+    /// Whether it asks for a change (any method but `GET` and `HEAD`).
+    pub fn mutating(&self) -> bool {
+        !matches!(self.method.as_str(), "GET" | "HEAD")
+    }
+}
+
+/// How many requests [`SimHandle::requests`] keeps, the newest: a
+/// simulator serving a long demo does not grow without end.
+pub const REQUEST_LOG_MAX: usize = 100_000;
+
 pub(crate) type Shared = Arc<Mutex<State>>;
 
 pub(crate) fn lock(state: &Shared) -> MutexGuard<'_, State> {
@@ -447,6 +475,12 @@ impl SimHandle {
     /// Cloud API requests served so far.
     pub fn request_count(&self) -> u64 {
         lock(&self.state).requests
+    }
+
+    /// The cloud API requests received, oldest first: the last
+    /// [`REQUEST_LOG_MAX`] of them.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.state).request_log.iter().cloned().collect()
     }
 
     /// Stops serving and waits for the server task.

@@ -156,6 +156,7 @@ pub fn router(state: Shared) -> Router {
         ));
     let control = Router::new()
         .route("/sim/ledger", get(ledger))
+        .route("/sim/requests", get(requests))
         .route("/sim/faults", put(set_faults))
         .route(
             "/sim/projects/{project}/volumes/{volume}/fault",
@@ -405,6 +406,10 @@ pub async fn delete_one<R: Routed>(
 
 async fn ledger(AxState(state): AxState<Shared>) -> Response {
     Json(lock(&state).ledger()).into_response()
+}
+
+async fn requests(AxState(state): AxState<Shared>) -> Response {
+    Json(&lock(&state).request_log).into_response()
 }
 
 async fn set_faults(AxState(state): AxState<Shared>, Json(faults): Json<Faults>) -> Response {

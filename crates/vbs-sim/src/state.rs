@@ -2,7 +2,7 @@
 //! time and durations (tokio's clock, so paused-clock tests work); deleted
 //! resources are swept out on access and kept in the ledger.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
@@ -127,6 +127,8 @@ pub struct State {
     pub faults: Faults,
     pub rng: fastrand::Rng,
     pub requests: u64,
+    /// The newest requests received ([`super::REQUEST_LOG_MAX`] at most).
+    pub request_log: VecDeque<super::RequestRecord>,
     pub scripted: Vec<super::Scripted>,
     /// Added to the wall clock for the timestamps the cloud reports, so
     /// tests can play out days of backups in seconds.
@@ -179,6 +181,7 @@ impl State {
             faults: Faults::default(),
             rng: fastrand::Rng::with_seed(0),
             requests: 0,
+            request_log: VecDeque::new(),
             scripted: Vec::new(),
             clock_offset: chrono::TimeDelta::zero(),
             shares: Vec::new(),
@@ -208,6 +211,14 @@ impl State {
         {
             v.fault = fault;
         }
+    }
+
+    /// Notes a request as it arrives, forgetting the oldest beyond the cap.
+    pub fn log_request(&mut self, record: super::RequestRecord) {
+        if self.request_log.len() >= super::REQUEST_LOG_MAX {
+            self.request_log.pop_front();
+        }
+        self.request_log.push_back(record);
     }
 
     /// Whether a token is accepted now.

@@ -219,3 +219,77 @@ async fn injected_faults_are_what_they_say() {
     });
     assert_eq!(get(&sim, "/sim/ledger", None).await.unwrap().0, 200);
 }
+
+#[tokio::test]
+async fn the_request_log_names_each_request_its_caller_and_arrival() {
+    let sim = started(Faults::default()).await;
+    let before = chrono::Utc::now();
+    get(&sim, &format!("/v3/{P}/snapshots?limit=5"), Some("tok"))
+        .await
+        .unwrap();
+    backup_via_http(&sim, "logged").await;
+    // Refused, but received: logged with the token it claimed.
+    get(&sim, &format!("/v3/{P}/backups"), Some("stolen"))
+        .await
+        .unwrap();
+    // A signature names its access key (refused: the key is unknown).
+    let signed = reqwest::Client::new()
+        .delete(format!("{}/v3/{P}/backups/x", sim.base_url()))
+        .header(
+            "Authorization",
+            apig_sign::authorization("AKLOG", "x-sdk-date", "00"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status().as_u16(), 401);
+    // Faulted before handling, still received.
+    sim.set_faults(Faults {
+        server_error_rate: 1.0,
+        ..Faults::default()
+    });
+    get(&sim, "/", None).await.unwrap();
+    sim.set_faults(Faults::default());
+    // The controls are not the cloud's API.
+    get(&sim, "/sim/ledger", None).await.unwrap();
+    let after = chrono::Utc::now();
+
+    let log = sim.requests();
+    let seen: Vec<(&str, &str, Option<&str>, bool)> = log
+        .iter()
+        .map(|r| {
+            (
+                r.method.as_str(),
+                r.path.as_str(),
+                r.caller.as_deref(),
+                r.mutating(),
+            )
+        })
+        .collect();
+    let snapshots = format!("/v3/{P}/snapshots");
+    let backups = format!("/v3/{P}/backups");
+    let one = format!("/v3/{P}/backups/x");
+    assert_eq!(
+        seen,
+        [
+            ("GET", snapshots.as_str(), Some("tok"), false),
+            (
+                "POST",
+                format!("/v2/{P}/snapshots").as_str(),
+                Some("tok"),
+                true
+            ),
+            ("POST", backups.as_str(), Some("tok"), true),
+            ("GET", backups.as_str(), Some("stolen"), false),
+            ("DELETE", one.as_str(), Some("AKLOG"), true),
+            ("GET", "/", None, false),
+        ]
+    );
+    assert_eq!(sim.request_count(), log.len() as u64);
+    assert!(log.windows(2).all(|w| w[0].at <= w[1].at));
+    assert!(log.iter().all(|r| before <= r.at && r.at <= after));
+    let (status, text) = get(&sim, "/sim/requests", None).await.unwrap();
+    assert_eq!(status, 200);
+    let over_http: Vec<RequestRecord> = serde_json::from_str(&text).unwrap();
+    assert_eq!(over_http, log);
+}

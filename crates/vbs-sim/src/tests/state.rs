@@ -158,3 +158,23 @@ async fn volume_faults_set_the_outcome() {
         .iter()
         .any(|b| b.name == "c" && b.status == "creating"));
 }
+
+#[test]
+fn the_request_log_keeps_the_newest_requests() {
+    let mut st = state();
+    let at = chrono::Utc::now();
+    for n in 0..=REQUEST_LOG_MAX {
+        st.log_request(RequestRecord {
+            at,
+            method: "GET".into(),
+            path: format!("/{n}"),
+            caller: None,
+        });
+    }
+    assert_eq!(st.request_log.len(), REQUEST_LOG_MAX);
+    assert_eq!(st.request_log.front().unwrap().path, "/1");
+    assert_eq!(
+        st.request_log.back().unwrap().path,
+        format!("/{REQUEST_LOG_MAX}")
+    );
+}
