@@ -468,11 +468,16 @@ fn read_secret(source: &SecretSource) -> Result<Secret, ApiError> {
 /// The path part of a URL, for messages and events.
 pub(super) fn path_of(url: &str) -> String {
     url::Url::parse(url)
-        .map(|u| match u.query() {
-            Some(q) => format!("{}?{q}", u.path()),
-            None => u.path().to_string(),
-        })
+        .map(|u| path_and_query(&u))
         .unwrap_or_else(|_| url.to_string())
+}
+
+/// [`path_of`] for a URL already parsed.
+pub(super) fn path_and_query(url: &url::Url) -> String {
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    }
 }
 
 #[cfg(test)]

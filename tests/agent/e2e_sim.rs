@@ -3,7 +3,7 @@
 //! history tells the truth and temporary snapshots are cleaned up.
 
 use crate::helper::failing_volume;
-use crate::helper::sim::VolumeFault;
+use crate::helper::sim::{Scripted, VolumeFault};
 use crate::helper::{jobs, volume, volume_id, wait_for, Daemon, World, PROJECT};
 use vbs_agent::config::Config;
 use vbs_agent::store::{JobRecord, JobStatus, Store};
@@ -144,6 +144,78 @@ async fn a_backup_that_never_finishes_times_out() {
         elapsed >= chrono::TimeDelta::seconds(3),
         "gave up early: {elapsed}"
     );
+}
+
+/// A job's cleanup sends the DELETE of its snapshot without looking at
+/// the snapshot first; when the cloud refuses it because the snapshot is
+/// already on its way out (here: deleted, then answered with Cinder's
+/// 400), a look finds it `deleting` or gone, which counts as done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_deletes_at_once_and_a_refused_delete_of_a_snapshot_going_away_is_done() {
+    let world = World::start(vec![volume(1, None)]).await;
+    world.sim.script(Scripted {
+        method: "DELETE".into(),
+        path_contains: "/snapshots/".into(),
+        status: 400,
+        content_type: "application/json".into(),
+        body: r#"{"badRequest": {"code": 400, "message": "Invalid snapshot: Snapshot status must be available or error, but current status is: deleting."}}"#.into(),
+        after_handling: true,
+        times: 1,
+        ..Default::default()
+    });
+    let config = world.config("*/2 * * * * *", &[volume_id(1)], "", false);
+    let history = config.history_path();
+
+    let jobs = run_daemon_until(config, |jobs| first_slot_finished(jobs, 1)).await;
+
+    let job = first_slot(&jobs)[0];
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
+    let snapshot = job.snapshot_id.clone().unwrap();
+    let events = Store::open_read_only(&history)
+        .unwrap()
+        .job_events(job.id)
+        .unwrap();
+    let lines: Vec<String> = events
+        .iter()
+        .map(|e| match e.kind.as_str() {
+            "api_call" => format!(
+                "{} {} {}",
+                e.method.as_deref().unwrap_or(""),
+                e.path.as_deref().unwrap_or(""),
+                e.http_status.unwrap_or(0)
+            ),
+            kind => format!("{kind}: {}", e.message.as_deref().unwrap_or("")),
+        })
+        .collect();
+    assert!(
+        !lines.iter().any(|l| l.contains("left behind")),
+        "{lines:#?}"
+    );
+    let cleanup = lines
+        .iter()
+        .position(|l| l.starts_with("state: cleanup ("))
+        .unwrap();
+    let path = format!("/v2/{PROJECT}/snapshots/{snapshot}");
+    assert_eq!(
+        lines[cleanup + 1],
+        format!("DELETE {path} 400"),
+        "the DELETE goes out first: {lines:#?}"
+    );
+    assert!(
+        lines[cleanup + 2].starts_with(&format!("GET {path} ")),
+        "then a look: {lines:#?}"
+    );
+    assert!(
+        lines[cleanup..]
+            .iter()
+            .any(|l| *l == format!("GET {path} 404")),
+        "and the wait until it is gone: {lines:#?}"
+    );
+    assert!(world
+        .sim
+        .snapshots(PROJECT)
+        .iter()
+        .all(|s| s.id != snapshot));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

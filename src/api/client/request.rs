@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::{CloudClient, MAX_RETRY_AFTER};
-use crate::api::auth::path_of;
+use crate::api::auth::{path_and_query, path_of};
 use crate::api::catalog;
 use crate::api::decode::{DecodeError, Page};
 use crate::api::error::{retry_after, ApiError, ErrorClass};
@@ -78,32 +78,45 @@ impl CloudClient {
             Service::ServerBackup => &self.inner.server_backup_base,
             Service::Compute => &self.inner.compute_base,
         };
-        let base = base
-            .clone()
-            .unwrap_or_else(|| format!("{CATALOG_SCHEME}://{}", service.name()));
         let project = self.inner.tokens.project_id();
         let project = project.as_deref().unwrap_or(PROJECT_FROM_TOKEN);
-        format!("{base}/{version}/{project}/{tail}")
+        match base {
+            Some(base) => format!("{base}/{version}/{project}/{tail}"),
+            None => format!(
+                "{CATALOG_SCHEME}://{}/{version}/{project}/{tail}",
+                service.name()
+            ),
+        }
     }
 
     /// The URL with the project ID of the current token in place of
     /// [`PROJECT_FROM_TOKEN`], and a `catalog://SERVICE/…` base replaced by
     /// the service's base from the token's catalog.
     pub(super) async fn resolve(&self, url: &str) -> Result<String, ApiError> {
-        let project_id = self.inner.tokens.project_id().unwrap_or_default();
-        let url = if project_id.is_empty() {
-            url.to_string()
+        let url = if url.contains(PROJECT_FROM_TOKEN) {
+            match self.inner.tokens.project_id().filter(|p| !p.is_empty()) {
+                Some(project_id) => url.replace(PROJECT_FROM_TOKEN, &project_id),
+                None => url.to_string(),
+            }
         } else {
-            url.replace(PROJECT_FROM_TOKEN, &project_id)
+            url.to_string()
         };
-        let url = url.as_str();
+        // Most URLs have a configured base: no catalog to consult.
+        let Some(rest) = url
+            .strip_prefix(CATALOG_SCHEME)
+            .and_then(|r| r.strip_prefix("://"))
+        else {
+            return Ok(url);
+        };
         let found = Service::ALL.into_iter().find_map(|service| {
-            let prefix = format!("{CATALOG_SCHEME}://{}/", service.name());
-            url.strip_prefix(&prefix).map(|tail| (service, tail))
+            rest.strip_prefix(service.name())
+                .and_then(|r| r.strip_prefix('/'))
+                .map(|tail| (service, tail))
         });
         let Some((service, tail)) = found else {
-            return Ok(url.to_string());
+            return Ok(url);
         };
+        let project_id = self.inner.tokens.project_id().unwrap_or_default();
         let name = service.name();
         let inner = &self.inner;
         let catalog = inner.tokens.catalog().await;
@@ -365,12 +378,13 @@ impl CloudClient {
                 &bytes,
             )
             .await?;
-        let path = path_of(url);
-        let call = format!("{method} {path}");
+        let path = path_and_query(&parsed);
+        // What the call was, for error messages only.
+        let call = || format!("{method} {path}");
         if *method != Method::GET {
             if let Some(gate) = inner.settings.gate.as_ref().filter(|g| !g.permits()) {
                 tracing::warn!(
-                    call = %call,
+                    call = %call(),
                     ?gate,
                     "not sent: this agent's leader lease ran out; the next leader continues the job"
                 );
@@ -379,11 +393,11 @@ impl CloudClient {
         }
         let started = Instant::now();
         let (status, result) = match req.send().await {
-            Err(e) => (None, Err(ApiError::transport(&call, &e))),
+            Err(e) => (None, Err(ApiError::transport(&call(), &e))),
             Ok(resp) if resp.status().is_redirection() => (
                 Some(resp.status().as_u16()),
                 Err(ApiError::redirected(
-                    &call,
+                    &call(),
                     "the API",
                     "the endpoint URL",
                     &resp,
@@ -393,12 +407,12 @@ impl CloudClient {
                 let status = resp.status().as_u16();
                 let retry_after = retry_after(resp.headers());
                 let result = match read_body(resp).await {
-                    Err(BodyError::Transport(e)) => Err(ApiError::transport(&call, &e)),
-                    Err(e) => Err(ApiError::bad_answer(&call, status, e.to_string())),
+                    Err(BodyError::Transport(e)) => Err(ApiError::transport(&call(), &e)),
+                    Err(e) => Err(ApiError::bad_answer(&call(), status, e.to_string())),
                     Ok(text) if (200..300).contains(&status) => decode(&text).map_err(|e| {
-                        ApiError::bad_answer(&call, status, format!("bad answer: {e}"))
+                        ApiError::bad_answer(&call(), status, format!("bad answer: {e}"))
                     }),
-                    Ok(text) => Err(ApiError::status(&call, status, &text, retry_after)),
+                    Ok(text) => Err(ApiError::status(&call(), status, &text, retry_after)),
                 };
                 (Some(status), result)
             }

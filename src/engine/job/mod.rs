@@ -52,6 +52,9 @@ pub struct JobRunner {
     /// Whether a `*_requested` phase may already have created its resource
     /// (true when continuing a job recorded by an earlier process).
     maybe_exists: bool,
+    /// Whether an earlier process may already have asked to delete the
+    /// attempt's snapshot (a job continued in cleanup).
+    deletion_maybe_asked: bool,
     /// Status strings already reported as unknown (reported once each).
     unknown_statuses: Vec<String>,
     /// Told of every transition, poll and warning.
@@ -70,6 +73,7 @@ impl JobRunner {
     ) -> Self {
         let elapsed = (Utc::now() - job.started_at).to_std().unwrap_or_default();
         let remaining = policy.completion_timeout.saturating_sub(elapsed);
+        let deletion_maybe_asked = resumed && job.phase == Phase::Cleanup;
         Self {
             store,
             client,
@@ -77,6 +81,7 @@ impl JobRunner {
             job,
             deadline: Instant::now() + remaining,
             maybe_exists: resumed,
+            deletion_maybe_asked,
             unknown_statuses: Vec::new(),
             listeners,
         }
@@ -155,7 +160,8 @@ impl JobRunner {
             .clone()
             .filter(|_| !self.keeps_snapshot());
         if let Some(id) = snapshot {
-            if let Err(reason) = snapshot::delete(self, &id).await {
+            let asked_before = std::mem::take(&mut self.deletion_maybe_asked);
+            if let Err(reason) = snapshot::delete(self, &id, asked_before).await {
                 self.warn(&format!("temporary snapshot {id} left behind: {reason}"))?;
             }
         }

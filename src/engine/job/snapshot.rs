@@ -130,29 +130,40 @@ pub(super) async fn available(
     Ok(None)
 }
 
-/// Deletes the snapshot and waits until it is gone.
-pub(super) async fn delete(runner: &JobRunner, id: &str) -> Result<(), String> {
+/// Deletes the snapshot and waits until it is gone. `asked_before`: an
+/// earlier process may already have asked (a job continued in cleanup);
+/// the snapshot is then looked at first. Otherwise the delete goes out at
+/// once, and the snapshot is looked at only when the cloud refuses it.
+pub(super) async fn delete(runner: &JobRunner, id: &str, asked_before: bool) -> Result<(), String> {
     let deadline = Instant::now() + CLEANUP_BUDGET;
     let client = &runner.client.until(Deadline::new(deadline));
     // "Already deleting or gone" counts as done: a restarted agent may
-    // have asked before, and Cinder refuses a second delete with a 400.
+    // have asked before, someone else may be deleting it, and Cinder
+    // refuses a second delete with a 400.
+    let gone_or_going = || async {
+        match client.snapshot(id).await {
+            Err(e) if e.is_not_found() => Ok(true),
+            Ok(s) => Ok(s.status == "deleting"),
+            Err(e) => Err(e),
+        }
+    };
     let created = create_or_adopt(
         "snapshot deletion",
         &runner.policy.poll,
         deadline,
-        true,
-        || async {
-            match client.snapshot(id).await {
-                Err(e) if e.is_not_found() => Ok(Some(String::new())),
-                Ok(s) if s.status == "deleting" => Ok(Some(String::new())),
-                Ok(_) => Ok(None),
-                Err(e) => Err(e),
-            }
-        },
+        asked_before,
+        || async { Ok(gone_or_going().await?.then(String::new)) },
         || async {
             match client.delete_snapshot(id).await {
                 Ok(()) => Ok(String::new()),
                 Err(e) if e.is_not_found() => Ok(String::new()),
+                // Refused: the look says whether it is already on its way.
+                Err(e) if e.status.is_some_and(|s| (400..500).contains(&s)) => {
+                    match gone_or_going().await {
+                        Ok(true) => Ok(String::new()),
+                        _ => Err(e),
+                    }
+                }
                 Err(e) => Err(e),
             }
         },
