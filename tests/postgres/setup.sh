@@ -22,17 +22,17 @@
 # (installed with apt-get on first use when missing, as root or with
 # passwordless sudo). The cluster is for tests only: fsync is off.
 #
-# Environment: BASE (state folder, default ${TMPDIR:-/tmp}/vbs-agent-postgres;
-# its parents must let the user postgres through), PORT (55432), PG_BIN (the
+# Environment: PG_BASE (state folder, default ${TMPDIR:-/tmp}/vbs-agent-postgres;
+# its parents must let the user postgres through), PG_PORT (55432), PG_BIN (the
 # folder of initdb and pg_ctl; found on PATH or under /usr/lib/postgresql).
 set -euo pipefail
 
-BASE=${BASE:-${TMPDIR:-/tmp}/vbs-agent-postgres}
+BASE=${PG_BASE:-${TMPDIR:-/tmp}/vbs-agent-postgres}
 case "$BASE" in
   /*) ;;
   *) BASE=$(pwd)/$BASE ;;
 esac
-PORT=${PORT:-55432}
+PORT=${PG_PORT:-55432}
 DATA=$BASE/data
 SOCKETS=$BASE/sockets
 LOG=$BASE/postgres.log
@@ -133,14 +133,14 @@ stop() {
   log "stopped; removed $BASE"
 }
 
-# Fails, naming the folder, when the user postgres cannot reach BASE.
+# Fails, naming the folder, when the user postgres cannot reach its folder.
 check_reachable() {
   as_owner test -w "$BASE" 2>/dev/null && return 0
   local dir=$BASE
   while [ "$dir" != / ]; do
     dir=$(dirname "$dir")
     if ! as_owner_in / test -x "$dir" 2>/dev/null; then
-      log "the user postgres cannot enter $dir; choose another BASE (or TMPDIR)"
+      log "the user postgres cannot enter $dir; choose another PG_BASE (or TMPDIR)"
       return 1
     fi
   done
@@ -151,7 +151,7 @@ check_reachable() {
 start() {
   stop
   if listening "$PORT"; then
-    log "something else listens on 127.0.0.1:$PORT; set PORT to a free port"
+    log "something else listens on 127.0.0.1:$PORT; set PG_PORT to a free port"
     return 1
   fi
   install
