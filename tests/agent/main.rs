@@ -6,6 +6,7 @@ mod helper;
 
 mod closed_output;
 mod crash_loop;
+mod db_blip;
 mod db_outage;
 mod deadlines;
 mod e2e_sim;
