@@ -12,6 +12,7 @@ mod deadlines;
 mod e2e_sim;
 mod failover;
 mod fault_storm;
+mod follower_watchdog;
 mod history_guard;
 mod metrics_endpoint;
 mod notifications;

@@ -71,21 +71,28 @@ pub fn spawn(policy: &Path, db: &PgConfig, log: &Path) -> Child {
 /// policy file from [`write_policy`], the cloud token `token`; its log
 /// appended to `log`.
 pub fn spawn_as(policy: &Path, url: &str, token: Option<&str>, log: &Path) -> Child {
+    command_as(policy, url, token, log)
+        .spawn()
+        .expect("agent starts")
+}
+
+/// The command [`spawn_as`] runs, for a test to add to.
+pub fn command_as(policy: &Path, url: &str, token: Option<&str>, log: &Path) -> Command {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vbs-agent"));
+    command
         .args(["run", "--config"])
         .arg(policy)
         .env("RUST_LOG", "info")
         .env(URL_ENV, url)
         .envs(token.map(|t| (TOKEN_ENV, t)))
         .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("agent starts")
+        .stderr(log);
+    command
 }
 
 /// The lease row: holder, epoch, and whether it is live (`None` before
