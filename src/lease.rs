@@ -6,9 +6,10 @@
 //! every third of the TTL; a follower takes the lease only once it has
 //! expired, with the next epoch. The leader's own deadline is counted from
 //! before it sent its last successful renewal, less a margin, so it stops
-//! before the database could let anyone else take over: [`Gate`] refuses
-//! mutating calls from then on, and the history's fence refuses writes of
-//! an older epoch (migration 0015).
+//! before the database could let anyone else take over: [`Gate`] holds
+//! mutating calls from then on (a late renewal under the same epoch lets
+//! them go), and the history's fence refuses writes of an older epoch
+//! (migration 0015).
 //!
 //! The lease talks to the database on a connection of its own, and the
 //! daemon renews it on a thread of its own, so a renewal never waits
@@ -30,6 +31,11 @@ const LEASE: &str = "leader";
 pub trait Gate: Send + Sync + std::fmt::Debug {
     /// Whether the caller may still change things in the cloud.
     fn permits(&self) -> bool;
+
+    /// The epoch of the lease the gate answers for (0: none). A gate that
+    /// closed and opens again under the same epoch had its lease renewed
+    /// late, never lost: nobody else led meanwhile.
+    fn epoch(&self) -> i64;
 }
 
 /// How long a lease lasts and who asks for it.
@@ -130,6 +136,10 @@ impl Held {
 impl Gate for Held {
     fn permits(&self) -> bool {
         self.until().is_some_and(|until| Instant::now() < until)
+    }
+
+    fn epoch(&self) -> i64 {
+        Held::epoch(self)
     }
 }
 

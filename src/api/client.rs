@@ -52,7 +52,8 @@ pub struct ClientSettings {
     pub max_retries: usize,
     /// Asked right before every call that may change something (any
     /// method but GET): an HA agent's leader lease. A call it refuses is
-    /// never sent and never returns; the daemon stops the job's task as
+    /// held: sent if the lease is renewed late under the same epoch, else
+    /// never sent and never returning; the daemon stops the job's task as
     /// it steps down, and the next leader continues the job.
     pub gate: Option<Arc<dyn crate::lease::Gate>>,
 }

@@ -162,9 +162,18 @@ enum Renewals {
 
 /// Renews every third of the TTL until a renewal is refused, the deadline
 /// passes without one, or `stop` is set.
+///
+/// Each renewal is due a third of the TTL after the one before it
+/// started, not after it ended: one that waited out its deadline (a third
+/// of the TTL) is followed at once by the next, which still has until the
+/// leader's deadline to get through. Counted from its end, the next one
+/// would come after that deadline, and a single renewal lost in a blip of
+/// the database would cost the lease.
 fn renew(lease: &Lease, metrics: &Metrics, heartbeat: &Heartbeat, stop: &AtomicBool) -> Renewals {
     let held = lease.held();
     let every = lease.settings().renew_every();
+    // The takeover, then each renewal's start.
+    let mut last = Instant::now();
     loop {
         let epoch = held.epoch();
         let age = held.age().unwrap_or_default();
@@ -175,7 +184,7 @@ fn renew(lease: &Lease, metrics: &Metrics, heartbeat: &Heartbeat, stop: &AtomicB
         });
         // Until the next renewal is due; the gate is looked at meanwhile,
         // as its deadline moves with each renewal.
-        let due = Instant::now() + every;
+        let due = last + every;
         while held.permits() && !stop.load(Ordering::SeqCst) {
             let left = due.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -193,6 +202,7 @@ fn renew(lease: &Lease, metrics: &Metrics, heartbeat: &Heartbeat, stop: &AtomicB
             );
             return Renewals::Lost;
         }
+        last = Instant::now();
         match lease.renew() {
             Ok(true) => {}
             Ok(false) => {

@@ -193,6 +193,10 @@ impl Agent {
         systemd::ready("following: another agent leads");
         let mut campaign = tokio::time::interval(lease.settings().campaign_every());
         let mut beat = tokio::time::interval(health::BEAT_EVERY);
+        // A follower is alive too: without its pings systemd would kill it
+        // once WatchdogSec passed, and restart it.
+        let watchdog = systemd::watchdog_interval();
+        let mut ping = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
         loop {
             self.heartbeat.beat();
             tokio::select! {
@@ -205,6 +209,7 @@ impl Agent {
                 Some(()) = next_reload(&mut self.reload) => {
                     self.reloaded()?;
                 }
+                _ = ping.tick(), if watchdog.is_some() => systemd::watchdog(),
                 _ = beat.tick() => {}
             }
         }

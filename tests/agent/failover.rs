@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::helper::ha::{self, history_section, lease, pid_of, Tally};
+use crate::helper::ha::{self, history_section, lease, pid_of};
 use crate::helper::{policy_yaml, signal, volume, volume_id, wait_for, World};
 use vbs_agent::store::db::PgDb;
 use vbs_agent::store::Store;
@@ -78,9 +78,15 @@ async fn the_follower_takes_over_a_killed_leader_without_duplicates_or_losses() 
     // until every job has finished; then a clean stop.
     world.write_config(&top, "", &policy_yaml("ha", "0 0 3 1 1 *", &volumes, ""));
     let store = Store::open_postgres(&db.config).unwrap();
-    ha::last_spell(&mut agents, &policy, &db.config.url, None, &log, &store).await;
-
-    let tally = Tally::of(&world, &store);
+    let tally = ha::last_spell(
+        &world,
+        &mut agents,
+        &policy,
+        (&db.config.url, None),
+        &log,
+        &store,
+    )
+    .await;
     takeovers.sort();
     let secs = |d: Duration| format!("{:.1} s", d.as_secs_f64());
     let _ = writeln!(

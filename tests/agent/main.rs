@@ -6,11 +6,13 @@ mod helper;
 
 mod closed_output;
 mod crash_loop;
+mod db_blip;
 mod db_outage;
 mod deadlines;
 mod e2e_sim;
 mod failover;
 mod fault_storm;
+mod follower_watchdog;
 mod history_guard;
 mod metrics_endpoint;
 mod notifications;

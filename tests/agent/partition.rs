@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::helper::ha::{
-    self, history_section, log_text, mutating_calls, pid_of, LeaseWatch, Tally,
-};
+use crate::helper::ha::{self, history_section, log_text, mutating_calls, pid_of, LeaseWatch};
 use crate::helper::{policy_yaml, volume, volume_id, wait_for, World};
 use vbs_agent::store::Store;
 
@@ -56,18 +54,14 @@ async fn a_leader_cut_off_from_the_database_stops_before_its_lease_expires_and_f
     let (log_cut, log_direct) = (world.path("cut-off.log"), world.path("direct.log"));
 
     // The agent behind the proxy starts first, and so leads.
-    let mut cut_off = ha::spawn_as(&policy, &through, Some(CUT_OFF), &log_cut);
-    wait_for("the agent behind the proxy to lead", || {
-        watch
-            .now()
-            .is_some_and(|r| r.live && pid_of(&r.holder) == cut_off.id())
-    })
-    .await;
-    let old = watch.now().unwrap();
-    let mut direct = ha::spawn_as(&policy, &db.config.url, Some(DIRECT), &log_direct);
-    wait_for("the other agent to follow", || {
-        log_text(&log_direct).contains("following")
-    })
+    let (mut cut_off, mut direct, old) = ha::pair_led_from_behind(
+        &policy,
+        &db.config,
+        &through,
+        &watch,
+        (CUT_OFF, &log_cut),
+        (DIRECT, &log_direct),
+    )
     .await;
 
     // Jobs in flight at the cut, after a few runs.
@@ -128,25 +122,20 @@ async fn a_leader_cut_off_from_the_database_stops_before_its_lease_expires_and_f
         .filter(|r| r.at < expiry)
         .collect();
     let gated = log_text(&log_cut)
-        .matches("not sent: this agent's leader lease ran out")
+        .matches("held, not sent: this agent's leader lease ran out")
         .count();
 
     // A last, clean spell on a schedule that no longer fires.
-    ha::write_policy(
+    let tally = ha::quiet_last_spell(
         &world,
         &top,
-        &policy_yaml("ha", "0 0 3 1 1 *", &volumes, ""),
-    );
-    ha::last_spell(
+        (&volumes, ""),
         &mut [cut_off, direct],
-        &policy,
-        &db.config.url,
-        Some(DIRECT),
+        (&db.config.url, Some(DIRECT)),
         &log_direct,
         &store,
     )
     .await;
-    let tally = Tally::of(&world, &store);
     let _ = writeln!(
         std::io::stderr(),
         "partition: leader cut off at epoch {}; {} of its mutating calls, {during_cut} after the cut, {} after its lease expired (the last {:.2} s before the cut and {:.2} s before the expiry; {gated} calls held at its gate); it stepped down {:.1} s after the cut; takeover at epoch {} {:.1} s after the cut (lease TTL {} s), the new leader's first mutating call {} the expiry; {}",

@@ -21,7 +21,7 @@ use vbs_agent::store::{JobRecord, JobStatus, Store};
 
 use super::proxy::Proxy;
 use super::sim::{LedgerEntry, RequestRecord};
-use super::{names_made_twice, signal, snapshot_ids, token_env_auth, wait_for, World};
+use super::{names_made_twice, policy_yaml, signal, snapshot_ids, token_env_auth, wait_for, World};
 
 /// The environment variable the agents read their history URL from.
 pub const URL_ENV: &str = "VBS_HA_HISTORY_URL";
@@ -71,21 +71,28 @@ pub fn spawn(policy: &Path, db: &PgConfig, log: &Path) -> Child {
 /// policy file from [`write_policy`], the cloud token `token`; its log
 /// appended to `log`.
 pub fn spawn_as(policy: &Path, url: &str, token: Option<&str>, log: &Path) -> Child {
+    command_as(policy, url, token, log)
+        .spawn()
+        .expect("agent starts")
+}
+
+/// The command [`spawn_as`] runs, for a test to add to.
+pub fn command_as(policy: &Path, url: &str, token: Option<&str>, log: &Path) -> Command {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_vbs-agent"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vbs-agent"));
+    command
         .args(["run", "--config"])
         .arg(policy)
         .env("RUST_LOG", "info")
         .env(URL_ENV, url)
         .envs(token.map(|t| (TOKEN_ENV, t)))
         .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("agent starts")
+        .stderr(log);
+    command
 }
 
 /// The lease row: holder, epoch, and whether it is live (`None` before
@@ -337,16 +344,16 @@ impl Tally {
 
 /// Ends a test's agents with SIGKILL, then runs one agent on `policy`
 /// (rewritten by the caller so that nothing fires any more) until it leads
-/// and every job has ended, and stops it cleanly: a last, clean spell after which
-/// the history and the cloud can be compared.
+/// and every job has ended, and stops it cleanly: a last, clean spell
+/// after which the history and the cloud are compared.
 pub async fn last_spell(
+    world: &World,
     agents: &mut [Child],
     policy: &Path,
-    url: &str,
-    token: Option<&str>,
+    (url, token): (&str, Option<&str>),
     log: &Path,
     store: &Store,
-) {
+) -> Tally {
     for agent in agents.iter_mut() {
         signal(agent, "-KILL");
         agent.wait().unwrap();
@@ -370,6 +377,7 @@ pub async fn last_spell(
     .await;
     signal(&last, "-TERM");
     assert!(last.wait().unwrap().success());
+    Tally::of(world, store)
 }
 
 /// The calls that change something (`POST`, `PUT`, `DELETE`) the cloud
@@ -403,4 +411,53 @@ pub async fn amid_jobs(world: &World, store: &Store, token: &str, calls: usize, 
         store.unfinished_jobs().is_ok_and(|u| !u.is_empty())
     })
     .await;
+}
+
+/// The pair of the partition tests: the agent with cloud token `behind`,
+/// whose history URL `through` runs through a partition proxy, started
+/// first and leading; then the agent with `direct` on a direct line to
+/// `db`, following. The agents and the lease row as the first one took it.
+pub async fn pair_led_from_behind(
+    policy: &Path,
+    db: &PgConfig,
+    through: &str,
+    watch: &LeaseWatch,
+    behind: (&str, &Path),
+    direct: (&str, &Path),
+) -> (Child, Child, LeaseRow) {
+    let leader = spawn_as(policy, through, Some(behind.0), behind.1);
+    wait_for("the agent behind the proxy to lead", || {
+        watch
+            .now()
+            .is_some_and(|r| r.live && pid_of(&r.holder) == leader.id())
+    })
+    .await;
+    let led = watch.now().unwrap();
+    let follower = spawn_as(policy, &db.url, Some(direct.0), direct.1);
+    wait_for("the other agent to follow", || {
+        log_text(direct.1).contains("following")
+    })
+    .await;
+    (leader, follower, led)
+}
+
+/// For agents on a policy file of [`write_policy`]: the file rewritten with
+/// one policy `ha` over `volumes` (with `extra` lines) that no longer
+/// fires, then [`last_spell`] with the agent on `url` and `token`.
+#[allow(clippy::too_many_arguments)]
+pub async fn quiet_last_spell(
+    world: &World,
+    top: &str,
+    (volumes, extra): (&[String], &str),
+    agents: &mut [Child],
+    (url, token): (&str, Option<&str>),
+    log: &Path,
+    store: &Store,
+) -> Tally {
+    let policy = write_policy(
+        world,
+        top,
+        &policy_yaml("ha", "0 0 3 1 1 *", volumes, extra),
+    );
+    last_spell(world, agents, &policy, (url, token), log, store).await
 }

@@ -17,6 +17,7 @@ use crate::api::error::{retry_after, ApiError, ErrorClass};
 use crate::api::observe::CallRecord;
 use crate::bounded;
 use crate::http::{read_body, BodyError};
+use crate::lease::Gate;
 
 /// Page size for list calls.
 pub(super) const PAGE_SIZE: usize = 100;
@@ -382,13 +383,8 @@ impl CloudClient {
         // What the call was, for error messages only.
         let call = || format!("{method} {path}");
         if *method != Method::GET {
-            if let Some(gate) = inner.settings.gate.as_ref().filter(|g| !g.permits()) {
-                tracing::warn!(
-                    call = %call(),
-                    ?gate,
-                    "not sent: this agent's leader lease ran out; the next leader continues the job"
-                );
-                std::future::pending::<()>().await;
+            if let Some(gate) = &inner.settings.gate {
+                through_gate(gate.as_ref(), &call()).await;
             }
         }
         let started = Instant::now();
@@ -435,6 +431,40 @@ impl CloudClient {
     }
 }
 
+/// How often a call held at a closed gate looks at it again.
+const GATE_LOOK_EVERY: Duration = Duration::from_millis(100);
+
+/// Returns when a mutating call may be sent: at once while the leader
+/// lease lasts. Past its deadline the call is held, and sent after all
+/// only if the gate opens again under the same epoch (a renewal that was
+/// under way got through late: the lease was never lost, nobody else
+/// led). Otherwise it never returns: the daemon stops the job's task as
+/// it steps down, and the next leader continues the job.
+async fn through_gate(gate: &dyn Gate, call: &str) {
+    if gate.permits() {
+        return;
+    }
+    let epoch = gate.epoch();
+    tracing::warn!(
+        call = %call,
+        ?gate,
+        "held, not sent: this agent's leader lease ran out; sent only if a renewal under way still gets through, else the next leader continues the job"
+    );
+    loop {
+        tokio::time::sleep(GATE_LOOK_EVERY).await;
+        // `permits` first: a lease taken anew stores its epoch before its
+        // deadline, so a gate seen open under a new epoch is seen as such.
+        let open = gate.permits();
+        if gate.epoch() != epoch {
+            std::future::pending::<()>().await;
+        }
+        if open {
+            tracing::info!(call = %call, "the leader lease was renewed late: sent after all");
+            return;
+        }
+    }
+}
+
 pub(super) fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
@@ -442,5 +472,70 @@ pub(super) fn with_query(url: &str, pairs: &[(&str, &str)]) -> String {
             u.to_string()
         }
         Err(_) => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A gate the test opens and closes, under an epoch it sets.
+    #[derive(Debug)]
+    struct FakeGate(Mutex<(bool, i64)>);
+
+    impl FakeGate {
+        fn set(&self, open: bool, epoch: i64) {
+            *self.0.lock().unwrap() = (open, epoch);
+        }
+    }
+
+    impl Gate for FakeGate {
+        fn permits(&self) -> bool {
+            self.0.lock().unwrap().0
+        }
+
+        fn epoch(&self) -> i64 {
+            self.0.lock().unwrap().1
+        }
+    }
+
+    /// Whether the call gets through the gate within an hour (paused
+    /// clock), `change` applied a second after it was held.
+    async fn through_within_an_hour(start: (bool, i64), change: (bool, i64)) -> bool {
+        let gate = std::sync::Arc::new(FakeGate(Mutex::new(start)));
+        let changer = std::sync::Arc::clone(&gate);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            changer.set(change.0, change.1);
+        });
+        tokio::time::timeout(
+            Duration::from_secs(3600),
+            through_gate(gate.as_ref(), "POST /x"),
+        )
+        .await
+        .is_ok()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_gate_lets_the_call_through() {
+        assert!(through_within_an_hour((true, 3), (true, 3)).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gate_opened_again_under_the_same_epoch_lets_the_held_call_through() {
+        assert!(through_within_an_hour((false, 3), (true, 3)).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gate_that_stays_closed_never_lets_the_call_through() {
+        assert!(!through_within_an_hour((false, 3), (false, 3)).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gate_opened_under_another_epoch_never_lets_the_held_call_through() {
+        assert!(!through_within_an_hour((false, 3), (true, 4)).await);
+        assert!(!through_within_an_hour((false, 3), (false, 0)).await);
     }
 }
