@@ -142,7 +142,16 @@ pub async fn serve(
                     lease::step_down(&lease).await;
                     break;
                 }
-                Led::Deposed => agent.engine.store().set_epoch(0),
+                Led::Deposed => {
+                    // Writes held back are the old epoch's: made now they
+                    // could overwrite the next leader's.
+                    let store = agent.engine.store();
+                    if let Err(e) = store.flush() {
+                        let dropped = store.discard_deferred();
+                        tracing::warn!(error = %e, dropped, "writes held back were not made after the leader lease was lost");
+                    }
+                    store.set_epoch(0);
+                }
             }
         },
     }

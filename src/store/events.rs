@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::db::{args, Sql, Value};
+use super::db::{arg_vec, args, Value};
 use super::{format_ts, Store, StoreError};
 use crate::bounded;
 
@@ -66,7 +66,8 @@ impl Store {
         event: &Event<'_>,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.db.defer(INSERT_EVENT, event_args(kind, event, at))
+        self.db
+            .defer(vec![(INSERT_EVENT, event_args(kind, event, at))])
     }
 
     /// The events of a job, oldest first.
@@ -92,22 +93,12 @@ impl Store {
 }
 
 /// The `INSERT` behind [`Store::record_event`].
-pub(super) fn write_event(
-    conn: &mut dyn Sql,
-    kind: EventKind,
-    event: &Event<'_>,
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    conn.execute(INSERT_EVENT, &event_args(kind, event, at))?;
-    Ok(())
-}
-
-const INSERT_EVENT: &str = "INSERT INTO events (at, run_id, job_id, kind, method, path,
+pub(super) const INSERT_EVENT: &str = "INSERT INTO events (at, run_id, job_id, kind, method, path,
                                                http_status, latency_ms, class, message)
                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
-fn event_args(kind: EventKind, event: &Event<'_>, at: DateTime<Utc>) -> Vec<Value> {
-    args![
+pub(super) fn event_args(kind: EventKind, event: &Event<'_>, at: DateTime<Utc>) -> Vec<Value> {
+    arg_vec![
         format_ts(at),
         event.run_id,
         event.job_id,
@@ -119,5 +110,4 @@ fn event_args(kind: EventKind, event: &Event<'_>, at: DateTime<Utc>) -> Vec<Valu
         event.class,
         event.message.map(bounded::message)
     ]
-    .to_vec()
 }

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use super::db::{args, Row, Sql, Value};
-use super::events::write_event;
+use super::db::{arg_vec, args, Row, Value};
+use super::events::{event_args, INSERT_EVENT};
 use super::{format_ts, parse_ts, Event, EventKind, Store, StoreError};
 use crate::bounded;
 use crate::kind::PolicyKind;
@@ -218,6 +218,9 @@ pub struct JobUpdate<'a> {
     pub fail_reason: Option<&'a str>,
     pub finished_at: Option<DateTime<Utc>>,
     pub retry_at: Option<DateTime<Utc>>,
+    /// How long the job's backup took on the cloud: what polling learns
+    /// from (see [`Store::backup_durations`]).
+    pub backup_took: Option<std::time::Duration>,
 }
 
 impl JobUpdate<'_> {
@@ -244,6 +247,19 @@ impl JobUpdate<'_> {
     }
 }
 
+/// When a job's transition must be durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Before the caller goes on: an intent, made before the call that
+    /// changes the cloud.
+    Now,
+    /// With the next commit, within [`super::EVENT_DELAY`] while the daemon
+    /// holds writes back: a transition that only waiting follows. Lost in a
+    /// crash, it is found again: the job resumes from its last intent and
+    /// adopts what that made, by name.
+    WithNext,
+}
+
 pub(super) const JOB_COLUMNS: &str =
     "id, run_id, policy, kind, cloud, target, slot, resource_name, status,
     phase, snapshot_id, backup_id, size_gb, is_incremental, fail_reason, started_at, finished_at,
@@ -257,24 +273,36 @@ impl Store {
         update: &JobUpdate<'_>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.db.with(|c| write_update(c, job_id, update, now))
+        self.db
+            .execute(UPDATE_JOB, &update_args(job_id, update, now))?;
+        Ok(())
     }
 
     /// Applies `update` to a job and appends the event that tells of it, in
-    /// one transaction: one commit instead of two on the hot path of every
-    /// job, and never a state without its event.
+    /// one transaction: never a state without its event. With
+    /// [`Commit::WithNext`] the two are held back for the next commit, as
+    /// events are (see [`Store::defer_events`]).
     pub fn update_job_noting(
         &self,
         job_id: i64,
         update: &JobUpdate<'_>,
-        kind: EventKind,
         event: &Event<'_>,
         now: DateTime<Utc>,
+        commit: Commit,
     ) -> Result<(), StoreError> {
-        self.db.tx(|tx| {
-            write_update(tx, job_id, update, now)?;
-            write_event(tx, kind, event, now)
-        })
+        let writes = vec![
+            (UPDATE_JOB, update_args(job_id, update, now)),
+            (INSERT_EVENT, event_args(EventKind::State, event, now)),
+        ];
+        match commit {
+            Commit::Now => self.db.tx(|tx| {
+                for (sql, args) in &writes {
+                    tx.execute(sql, args)?;
+                }
+                Ok(())
+            }),
+            Commit::WithNext => self.db.defer(writes),
+        }
     }
 
     /// One job by id.
@@ -306,15 +334,19 @@ impl Store {
     }
 
     /// How many incremental backups `policy` made of `target` since its
-    /// last full one (its succeeded jobs, newest first).
+    /// last full one (its succeeded jobs, newest first). Read without the
+    /// writes held back, at no commit: they are of jobs running now, and
+    /// the job before this one of the target ended a slot ago.
     pub fn incrementals_since_full(&self, policy: &str, target: &str) -> Result<u32, StoreError> {
-        let flags = self.db.rows(
-            "SELECT is_incremental FROM jobs
-             WHERE policy = ?1 AND target = ?2 AND status = 'succeeded' AND backup_id IS NOT NULL
-             ORDER BY slot DESC",
-            args![policy, target],
-            |r| r.get::<Option<bool>>(0),
-        )?;
+        let flags = self.db.with_committed(|c| {
+            c.rows(
+                "SELECT is_incremental FROM jobs
+                 WHERE policy = ?1 AND target = ?2 AND status = 'succeeded' AND backup_id IS NOT NULL
+                 ORDER BY slot DESC",
+                args![policy, target],
+                |r| r.get::<Option<bool>>(0),
+            )
+        })?;
         let mut count = 0;
         for flag in flags {
             if flag != Some(true) {
@@ -450,15 +482,8 @@ fn read_job(r: &Row) -> Result<JobRecord, StoreError> {
     })
 }
 
-/// The `UPDATE` behind [`Store::update_job`].
-fn write_update(
-    conn: &mut dyn Sql,
-    job_id: i64,
-    update: &JobUpdate<'_>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE jobs SET
+/// The `UPDATE` behind [`Store::update_job`], with [`update_args`].
+const UPDATE_JOB: &str = "UPDATE jobs SET
             phase = COALESCE(?2, phase),
             status = COALESCE(?3, status),
             snapshot_id = COALESCE(?4, snapshot_id),
@@ -468,21 +493,23 @@ fn write_update(
             fail_reason = COALESCE(?8, fail_reason),
             finished_at = COALESCE(?9, finished_at),
             retry_at = COALESCE(?11, retry_at),
+            backup_seconds = COALESCE(?12, backup_seconds),
             updated_at = ?10
-         WHERE id = ?1",
-        args![
-            job_id,
-            update.phase.map(Phase::as_str),
-            update.status.map(JobStatus::as_str),
-            update.snapshot_id,
-            update.backup_id,
-            update.size_gb,
-            update.is_incremental,
-            update.fail_reason.map(bounded::message),
-            update.finished_at.map(format_ts),
-            format_ts(now),
-            update.retry_at.map(format_ts)
-        ],
-    )?;
-    Ok(())
+         WHERE id = ?1";
+
+fn update_args(job_id: i64, update: &JobUpdate<'_>, now: DateTime<Utc>) -> Vec<Value> {
+    arg_vec![
+        job_id,
+        update.phase.map(Phase::as_str),
+        update.status.map(JobStatus::as_str),
+        update.snapshot_id,
+        update.backup_id,
+        update.size_gb,
+        update.is_incremental,
+        update.fail_reason.map(bounded::message),
+        update.finished_at.map(format_ts),
+        format_ts(now),
+        update.retry_at.map(format_ts),
+        update.backup_took.map(|d| d.as_secs_f64())
+    ]
 }

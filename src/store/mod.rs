@@ -41,7 +41,7 @@ pub use events::{Event, EventKind};
 pub use export::{ExportError, ExportSummary, TableCopy, BATCH_ROWS};
 pub use files::DB_MODE;
 pub use guard::WriterLock;
-pub use jobs::{AttemptRecord, JobRecord, JobStatus, JobUpdate, Phase};
+pub use jobs::{AttemptRecord, Commit, JobRecord, JobStatus, JobUpdate, Phase};
 pub use projects::CloudProject;
 pub use restores::{NewRestore, RestoreColumns, ScratchLeft};
 pub use retention::RetentionAction;
@@ -290,19 +290,25 @@ impl Store {
         })
     }
 
-    /// Holds events back for the next write's commit (group commit: one
-    /// commit for a job's transition and the API calls before it), or
-    /// stops doing so, writing what is held. The daemon turns it on and
-    /// calls [`Store::flush`] every [`EVENT_DELAY`]; a transition, the
-    /// intent before a mutating call above all, is committed before its
-    /// caller goes on, with every event held back ahead of it.
+    /// Holds events, and transitions committed [`Commit::WithNext`], back
+    /// for the next write's commit (group commit: one commit for the
+    /// writes of many jobs), or stops doing so, writing what is held. The
+    /// daemon turns it on and calls [`Store::flush`] every [`EVENT_DELAY`];
+    /// an intent, made before a call that changes the cloud, is committed
+    /// before its caller goes on, with every write held back ahead of it.
     pub fn defer_events(&self, on: bool) -> Result<(), StoreError> {
         self.db.set_deferring(on)
     }
 
-    /// Commits the events held back.
+    /// Commits the writes held back.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()
+    }
+
+    /// Forgets the writes held back, for an agent that lost its leader
+    /// lease; returns how many there were.
+    pub fn discard_deferred(&self) -> usize {
+        self.db.discard_deferred()
     }
 
     /// Which SQL the history speaks.

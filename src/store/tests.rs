@@ -333,10 +333,10 @@ fn polling_learns_from_the_volumes_successful_backups_of_the_same_kind() {
             let update = JobUpdate {
                 status: Some(status),
                 is_incremental: Some(incremental),
+                backup_took: Some(secs(took)),
                 ..Default::default()
             };
             store.update_job(id, &update, slot).unwrap();
-            store.record_backup_duration(id, secs(took)).unwrap();
         }
         let of = |inc| store.backup_durations("prod", VOL, inc).unwrap();
         // Newest first; the failed attempt teaches nothing.
@@ -507,5 +507,74 @@ fn events_held_back_are_committed_in_order_with_the_next_write_or_a_flush() {
         paths(),
         ["/a", "/b", "/c", "/d"],
         "written when the store closes"
+    );
+}
+
+#[test]
+fn a_transition_committed_with_the_next_is_held_back_read_back_and_can_be_discarded() {
+    let (dir, store) = temp_store();
+    store.defer_events(true).unwrap();
+    let (run, id) = run_with_one_job(&store);
+    let outside = rusqlite::Connection::open(dir.path().join("history.db")).unwrap();
+    let phase_outside = || -> String {
+        outside
+            .query_row("SELECT phase FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+            .unwrap()
+    };
+    let note = |message: &'static str| Event {
+        run_id: Some(run),
+        job_id: Some(id),
+        message: Some(message),
+        ..Default::default()
+    };
+    let to = |phase| JobUpdate {
+        phase: Some(phase),
+        ..Default::default()
+    };
+    let before = phase_outside();
+    store
+        .update_job_noting(
+            id,
+            &to(Phase::SnapshotCreating),
+            &note("waiting"),
+            t0(),
+            Commit::WithNext,
+        )
+        .unwrap();
+    assert_eq!(phase_outside(), before, "held back");
+    assert_eq!(
+        store.job(id).unwrap().phase,
+        Phase::SnapshotCreating,
+        "the agent reads its own writes"
+    );
+    store
+        .update_job_noting(
+            id,
+            &to(Phase::BackupRequested),
+            &note("intent"),
+            t0(),
+            Commit::Now,
+        )
+        .unwrap();
+    assert_eq!(phase_outside(), "backup_requested");
+    let messages: Vec<String> = store
+        .job_events(id)
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.message)
+        .collect();
+    assert!(
+        messages.ends_with(&["waiting".to_string(), "intent".to_string()]),
+        "{messages:?}"
+    );
+    store
+        .update_job_noting(id, &to(Phase::Done), &note("lost"), t0(), Commit::WithNext)
+        .unwrap();
+    assert_eq!(store.discard_deferred(), 2, "the update and its event");
+    drop(store);
+    assert_eq!(
+        phase_outside(),
+        "backup_requested",
+        "nothing discarded is written"
     );
 }

@@ -591,9 +591,9 @@ async fn a_protect_sent_just_before_a_restart_is_adopted_once_listed() {
         .update_job_noting(
             id,
             &entered,
-            vbs_agent::store::EventKind::State,
             &event,
             Utc::now(),
+            vbs_agent::store::Commit::Now,
         )
         .unwrap();
     world

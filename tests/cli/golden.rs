@@ -112,8 +112,12 @@ fn record_rest(store: &Store) {
         let at = t("2026-11-21T01:30:00.001Z") + chrono::Duration::milliseconds(333 * n as i64);
         store.record_event(kind, &event, at).unwrap();
     }
+    let took = JobUpdate {
+        backup_took: Some(Duration::from_millis(299_500)),
+        ..Default::default()
+    };
     store
-        .record_backup_duration(a20, Duration::from_millis(299_500))
+        .update_job(a20, &took, t("2026-11-20T01:35:00.5Z"))
         .unwrap();
     store
         .record_share(

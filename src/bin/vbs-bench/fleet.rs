@@ -45,6 +45,17 @@ pub struct Args {
     history: HistoryKind,
 }
 
+impl Args {
+    /// The section of BENCHMARKS.md the run's table goes to: one per
+    /// history backend.
+    pub fn section(&self) -> &'static str {
+        match self.history {
+            HistoryKind::Sqlite => "fleet",
+            HistoryKind::Postgres => "fleet-postgres",
+        }
+    }
+}
+
 /// The history backend a fleet run uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum HistoryKind {

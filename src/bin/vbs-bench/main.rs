@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     let command = command_without_write(std::env::args().skip(1));
     let (name, result) = match &args.bench {
         Bench::Polling(a) => ("polling", polling::run(a)),
-        Bench::Fleet(a) => ("fleet", fleet::run(a)),
+        Bench::Fleet(a) => (a.section(), fleet::run(a)),
         Bench::Scheduler(a) => ("scheduler", scheduler::run(a)),
         Bench::Selection(a) => ("selection", selection::run(a)),
         Bench::Startup(a) => ("startup", startup::run(a)),

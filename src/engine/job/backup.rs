@@ -159,16 +159,16 @@ fn record_result(
             "backup {id} went to status `error` without a fail_reason"
         )),
     };
-    if succeeded {
-        let took = match (b.created_at, b.updated_at) {
+    // How long the backup took on the cloud, else since the attempt began.
+    let backup_took = if succeeded {
+        let on_cloud = match (b.created_at, b.updated_at) {
             (Some(c), Some(u)) if u > c => (u - c).to_std().ok(),
             _ => None,
         };
-        let took = took.or_else(|| (Utc::now() - runner.job.attempt_started_at).to_std().ok());
-        if let Some(took) = took {
-            runner.store.record_backup_duration(runner.job.id, took)?;
-        }
-    }
+        on_cloud.or_else(|| (Utc::now() - runner.job.attempt_started_at).to_std().ok())
+    } else {
+        None
+    };
     let outcome = if succeeded && shares {
         Outcome::ReadyToShare
     } else {
@@ -184,6 +184,7 @@ fn record_result(
         is_incremental: b.is_incremental,
         fail_reason: reason.as_deref(),
         retry_at: if succeeded { None } else { runner.retry_at() },
+        backup_took,
         ..Default::default()
     };
     let note = match &reason {

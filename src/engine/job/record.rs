@@ -8,7 +8,32 @@ use super::super::machine::{self, Outcome};
 use super::super::observer::JobEvent;
 use super::JobRunner;
 use crate::bounded;
-use crate::store::{Event, EventKind, JobStatus, JobUpdate, Phase, StoreError};
+use crate::store::{Commit, Event, EventKind, JobStatus, JobUpdate, Phase, StoreError};
+
+/// How soon a move into `phase` must be durable. At once where a create
+/// may follow: the intent names what a restarted agent (or the next
+/// leader) adopts. With the next commit where only looking, deleting or
+/// nothing follows: lost in a crash, such a move is made again from the
+/// intent before it, and a second delete finds nothing to delete.
+fn commit_for(phase: Phase) -> Commit {
+    match phase {
+        Phase::SnapshotCreating
+        | Phase::BackupCreating
+        | Phase::CheckpointCreating
+        | Phase::VolumeCreating
+        | Phase::Restoring
+        | Phase::Cleanup
+        | Phase::Done => Commit::WithNext,
+        Phase::Pending
+        | Phase::SnapshotRequested
+        | Phase::BackupRequested
+        | Phase::Sharing
+        | Phase::ProtectRequested
+        | Phase::VolumeRequested
+        | Phase::RestoreRequested
+        | Phase::Verifying => Commit::Now,
+    }
+}
 
 impl JobRunner {
     /// Moves the job along the transition table: the phase that `outcome`
@@ -115,13 +140,9 @@ impl JobRunner {
             update.status.unwrap_or(self.job.status).as_str()
         ));
         let note = &*bounded::message(note);
-        self.store.update_job_noting(
-            self.job.id,
-            &update,
-            EventKind::State,
-            &self.event(&message),
-            now,
-        )?;
+        let commit = commit_for(update.phase.unwrap_or(self.job.phase));
+        self.store
+            .update_job_noting(self.job.id, &update, &self.event(&message), now, commit)?;
         update.apply_to(&mut self.job);
         tracing::info!(
             snapshot_id = self.job.snapshot_id,

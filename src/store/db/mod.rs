@@ -10,7 +10,7 @@ pub(crate) mod postgres;
 mod sqlite;
 mod value;
 
-pub(crate) use value::args;
+pub(crate) use value::{arg_vec, args};
 pub use value::{FromValue, Row, Value};
 
 pub use postgres::{PgConfig, PgDb};
@@ -146,16 +146,22 @@ impl Db {
         }
     }
 
-    /// Writes `sql` with `args` now, or, while deferring, with the next
-    /// statement of any caller, in that caller's transaction and ahead of
-    /// it: a write deferred is never overtaken by a later one.
-    pub fn defer(&self, sql: &'static str, args: Vec<Value>) -> Result<(), StoreError> {
+    /// Writes each statement with its arguments in one transaction now,
+    /// or, while deferring, with the next statement of any caller, in that
+    /// caller's transaction and ahead of it: a write deferred is never
+    /// overtaken by a later one, nor committed apart from its fellows.
+    pub fn defer(&self, writes: Vec<(&'static str, Vec<Value>)>) -> Result<(), StoreError> {
         if !self.deferring.load(Ordering::SeqCst) {
-            return self.execute(sql, &args).map(drop);
+            return self.tx(|c| {
+                for (sql, args) in &writes {
+                    c.execute(sql, args)?;
+                }
+                Ok(())
+            });
         }
         let full = {
             let mut deferred = self.deferred();
-            deferred.push((sql, args));
+            deferred.extend(writes);
             deferred.len() >= MAX_DEFERRED
         };
         if full {
@@ -171,6 +177,13 @@ impl Db {
             return Ok(());
         }
         self.tx(|_| Ok(()))
+    }
+
+    /// Forgets the writes held back: an agent that lost its leader lease
+    /// may not make them (the next leader continues from what was
+    /// committed). Returns how many there were.
+    pub fn discard_deferred(&self) -> usize {
+        std::mem::take(&mut *self.deferred()).len()
     }
 
     fn deferred(&self) -> MutexGuard<'_, Vec<(&'static str, Vec<Value>)>> {
@@ -210,6 +223,16 @@ impl Db {
         if !self.deferred().is_empty() {
             return self.tx(f);
         }
+        self.with_committed(f)
+    }
+
+    /// Runs `f` on the connection without the writes held back: for reads
+    /// of what earlier jobs left, which need no write of this moment and
+    /// should not cost a commit.
+    pub fn with_committed<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Sql) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         match &self.backend {
             Backend::Sqlite(db) => db.with(f),
             Backend::Postgres(db) => db.with(f),

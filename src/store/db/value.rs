@@ -125,6 +125,15 @@ macro_rules! args {
 }
 pub(crate) use args;
 
+/// [`args`] as an owned `Vec`, for writes held back (see
+/// [`super::Db::defer`]).
+macro_rules! arg_vec {
+    ($($v:expr),* $(,)?) => {
+        vec![$($crate::store::db::Value::from($v)),*]
+    };
+}
+pub(crate) use arg_vec;
+
 /// A type a column converts to.
 pub trait FromValue: Sized {
     fn from_value(v: &Value) -> Option<Self>;
