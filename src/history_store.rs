@@ -69,14 +69,12 @@ pub fn open_existing_reader(config: &Config) -> Result<Option<Store>, StoreError
     }
 }
 
-/// Where the history is, for messages.
-pub fn describe(config: &Config) -> String {
-    match &config.history {
-        HistoryStore::Sqlite => config.history_path().display().to_string(),
-        HistoryStore::Postgres(pg) => match pg_config(pg) {
-            Ok(c) => c.describe(),
-            Err(_) => "PostgreSQL (URL unreadable)".into(),
-        },
+/// Where the open history `store` of `config` is, for messages: from the
+/// store, without reading the URL's secret again.
+pub fn describe(config: &Config, store: &Store) -> String {
+    match store.describe_postgres() {
+        Some(described) => described.to_string(),
+        None => config.history_path().display().to_string(),
     }
 }
 

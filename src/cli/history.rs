@@ -94,7 +94,10 @@ fn history_db(
                 Err(code) => return Ok(Err(code)),
             };
             match crate::history_store::open_existing_reader(&config)? {
-                Some(store) => Ok(Ok((store, crate::history_store::describe(&config)))),
+                Some(store) => {
+                    let described = crate::history_store::describe(&config, &store);
+                    Ok(Ok((store, described)))
+                }
                 None => Err(missing(&config.history_path())),
             }
         }

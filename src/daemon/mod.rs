@@ -310,7 +310,7 @@ impl Agent {
             "{} policies scheduled",
             self.config.policies.len()
         ));
-        tracing::info!(policies = self.config.policies.len(), history = %history_store::describe(&self.config), "agent started");
+        tracing::info!(policies = self.config.policies.len(), history = %history_store::describe(&self.config, self.engine.store()), "agent started");
 
         let mut beat = tokio::time::interval(health::BEAT_EVERY);
         let mut flush_tick = tokio::time::interval(crate::store::EVENT_DELAY);
