@@ -7,7 +7,6 @@
 //! `VBS_FAILOVER_CYCLES` sets the number of cycles (default 20).
 
 use std::io::Write;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::helper::ha::{self, history_section, lease, pid_of};
@@ -42,14 +41,14 @@ async fn the_follower_takes_over_a_killed_leader_without_duplicates_or_losses() 
     let log = world.path("agents.log");
     let watcher = PgDb::connect(&db.config, Duration::from_secs(10)).unwrap();
 
-    let mut agents: Vec<Child> = (0..2)
+    let mut agents: Vec<ha::Agent> = (0..2)
         .map(|_| ha::spawn(&policy, &db.config, &log))
         .collect();
     let mut rng = fastrand::Rng::with_seed(15);
     let mut takeovers = Vec::new();
     let cycles = cycles();
     for _ in 0..cycles {
-        let pids: Vec<u32> = agents.iter().map(Child::id).collect();
+        let pids: Vec<u32> = agents.iter().map(|a| a.id()).collect();
         let mut leader = None;
         wait_for("one of the agents to lead", || {
             leader = lease(&watcher).filter(|(h, _, live)| *live && pids.contains(&pid_of(h)));

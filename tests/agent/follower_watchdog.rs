@@ -32,11 +32,13 @@ async fn a_follower_pings_the_systemd_watchdog() {
     socket
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let mut follower = ha::command_as(&policy, &db.config.url, None, &world.path("follower.log"))
-        .env("NOTIFY_SOCKET", &socket_path)
-        .env("WATCHDOG_USEC", "400000")
-        .spawn()
-        .unwrap();
+    let mut follower = ha::Agent(
+        ha::command_as(&policy, &db.config.url, None, &world.path("follower.log"))
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "400000")
+            .spawn()
+            .unwrap(),
+    );
     let received = tokio::task::spawn_blocking(move || {
         let mut received = String::new();
         let mut buf = [0u8; 4096];

@@ -63,17 +63,44 @@ pub fn write_policy(world: &World, top: &str, policies: &str) -> std::path::Path
 
 /// Starts `vbs-agent run` on `policy` with the history at `db`, its log
 /// appended to `log`.
-pub fn spawn(policy: &Path, db: &PgConfig, log: &Path) -> Child {
+/// An agent started by a test, killed when dropped: a test that fails
+/// halfway leaves no agent running behind it.
+pub struct Agent(pub Child);
+
+impl std::ops::Deref for Agent {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Agent {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // Already gone after a test's own stop; nothing to report then.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn spawn(policy: &Path, db: &PgConfig, log: &Path) -> Agent {
     spawn_as(policy, &db.url, None, log)
 }
 
 /// Starts `vbs-agent run` on `policy` with the history at `url` and, for a
 /// policy file from [`write_policy`], the cloud token `token`; its log
 /// appended to `log`.
-pub fn spawn_as(policy: &Path, url: &str, token: Option<&str>, log: &Path) -> Child {
-    command_as(policy, url, token, log)
-        .spawn()
-        .expect("agent starts")
+pub fn spawn_as(policy: &Path, url: &str, token: Option<&str>, log: &Path) -> Agent {
+    Agent(
+        command_as(policy, url, token, log)
+            .spawn()
+            .expect("agent starts"),
+    )
 }
 
 /// The command [`spawn_as`] runs, for a test to add to.
@@ -348,7 +375,7 @@ impl Tally {
 /// after which the history and the cloud are compared.
 pub async fn last_spell(
     world: &World,
-    agents: &mut [Child],
+    agents: &mut [Agent],
     policy: &Path,
     (url, token): (&str, Option<&str>),
     log: &Path,
@@ -424,7 +451,7 @@ pub async fn pair_led_from_behind(
     watch: &LeaseWatch,
     behind: (&str, &Path),
     direct: (&str, &Path),
-) -> (Child, Child, LeaseRow) {
+) -> (Agent, Agent, LeaseRow) {
     let leader = spawn_as(policy, through, Some(behind.0), behind.1);
     wait_for("the agent behind the proxy to lead", || {
         watch
@@ -449,7 +476,7 @@ pub async fn quiet_last_spell(
     world: &World,
     top: &str,
     (volumes, extra): (&[String], &str),
-    agents: &mut [Child],
+    agents: &mut [Agent],
     (url, token): (&str, Option<&str>),
     log: &Path,
     store: &Store,
