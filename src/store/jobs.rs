@@ -295,12 +295,7 @@ impl Store {
             (INSERT_EVENT, event_args(EventKind::State, event, now)),
         ];
         match commit {
-            Commit::Now => self.db.tx(|tx| {
-                for (sql, args) in &writes {
-                    tx.execute(sql, args)?;
-                }
-                Ok(())
-            }),
+            Commit::Now => self.db.write_now(&writes),
             Commit::WithNext => self.db.defer(writes),
         }
     }

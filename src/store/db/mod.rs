@@ -73,7 +73,18 @@ pub trait Sql {
     }
 }
 
+/// A write: a statement and its arguments, to be made now or held back.
+pub type Write = (&'static str, Vec<Value>);
+
 impl dyn Sql + '_ {
+    /// Makes each write, in order.
+    pub fn execute_all(&mut self, writes: &[Write]) -> Result<(), StoreError> {
+        for (sql, args) in writes {
+            self.execute(sql, args)?;
+        }
+        Ok(())
+    }
+
     /// [`Sql::query_value`] for a connection behind `dyn`.
     pub fn value<T: FromValue>(
         &mut self,
@@ -116,7 +127,7 @@ const MAX_DEFERRED: usize = 256;
 pub struct Db {
     backend: Backend,
     /// Statements and their arguments, in the order they were deferred.
-    deferred: Mutex<Vec<(&'static str, Vec<Value>)>>,
+    deferred: Mutex<Vec<Write>>,
     /// Whether [`Db::defer`] holds writes back at all.
     deferring: AtomicBool,
 }
@@ -150,14 +161,9 @@ impl Db {
     /// or, while deferring, with the next statement of any caller, in that
     /// caller's transaction and ahead of it: a write deferred is never
     /// overtaken by a later one, nor committed apart from its fellows.
-    pub fn defer(&self, writes: Vec<(&'static str, Vec<Value>)>) -> Result<(), StoreError> {
+    pub fn defer(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         if !self.deferring.load(Ordering::SeqCst) {
-            return self.tx(|c| {
-                for (sql, args) in &writes {
-                    c.execute(sql, args)?;
-                }
-                Ok(())
-            });
+            return self.write_now(&writes);
         }
         let full = {
             let mut deferred = self.deferred();
@@ -186,26 +192,19 @@ impl Db {
         std::mem::take(&mut *self.deferred()).len()
     }
 
-    fn deferred(&self) -> MutexGuard<'_, Vec<(&'static str, Vec<Value>)>> {
+    fn deferred(&self) -> MutexGuard<'_, Vec<Write>> {
         self.deferred.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Takes the writes held back (under the connection's lock, so that
     /// they commit in the order they were deferred) and writes them.
-    fn write_deferred(
-        &self,
-        c: &mut dyn Sql,
-        taken: &mut Vec<(&'static str, Vec<Value>)>,
-    ) -> Result<(), StoreError> {
+    fn write_deferred(&self, c: &mut dyn Sql, taken: &mut Vec<Write>) -> Result<(), StoreError> {
         *taken = std::mem::take(&mut *self.deferred());
-        for (sql, args) in taken.iter() {
-            c.execute(sql, args)?;
-        }
-        Ok(())
+        c.execute_all(taken)
     }
 
     /// Puts writes back after the transaction that held them failed.
-    fn put_back(&self, mut taken: Vec<(&'static str, Vec<Value>)>) {
+    fn put_back(&self, mut taken: Vec<Write>) {
         if taken.is_empty() {
             return;
         }
@@ -237,6 +236,11 @@ impl Db {
             Backend::Sqlite(db) => db.with(f),
             Backend::Postgres(db) => db.with(f),
         }
+    }
+
+    /// Makes the writes in one transaction, committed before it returns.
+    pub fn write_now(&self, writes: &[Write]) -> Result<(), StoreError> {
+        self.tx(|c| c.execute_all(writes))
     }
 
     /// Runs `f` in one transaction: committed when it returns `Ok`, rolled
