@@ -68,6 +68,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.db
             .defer(vec![(INSERT_EVENT, event_args(kind, event, at))])
+            .map(drop)
     }
 
     /// The events of a job, oldest first.

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use super::db::{arg_vec, args, Row, Value};
+use super::db::{arg_vec, args, Row, Ticket, Value};
 use super::events::{event_args, INSERT_EVENT};
 use super::{format_ts, parse_ts, Event, EventKind, Store, StoreError};
 use crate::bounded;
@@ -247,19 +247,6 @@ impl JobUpdate<'_> {
     }
 }
 
-/// When a job's transition must be durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Commit {
-    /// Before the caller goes on: an intent, made before the call that
-    /// changes the cloud.
-    Now,
-    /// With the next commit, within [`super::EVENT_DELAY`] while the daemon
-    /// holds writes back: a transition that only waiting follows. Lost in a
-    /// crash, it is found again: the job resumes from its last intent and
-    /// adopts what that made, by name.
-    WithNext,
-}
-
 pub(super) const JOB_COLUMNS: &str =
     "id, run_id, policy, kind, cloud, target, slot, resource_name, status,
     phase, snapshot_id, backup_id, size_gb, is_incremental, fail_reason, started_at, finished_at,
@@ -279,25 +266,20 @@ impl Store {
     }
 
     /// Applies `update` to a job and appends the event that tells of it, in
-    /// one transaction: never a state without its event. With
-    /// [`Commit::WithNext`] the two are held back for the next commit, as
-    /// events are (see [`Store::defer_events`]).
+    /// one transaction: never a state without its event. While the daemon
+    /// holds writes back (see [`Store::defer_events`]) the two wait for the
+    /// next commit; [`Store::durable`] with the ticket waits for that.
     pub fn update_job_noting(
         &self,
         job_id: i64,
         update: &JobUpdate<'_>,
         event: &Event<'_>,
         now: DateTime<Utc>,
-        commit: Commit,
-    ) -> Result<(), StoreError> {
-        let writes = vec![
+    ) -> Result<Ticket, StoreError> {
+        self.db.defer(vec![
             (UPDATE_JOB, update_args(job_id, update, now)),
             (INSERT_EVENT, event_args(EventKind::State, event, now)),
-        ];
-        match commit {
-            Commit::Now => self.db.write_now(&writes),
-            Commit::WithNext => self.db.defer(writes),
-        }
+        ])
     }
 
     /// One job by id.

@@ -35,13 +35,13 @@ use rusqlite_migration::{Migrations, M};
 
 pub use audit::{FailureCount, JobCounts, JobFilter, JobRow, WindowTotals};
 pub use coverage::{CoverageGap, CoverageSnapshot};
-pub use db::{Dialect, PgConfig};
+pub use db::{Dialect, PgConfig, Ticket, GROUP_WINDOW};
 pub use events::EventRecord;
 pub use events::{Event, EventKind};
 pub use export::{ExportError, ExportSummary, TableCopy, BATCH_ROWS};
 pub use files::DB_MODE;
 pub use guard::WriterLock;
-pub use jobs::{AttemptRecord, Commit, JobRecord, JobStatus, JobUpdate, Phase};
+pub use jobs::{AttemptRecord, JobRecord, JobStatus, JobUpdate, Phase};
 pub use projects::CloudProject;
 pub use restores::{NewRestore, RestoreColumns, ScratchLeft};
 pub use retention::RetentionAction;
@@ -130,6 +130,11 @@ pub enum StoreError {
          leader that took over carries on"
     )]
     Fenced(String),
+    #[error(
+        "a write held back for the next commit was dropped: this agent lost its \
+         leader lease before it was committed"
+    )]
+    Discarded,
     #[error("history database holds an unreadable value: {0}")]
     Corrupt(String),
     #[error("cannot create history database {path}: {source}")]
@@ -290,14 +295,21 @@ impl Store {
         })
     }
 
-    /// Holds events, and transitions committed [`Commit::WithNext`], back
-    /// for the next write's commit (group commit: one commit for the
-    /// writes of many jobs), or stops doing so, writing what is held. The
-    /// daemon turns it on and calls [`Store::flush`] every [`EVENT_DELAY`];
-    /// an intent, made before a call that changes the cloud, is committed
-    /// before its caller goes on, with every write held back ahead of it.
+    /// Holds events and transitions back for the next write's commit
+    /// (group commit: one commit for the writes of many jobs), or stops
+    /// doing so, writing what is held. The daemon turns it on and calls
+    /// [`Store::flush`] every [`EVENT_DELAY`]; a job waits for its intent's
+    /// commit with [`Store::durable`] before the call that changes the
+    /// cloud.
     pub fn defer_events(&self, on: bool) -> Result<(), StoreError> {
         self.db.set_deferring(on)
+    }
+
+    /// Returns once the write of `ticket` is committed, committing the
+    /// writes held back (those of other jobs with it) after at most
+    /// [`GROUP_WINDOW`].
+    pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
+        self.db.durable(ticket).await
     }
 
     /// Commits the writes held back.

@@ -510,8 +510,8 @@ fn events_held_back_are_committed_in_order_with_the_next_write_or_a_flush() {
     );
 }
 
-#[test]
-fn a_transition_committed_with_the_next_is_held_back_read_back_and_can_be_discarded() {
+#[tokio::test(start_paused = true)]
+async fn a_transition_is_held_back_read_back_made_durable_on_demand_and_can_be_discarded() {
     let (dir, store) = temp_store();
     store.defer_events(true).unwrap();
     let (run, id) = run_with_one_job(&store);
@@ -532,14 +532,8 @@ fn a_transition_committed_with_the_next_is_held_back_read_back_and_can_be_discar
         ..Default::default()
     };
     let before = phase_outside();
-    store
-        .update_job_noting(
-            id,
-            &to(Phase::SnapshotCreating),
-            &note("waiting"),
-            t0(),
-            Commit::WithNext,
-        )
+    let waiting = store
+        .update_job_noting(id, &to(Phase::SnapshotCreating), &note("waiting"), t0())
         .unwrap();
     assert_eq!(phase_outside(), before, "held back");
     assert_eq!(
@@ -547,15 +541,17 @@ fn a_transition_committed_with_the_next_is_held_back_read_back_and_can_be_discar
         Phase::SnapshotCreating,
         "the agent reads its own writes"
     );
-    store
-        .update_job_noting(
-            id,
-            &to(Phase::BackupRequested),
-            &note("intent"),
-            t0(),
-            Commit::Now,
-        )
+    let intent = store
+        .update_job_noting(id, &to(Phase::BackupRequested), &note("intent"), t0())
         .unwrap();
+    assert!(waiting < intent, "tickets come in order");
+    let started = tokio::time::Instant::now();
+    store.durable(intent).await.unwrap();
+    assert_eq!(
+        started.elapsed(),
+        crate::store::GROUP_WINDOW,
+        "waited for others to join"
+    );
     assert_eq!(phase_outside(), "backup_requested");
     let messages: Vec<String> = store
         .job_events(id)
@@ -567,14 +563,58 @@ fn a_transition_committed_with_the_next_is_held_back_read_back_and_can_be_discar
         messages.ends_with(&["waiting".to_string(), "intent".to_string()]),
         "{messages:?}"
     );
-    store
-        .update_job_noting(id, &to(Phase::Done), &note("lost"), t0(), Commit::WithNext)
+    let started = tokio::time::Instant::now();
+    store.durable(waiting).await.unwrap();
+    assert_eq!(
+        started.elapsed(),
+        std::time::Duration::ZERO,
+        "committed already"
+    );
+    let lost = store
+        .update_job_noting(id, &to(Phase::Done), &note("lost"), t0())
         .unwrap();
     assert_eq!(store.discard_deferred(), 2, "the update and its event");
+    assert!(matches!(
+        store.durable(lost).await,
+        Err(StoreError::Discarded)
+    ));
     drop(store);
     assert_eq!(
         phase_outside(),
         "backup_requested",
         "nothing discarded is written"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_that_fails_leaves_its_writes_held_and_their_tickets_not_durable() {
+    let (_dir, store) = temp_store();
+    store.defer_events(true).unwrap();
+    let (run, id) = run_with_one_job(&store);
+    let update = JobUpdate {
+        phase: Some(Phase::SnapshotRequested),
+        ..Default::default()
+    };
+    let event = Event {
+        run_id: Some(run),
+        job_id: Some(id),
+        message: Some("intent"),
+        ..Default::default()
+    };
+    let ticket = store.update_job_noting(id, &update, &event, t0()).unwrap();
+    let refuse = |on: bool| {
+        let sql = if on {
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON events
+             BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        } else {
+            "DROP TRIGGER temp.refuse"
+        };
+        store.sqlite().unwrap().execute_batch(sql).unwrap();
+    };
+    refuse(true);
+    let err = store.durable(ticket).await.unwrap_err();
+    assert!(err.to_string().contains("disk says no"), "{err}");
+    refuse(false);
+    store.durable(ticket).await.unwrap();
+    assert_eq!(store.job(id).unwrap().phase, Phase::SnapshotRequested);
 }

@@ -588,13 +588,7 @@ async fn a_protect_sent_just_before_a_restart_is_adopted_once_listed() {
         ..Default::default()
     };
     s.store
-        .update_job_noting(
-            id,
-            &entered,
-            &event,
-            Utc::now(),
-            vbs_agent::store::Commit::Now,
-        )
+        .update_job_noting(id, &entered, &event, Utc::now())
         .unwrap();
     world
         .post_by_hand(

@@ -4,8 +4,11 @@
 //! in a file of their own ([`backup`], [`snapshot`], [`server`],
 //! [`restore`]).
 //!
-//! Every transition is written to the history before the next API call, so
-//! a job can be continued from its last phase after a restart.
+//! Every intent (a move after which the job's next step may create
+//! something) is committed before that step, so a job can be continued
+//! from its last intent after a restart and adopt what it made, by name.
+//! The daemon commits the intents of many jobs at once (see
+//! [`Store::durable`]).
 //! The completion timeout runs from the job's first API call (time spent
 //! waiting for a `max_concurrent_jobs` slot or jitter does not count) and
 //! covers every attempt: each API call of the job ends by it, however the
@@ -24,7 +27,7 @@ use super::observer::{JobEvent, Listeners};
 use crate::api::{CloudClient, Deadline};
 use crate::config::{Policy, Work};
 use crate::kind::PolicyKind;
-use crate::store::{EventKind, JobRecord, JobStatus, JobUpdate, Phase, Store, StoreError};
+use crate::store::{EventKind, JobRecord, JobStatus, JobUpdate, Phase, Store, StoreError, Ticket};
 
 mod backup;
 mod record;
@@ -59,6 +62,8 @@ pub struct JobRunner {
     unknown_statuses: Vec<String>,
     /// Told of every transition, poll and warning.
     listeners: Listeners,
+    /// The last intent written, until it is known to be committed.
+    intent: Option<Ticket>,
 }
 
 impl JobRunner {
@@ -84,6 +89,7 @@ impl JobRunner {
             deletion_maybe_asked,
             unknown_statuses: Vec::new(),
             listeners,
+            intent: None,
         }
     }
 
@@ -95,6 +101,9 @@ impl JobRunner {
         }
         self.client = self.client.until(Deadline::new(self.deadline));
         loop {
+            if let Some(ticket) = self.intent.take() {
+                self.store.durable(ticket).await?;
+            }
             match self.job.phase {
                 Phase::Pending => self.start_attempt().await?,
                 Phase::Cleanup => self.cleanup().await?,

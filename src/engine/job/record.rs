@@ -8,14 +8,15 @@ use super::super::machine::{self, Outcome};
 use super::super::observer::JobEvent;
 use super::JobRunner;
 use crate::bounded;
-use crate::store::{Commit, Event, EventKind, JobStatus, JobUpdate, Phase, StoreError};
+use crate::store::{Event, EventKind, JobStatus, JobUpdate, Phase, StoreError};
 
-/// How soon a move into `phase` must be durable. At once where a create
-/// may follow: the intent names what a restarted agent (or the next
-/// leader) adopts. With the next commit where only looking, deleting or
-/// nothing follows: lost in a crash, such a move is made again from the
-/// intent before it, and a second delete finds nothing to delete.
-fn commit_for(phase: Phase) -> Commit {
+/// Whether a move into `phase` is an intent, committed before the job's
+/// next step: a create may follow, and the intent names what a restarted
+/// agent (or the next leader) adopts. The other moves are followed only by
+/// looking, deleting or nothing, and commit with whatever commits next:
+/// lost in a crash, such a move is made again from the intent before it,
+/// and a second delete finds nothing to delete.
+fn is_intent(phase: Phase) -> bool {
     match phase {
         Phase::SnapshotCreating
         | Phase::BackupCreating
@@ -23,7 +24,7 @@ fn commit_for(phase: Phase) -> Commit {
         | Phase::VolumeCreating
         | Phase::Restoring
         | Phase::Cleanup
-        | Phase::Done => Commit::WithNext,
+        | Phase::Done => false,
         Phase::Pending
         | Phase::SnapshotRequested
         | Phase::BackupRequested
@@ -31,7 +32,7 @@ fn commit_for(phase: Phase) -> Commit {
         | Phase::ProtectRequested
         | Phase::VolumeRequested
         | Phase::RestoreRequested
-        | Phase::Verifying => Commit::Now,
+        | Phase::Verifying => true,
     }
 }
 
@@ -140,9 +141,12 @@ impl JobRunner {
             update.status.unwrap_or(self.job.status).as_str()
         ));
         let note = &*bounded::message(note);
-        let commit = commit_for(update.phase.unwrap_or(self.job.phase));
-        self.store
-            .update_job_noting(self.job.id, &update, &self.event(&message), now, commit)?;
+        let ticket =
+            self.store
+                .update_job_noting(self.job.id, &update, &self.event(&message), now)?;
+        if is_intent(update.phase.unwrap_or(self.job.phase)) {
+            self.intent = Some(ticket);
+        }
         update.apply_to(&mut self.job);
         tracing::info!(
             snapshot_id = self.job.snapshot_id,

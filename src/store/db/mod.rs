@@ -16,8 +16,9 @@ pub use value::{FromValue, Row, Value};
 pub use postgres::{PgConfig, PgDb};
 pub(crate) use sqlite::SqliteDb;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use super::StoreError;
 
@@ -122,22 +123,48 @@ pub enum Backend {
 /// Writes held back for the next commit, at most this many.
 const MAX_DEFERRED: usize = 256;
 
+/// How long a caller of [`Db::durable`] lets other callers' writes gather
+/// before it commits them all with its own: the price of one commit for
+/// many jobs' intents is this much delay before each call that changes the
+/// cloud.
+pub const GROUP_WINDOW: Duration = Duration::from_millis(20);
+
+/// Proof of a write held back: [`Db::durable`] returns once it is committed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ticket(u64);
+
+/// The writes held back, and the tickets given for them so far.
+#[derive(Default)]
+struct Held {
+    /// Statements and their arguments, in the order they were deferred.
+    writes: Vec<Write>,
+    /// The last ticket given.
+    issued: u64,
+}
+
 /// A history database on one of the backends, with the writes held back
 /// for the next commit (see [`Db::defer`]).
 pub struct Db {
     backend: Backend,
-    /// Statements and their arguments, in the order they were deferred.
-    deferred: Mutex<Vec<Write>>,
+    held: Mutex<Held>,
     /// Whether [`Db::defer`] holds writes back at all.
     deferring: AtomicBool,
+    /// Held for a transaction, from taking the writes held back to knowing
+    /// whether they were committed, so that [`Db::committed`] never counts a
+    /// write another transaction failed to commit.
+    committing: Mutex<()>,
+    /// The last ticket whose write is committed (with all before it).
+    committed: AtomicU64,
 }
 
 impl Db {
     pub fn new(backend: Backend) -> Self {
         Self {
             backend,
-            deferred: Mutex::new(Vec::new()),
+            held: Mutex::new(Held::default()),
             deferring: AtomicBool::new(false),
+            committing: Mutex::new(()),
+            committed: AtomicU64::new(0),
         }
     }
 
@@ -146,8 +173,8 @@ impl Db {
     }
 
     /// Lets [`Db::defer`] hold writes back until the next commit (or
-    /// [`Db::flush`]): group commit for writes whose caller needs no
-    /// durability before it goes on, such as the event of an API call.
+    /// [`Db::flush`]): group commit, one commit for the writes of many
+    /// callers.
     pub fn set_deferring(&self, on: bool) -> Result<(), StoreError> {
         self.deferring.store(on, Ordering::SeqCst);
         if on {
@@ -161,25 +188,56 @@ impl Db {
     /// or, while deferring, with the next statement of any caller, in that
     /// caller's transaction and ahead of it: a write deferred is never
     /// overtaken by a later one, nor committed apart from its fellows.
-    pub fn defer(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    /// The ticket tells [`Db::durable`] which commit to wait for.
+    pub fn defer(&self, writes: Vec<Write>) -> Result<Ticket, StoreError> {
         if !self.deferring.load(Ordering::SeqCst) {
-            return self.write_now(&writes);
+            self.write_now(&writes)?;
+            return Ok(Ticket::default());
         }
-        let full = {
-            let mut deferred = self.deferred();
-            deferred.extend(writes);
-            deferred.len() >= MAX_DEFERRED
+        let (ticket, full) = {
+            let mut held = self.held();
+            held.writes.extend(writes);
+            held.issued += 1;
+            (Ticket(held.issued), held.writes.len() >= MAX_DEFERRED)
         };
         if full {
-            self.flush()
-        } else {
-            Ok(())
+            self.flush()?;
         }
+        Ok(ticket)
+    }
+
+    /// Returns once the write `ticket` stands for is committed: after
+    /// [`GROUP_WINDOW`], in which other callers' writes gather, it commits
+    /// whatever is held back unless another caller did. Fails when the
+    /// commit fails, or when the write was discarded (see
+    /// [`Db::discard_deferred`]).
+    pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
+        if self.is_committed(ticket) {
+            return Ok(());
+        }
+        tokio::time::sleep(GROUP_WINDOW).await;
+        // Under the lock, a transaction that took the write has ended.
+        let one = self.one_at_a_time();
+        if self.is_committed(ticket) {
+            return Ok(());
+        }
+        if self.held().writes.is_empty() {
+            return Err(StoreError::Discarded);
+        }
+        self.tx_alone(&one, |_| Ok(()))
+    }
+
+    fn one_at_a_time(&self) -> MutexGuard<'_, ()> {
+        self.committing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_committed(&self, ticket: Ticket) -> bool {
+        ticket.0 <= self.committed.load(Ordering::SeqCst)
     }
 
     /// Commits the writes held back, if any.
     pub fn flush(&self) -> Result<(), StoreError> {
-        if self.deferred().is_empty() {
+        if self.held().writes.is_empty() {
             return Ok(());
         }
         self.tx(|_| Ok(()))
@@ -189,28 +247,11 @@ impl Db {
     /// may not make them (the next leader continues from what was
     /// committed). Returns how many there were.
     pub fn discard_deferred(&self) -> usize {
-        std::mem::take(&mut *self.deferred()).len()
+        std::mem::take(&mut self.held().writes).len()
     }
 
-    fn deferred(&self) -> MutexGuard<'_, Vec<Write>> {
-        self.deferred.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Takes the writes held back (under the connection's lock, so that
-    /// they commit in the order they were deferred) and writes them.
-    fn write_deferred(&self, c: &mut dyn Sql, taken: &mut Vec<Write>) -> Result<(), StoreError> {
-        *taken = std::mem::take(&mut *self.deferred());
-        c.execute_all(taken)
-    }
-
-    /// Puts writes back after the transaction that held them failed.
-    fn put_back(&self, mut taken: Vec<Write>) {
-        if taken.is_empty() {
-            return;
-        }
-        let mut deferred = self.deferred();
-        taken.append(&mut deferred);
-        *deferred = taken;
+    fn held(&self) -> MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Runs `f` on the connection, each statement committed on its own
@@ -219,7 +260,7 @@ impl Db {
         &self,
         f: impl FnOnce(&mut dyn Sql) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        if !self.deferred().is_empty() {
+        if !self.held().writes.is_empty() {
             return self.tx(f);
         }
         self.with_committed(f)
@@ -243,25 +284,52 @@ impl Db {
         self.tx(|c| c.execute_all(writes))
     }
 
-    /// Runs `f` in one transaction: committed when it returns `Ok`, rolled
-    /// back when it fails.
+    /// Runs `f` in one transaction, after the writes held back: committed
+    /// when it returns `Ok`, rolled back when it fails (the writes held
+    /// back are then held again, for the next commit).
     pub fn tx<T>(
         &self,
         f: impl FnOnce(&mut dyn Sql) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut taken = Vec::new();
+        self.tx_alone(&self.one_at_a_time(), f)
+    }
+
+    /// [`Db::tx`] for a caller holding [`Db::committing`].
+    fn tx_alone<T>(
+        &self,
+        _one: &MutexGuard<'_, ()>,
+        f: impl FnOnce(&mut dyn Sql) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let (taken, upto) = {
+            let mut held = self.held();
+            (std::mem::take(&mut held.writes), held.issued)
+        };
         let body = |c: &mut dyn Sql| {
-            self.write_deferred(c, &mut taken)?;
+            c.execute_all(&taken)?;
             f(c)
         };
         let out = match &self.backend {
             Backend::Sqlite(db) => db.tx(body),
             Backend::Postgres(db) => db.tx(body),
         };
-        if out.is_err() {
-            self.put_back(taken);
+        match &out {
+            Ok(_) => {
+                self.committed.fetch_max(upto, Ordering::SeqCst);
+            }
+            Err(_) => self.put_back(taken),
         }
         out
+    }
+
+    /// Puts writes back, ahead of any held since, after the transaction
+    /// that held them failed.
+    fn put_back(&self, mut taken: Vec<Write>) {
+        if taken.is_empty() {
+            return;
+        }
+        let mut held = self.held();
+        taken.append(&mut held.writes);
+        held.writes = taken;
     }
 
     /// Which SQL the backend speaks.
