@@ -191,7 +191,7 @@ impl Db {
     /// The ticket tells [`Db::durable`] which commit to wait for.
     pub fn defer(&self, writes: Vec<Write>) -> Result<Ticket, StoreError> {
         if !self.deferring.load(Ordering::SeqCst) {
-            self.write_now(&writes)?;
+            self.tx(|c| c.execute_all(&writes))?;
             return Ok(Ticket::default());
         }
         let (ticket, full) = {
@@ -277,11 +277,6 @@ impl Db {
             Backend::Sqlite(db) => db.with(f),
             Backend::Postgres(db) => db.with(f),
         }
-    }
-
-    /// Makes the writes in one transaction, committed before it returns.
-    pub fn write_now(&self, writes: &[Write]) -> Result<(), StoreError> {
-        self.tx(|c| c.execute_all(writes))
     }
 
     /// Runs `f` in one transaction, after the writes held back: committed
