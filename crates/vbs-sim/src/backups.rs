@@ -33,10 +33,10 @@ impl State {
             )));
         }
         if let Some(sid) = snapshot_id {
-            let s =
-                p.snapshots.iter().find(|s| s.id == sid).ok_or_else(|| {
-                    Refusal::not_found(format!("Snapshot {sid} could not be found."))
-                })?;
+            let s = p
+                .snapshots
+                .get(sid)
+                .ok_or_else(|| Refusal::not_found(format!("Snapshot {sid} could not be found.")))?;
             if s.volume_id != volume_id {
                 return Err(Refusal::bad_request(
                     "Invalid snapshot: Snapshot is not a snapshot of the volume to be backed up.",
@@ -52,8 +52,8 @@ impl State {
         let parent = if incremental {
             let latest = p
                 .backups
-                .iter()
-                .filter(|b| b.volume_id == volume_id && self.backup_status(b) == "available")
+                .of_volume(volume_id)
+                .filter(|b| self.backup_status(b) == "available")
                 .max_by_key(|b| b.created);
             match latest {
                 Some(b) => Some(b.id.clone()),

@@ -24,6 +24,7 @@ mod routes;
 mod servers;
 mod shapes;
 mod sharing;
+mod shelf;
 mod snapshots;
 mod state;
 mod tags;

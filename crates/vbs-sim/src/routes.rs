@@ -379,8 +379,12 @@ pub async fn list<R: Routed, const DETAIL: bool>(
     let Some(p) = st.projects.get(&project) else {
         return Json(json!({ R::LIST: [] })).into_response();
     };
-    let mut found: Vec<&R> = R::of(p)
-        .iter()
+    let shelf = R::of(p);
+    let candidates: Box<dyn Iterator<Item = &R>> = match q.get("volume_id") {
+        Some(volume) => Box::new(shelf.of_volume(volume)),
+        None => Box::new(shelf.iter()),
+    };
+    let mut found: Vec<&R> = candidates
         .filter(|r| {
             matches(&q, "name", r.name())
                 && matches(&q, "volume_id", r.volume_id())

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::restores::Restore;
+use super::shelf::Shelf;
 use super::{
     BackupView, Faults, LedgerEntry, SimConfig, SnapshotView, VolumeDeletionFaults, VolumeFault,
 };
@@ -114,8 +115,10 @@ pub struct Project {
     pub volumes: HashMap<String, Volume>,
     /// Most volumes it may hold, if limited.
     pub volume_quota: Option<usize>,
-    pub snapshots: Vec<Snapshot>,
-    pub backups: Vec<Backup>,
+    pub snapshots: Shelf<Snapshot>,
+    pub backups: Shelf<Backup>,
+    /// Volumes whose deletion began, for the sweep to look at.
+    pub deleting_volumes: Vec<String>,
 }
 
 pub struct State {
@@ -138,6 +141,8 @@ pub struct State {
     /// Server backups (CSBS).
     pub csbs: super::csbs::Csbs,
     ledger: Vec<LedgerEntry>,
+    /// Where each id's entries are in the ledger.
+    ledger_at: HashMap<String, Vec<usize>>,
     /// AK/SK pairs whose signed requests are accepted: access key → secret key.
     pub access_keys: HashMap<String, String>,
     /// Every restore, oldest first (finished ones stay: jobs and volume
@@ -187,6 +192,7 @@ impl State {
             shares: Vec::new(),
             csbs,
             ledger: Vec::new(),
+            ledger_at: HashMap::new(),
             access_keys: HashMap::new(),
             restores: Vec::new(),
             volume_deletion_faults: VolumeDeletionFaults::default(),
@@ -234,17 +240,22 @@ impl State {
     pub fn sweep(&mut self) {
         let now = Instant::now();
         let delay = self.config.delete_duration;
-        let gone = |since: Option<Instant>| since.is_some_and(|d| now.duration_since(d) >= delay);
+        let gone = |since: Instant| now.duration_since(since) >= delay;
         let mut removed = Vec::new();
         for p in self.projects.values_mut() {
-            sweep_out(&mut p.snapshots, gone, &mut removed);
-            sweep_out(&mut p.backups, gone, &mut removed);
-            p.volumes.retain(|id, v| {
-                let keep = v.delete_fails || !gone(v.deleting_since);
-                if !keep {
+            p.snapshots.sweep(gone, &mut removed);
+            p.backups.sweep(gone, &mut removed);
+            let volumes = &mut p.volumes;
+            p.deleting_volumes.retain(|id| {
+                let Some(v) = volumes.get(id) else {
+                    return false;
+                };
+                let over = v.deleting_since.is_some_and(gone);
+                if over && !v.delete_fails {
+                    volumes.remove(id);
                     removed.push(id.clone());
                 }
-                keep
+                !over
             });
         }
         self.note_deleted(&removed);
@@ -252,10 +263,16 @@ impl State {
 
     /// Marks the ledger entries of `removed` deleted, now.
     pub fn note_deleted(&mut self, removed: &[String]) {
+        if removed.is_empty() {
+            return;
+        }
         let stamp = cinder_time(self.now());
-        for e in self.ledger.iter_mut().filter(|e| removed.contains(&e.id)) {
-            e.deleted_at = Some(stamp.clone());
-            e.status = "deleted".into();
+        for id in removed {
+            for &i in self.ledger_at.get(id).into_iter().flatten() {
+                let e = &mut self.ledger[i];
+                e.deleted_at = Some(stamp.clone());
+                e.status = "deleted".into();
+            }
         }
     }
 
@@ -270,7 +287,7 @@ impl State {
     /// A live snapshot or backup of a project, with the project.
     pub fn find<R: Resource>(&self, project: &str, id: &str) -> Option<(&Project, &R)> {
         let p = self.projects.get(project)?;
-        R::of(p).iter().find(|r| r.id() == id).map(|r| (p, r))
+        R::of(p).get(id).map(|r| (p, r))
     }
 
     /// Adds a new snapshot or backup to its project and to the ledger;
@@ -294,12 +311,8 @@ impl State {
     /// Starts the deletion of a snapshot or backup; [`State::sweep`]
     /// removes it once `delete_duration` has passed.
     pub fn start_deleting<R: Resource>(&mut self, project: &str, id: &str) {
-        if let Some(r) = self
-            .projects
-            .get_mut(project)
-            .and_then(|p| R::of_mut(p).iter_mut().find(|r| r.id() == id))
-        {
-            *r.deleting_since() = Some(Instant::now());
+        if let Some(p) = self.projects.get_mut(project) {
+            R::of_mut(p).start_deleting(id, Instant::now());
         }
     }
 
@@ -312,7 +325,7 @@ impl State {
             "error"
         } else if p
             .backups
-            .iter()
+            .of_volume(&s.volume_id)
             .any(|b| b.snapshot_id.as_deref() == Some(&s.id) && self.backup_status(b) == "creating")
         {
             "backing-up"
@@ -344,6 +357,10 @@ impl State {
         volume_id: &str,
         at: DateTime<Utc>,
     ) {
+        self.ledger_at
+            .entry(id.to_string())
+            .or_default()
+            .push(self.ledger.len());
         self.ledger.push(LedgerEntry {
             kind: kind.into(),
             id: id.into(),
@@ -362,21 +379,13 @@ impl State {
         for e in out.iter_mut().filter(|e| e.deleted_at.is_none()) {
             if let Some(p) = self.projects.get(&e.project) {
                 e.status = match e.kind.as_str() {
-                    "snapshot" => p
-                        .snapshots
-                        .iter()
-                        .find(|s| s.id == e.id)
-                        .map(|s| self.snapshot_status(p, s)),
+                    "snapshot" => p.snapshots.get(&e.id).map(|s| self.snapshot_status(p, s)),
                     "checkpoint" => Some(self.checkpoint_ledger_status(&e.project, &e.id)),
                     "volume" => p
                         .volumes
                         .get(&e.id)
                         .map(|v| self.volume_status(p, &e.id, v)),
-                    _ => p
-                        .backups
-                        .iter()
-                        .find(|b| b.id == e.id)
-                        .map(|b| self.backup_status(b)),
+                    _ => p.backups.get(&e.id).map(|b| self.backup_status(b)),
                 }
                 .unwrap_or("deleted")
                 .to_string();
@@ -424,7 +433,11 @@ impl State {
 
 /// Whether another live backup was made incrementally on top of `id`.
 pub fn has_dependents(p: &Project, id: &str) -> bool {
-    p.backups.iter().any(|b| b.parent.as_deref() == Some(id))
+    p.backups.get(id).is_some_and(|parent| {
+        p.backups
+            .of_volume(&parent.volume_id)
+            .any(|b| b.parent.as_deref() == Some(id))
+    })
 }
 
 /// What the lifecycle of snapshots and backups shares: a place in their
@@ -439,24 +452,9 @@ pub trait Resource: Sized {
     fn volume_id(&self) -> &str;
     fn created_at(&self) -> DateTime<Utc>;
     fn deleting_since(&mut self) -> &mut Option<Instant>;
-    /// The project's list of this kind.
-    fn of(p: &Project) -> &Vec<Self>;
-    fn of_mut(p: &mut Project) -> &mut Vec<Self>;
-}
-
-/// Drops the resources whose deletion is over, noting their ids.
-fn sweep_out<R: Resource>(
-    items: &mut Vec<R>,
-    gone: impl Fn(Option<Instant>) -> bool,
-    removed: &mut Vec<String>,
-) {
-    items.retain_mut(|r| {
-        let keep = !gone(*r.deleting_since());
-        if !keep {
-            removed.push(r.id().to_string());
-        }
-        keep
-    });
+    /// The project's shelf of this kind.
+    fn of(p: &Project) -> &Shelf<Self>;
+    fn of_mut(p: &mut Project) -> &mut Shelf<Self>;
 }
 
 /// `Resource` for a kind whose fields are named alike, kept in `list` of
@@ -487,11 +485,11 @@ macro_rules! resource {
                 &mut self.deleting_since
             }
 
-            fn of(p: &Project) -> &Vec<Self> {
+            fn of(p: &Project) -> &Shelf<Self> {
                 &p.$list
             }
 
-            fn of_mut(p: &mut Project) -> &mut Vec<Self> {
+            fn of_mut(p: &mut Project) -> &mut Shelf<Self> {
                 &mut p.$list
             }
         }

@@ -158,8 +158,8 @@ impl State {
             _ => {}
         }
         if p.backups
-            .iter()
-            .any(|b| b.volume_id == volume_id && self.backup_status(b) == "creating")
+            .of_volume(volume_id)
+            .any(|b| self.backup_status(b) == "creating")
         {
             "backing-up"
         } else if v.attached {
@@ -215,7 +215,7 @@ impl State {
         }
         let (p, v) = self.volume(project, id)?;
         let status = self.volume_status(p, id, v);
-        let has_snapshots = p.snapshots.iter().any(|s| s.volume_id == id);
+        let has_snapshots = p.snapshots.of_volume(id).next().is_some();
         if !DELETABLE.contains(&status) || v.attached || has_snapshots {
             return Err(Refusal::bad_request(
                 "Invalid volume: Volume status must be available or error or error_restoring or error_extending or error_managing and must not be migrating, attached, belong to a group, have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.",
@@ -224,13 +224,12 @@ impl State {
         let faults = &mut self.volume_deletion_faults;
         let fails = faults.error_deleting > 0;
         faults.error_deleting = faults.error_deleting.saturating_sub(1);
-        if let Some(v) = self
-            .projects
-            .get_mut(project)
-            .and_then(|p| p.volumes.get_mut(id))
-        {
-            v.deleting_since = Some(Instant::now());
-            v.delete_fails = fails;
+        if let Some(p) = self.projects.get_mut(project) {
+            if let Some(v) = p.volumes.get_mut(id) {
+                v.deleting_since = Some(Instant::now());
+                v.delete_fails = fails;
+                p.deleting_volumes.push(id.to_string());
+            }
         }
         Ok(())
     }
