@@ -7,9 +7,14 @@ use serde_json::Value;
 use super::fault::non_json_summary;
 use super::types::{next_marker, Backup, BackupSummary, CheckpointItem, Link, Share, Snapshot};
 
+mod cbr;
 mod csbs;
 mod inventory;
 mod restore;
+pub use cbr::{
+    added_resources, cbr_backup, cbr_backups, cbr_checkpoint, member_status, members,
+    operation_log, operation_logs, vault, vaults, CountedPage,
+};
 pub use csbs::{checkpoint, checkpoint_item, checkpoint_items};
 pub use inventory::{found_server, found_servers, found_volumes, tagged, Tagged, TaggedPage};
 pub use restore::{job, job_id, restored, volume, volumes};
@@ -74,6 +79,18 @@ impl Identified for crate::api::types::Job {
 }
 
 impl Identified for CheckpointItem {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Identified for crate::api::types::CbrBackup {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Identified for crate::api::types::CbrCheckpoint {
     fn id(&self) -> &str {
         &self.id
     }

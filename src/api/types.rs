@@ -4,8 +4,10 @@
 //! keys (seen in SDK fixtures) keep the last value.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
+
+use lenient::{lenient_time, null_as_empty};
 
 /// A Cinder/EVS snapshot.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -190,24 +192,15 @@ pub fn parse_api_time(raw: &str) -> Option<DateTime<Utc>> {
         .map(|n| n.and_utc())
 }
 
-/// A `null` list reads as an empty one.
-fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
-}
-
-/// An unreadable timestamp becomes `None` rather than failing the whole
-/// answer: a backup's status matters more than its `updated_at`.
-fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-    let raw = Option::<Value>::deserialize(d)?;
-    Ok(raw
-        .as_ref()
-        .and_then(Value::as_str)
-        .and_then(parse_api_time))
-}
-
+mod cbr;
 mod csbs;
 pub(crate) mod inventory;
+mod lenient;
 mod restore;
+pub use cbr::{
+    BackupInfo, Billing, CbrBackup, CbrCheckpoint, CheckpointInfo, CheckpointResource,
+    CheckpointVault, ErrorInfo, Member, OperationLog, Skipped, Vault, VaultResource,
+};
 pub use csbs::{
     Checkpoint, CheckpointItem, ExtendInfo, FailCode, PlanResource, ProtectionPlan, VolumeBackup,
 };

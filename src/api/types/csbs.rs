@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::lenient_time;
+use super::lenient::{
+    lenient_number, lenient_object, lenient_text, lenient_time, null_as_default, null_as_empty,
+};
 
 /// `checkpoint` from the protect call: the backup record.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -190,33 +192,6 @@ pub struct VolumeBackup {
     pub snapshot_id: Option<String>,
 }
 
-/// A number given as a JSON number or as a string (`"29.9"`, `"30%"`).
-fn lenient_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(Value::String(s)) => s.trim().trim_end_matches('%').trim().parse().ok(),
-        _ => None,
-    })
-}
-
-/// A code given as a number or a string.
-fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(Value::String(s)) => Some(s),
-        _ => None,
-    })
-}
-
-/// An object, or a string holding JSON (`"{}"`), or null.
-fn lenient_object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::String(s)) => serde_json::from_str(&s).ok().or(Some(Value::String(s))),
-        Some(Value::Null) | None => None,
-        other => other,
-    })
-}
-
 /// `fail_code` as an object (possibly `{}`), a string holding one, or absent.
 fn lenient_fail_code<'de, D: Deserializer<'de>>(d: D) -> Result<Option<FailCode>, D::Error> {
     let value = match Option::<Value>::deserialize(d)? {
@@ -236,14 +211,4 @@ fn lenient_fail_code<'de, D: Deserializer<'de>>(d: D) -> Result<Option<FailCode>
         }),
         _ => None,
     })
-}
-
-fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
-}
-
-fn null_as_default<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
-    d: D,
-) -> Result<T, D::Error> {
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
