@@ -229,6 +229,16 @@ const BUSY_CODES: &[&str] = &[
     "CSBS.6030",
     // The server's state forbids a backup now (resizing, rebooting…).
     "CSBS.6005",
+    // CBR: resources being backed up (answered with a 500), a restore
+    // running, a backup running, and the vendor's other "try later" codes.
+    "BackupService.0002",
+    "BackupService.2002",
+    "BackupService.2010",
+    "BackupService.6125",
+    "BackupService.6130",
+    "BackupService.6134",
+    "BackupService.6203",
+    "BackupService.7302",
 ];
 
 /// Codes meaning "a quota is exhausted".
@@ -242,7 +252,18 @@ const QUOTA_CODES: &[&str] = &[
     "VolumeBackup.0084",
     "EVS.5413",
     "CSBS.9006",
+    // CBR: the vault is full, all vaults are full, too many vaults, the
+    // snapshot quota.
+    "BackupService.6114",
+    "BackupService.6142",
+    "BackupService.6133",
+    "BackupService.8300",
 ];
+
+/// Codes that say the request can never succeed as made, whatever the HTTP
+/// status: CBR answers "one disk cannot sit in several vaults" with a 500,
+/// which would otherwise be retried.
+const PERMANENT_CODES: &[&str] = &["BackupService.6137"];
 
 /// Cinder statuses a resource passes through on its way somewhere else.
 const TRANSITIONAL: &[&str] = &[
@@ -271,6 +292,9 @@ pub fn classify(status: u16, fault: &FaultBody) -> ErrorClass {
     }
     if status == 413 || QUOTA_CODES.contains(&code) || mentions_quota(message) {
         return ErrorClass::Quota;
+    }
+    if PERMANENT_CODES.contains(&code) {
+        return ErrorClass::Permanent;
     }
     match status {
         401 => ErrorClass::Auth,
@@ -379,6 +403,29 @@ mod tests {
             classify(400, &fault(Some("CSBS.1000"), "x")),
             ErrorClass::Permanent
         );
+    }
+
+    #[test]
+    fn cbr_codes_are_classified() {
+        let cbr = |status: u16, code: &str| {
+            let body = format!(r#"{{"error_code": "BackupService.{code}", "error_msg": "x"}}"#);
+            classify(status, &FaultBody::parse(&body))
+        };
+        // A busy resource, answered with a 500 or a 400.
+        assert_eq!(cbr(500, "0002"), ErrorClass::Busy);
+        for code in ["2002", "2010", "6125", "6130", "6134", "6203", "7302"] {
+            assert_eq!(cbr(400, code), ErrorClass::Busy, "{code}");
+        }
+        for code in ["6114", "6142", "6133", "8300"] {
+            assert_eq!(cbr(400, code), ErrorClass::Quota, "{code}");
+        }
+        // Fix the configuration: a disk already in a vault, a wrong type.
+        for code in ["6102", "6103", "7001", "7002", "7106", "9900"] {
+            assert_eq!(cbr(400, code), ErrorClass::Permanent, "{code}");
+        }
+        assert_eq!(cbr(500, "6137"), ErrorClass::Permanent);
+        // An unknown error of the service stays a 500: retried.
+        assert_eq!(cbr(500, "9910"), ErrorClass::Retryable);
     }
 
     #[test]
