@@ -12,6 +12,8 @@ pub const VOLUME_TYPES: &[&str] = &["volumev3", "block-storage", "volumev2", "vo
 pub const BACKUP_TYPES: &[&str] = &["vbs", "volumev3", "block-storage", "volumev2", "volume"];
 /// Catalog types of the server backup (CSBS) service.
 pub const SERVER_BACKUP_TYPES: &[&str] = &["csbs", "data-protect"];
+/// Catalog types of the backup service that succeeds VBS and CSBS (CBR).
+pub const CBR_TYPES: &[&str] = &["cbr"];
 /// Catalog types of the compute service: Nova's own, else OTC's ECS.
 pub const COMPUTE_TYPES: &[&str] = &["compute", "ecs"];
 

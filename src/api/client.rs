@@ -23,6 +23,7 @@ use super::observe::{CallObserver, TraceObserver};
 use crate::config::{ApiVersion, Cloud, RestoreApi, SelectBy};
 
 mod backups;
+mod cbr;
 mod csbs;
 mod inventory;
 mod request;
@@ -31,6 +32,7 @@ mod sharing;
 mod snapshots;
 mod volumes;
 pub use backups::NewBackup;
+pub use cbr::{NewCheckpoint, DISK};
 pub use csbs::MAX_CHECKPOINT_DELETIONS;
 pub use snapshots::NewSnapshot;
 pub use volumes::NewVolume;
@@ -98,6 +100,8 @@ struct Inner {
     limiter: Option<RateLimiter>,
     /// CSBS base URL; `None`: from the service catalog.
     server_backup_base: Option<String>,
+    /// CBR base URL; `None`: from the service catalog.
+    cbr_base: Option<String>,
     /// ECS/Nova base URL; `None`: from the service catalog.
     compute_base: Option<String>,
     /// CSBS checkpoint deletions in flight (see [`MAX_CHECKPOINT_DELETIONS`]).
@@ -141,6 +145,7 @@ impl CloudClient {
         let want_catalog = cloud.endpoints.volume.is_none()
             || cloud.endpoints.backup.is_none()
             || (cloud.endpoints.server_backup.is_none() && cloud.auth.has_catalog())
+            || (cloud.endpoints.cbr.is_none() && cloud.auth.has_catalog())
             || (cloud.endpoints.compute.is_none() && cloud.auth.has_catalog());
         Ok(Self {
             inner: Arc::new(Inner {
@@ -162,6 +167,7 @@ impl CloudClient {
                 settings,
                 limiter: cloud.rate_limit.map(|r| RateLimiter::new(r.interval())),
                 server_backup_base: base(&cloud.endpoints.server_backup),
+                cbr_base: base(&cloud.endpoints.cbr),
                 compute_base: base(&cloud.endpoints.compute),
                 checkpoint_deletions: Arc::new(tokio::sync::Semaphore::new(
                     MAX_CHECKPOINT_DELETIONS,

@@ -16,7 +16,7 @@ use apig_sign as sign;
 pub mod types;
 
 pub use client::{
-    ca_bundle, ClientSettings, CloudClient, NewBackup, NewSnapshot, NewVolume,
+    ca_bundle, ClientSettings, CloudClient, NewBackup, NewCheckpoint, NewSnapshot, NewVolume, DISK,
     MAX_CHECKPOINT_DELETIONS, MAX_RETRY_AFTER,
 };
 pub use deadline::{Deadline, LAST_LOOK};

@@ -65,6 +65,7 @@ pub(super) fn cloud(
             volume: None,
             backup: None,
             server_backup: None,
+            cbr: None,
             compute: None,
         }),
         None => {
@@ -119,14 +120,16 @@ pub(super) fn cloud(
                 given => url(given, field),
             };
             let server_backup = optional(&raw_endpoints.server_backup, "server_backup");
+            let cbr = optional(&raw_endpoints.cbr, "cbr");
             let compute = optional(&raw_endpoints.compute, "compute");
             // Not `?`: that would end the cloud here and hide its later errors.
-            match (volume, backup, server_backup, compute) {
-                (Some(volume), Some(backup), Some(server_backup), Some(compute)) => {
+            match (volume, backup, server_backup, cbr, compute) {
+                (Some(volume), Some(backup), Some(server_backup), Some(cbr), Some(compute)) => {
                     Some(Endpoints {
                         volume,
                         backup,
                         server_backup,
+                        cbr,
                         compute,
                     })
                 }

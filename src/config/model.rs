@@ -234,6 +234,8 @@ pub struct Endpoints {
     pub backup: Option<Url>,
     /// CSBS: server backups (required by `kind: server` policies).
     pub server_backup: Option<Url>,
+    /// CBR: vaults, checkpoints and their backups.
+    pub cbr: Option<Url>,
     /// ECS/Nova: servers, for selecting them by tag (serves both the ECS
     /// `/v1` and the Nova `/v2.1` API).
     pub compute: Option<Url>,

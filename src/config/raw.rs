@@ -173,6 +173,8 @@ pub(crate) struct RawEndpoints {
     pub(crate) backup: Option<String>,
     /// CSBS: server backups, for `kind: server` policies.
     pub(crate) server_backup: Option<String>,
+    /// CBR: vaults, checkpoints and their backups.
+    pub(crate) cbr: Option<String>,
     /// ECS / Nova: finding servers by tag, and whether a server exists.
     pub(crate) compute: Option<String>,
 }

@@ -8,6 +8,7 @@ mod helper;
 mod api_client;
 mod auth_conventions;
 mod bad_answers;
+mod cbr;
 mod cinder_peer;
 mod cinder_restore;
 mod cinder_selection;

@@ -156,6 +156,23 @@ impl World {
         }
     }
 
+    /// A simulator with these volumes and CBR `vaults`: backups take
+    /// `backup` and show up in lists `listing` after their run.
+    pub async fn start_cbr(
+        volumes: Vec<SimVolume>,
+        vaults: Vec<sim::SimVault>,
+        backup: Duration,
+        listing: Duration,
+    ) -> Self {
+        Self::start_config(SimConfig {
+            backup_duration: backup,
+            cbr_vaults: vaults,
+            cbr_listing_delay: listing,
+            ..Self::sim_config(volumes)
+        })
+        .await
+    }
+
     async fn start_config(config: SimConfig) -> Self {
         let sim = sim::start(config, "127.0.0.1:0".parse().unwrap())
             .await
@@ -212,7 +229,7 @@ impl World {
     pub fn clouds_yaml_auth(&self, auth: &str, cloud_extra: &str) -> String {
         let base = self.sim.base_url();
         format!(
-            "clouds:\n  sim:\n    project_id: {PROJECT}\n{cloud_extra}    endpoints:\n      volume: {base}\n      backup: {base}\n      server_backup: {base}\n      compute: {base}\n    auth:\n      {auth}\n"
+            "clouds:\n  sim:\n    project_id: {PROJECT}\n{cloud_extra}    endpoints:\n      volume: {base}\n      backup: {base}\n      server_backup: {base}\n      cbr: {base}/cbr\n      compute: {base}\n    auth:\n      {auth}\n"
         )
     }
 

@@ -105,6 +105,7 @@ fn catalog(base: &str, project: &str) -> Value {
         endpoint("volumev2", "v2"),
         endpoint("vbs", "v2"),
         endpoint("csbs", "v1"),
+        endpoint("cbr", "cbr/v3"),
         endpoint("compute", "v2.1")
     ])
 }

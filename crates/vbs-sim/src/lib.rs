@@ -13,6 +13,7 @@
 
 mod aksk;
 mod backups;
+mod cbr;
 mod changes;
 mod csbs;
 mod faults;
@@ -41,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use cbr::SimVault;
 pub use csbs::{ServerFault, SimServer};
 use state::State;
 
@@ -75,6 +77,10 @@ pub struct SimConfig {
     pub checkpoint_item_delay: Duration,
     /// How long one checkpoint deletion runs once started.
     pub checkpoint_delete_duration: Duration,
+    /// CBR vaults and the volumes bound to them.
+    pub cbr_vaults: Vec<SimVault>,
+    /// How long a CBR backup stays out of the backup list after its run.
+    pub cbr_listing_delay: Duration,
 }
 
 impl Default for SimConfig {
@@ -93,6 +99,8 @@ impl Default for SimConfig {
             server_backup_duration: Duration::from_secs(10),
             checkpoint_item_delay: Duration::from_secs(1),
             checkpoint_delete_duration: Duration::from_secs(2),
+            cbr_vaults: Vec::new(),
+            cbr_listing_delay: Duration::from_secs(1),
         }
     }
 }

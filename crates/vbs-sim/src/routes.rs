@@ -16,9 +16,9 @@ use serde_json::{json, Value};
 
 use super::state::{Backup, Project, Refusal, Resource, Snapshot, State};
 use super::{
-    aksk, backups, changes, csbs, faults, jobs, keystone, lock, restores, servers, shapes, sharing,
-    snapshots, swept, versions, volume_tags, volumes, Faults, Shared, VolumeDeletionFaults,
-    VolumeFault,
+    aksk, backups, cbr, changes, csbs, faults, jobs, keystone, lock, restores, servers, shapes,
+    sharing, snapshots, swept, versions, volume_tags, volumes, Faults, Shared,
+    VolumeDeletionFaults, VolumeFault,
 };
 
 /// Largest page the list calls return, as VBS does.
@@ -142,6 +142,7 @@ pub fn router(state: Shared) -> Router {
             "/v1/{project}/providers/{provider}/checkpoints/{id}",
             delete(csbs::delete_checkpoint),
         )
+        .nest("/cbr", cbr::router())
         .route_layer(middleware::from_fn(versions::microversion))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
         .route("/v3/auth/tokens", post(keystone::issue_token))

@@ -140,6 +140,8 @@ pub struct State {
     pub shares: Vec<super::sharing::Share>,
     /// Server backups (CSBS).
     pub csbs: super::csbs::Csbs,
+    /// Vaults, checkpoints and backups (CBR).
+    pub cbr: super::cbr::Cbr,
     ledger: Vec<LedgerEntry>,
     /// Where each id's entries are in the ledger.
     ledger_at: HashMap<String, Vec<usize>>,
@@ -159,6 +161,7 @@ pub fn cinder_time(t: DateTime<Utc>) -> String {
 impl State {
     pub fn new(config: SimConfig, base_url: String) -> Self {
         let csbs = super::csbs::Csbs::new(config.servers.clone());
+        let cbr = super::cbr::Cbr::new(&config.cbr_vaults);
         let projects = config
             .projects
             .iter()
@@ -191,6 +194,7 @@ impl State {
             clock_offset: chrono::TimeDelta::zero(),
             shares: Vec::new(),
             csbs,
+            cbr,
             ledger: Vec::new(),
             ledger_at: HashMap::new(),
             access_keys: HashMap::new(),
@@ -375,12 +379,19 @@ impl State {
 
     pub fn ledger(&mut self) -> Vec<LedgerEntry> {
         self.sweep();
+        self.cbr_sweep();
         let mut out = self.ledger.clone();
         for e in out.iter_mut().filter(|e| e.deleted_at.is_none()) {
             if let Some(p) = self.projects.get(&e.project) {
                 e.status = match e.kind.as_str() {
                     "snapshot" => p.snapshots.get(&e.id).map(|s| self.snapshot_status(p, s)),
                     "checkpoint" => Some(self.checkpoint_ledger_status(&e.project, &e.id)),
+                    "cbr_backup" => self
+                        .cbr
+                        .backups
+                        .iter()
+                        .find(|b| b.id == e.id)
+                        .and_then(|b| self.cbr_backup_status(b)),
                     "volume" => p
                         .volumes
                         .get(&e.id)

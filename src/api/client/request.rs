@@ -39,15 +39,18 @@ pub(super) enum Service {
     Volume,
     Backup,
     ServerBackup,
+    /// CBR (`/v3`).
+    Cbr,
     /// ECS (`/v1`) and Nova (`/v2.1`).
     Compute,
 }
 
 impl Service {
-    const ALL: [Service; 4] = [
+    const ALL: [Service; 5] = [
         Service::Volume,
         Service::Backup,
         Service::ServerBackup,
+        Service::Cbr,
         Service::Compute,
     ];
 
@@ -57,6 +60,7 @@ impl Service {
             Service::Volume => "volume",
             Service::Backup => "backup",
             Service::ServerBackup => "server_backup",
+            Service::Cbr => "cbr",
             Service::Compute => "compute",
         }
     }
@@ -66,6 +70,7 @@ impl Service {
             Service::Volume => catalog::VOLUME_TYPES,
             Service::Backup => catalog::BACKUP_TYPES,
             Service::ServerBackup => catalog::SERVER_BACKUP_TYPES,
+            Service::Cbr => catalog::CBR_TYPES,
             Service::Compute => catalog::COMPUTE_TYPES,
         }
     }
@@ -77,6 +82,7 @@ impl CloudClient {
             Service::Volume => &self.inner.volume_base,
             Service::Backup => &self.inner.backup_base,
             Service::ServerBackup => &self.inner.server_backup_base,
+            Service::Cbr => &self.inner.cbr_base,
             Service::Compute => &self.inner.compute_base,
         };
         let project = self.inner.tokens.project_id();
