@@ -275,3 +275,57 @@ async fn disks_are_bound_to_a_vault_unless_another_holds_them() {
     assert_eq!(err.code.as_deref(), Some("BackupService.6103"));
     assert_eq!(err.class, ErrorClass::Permanent);
 }
+
+#[tokio::test]
+async fn a_disk_backup_restores_onto_its_own_disk_one_restore_at_a_time() {
+    let w = world(
+        vec![volume(1, None), volume(3, None)],
+        vec![vault(VAULT, &[1, 3])],
+    )
+    .await;
+    let calls = Arc::new(Calls::default());
+    let c = client(&w, &calls);
+    let (v1, v3) = (volume_id(1), volume_id(3));
+    let (_, backup) = back_up_volume_1(&c).await;
+    let v3_run = c
+        .create_checkpoint(&run(&[(v3.as_str(), DISK)], "other"))
+        .await
+        .unwrap();
+    let other = settled(&c, &v3_run.id, 1).await.remove(0);
+
+    let elsewhere = c.restore_cbr_backup(&backup.id, &v3).await.unwrap_err();
+    assert_eq!(elsewhere.class, ErrorClass::Permanent);
+    c.restore_cbr_backup(&backup.id, &v1).await.unwrap();
+    assert_eq!(c.cbr_backup(&backup.id).await.unwrap().status, "restoring");
+    let again = c.restore_cbr_backup(&backup.id, &v1).await.unwrap_err();
+    assert_eq!(again.code.as_deref(), Some("BackupService.2005"));
+    // Another backup's restore is refused while the first runs (2 s).
+    let busy = c.restore_cbr_backup(&other.id, &v3).await.unwrap_err();
+    assert_eq!(busy.code.as_deref(), Some("BackupService.2010"));
+    assert_eq!(busy.class, ErrorClass::Busy);
+    eventually(|| async {
+        let b = c.cbr_backup(&backup.id).await.unwrap();
+        (b.status == "available").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_backup_is_shared_once_with_each_project_and_unshared() {
+    let w = world(vec![volume(1, None)], vec![vault(VAULT, &[1])]).await;
+    let calls = Arc::new(Calls::default());
+    let c = client(&w, &calls);
+    let (_, backup) = back_up_volume_1(&c).await;
+    let dr = "075e6035d300d48c2fd0c00b78b71ebf";
+    let added = c.share_cbr_backup(&backup.id, &[dr]).await.unwrap();
+    assert_eq!(added.len(), 1);
+    assert_eq!(added[0].dest_project_id.as_deref(), Some(dr));
+    assert_eq!(added[0].status.as_deref(), Some("pending"));
+    let twice = c.share_cbr_backup(&backup.id, &[dr]).await.unwrap_err();
+    assert_eq!(twice.code.as_deref(), Some("BackupService.6703"));
+    assert_eq!(c.cbr_members(&backup.id).await.unwrap().len(), 1);
+    c.unshare_cbr_backup(&backup.id, dr).await.unwrap();
+    assert!(c.cbr_members(&backup.id).await.unwrap().is_empty());
+    let gone = c.unshare_cbr_backup(&backup.id, dr).await.unwrap_err();
+    assert_eq!(gone.status, Some(404));
+}

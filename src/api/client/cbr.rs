@@ -10,7 +10,7 @@ use super::request::{with_query, Service, MAX_PAGES, PAGE_SIZE};
 use super::CloudClient;
 use crate::api::decode::{self, CountedPage, DecodeError};
 use crate::api::error::ApiError;
-use crate::api::types::{CbrBackup, CbrCheckpoint, OperationLog, Vault};
+use crate::api::types::{CbrBackup, CbrCheckpoint, Member, OperationLog, Vault};
 
 /// The resource type of a disk in CBR's requests and answers.
 pub const DISK: &str = "OS::Cinder::Volume";
@@ -156,6 +156,47 @@ impl CloudClient {
     /// `deleting` until a GET answers 404).
     pub async fn delete_cbr_backup(&self, id: &str) -> Result<(), ApiError> {
         let url = self.cbr_url(&format!("backups/{id}"));
+        self.call(Method::DELETE, url, None, |_| Ok(())).await
+    }
+
+    /// Restores a disk backup onto its own disk
+    /// (`POST /v3/{project}/backups/{id}/restore`, 202 with an empty body).
+    /// CBR restores a disk backup onto no other disk, and runs one restore
+    /// at a time; the disk must be `available`.
+    pub async fn restore_cbr_backup(
+        &self,
+        backup_id: &str,
+        volume_id: &str,
+    ) -> Result<(), ApiError> {
+        let url = self.cbr_url(&format!("backups/{backup_id}/restore"));
+        let body = json!({"restore": {"volume_id": volume_id}});
+        self.call(Method::POST, url, Some(body), |_| Ok(())).await
+    }
+
+    /// Shares a backup with projects (`POST …/backups/{id}/members`); each
+    /// member is `pending` until its project accepts.
+    pub async fn share_cbr_backup(
+        &self,
+        backup_id: &str,
+        projects: &[&str],
+    ) -> Result<Vec<Member>, ApiError> {
+        let url = self.cbr_url(&format!("backups/{backup_id}/members"));
+        let body = json!({ "members": projects });
+        let added = self
+            .call(Method::POST, url, Some(body), decode::members)
+            .await?;
+        Ok(added.items)
+    }
+
+    /// The projects a backup is shared with, every page.
+    pub async fn cbr_members(&self, backup_id: &str) -> Result<Vec<Member>, ApiError> {
+        let url = self.cbr_url(&format!("backups/{backup_id}/members"));
+        self.cbr_list(url, &[], decode::members).await
+    }
+
+    /// Ends a share (`DELETE …/backups/{id}/members/{project}`, 204).
+    pub async fn unshare_cbr_backup(&self, backup_id: &str, project: &str) -> Result<(), ApiError> {
+        let url = self.cbr_url(&format!("backups/{backup_id}/members/{project}"));
         self.call(Method::DELETE, url, None, |_| Ok(())).await
     }
 

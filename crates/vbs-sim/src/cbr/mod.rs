@@ -75,12 +75,21 @@ pub struct Backup {
     pub delete_requested: Option<(Instant, DateTime<Utc>)>,
 }
 
+/// A project a backup is shared with.
+pub struct Member {
+    pub id: String,
+    pub backup_id: String,
+    pub project: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// CBR state of every project.
 #[derive(Default)]
 pub struct Cbr {
     pub vaults: Vec<Vault>,
     pub checkpoints: Vec<Checkpoint>,
     pub backups: Vec<Backup>,
+    pub members: Vec<Member>,
 }
 
 impl Cbr {
@@ -103,6 +112,15 @@ impl Cbr {
     }
 }
 
+impl Cbr {
+    /// A live backup of a project.
+    pub fn backup(&self, project: &str, id: &str) -> Option<&Backup> {
+        self.backups
+            .iter()
+            .find(|b| b.project == project && b.id == id)
+    }
+}
+
 /// CBR's timestamps: milliseconds and an explicit `+00:00`.
 pub fn cbr_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string()
@@ -119,6 +137,8 @@ impl State {
                 "protecting"
             } else if b.fails.is_some() {
                 "error"
+            } else if self.restoring(&b.id) {
+                "restoring"
             } else {
                 "available"
             },
@@ -285,6 +305,8 @@ impl State {
             }
             !over
         });
+        // A backup's shares go with it.
+        self.cbr.members.retain(|m| !gone.contains(&m.backup_id));
         self.note_deleted(&gone);
     }
 }

@@ -13,8 +13,10 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::{cbr_time, Backup, Vault, DISK_PROVIDER};
+use super::{cbr_time, Backup, Member, Vault, DISK_PROVIDER};
+use crate::restores::Restore;
 use crate::state::State;
+use crate::VolumeFault;
 use crate::{lock, Shared};
 
 /// The routes, to be nested under `/cbr`.
@@ -30,6 +32,15 @@ pub fn router() -> Router<Shared> {
         .route("/v3/{project}/checkpoints/{id}", get(checkpoint))
         .route("/v3/{project}/backups", get(backups))
         .route("/v3/{project}/backups/{id}", get(backup).delete(delete))
+        .route("/v3/{project}/backups/{id}/restore", post(restore))
+        .route(
+            "/v3/{project}/backups/{id}/members",
+            post(share).get(members),
+        )
+        .route(
+            "/v3/{project}/backups/{id}/members/{member}",
+            axum::routing::delete(unshare),
+        )
         .route("/v3/{project}/operation-logs", get(operation_logs))
 }
 
@@ -348,9 +359,7 @@ async fn backup(
     st.cbr_sweep();
     let found = st
         .cbr
-        .backups
-        .iter()
-        .find(|b| b.project == project && b.id == id)
+        .backup(&project, &id)
         .and_then(|b| st.cbr_backup_status(b).map(|s| (b, s)));
     match found {
         Some((b, s)) => Json(json!({"backup": backup_json(b, s)})).into_response(),
@@ -442,4 +451,195 @@ async fn operation_logs(
         }
     }
     counted("operation_logs", logs, &q)
+}
+
+/// `POST …/backups/{id}/restore` of a disk backup: onto its own disk only,
+/// which must be `available`, and never while another restore of the
+/// project runs; 202 with an empty body. The disk is `restoring-backup`
+/// and the backup `restoring` until it ends.
+async fn restore(
+    AxState(state): AxState<Shared>,
+    Path((project, id)): Path<(String, String)>,
+    body: Option<Json<Value>>,
+) -> Response {
+    let Some(volume_id) = body
+        .as_ref()
+        .and_then(|Json(b)| b.pointer("/restore/volume_id"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
+        return error(400, "BackupService.9900", "`restore.volume_id` is missing.");
+    };
+    let mut st = lock(&state);
+    st.cbr_sweep();
+    let Some(b) = st.cbr.backup(&project, &id) else {
+        return no_backup(&id);
+    };
+    if st.cbr_backup_status(b) != Some("available") {
+        return error(400, "BackupService.2005", "The backup is not available.");
+    }
+    // Which code CBR gives another disk is not published; the UMN says a
+    // disk backup restores onto its original disk only.
+    if b.volume_id != volume_id {
+        return error(
+            400,
+            "BackupService.9900",
+            "A disk backup can only be restored onto its original disk.",
+        );
+    }
+    let running = st
+        .restores
+        .iter()
+        .any(|r| r.project == project && st.restore_phase(r) == crate::restores::Phase::Running);
+    if running {
+        return error(400, "BackupService.2010", "A restore is already running.");
+    }
+    let Some((_, v)) = st
+        .projects
+        .get(&project)
+        .and_then(|p| p.volumes.get(&volume_id).map(|v| (p, v)))
+    else {
+        return error(404, "BackupService.7000", "The disk does not exist.");
+    };
+    let status = st.volume_status(&st.projects[&project], &volume_id, v);
+    if status != "available" {
+        return error(
+            400,
+            "BackupService.2011",
+            &format!("The disk is {status}; it must be available (stop the server and detach it)."),
+        );
+    }
+    let fail_reason = match &v.fault {
+        Some(VolumeFault::RestoreError { fail_reason }) => Some(fail_reason.clone()),
+        _ => None,
+    };
+    let began_at = st.now();
+    st.restores.push(Restore {
+        project,
+        backup_id: id,
+        volume_id,
+        started: Instant::now(),
+        began_at,
+        fail_reason,
+        marks_volume: false,
+        job_id: None,
+    });
+    StatusCode::ACCEPTED.into_response()
+}
+
+fn member_json(m: &Member) -> Value {
+    json!({"id": m.id, "backup_id": m.backup_id, "dest_project_id": m.project,
+           "status": "pending", "created_at": cbr_time(m.created_at), "updated_at": null,
+           "vault_id": null, "image_id": null})
+}
+
+/// `POST …/backups/{id}/members`: shares an `available` backup with
+/// projects (not twice with one); each member starts `pending`.
+async fn share(
+    AxState(state): AxState<Shared>,
+    Path((project, id)): Path<(String, String)>,
+    body: Option<Json<Value>>,
+) -> Response {
+    let Some(projects) = body
+        .as_ref()
+        .and_then(|Json(b)| b.get("members"))
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|l| !l.is_empty())
+    else {
+        return error(
+            400,
+            "BackupService.9900",
+            "`members` must list project ids.",
+        );
+    };
+    let mut st = lock(&state);
+    st.cbr_sweep();
+    let Some(b) = st.cbr.backup(&project, &id) else {
+        return no_backup(&id);
+    };
+    if st.cbr_backup_status(b) != Some("available") {
+        return error(
+            400,
+            "BackupService.6702",
+            "Only available backups can be shared.",
+        );
+    }
+    if let Some(dup) = projects.iter().find(|p| {
+        st.cbr
+            .members
+            .iter()
+            .any(|m| m.backup_id == id && m.project == **p)
+    }) {
+        return error(
+            400,
+            "BackupService.6703",
+            &format!("The backup is already shared with {dup}."),
+        );
+    }
+    let now = st.now();
+    let added: Vec<Value> = projects
+        .into_iter()
+        .map(|p| {
+            let m = Member {
+                id: uuid::Uuid::new_v4().to_string(),
+                backup_id: id.clone(),
+                project: p,
+                created_at: now,
+            };
+            let shown = member_json(&m);
+            st.cbr.members.push(m);
+            shown
+        })
+        .collect();
+    Json(json!({ "members": added })).into_response()
+}
+
+async fn members(
+    AxState(state): AxState<Shared>,
+    Path((project, id)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut st = lock(&state);
+    st.cbr_sweep();
+    if st.cbr.backup(&project, &id).is_none() {
+        return no_backup(&id);
+    }
+    let items = st
+        .cbr
+        .members
+        .iter()
+        .filter(|m| m.backup_id == id)
+        .map(member_json)
+        .collect();
+    counted("members", items, &q)
+}
+
+/// `DELETE …/backups/{id}/members/{member}`, the member being the
+/// recipient's project id: 204.
+async fn unshare(
+    AxState(state): AxState<Shared>,
+    Path((project, id, member)): Path<(String, String, String)>,
+) -> Response {
+    let mut st = lock(&state);
+    if st.cbr.backup(&project, &id).is_none() {
+        return no_backup(&id);
+    }
+    let before = st.cbr.members.len();
+    st.cbr
+        .members
+        .retain(|m| !(m.backup_id == id && m.project == member));
+    if st.cbr.members.len() == before {
+        return error(
+            404,
+            "BackupService.6705",
+            &format!("Member {member} does not exist."),
+        );
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
