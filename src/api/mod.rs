@@ -16,8 +16,8 @@ use apig_sign as sign;
 pub mod types;
 
 pub use client::{
-    ca_bundle, ClientSettings, CloudClient, NewBackup, NewCheckpoint, NewSnapshot, NewVolume, DISK,
-    MAX_CHECKPOINT_DELETIONS, MAX_RETRY_AFTER,
+    ca_bundle, ClientSettings, CloudClient, NewBackup, NewCheckpoint, NewDiskFromBackup,
+    NewSnapshot, NewVolume, DISK, MAX_CHECKPOINT_DELETIONS, MAX_RETRY_AFTER,
 };
 pub use deadline::{Deadline, LAST_LOOK};
 pub use error::{ApiError, ErrorClass};

@@ -11,7 +11,8 @@ use crate::api_client::Calls;
 use crate::helper::sim::SimVault;
 use crate::helper::{failing_volume, fast, volume, volume_id, World, PROJECT};
 use vbs_agent::api::types::CbrBackup;
-use vbs_agent::api::{ApiError, CloudClient, ErrorClass, NewCheckpoint, DISK};
+use vbs_agent::api::types::JobState;
+use vbs_agent::api::{ApiError, CloudClient, ErrorClass, NewCheckpoint, NewDiskFromBackup, DISK};
 
 const VAULT: &str = "5f7c0d8e-6a39-4c57-9b0f-2f1c6f3d9a10";
 const OTHER_VAULT: &str = "0b8e4a52-3c1d-4f6e-8a7b-9c0d1e2f3a4b";
@@ -328,4 +329,52 @@ async fn a_backup_is_shared_once_with_each_project_and_unshared() {
     assert!(c.cbr_members(&backup.id).await.unwrap().is_empty());
     let gone = c.unshare_cbr_backup(&backup.id, dr).await.unwrap_err();
     assert_eq!(gone.status, Some(404));
+}
+
+#[tokio::test]
+async fn a_new_disk_is_made_from_a_backup_through_an_evs_job() {
+    let w = world(vec![volume(1, None)], vec![vault(VAULT, &[1])]).await;
+    let calls = Arc::new(Calls::default());
+    let c = client(&w, &calls);
+    let (_, backup) = back_up_volume_1(&c).await;
+    let az = backup.resource_az.clone().unwrap();
+    fn disk<'a>(backup: &'a str, az: &'a str, size_gb: u64) -> NewDiskFromBackup<'a> {
+        NewDiskFromBackup {
+            backup_id: backup,
+            availability_zone: az,
+            size_gb,
+            volume_type: "SSD",
+            name: "vbsagent-drill-1",
+            description: "restore test",
+        }
+    }
+    let elsewhere = c
+        .create_disk_from_backup(&disk(&backup.id, "elsewhere-1a", 8))
+        .await
+        .unwrap_err();
+    assert_eq!(elsewhere.code.as_deref(), Some("EVS.1049"));
+    let small = c
+        .create_disk_from_backup(&disk(&backup.id, &az, 4))
+        .await
+        .unwrap_err();
+    assert_eq!(small.code.as_deref(), Some("EVS.1022"));
+
+    let job_id = c
+        .create_disk_from_backup(&disk(&backup.id, &az, 8))
+        .await
+        .unwrap();
+    let first = c.volume_job(&job_id).await.unwrap();
+    assert_eq!(first.state, JobState::Running);
+    let done = eventually(|| async {
+        let job = c.volume_job(&job_id).await.unwrap();
+        (job.state != JobState::Running).then_some(job)
+    })
+    .await;
+    assert_eq!(done.state, JobState::Success);
+    assert_eq!(done.job_type.as_deref(), Some("createVolume"));
+    let new_disk = done.entities["volume_id"].clone();
+    let v = c.volume(&new_disk).await.unwrap();
+    assert_eq!((v.status.as_str(), v.size), ("available", Some(8)));
+    assert_eq!(v.name.as_deref(), Some("vbsagent-drill-1"));
+    assert_eq!(v.metadata.get("src_backup_id"), Some(&backup.id));
 }

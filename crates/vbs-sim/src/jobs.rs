@@ -1,5 +1,6 @@
-//! VBS jobs (`GET /v1/{project}/jobs/{job_id}`): the restores started
-//! through `cloudbackups`, in the shape of the vendor's job sample:
+//! VBS and EVS jobs (`GET /v1/{project}/jobs/{job_id}`): the restores
+//! started through `cloudbackups` and the disks made from CBR backups
+//! through `cloudvolumes`, in the shape of the vendor's job sample:
 //! `INIT` for the first tenth of the restore, `RUNNING`, then `SUCCESS` or
 //! `FAIL` (`VolumeBackup.0200` and the fault's reason). An unknown job is a
 //! 404 with code `common.0011` (the vendor's "querying the task failed").
@@ -44,10 +45,13 @@ pub fn job(st: &State, r: &Restore) -> Value {
         "status": status,
         "entities": {"backup_id": r.backup_id, "volume_id": r.volume_id},
         "job_id": r.job_id,
-        "job_type": RESTORE_JOB_TYPE,
+        "job_type": r.job_type,
         "begin_time": job_time(r.began_at),
         "end_time": end_time,
-        "error_code": if failed { json!("VolumeBackup.0200") } else { Value::Null },
+        "error_code": match (failed, r.job_type) {
+            (true, RESTORE_JOB_TYPE) => json!("VolumeBackup.0200"),
+            _ => Value::Null,
+        },
         "fail_reason": if failed { json!(r.fail_reason) } else { Value::Null },
         "sub_jobs": [],
     })

@@ -37,6 +37,9 @@ pub struct Restore {
     pub marks_volume: bool,
     /// The vendor's job, for a restore through `cloudbackups`.
     pub job_id: Option<String>,
+    /// What its job says it was: a vendor restore or an EVS disk made from
+    /// a CBR backup.
+    pub job_type: &'static str,
 }
 
 /// Where a restore stands.
@@ -166,6 +169,7 @@ impl State {
             fail_reason,
             marks_volume: b.volume_id != volume_id,
             job_id,
+            job_type: super::jobs::RESTORE_JOB_TYPE,
         };
         self.restores.push(restore);
     }

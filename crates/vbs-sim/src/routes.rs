@@ -105,6 +105,7 @@ pub fn router(state: Shared) -> Router {
             post(restores::vendor),
         )
         .route("/v1/{project}/jobs/{id}", get(jobs::show))
+        .route("/v2/{project}/cloudvolumes", post(cbr::disk_from_backup))
         .route(
             "/v2/{project}/cloudvolumes/resource_instances/action",
             post(volume_tags::filter),

@@ -10,7 +10,7 @@ use super::request::{with_query, Service, MAX_PAGES, PAGE_SIZE};
 use super::CloudClient;
 use crate::api::decode::{self, CountedPage, DecodeError};
 use crate::api::error::ApiError;
-use crate::api::types::{CbrBackup, CbrCheckpoint, Member, OperationLog, Vault};
+use crate::api::types::{CbrBackup, CbrCheckpoint, Job, Member, OperationLog, Vault};
 
 /// The resource type of a disk in CBR's requests and answers.
 pub const DISK: &str = "OS::Cinder::Volume";
@@ -47,6 +47,30 @@ impl NewCheckpoint<'_> {
                 "auto_trigger": false,
             }
         }})
+    }
+}
+
+/// A new disk from a CBR backup (EVS `cloudvolumes`): the only way to
+/// restore one anywhere but onto its own disk, and so how a drill tests it.
+#[derive(Debug, Clone)]
+pub struct NewDiskFromBackup<'a> {
+    pub backup_id: &'a str,
+    /// The backup's `resource_az`: EVS refuses another (EVS.1049).
+    pub availability_zone: &'a str,
+    /// At least the backup's `resource_size` (EVS.1022).
+    pub size_gb: u64,
+    pub volume_type: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+}
+
+impl NewDiskFromBackup<'_> {
+    /// The request body; EVS makes one disk from a backup at a time.
+    pub fn body(&self) -> Value {
+        json!({"volume": {
+            "backup_id": self.backup_id, "availability_zone": self.availability_zone,
+            "size": self.size_gb, "volume_type": self.volume_type, "name": self.name,
+            "description": self.description, "count": 1}})
     }
 }
 
@@ -200,6 +224,29 @@ impl CloudClient {
         self.call(Method::DELETE, url, None, |_| Ok(())).await
     }
 
+    /// Starts a new disk from a CBR backup
+    /// (`POST /v2/{project}/cloudvolumes` on EVS, 200); returns the job to
+    /// follow with [`Self::volume_job`], whose `entities.volume_id` names
+    /// the disk. A disk may show `available` before its data is in place:
+    /// the job's `SUCCESS` is what says it is.
+    pub async fn create_disk_from_backup(
+        &self,
+        disk: &NewDiskFromBackup<'_>,
+    ) -> Result<String, ApiError> {
+        let url = self.url(Service::Volume, "v2", "cloudvolumes");
+        self.call(Method::POST, url, Some(disk.body()), decode::job_id)
+            .await
+    }
+
+    /// `GET /v1/{project}/jobs/{job_id}` on EVS, which issued the job.
+    pub async fn volume_job(&self, job_id: &str) -> Result<Job, ApiError> {
+        let url = self.url(Service::Volume, "v1", &format!("jobs/{job_id}"));
+        self.call(Method::GET, url, None, |body| {
+            decode::about("job", job_id, decode::job(body))
+        })
+        .await
+    }
+
     /// Operation logs matching `filters` (`operation_type`, `resource_id`,
     /// `vault_id`, `status`, …), every page. There is no `checkpoint_id`
     /// filter: callers match it on the logs.
@@ -243,5 +290,36 @@ mod tests {
         assert_eq!(ours["parameters"]["resource_details"][0]["type"], DISK);
         assert_eq!(ours["parameters"]["auto_trigger"], false);
         assert!(ours["parameters"].get("resources").is_none());
+    }
+
+    #[test]
+    fn a_disk_from_a_backup_is_asked_for_as_evs_documents_it() {
+        let disk = NewDiskFromBackup {
+            backup_id: "6df2b54c-dd62-4059-a07c-1b8f24f2725d",
+            availability_zone: "az-dc-1",
+            size_gb: 120,
+            volume_type: "SSD",
+            name: "test_volume_1",
+            description: "test_volume_1",
+        };
+        let sent = disk.body();
+        let sample: Value =
+            serde_json::from_str(&api_sample("evs_cloudvolumes_create_request_otc.json")).unwrap();
+        let (ours, theirs) = (&sent["volume"], &sample["volume"]);
+        for key in [
+            "availability_zone",
+            "size",
+            "volume_type",
+            "name",
+            "description",
+            "count",
+        ] {
+            assert_eq!(ours[key], theirs[key], "{key}");
+        }
+        // The sample makes an empty disk; the agent names the backup.
+        assert!(theirs["backup_id"].is_null());
+        assert_eq!(ours["backup_id"], "6df2b54c-dd62-4059-a07c-1b8f24f2725d");
+        let job = decode::job_id(&api_sample("evs_cloudvolumes_create_response_otc.json"));
+        assert_eq!(job.unwrap(), "70a599e0-31e7-49b7-b260-868f441e862b");
     }
 }

@@ -343,6 +343,12 @@ fn job_samples_parse_with_empty_strings_as_absent() {
     let running = decode::job(&sample("evs_job_running_otc.json")).unwrap();
     assert_eq!(running.state, JobState::Running);
 
+    // EVS nests a batch's sub_jobs inside `entities`; they are not entities.
+    let batch = decode::job(&sample("evs_job_batch_success_otc.json")).unwrap();
+    assert_eq!(batch.state, JobState::Success);
+    assert_eq!(batch.job_type.as_deref(), Some("batchCreateVolume"));
+    assert!(batch.entities.is_empty());
+
     let failed = decode::job(
         r#"{"status":"FAIL","job_id":"j1","entities":{"backup_id":"","sub_jobs":[]},
             "error_code":"VolumeBackup.0200","fail_reason":"restore failed"}"#,

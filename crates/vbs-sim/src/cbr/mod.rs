@@ -18,7 +18,7 @@ use super::VolumeFault;
 
 mod routes;
 
-pub use routes::router;
+pub use routes::{disk_from_backup, router};
 
 /// The provider id of disk backups.
 pub const DISK_PROVIDER: &str = "d1603440-187d-4516-af25-121250c7cc97";

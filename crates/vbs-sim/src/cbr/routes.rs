@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::{cbr_time, Backup, Member, Vault, DISK_PROVIDER};
 use crate::restores::Restore;
 use crate::state::State;
+use crate::volumes::{NewVolume, AVAILABILITY_ZONE};
 use crate::VolumeFault;
 use crate::{lock, Shared};
 
@@ -311,7 +312,7 @@ fn backup_json(b: &Backup, status: &str) -> Value {
     json!({
         "id": b.id, "checkpoint_id": b.checkpoint_id, "name": b.name, "description": b.description,
         "status": status, "resource_id": b.volume_id, "resource_name": null,
-        "resource_type": "OS::Cinder::Volume", "resource_az": "eu-de-01",
+        "resource_type": "OS::Cinder::Volume", "resource_az": AVAILABILITY_ZONE,
         "resource_size": b.size_gb, "vault_id": b.vault_id, "provider_id": DISK_PROVIDER,
         "project_id": b.project, "enterprise_project_id": 0, "image_type": "backup",
         "created_at": cbr_time(b.created_at),
@@ -523,6 +524,7 @@ async fn restore(
         fail_reason,
         marks_volume: false,
         job_id: None,
+        job_type: "cbrRestore",
     });
     StatusCode::ACCEPTED.into_response()
 }
@@ -642,4 +644,95 @@ async fn unshare(
         );
     }
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// EVS `POST /v2/{project}/cloudvolumes` with a CBR `backup_id`: a new
+/// disk from the backup, answered 200 with a job. The disk is `creating`,
+/// then `restoring-backup` while the data is written, then `available`;
+/// the job (`createVolume`) runs until then, with the disk's id in
+/// `entities.volume_id`. EVS's checks: one disk only (EVS.1051), a known
+/// (EVS.1006) and `available` (EVS.1044) backup, at least its size
+/// (EVS.1022), in its availability zone (EVS.1049).
+pub async fn disk_from_backup(
+    AxState(state): AxState<Shared>,
+    Path(project): Path<String>,
+    body: Option<Json<Value>>,
+) -> Response {
+    let evs = |code: &str, message: &str| {
+        crate::routes::vendor_error(StatusCode::BAD_REQUEST, code, message)
+    };
+    let Some(v) = body.as_ref().and_then(|Json(b)| b.get("volume")) else {
+        return evs("EVS.2002", "The body has no `volume`.");
+    };
+    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let Some(backup_id) = text("backup_id") else {
+        return evs(
+            "EVS.2002",
+            "The simulator makes disks from CBR backups only.",
+        );
+    };
+    if v.get("count")
+        .and_then(Value::as_u64)
+        .is_some_and(|c| c != 1)
+    {
+        return evs(
+            "EVS.1051",
+            "Only one disk can be created from a backup at a time.",
+        );
+    }
+    let size = v.get("size").and_then(Value::as_u64).unwrap_or(0);
+    let mut st = lock(&state);
+    st.cbr_sweep();
+    let Some(b) = st.cbr.backup(&project, &backup_id) else {
+        return evs("EVS.1006", &format!("Backup {backup_id} is invalid."));
+    };
+    if st.cbr_backup_status(b) != Some("available") {
+        return evs("EVS.1044", "The backup is not available.");
+    }
+    if size < u64::from(b.size_gb) {
+        return evs("EVS.1022", "The disk is smaller than the backup.");
+    }
+    if text("availability_zone").as_deref() != Some(AVAILABILITY_ZONE) {
+        return evs(
+            "EVS.1049",
+            "The disk's availability zone differs from the backup's.",
+        );
+    }
+    let source = b.volume_id.clone();
+    let fail_reason = st
+        .projects
+        .get(&project)
+        .and_then(|p| p.volumes.get(&source))
+        .and_then(|v| match &v.fault {
+            Some(VolumeFault::RestoreError { fail_reason }) => Some(fail_reason.clone()),
+            _ => None,
+        });
+    let creating_for = st.config.volume_create_duration;
+    let new = NewVolume {
+        size_gb: u32::try_from(size).unwrap_or(u32::MAX),
+        name: text("name"),
+        description: text("description"),
+        volume_type: text("volume_type").unwrap_or_else(|| "SATA".into()),
+        metadata: Default::default(),
+        creating_for,
+    };
+    let volume_id = match st.create_volume(&project, new) {
+        Ok(id) => id,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let job_id = uuid::Uuid::new_v4().simple().to_string();
+    let began_at = st.now();
+    st.restores.push(Restore {
+        project,
+        backup_id,
+        volume_id,
+        // The data is written once the disk exists.
+        started: Instant::now() + creating_for,
+        began_at,
+        fail_reason,
+        marks_volume: true,
+        job_id: Some(job_id.clone()),
+        job_type: "createVolume",
+    });
+    Json(json!({ "job_id": job_id })).into_response()
 }
