@@ -240,11 +240,7 @@ impl CloudClient {
 
     /// `GET /v1/{project}/jobs/{job_id}` on EVS, which issued the job.
     pub async fn volume_job(&self, job_id: &str) -> Result<Job, ApiError> {
-        let url = self.url(Service::Volume, "v1", &format!("jobs/{job_id}"));
-        self.call(Method::GET, url, None, |body| {
-            decode::about("job", job_id, decode::job(body))
-        })
-        .await
+        self.job_of(Service::Volume, job_id).await
     }
 
     /// Operation logs matching `filters` (`operation_type`, `resource_id`,

@@ -56,7 +56,12 @@ impl CloudClient {
     /// `GET /v1/{project}/jobs/{job_id}` on the backup service, which
     /// issued the job.
     pub async fn job(&self, job_id: &str) -> Result<Job, ApiError> {
-        let url = self.url(Service::Backup, "v1", &format!("jobs/{job_id}"));
+        self.job_of(Service::Backup, job_id).await
+    }
+
+    /// `GET /v1/{project}/jobs/{job_id}` on `service`.
+    pub(super) async fn job_of(&self, service: Service, job_id: &str) -> Result<Job, ApiError> {
+        let url = self.url(service, "v1", &format!("jobs/{job_id}"));
         self.call(Method::GET, url, None, |body| {
             decode::about("job", job_id, decode::job(body))
         })
