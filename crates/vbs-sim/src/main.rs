@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use vbs_sim::{SimConfig, SimProject, SimServer, SimUser, SimVolume, VolumeFault};
+use vbs_sim::{SimConfig, SimProject, SimServer, SimUser, SimVault, SimVolume, VolumeFault};
 
 /// A simulated VBS/EVS/Keystone endpoint on loopback.
 #[derive(Debug, Parser)]
@@ -54,6 +54,10 @@ struct Args {
     servers: usize,
     #[arg(long, default_value_t = 10)]
     server_backup_seconds: u64,
+    /// Name of the CBR disk vault that holds every volume (served under
+    /// `/cbr`).
+    #[arg(long, default_value = "sim-disks")]
+    cbr_vault: String,
 }
 
 fn main() -> ExitCode {
@@ -123,7 +127,15 @@ async fn serve(args: Args) -> Result<(), String> {
             ..SimServer::default()
         })
         .collect();
+    let vault = SimVault {
+        project: project.clone(),
+        id: uuid::Uuid::new_v4().to_string(),
+        name: args.cbr_vault.clone(),
+        volumes: volumes.iter().map(|v| v.id.clone()).collect(),
+        policy_id: None,
+    };
     let config = SimConfig {
+        cbr_vaults: vec![vault.clone()],
         servers: servers.clone(),
         server_backup_duration: Duration::from_secs(args.server_backup_seconds),
         projects: vec![SimProject {
@@ -172,10 +184,14 @@ async fn serve(args: Args) -> Result<(), String> {
         }
     }
     println!(
+        "CBR disk vault `{}` ({}) holds every volume",
+        vault.name, vault.id
+    );
+    println!(
         "\nclouds block for the policy file (export VBS_TOKEN={}):\n",
         args.token
     );
-    println!("clouds:\n  sim:\n    project_id: {project}\n    endpoints:\n      volume: {base}\n      backup: {base}\n      server_backup: {base}\n    auth:\n      type: token\n      token_env: VBS_TOKEN");
+    println!("clouds:\n  sim:\n    project_id: {project}\n    endpoints:\n      volume: {base}\n      backup: {base}\n      server_backup: {base}\n      cbr: {base}/cbr\n    auth:\n      type: token\n      token_env: VBS_TOKEN");
     let _ = tokio::signal::ctrl_c().await;
     sim.shutdown().await;
     Ok(())
