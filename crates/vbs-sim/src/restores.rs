@@ -19,9 +19,21 @@ use tokio::time::Instant;
 
 use super::backups::not_found as backup_not_found;
 use super::routes::{body_object, text, vendor_error};
-use super::state::{Backup, Refusal, State, Volume};
+use super::state::{Backup, Project, Refusal, State, Volume};
 use super::volumes::{NewVolume, VOLUME_TYPES};
 use super::{lock, Shared, VolumeFault};
+
+/// The `fail_reason` of the first of `volumes` with a `RestoreError`
+/// fault: a restore from or into it fails.
+pub fn restore_fault(p: &Project, volumes: &[&str]) -> Option<String> {
+    volumes
+        .iter()
+        .filter_map(|id| p.volumes.get(*id))
+        .find_map(|v| match &v.fault {
+            Some(VolumeFault::RestoreError { fail_reason }) => Some(fail_reason.clone()),
+            _ => None,
+        })
+}
 
 /// One restore of a backup into a volume.
 pub struct Restore {
@@ -153,13 +165,7 @@ impl State {
         let Some((p, b)) = self.find::<Backup>(project, backup_id) else {
             return;
         };
-        let fail_reason = [b.volume_id.as_str(), volume_id]
-            .into_iter()
-            .filter_map(|id| p.volumes.get(id))
-            .find_map(|v| match &v.fault {
-                Some(VolumeFault::RestoreError { fail_reason }) => Some(fail_reason.clone()),
-                _ => None,
-            });
+        let fail_reason = restore_fault(p, &[&b.volume_id, volume_id]);
         let restore = Restore {
             project: project.to_string(),
             backup_id: backup_id.to_string(),

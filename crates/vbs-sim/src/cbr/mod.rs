@@ -269,9 +269,8 @@ impl State {
             ));
         }
         for b in made {
-            let ledger_kind = "cbr_backup";
             self.record(
-                ledger_kind,
+                "cbr_backup",
                 project,
                 &b.id,
                 &b.name,

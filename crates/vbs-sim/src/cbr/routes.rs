@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::{cbr_time, Backup, Member, Vault, DISK_PROVIDER};
-use crate::restores::Restore;
+use crate::restores::{restore_fault, Restore};
+use crate::routes::{page_of, MAX_PAGE};
 use crate::state::State;
 use crate::volumes::{NewVolume, AVAILABILITY_ZONE};
-use crate::VolumeFault;
 use crate::{lock, Shared};
 
 /// The routes, to be nested under `/cbr`.
@@ -71,14 +71,17 @@ fn no_backup(id: &str) -> Response {
     )
 }
 
-/// `{"<key>": [page], "count": total}`, paged by `offset` and `limit`.
+/// `{"<key>": [page], "count": total}`: one page by `offset` (or
+/// `marker`) and `limit`, as every list pages, without links.
 fn counted(key: &str, items: Vec<Value>, q: &HashMap<String, String>) -> Response {
-    let number = |k: &str| q.get(k).and_then(|v| v.parse::<usize>().ok());
-    let offset = number("offset").unwrap_or(0);
-    let limit = number("limit").unwrap_or(1000).min(1000);
     let count = items.len();
-    let page: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
-    Json(json!({ key: page, "count": count })).into_response()
+    let ids: Vec<String> = items
+        .iter()
+        .map(|v| v["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let keyed = ids.iter().map(String::as_str).zip(items).collect();
+    let page = page_of(keyed, q, MAX_PAGE, false);
+    Json(json!({ key: page.items, "count": count })).into_response()
 }
 
 fn vault_json(st: &State, v: &Vault) -> Value {
@@ -495,14 +498,10 @@ async fn restore(
     if running {
         return error(400, "BackupService.2010", "A restore is already running.");
     }
-    let Some((_, v)) = st
-        .projects
-        .get(&project)
-        .and_then(|p| p.volumes.get(&volume_id).map(|v| (p, v)))
-    else {
+    let Ok((p, v)) = st.volume(&project, &volume_id) else {
         return error(404, "BackupService.7000", "The disk does not exist.");
     };
-    let status = st.volume_status(&st.projects[&project], &volume_id, v);
+    let status = st.volume_status(p, &volume_id, v);
     if status != "available" {
         return error(
             400,
@@ -510,10 +509,7 @@ async fn restore(
             &format!("The disk is {status}; it must be available (stop the server and detach it)."),
         );
     }
-    let fail_reason = match &v.fault {
-        Some(VolumeFault::RestoreError { fail_reason }) => Some(fail_reason.clone()),
-        _ => None,
-    };
+    let fail_reason = restore_fault(p, &[&volume_id]);
     let began_at = st.now();
     st.restores.push(Restore {
         project,
@@ -698,15 +694,10 @@ pub async fn disk_from_backup(
             "The disk's availability zone differs from the backup's.",
         );
     }
-    let source = b.volume_id.clone();
     let fail_reason = st
         .projects
         .get(&project)
-        .and_then(|p| p.volumes.get(&source))
-        .and_then(|v| match &v.fault {
-            Some(VolumeFault::RestoreError { fail_reason }) => Some(fail_reason.clone()),
-            _ => None,
-        });
+        .and_then(|p| restore_fault(p, &[&b.volume_id]));
     let creating_for = st.config.volume_create_duration;
     let new = NewVolume {
         size_gb: u32::try_from(size).unwrap_or(u32::MAX),
