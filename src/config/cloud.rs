@@ -6,7 +6,8 @@ use std::path::Path;
 use super::auth::auth;
 use super::checks::{self, UrlRole};
 use super::model::{
-    ApiVersion, AuthConfig, Cloud, CloudOrigin, Domain, Endpoints, Project, RestoreApi, SelectBy,
+    ApiVersion, AuthConfig, BackupService, Cloud, CloudOrigin, Domain, Endpoints, Project,
+    RestoreApi, SelectBy,
 };
 use super::path::FieldPath;
 use super::raw::RawCloud;
@@ -177,6 +178,23 @@ pub(super) fn cloud(
         }
     };
 
+    let backup_service = match raw.backup_service.as_deref() {
+        None | Some("vbs") => Some(BackupService::Vbs),
+        Some("cbr") => Some(BackupService::Cbr),
+        Some("auto") => Some(BackupService::Auto),
+        Some(other) => {
+            report.value(
+                &path.key("backup_service"),
+                format!(
+                    "unknown backup_service \"{other}\" (supported: vbs, the default; cbr, for \
+                     projects created since July 2025; auto, cbr when the service catalog \
+                     lists cbr but not vbs)"
+                ),
+            );
+            None
+        }
+    };
+
     let rate_limit = match raw.rate_limit.as_deref() {
         None => Some(None),
         Some(r) => ok_or_report(checks::rate_limit(r), &path.key("rate_limit"), report).map(Some),
@@ -220,6 +238,7 @@ pub(super) fn cloud(
         snapshot_api: snapshot_api?,
         restore_api: restore_api?,
         select_by: select_by?,
+        backup_service: backup_service?,
         auth: auth?,
         rate_limit: rate_limit?,
         origin: from_source

@@ -86,6 +86,8 @@ pub struct Cloud {
     pub restore_api: RestoreApi,
     /// What volume selectors are matched against.
     pub select_by: SelectBy,
+    /// Which service backs up volumes: VBS or CBR.
+    pub backup_service: BackupService,
     pub auth: AuthConfig,
     /// Requests to this cloud are spaced to stay within this rate.
     pub rate_limit: Option<RateLimit>,
@@ -284,6 +286,31 @@ impl RestoreApi {
     }
 }
 
+/// Which service makes a cloud's volume backups. VBS (with CSBS for
+/// servers) is open only to projects that used it before July 2025; newer
+/// projects have CBR, its successor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackupService {
+    /// VBS (the Cinder backup API), as before CBR existed.
+    #[default]
+    Vbs,
+    /// CBR: checkpoints of a disk vault's volumes.
+    Cbr,
+    /// CBR when the service catalog offers `cbr` but no `vbs`, else VBS.
+    Auto,
+}
+
+impl BackupService {
+    /// The name in the policy file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupService::Vbs => "vbs",
+            BackupService::Cbr => "cbr",
+            BackupService::Auto => "auto",
+        }
+    }
+}
+
 /// What a volume selector is matched against. Both live on the volume, but
 /// only Cinder metadata exists on every cloud; EVS tags are what the OTC and
 /// Huawei consoles show and edit.
@@ -457,6 +484,12 @@ pub struct BackupWork {
     /// Every Nth backup of a volume is full; `None`: incremental whenever
     /// an earlier backup is available.
     pub full_backup_every: Option<u32>,
+    /// The CBR disk vault (name or ID) the volumes are backed up in, on a
+    /// cloud whose backup service is CBR.
+    pub vault: Option<String>,
+    /// Add the policy's volumes that are missing from the vault to it,
+    /// rather than fail them.
+    pub add_to_vault: bool,
 }
 
 /// Kind `snapshot`: a snapshot of each volume, kept until retention

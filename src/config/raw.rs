@@ -144,6 +144,8 @@ pub(crate) struct RawCloud {
     pub(crate) restore_api: Option<String>,
     /// How volume selectors match: `metadata` (Cinder) or `tags` (EVS).
     pub(crate) select_by: Option<String>,
+    /// Which service makes volume backups: `vbs`, `cbr` or `auto`.
+    pub(crate) backup_service: Option<String>,
     /// Most API requests to this cloud per second, minute or hour.
     pub(crate) rate_limit: Option<String>,
     /// Allow plain `http://` endpoints on non-loopback hosts.
@@ -256,6 +258,10 @@ pub(crate) struct RawPolicy {
     pub(crate) full_backup_every: Option<u32>,
     /// Kind `backup`: project IDs each backup is shared with.
     pub(crate) share_to: Option<Vec<String>>,
+    /// Kind `backup` on a CBR cloud: the disk vault, by name or ID.
+    pub(crate) vault: Option<String>,
+    /// Kind `backup` on a CBR cloud: add volumes missing from the vault.
+    pub(crate) add_to_vault: Option<bool>,
     /// Replaces `defaults.notify` for this policy.
     pub(crate) notify: Option<RawNotify>,
     /// Recovery point objective: how old a target's newest good backup may

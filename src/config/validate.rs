@@ -96,6 +96,7 @@ pub(crate) fn validate(parsed: Parsed, origin: &Path, report: &mut Report<'_>) -
     }
 
     super::kind::check_endpoints(&parsed.policies, &clouds, report);
+    super::kind::check_service(&parsed.policies, &clouds, report);
     super::select::check_labels(&parsed.policies, &clouds, report);
 
     if !report.is_empty() {

@@ -1,9 +1,11 @@
 //! Kind `backup`: a VBS backup of each volume, made from a snapshot; the
 //! only kind that shares its backups and picks when one is full.
 
+use std::collections::BTreeMap;
+
 use super::{Rules, Targets, VOLUMES};
 use crate::config::checks;
-use crate::config::model::{BackupWork, PolicyKind, Work};
+use crate::config::model::{BackupService, BackupWork, Cloud, PolicyKind, Work};
 use crate::config::path::FieldPath;
 use crate::config::raw::RawPolicy;
 use crate::config::report::Report;
@@ -36,6 +38,8 @@ fn work(raw: &RawPolicy, ids: Targets, path: &FieldPath, report: &mut Report<'_>
         keep_snapshot: raw.keep_snapshot.unwrap_or(false),
         share_to: share_to?,
         full_backup_every: full_backup_every?,
+        vault: vault(raw.vault.as_deref(), path, report)?,
+        add_to_vault: raw.add_to_vault.unwrap_or(false),
     }))
 }
 
@@ -56,4 +60,83 @@ fn share_to(
         twice,
         report,
     )
+}
+
+/// `vault`: a CBR vault's name or ID, not empty.
+fn vault(raw: Option<&str>, path: &FieldPath, report: &mut Report<'_>) -> Option<Option<String>> {
+    match raw.map(str::trim) {
+        None => Some(None),
+        Some("") => {
+            report.value(
+                &path.key("vault"),
+                "vault is empty; give the name or ID of the CBR disk vault",
+            );
+            None
+        }
+        Some(v) => Some(Some(v.to_string())),
+    }
+}
+
+/// What a backup policy may and must say for its cloud's backup service:
+/// a CBR cloud needs the vault, and has no snapshot of the agent's to keep
+/// or force; a VBS cloud has no vault.
+pub(in crate::config) fn check_service(
+    policies: &[Option<RawPolicy>],
+    clouds: &BTreeMap<String, Cloud>,
+    report: &mut Report<'_>,
+) {
+    let policies_path = FieldPath::root().key("policies");
+    for (i, raw) in policies.iter().enumerate() {
+        let Some(raw) = raw else { continue };
+        if raw.kind.as_deref().and_then(|k| k.parse().ok()) != Some(PolicyKind::Backup) {
+            continue;
+        }
+        let Some(cloud) = raw.cloud.as_deref().and_then(|c| clouds.get(c)) else {
+            continue;
+        };
+        let path = policies_path.index(i);
+        match cloud.backup_service {
+            BackupService::Vbs => {
+                for (field, given) in [
+                    ("vault", raw.vault.is_some()),
+                    ("add_to_vault", raw.add_to_vault.is_some()),
+                ] {
+                    if given {
+                        report.key(
+                            &path.key(field),
+                            format!(
+                                "`{field}` applies to CBR only; cloud \"{}\" backs up through VBS (set its `backup_service: cbr` to use a CBR vault)",
+                                cloud.name
+                            ),
+                        );
+                    }
+                }
+            }
+            BackupService::Cbr | BackupService::Auto => {
+                if raw.vault.is_none() {
+                    report.value(
+                        &path.key("cloud"),
+                        format!(
+                            "cloud \"{}\" can back up through CBR (backup_service: {}); add `vault:` with the name or ID of the CBR disk vault to back up in",
+                            cloud.name,
+                            cloud.backup_service.as_str()
+                        ),
+                    );
+                }
+                if cloud.backup_service == BackupService::Cbr {
+                    for (field, given, why) in [
+                        ("keep_snapshot", raw.keep_snapshot.is_some(), "CBR backs up a disk without a snapshot of the agent's"),
+                        ("force", raw.force.is_some(), "CBR backs up in-use disks by itself"),
+                    ] {
+                        if given {
+                            report.key(
+                                &path.key(field),
+                                format!("`{field}` does not apply on CBR cloud \"{}\": {why}", cloud.name),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

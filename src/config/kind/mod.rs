@@ -15,6 +15,7 @@ use super::raw::RawPolicy;
 use super::report::Report;
 use super::validate::ok_or_report;
 
+pub(super) use backup::check_service;
 pub(super) use server::check_endpoints;
 
 /// The checks of one kind, in the order a policy is checked.
@@ -145,6 +146,8 @@ fn given(raw: &RawPolicy, field: &str) -> bool {
         "provider_id" => raw.provider_id.is_some(),
         "drill" => raw.drill.is_some(),
         "select" => raw.select.is_some(),
+        "vault" => raw.vault.is_some(),
+        "add_to_vault" => raw.add_to_vault.is_some(),
         _ => false,
     }
 }

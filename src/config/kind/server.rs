@@ -61,7 +61,7 @@ pub(super) fn provider_id(
 }
 
 /// The fields of the volume kinds, and why a server policy has none of them.
-const VOLUME_ONLY: [(&str, &str); 6] = [
+const VOLUME_ONLY: [(&str, &str); 8] = [
     (
         "volumes",
         "a server policy backs up whole servers; list them under `servers`",
@@ -76,6 +76,8 @@ const VOLUME_ONLY: [(&str, &str); 6] = [
         "CSBS decides by itself between full and incremental",
     ),
     ("share_to", "server backups cannot be shared"),
+    ("vault", "server policies back up through CSBS"),
+    ("add_to_vault", "server policies back up through CSBS"),
     (
         "drill",
         "restore drills restore volume backups; a server backup's volumes are restored with the server",

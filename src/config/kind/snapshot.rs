@@ -17,6 +17,13 @@ pub(super) const RULES: Rules = Rules {
 /// The server fields, and `keep_snapshot`: a snapshot is what it keeps.
 fn refuse(raw: &RawPolicy, path: &FieldPath, report: &mut Report<'_>) {
     super::server::refuse_on(PolicyKind::Snapshot, raw, path, report);
+    super::refuse_given(
+        raw,
+        &["vault", "add_to_vault"],
+        |field| format!("`{field}` applies to kind backup only: snapshots stay on the block store, not in a CBR vault"),
+        path,
+        report,
+    );
     if raw.keep_snapshot.is_some() {
         report.key(
             &path.key("keep_snapshot"),
