@@ -12,7 +12,14 @@ pub const MAX_POLICY_NAME: usize = 32;
 /// `{policy}-{slot as YYYYMMDDTHHMMSSZ}-{first 8 hex digits of the volume}`.
 pub fn resource_name(policy: &str, slot: DateTime<Utc>, volume_id: &str) -> String {
     let short: String = volume_id.chars().filter(|c| *c != '-').take(8).collect();
-    format!("{policy}-{}-{short}", slot.format("%Y%m%dT%H%M%SZ"))
+    format!("{}-{short}", run_name(policy, slot))
+}
+
+/// `{policy}-{slot as YYYYMMDDTHHMMSSZ}`: the name of a run's one CBR
+/// checkpoint, which the backups it makes carry, so that a restarted agent
+/// finds them by name.
+pub fn run_name(policy: &str, slot: DateTime<Utc>) -> String {
+    format!("{policy}-{}", slot.format("%Y%m%dT%H%M%SZ"))
 }
 
 /// The name of attempt `attempt` (2, 3, …) of a job: the first attempt's

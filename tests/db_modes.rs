@@ -49,6 +49,7 @@ fn db_files_are_0640_and_the_state_dir_0750_under_any_umask() {
             blocked_by: None,
             note: None,
             restore: None,
+            service: None,
         };
         let now = chrono::Utc::now();
         store

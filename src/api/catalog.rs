@@ -71,6 +71,11 @@ impl Catalog {
         Self { entries }
     }
 
+    /// Whether the catalog lists a service of type `service_type`.
+    pub fn offers(&self, service_type: &str) -> bool {
+        self.entries.iter().any(|e| e.service_type == service_type)
+    }
+
     /// The base URL of the first of `types` that has an endpoint on
     /// `interface` in `region` (any region when `None`).
     pub fn base_url(

@@ -102,6 +102,8 @@ struct Inner {
     server_backup_base: Option<String>,
     /// CBR base URL; `None`: from the service catalog.
     cbr_base: Option<String>,
+    /// Which service backs volumes up (`auto` is decided from the catalog).
+    backup_service: crate::config::BackupService,
     /// ECS/Nova base URL; `None`: from the service catalog.
     compute_base: Option<String>,
     /// CSBS checkpoint deletions in flight (see [`MAX_CHECKPOINT_DELETIONS`]).
@@ -158,6 +160,7 @@ impl CloudClient {
                 snapshot_api: cloud.snapshot_api,
                 restore_api: cloud.restore_api,
                 select_by: cloud.select_by,
+                backup_service: cloud.backup_service,
                 tokens: TokenSource::new(
                     &cloud.name,
                     cloud.auth.clone(),

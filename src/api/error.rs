@@ -217,6 +217,17 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// Whether a CBR code (`BackupService.6125`, or a bare `6125` as in a
+/// checkpoint's `skipped_resources`) means "busy, try later".
+pub fn is_busy_cbr_code(code: &str) -> bool {
+    let full = if code.contains('.') {
+        code.to_string()
+    } else {
+        format!("BackupService.{code}")
+    };
+    BUSY_CODES.contains(&full.as_str())
+}
+
 /// VBS/EVS/CSBS codes meaning "the resource is busy, try later".
 const BUSY_CODES: &[&str] = &[
     "VolumeBackup.0012",

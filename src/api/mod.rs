@@ -20,6 +20,6 @@ pub use client::{
     NewSnapshot, NewVolume, DISK, MAX_CHECKPOINT_DELETIONS, MAX_RETRY_AFTER,
 };
 pub use deadline::{Deadline, LAST_LOOK};
-pub use error::{ApiError, ErrorClass};
+pub use error::{is_busy_cbr_code, ApiError, ErrorClass};
 pub use fault::FaultBody;
 pub use observe::{CallObserver, CallRecord, ProjectScoped, TraceObserver};

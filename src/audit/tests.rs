@@ -238,6 +238,7 @@ fn drill_run(store: &Store, slot: DateTime<Utc>, jobs: &[(&str, Drill)]) {
                 restore_api: "cinder",
                 backup_id: Some("bk"),
             }),
+            service: None,
         })
         .collect();
     let run = store

@@ -190,6 +190,7 @@ mod tests {
             attempt_started_at: now,
             blocked_by: None,
             retry_at: None,
+            service: None,
         }
     }
 

@@ -6,6 +6,7 @@
 //! ```text
 //! backup:   pending → snapshot_requested → snapshot_creating → backup_requested
 //!                   → backup_creating → [sharing →] cleanup → done
+//!           on CBR: pending → backup_requested → … (CBR makes no snapshot of the agent's)
 //! snapshot: pending → snapshot_requested → snapshot_creating → done
 //! server:   pending → protect_requested → checkpoint_creating → cleanup → done
 //! restore:  pending → volume_requested → volume_creating → restore_requested
@@ -26,6 +27,9 @@ use crate::store::Phase;
 pub enum Outcome {
     /// The attempt starts (its scheduled time came).
     Started,
+    /// The attempt of a backup starts at the backup itself: on CBR there is
+    /// no snapshot of the agent's to make first.
+    StartedAtBackup,
     /// The step's resource exists: created, or adopted by name.
     Created,
     /// The resource reached a terminal status: good, or `error` as the
@@ -47,8 +51,9 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, for exhaustive checks.
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; 10] = [
         Outcome::Started,
+        Outcome::StartedAtBackup,
         Outcome::Created,
         Outcome::Ready,
         Outcome::ReadyToShare,
@@ -62,6 +67,7 @@ impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Started => "started",
+            Outcome::StartedAtBackup => "started_at_backup",
             Outcome::Created => "created",
             Outcome::Ready => "ready",
             Outcome::ReadyToShare => "ready_to_share",
@@ -82,6 +88,7 @@ pub fn next(kind: PolicyKind, phase: Phase, outcome: Outcome) -> Option<Phase> {
     use PolicyKind as K;
     let to = match (kind, phase, outcome) {
         (_, P::Pending, O::Started) => first_step(kind),
+        (K::Backup, P::Pending, O::StartedAtBackup) => P::BackupRequested,
         (K::Backup | K::Snapshot, P::SnapshotRequested, O::Created) => P::SnapshotCreating,
         (K::Backup, P::SnapshotCreating, O::Ready) => P::BackupRequested,
         (K::Snapshot, P::SnapshotCreating, O::Ready) => P::Done,

@@ -32,7 +32,7 @@ use crate::store::{
     Event, EventKind, JobRecord, JobStatus, JobUpdate, NewRunJob, Phase, RestoreColumns, Store,
     StoreError, Trigger,
 };
-use job::JobRunner;
+use job::{JobRunner, RunCheckpoints};
 pub use observer::{JobEvent, JobListener};
 use observer::{JobObserver, Listeners};
 pub use prune::{PruneLine, PruneOutcome, PruneReport};
@@ -96,6 +96,8 @@ pub struct Engine {
     /// The cloud's answers to selector queries, shared by the policies
     /// that fire in the same minute.
     scopes: scope::ScopeCache,
+    /// The CBR checkpoint of each run in flight, made once for its jobs.
+    cbr_runs: Arc<RunCheckpoints>,
 }
 
 /// Jobs started less than this ago are left to the run that created them:
@@ -162,6 +164,7 @@ impl Engine {
             driving: Arc::default(),
             opt_out: Arc::new(config.opt_out.clone()),
             scopes: scope::ScopeCache::default(),
+            cbr_runs: Arc::default(),
         })
     }
 
@@ -181,6 +184,7 @@ impl Engine {
         next.metrics = self.metrics.clone();
         next.driving = Arc::clone(&self.driving);
         next.scopes = self.scopes.clone();
+        next.cbr_runs = Arc::clone(&self.cbr_runs);
         Ok(next)
     }
 
@@ -238,6 +242,7 @@ impl Engine {
             self.sweep_scratch().await?;
         }
         let scope = self.scope(policy, slot, &self.opt_out).await?;
+        let service = self.service_of(policy).await;
         let now = Utc::now();
         let targets = self.run_targets(policy, &scope.run.targets)?;
         let names: Vec<String> = targets
@@ -265,6 +270,7 @@ impl Engine {
                 blocked_by,
                 note: None,
                 restore: restore.clone(),
+                service,
             });
         }
         for (departed, name) in scope.departed.iter().zip(&names[targets.len()..]) {
@@ -281,6 +287,7 @@ impl Engine {
                 blocked_by: None,
                 note: Some(&departed.note),
                 restore: None,
+                service,
             });
         }
         let Some(run_id) =
@@ -382,6 +389,7 @@ impl Engine {
                 blocked_by: None,
                 note: None,
                 restore: self.new_restore(policy, "schedule"),
+                service: None,
             })
             .collect();
         let now = Utc::now();
@@ -546,6 +554,7 @@ impl Engine {
                 job,
                 resumed,
                 self.listeners.clone(),
+                Arc::clone(&self.cbr_runs),
             );
             let slots = Arc::clone(&self.slots);
             let own_limit = own_limit.clone();
@@ -579,8 +588,31 @@ impl Engine {
             let (index, result) = joined.map_err(|e| EngineError::Task(e.to_string()))?;
             done.push((index, result?));
         }
+        for (_, job) in &done {
+            self.cbr_runs.forget_run(job.run_id);
+        }
         done.sort_by_key(|(i, _)| *i);
         Ok(done.into_iter().map(|(_, j)| j).collect())
+    }
+
+    /// The service a run of `policy` backs up through, recorded with each
+    /// job so that a job continues on it even if the file changes: `cbr`
+    /// for a backup policy on a CBR cloud, else the kind's usual service.
+    async fn service_of(&self, policy: &Policy) -> Option<&'static str> {
+        if policy.kind() != PolicyKind::Backup {
+            return None;
+        }
+        let client = self.clients.get(&policy.cloud)?;
+        match client.backs_up_on_cbr().await {
+            Ok(true) => Some("cbr"),
+            Ok(false) => Some("vbs"),
+            Err(e) => {
+                // Only `auto` asks; the run's jobs meet the same trouble and
+                // record it.
+                tracing::warn!(policy = %policy.name, error = %e, "cannot tell from the service catalog whether the cloud uses CBR; backing up through VBS");
+                Some("vbs")
+            }
+        }
     }
 
     fn event(&self, kind: EventKind, job: &JobRecord, message: &str) -> Result<(), StoreError> {

@@ -233,21 +233,42 @@ impl Engine {
         target: &str,
     ) -> Result<(Vec<Candidate>, HashSet<String>), EngineError> {
         Ok(match policy.kind() {
-            PolicyKind::Backup => (
-                client
-                    .backups_of_volume(target)
-                    .await?
-                    .into_iter()
-                    .map(|b| Candidate {
-                        id: b.id,
-                        name: b.name,
-                        status: b.status,
-                        created_at: b.created_at,
-                        has_dependents: b.has_dependent_backups.unwrap_or(false),
-                    })
-                    .collect(),
-                self.store.backups_made_by(&policy.name, target)?,
-            ),
+            PolicyKind::Backup => {
+                let made = self.store.backups_made_by(&policy.name, target)?;
+                let on_cbr = self.store.cbr_backups_made_by(&policy.name, target)?;
+                // Each service is asked only when the policy has backups
+                // there: a project moved to CBR may have no VBS any more.
+                let mut candidates = Vec::new();
+                if made.len() > on_cbr.len() {
+                    candidates.extend(client.backups_of_volume(target).await?.into_iter().map(
+                        |b| Candidate {
+                            id: b.id,
+                            name: b.name,
+                            status: b.status,
+                            created_at: b.created_at,
+                            has_dependents: b.has_dependent_backups.unwrap_or(false),
+                        },
+                    ));
+                }
+                if !on_cbr.is_empty() {
+                    candidates.extend(
+                        client
+                            .cbr_backups(&[("resource_id", target)])
+                            .await?
+                            .into_iter()
+                            .filter(|b| b.resource_id.as_deref() == Some(target))
+                            .map(|b| Candidate {
+                                id: b.id,
+                                name: b.name,
+                                status: b.status,
+                                created_at: b.created_at,
+                                // CBR keeps the chain of incrementals itself.
+                                has_dependents: false,
+                            }),
+                    );
+                }
+                (candidates, made)
+            }
             PolicyKind::Snapshot => (
                 client
                     .snapshots_of_volume(target)
@@ -318,7 +339,17 @@ impl Engine {
         target: &str,
         decision: &Decision,
     ) -> Result<PruneOutcome, EngineError> {
-        let (outcome, reason) = match delete_and_wait(client, policy, &decision.id).await {
+        let on_cbr = policy.kind() == PolicyKind::Backup
+            && self
+                .store
+                .cbr_backups_made_by(&policy.name, target)?
+                .contains(&decision.id);
+        let deleted = if on_cbr {
+            delete_cbr_and_wait(client, policy, &decision.id).await
+        } else {
+            delete_and_wait(client, policy, &decision.id).await
+        };
+        let (outcome, reason) = match deleted {
             Ok(()) => (PruneOutcome::Deleted, decision.reason.clone()),
             Err(e) if refused_for_dependants(&e) => (
                 PruneOutcome::BlockedByDependants,
@@ -391,6 +422,24 @@ async fn delete_and_wait(client: &CloudClient, policy: &Policy, id: &str) -> Res
         } else {
             Deleting::Present
         })
+    })
+    .await
+}
+
+/// Deletes a CBR backup (204) and waits for its 404.
+async fn delete_cbr_and_wait(
+    client: &CloudClient,
+    policy: &Policy,
+    id: &str,
+) -> Result<(), ApiError> {
+    match client.delete_cbr_backup(id).await {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    wait_gone(&policy.poll, DELETE_BUDGET, format!("DELETE CBR backup {id}"), || async {
+        client.cbr_backup(id).await?;
+        Ok(Deleting::Present)
     })
     .await
 }

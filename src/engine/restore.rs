@@ -114,6 +114,7 @@ impl Engine {
             blocked_by: None,
             note: None,
             restore: Some(restore),
+            service: None,
         };
         let run_id = self
             .store

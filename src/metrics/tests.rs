@@ -147,6 +147,7 @@ fn a_verified_restore_sets_its_gauge_and_restore_times_fill_the_histogram() {
         attempt_started_at: start,
         blocked_by: None,
         retry_at: None,
+        service: None,
     };
     metrics.job_ended(&job);
     metrics.restore_took("db.drill", 90.0);

@@ -33,6 +33,7 @@ fn failed_job() -> JobRecord {
         attempt_started_at: slot,
         blocked_by: None,
         retry_at: None,
+        service: None,
     }
 }
 

@@ -194,6 +194,28 @@ pub struct JobRecord {
     pub blocked_by: Option<i64>,
     /// Set while a failed attempt is cleaned up: when the next one starts.
     pub retry_at: Option<DateTime<Utc>>,
+    /// The service recorded as making the job's resource; `None` in a job
+    /// recorded before CBR (see [`JobRecord::service`]).
+    pub service: Option<String>,
+}
+
+impl JobRecord {
+    /// Which service makes (made) the job's backup or snapshot: `vbs` or
+    /// `cbr` for a backup, `evs` for a snapshot, `csbs` for a server
+    /// backup, and for a restore the service its backup came from.
+    pub fn service(&self) -> &str {
+        match (&self.service, self.kind) {
+            (Some(s), _) => s,
+            (None, PolicyKind::Snapshot) => "evs",
+            (None, PolicyKind::Server) => "csbs",
+            (None, PolicyKind::Backup | PolicyKind::Restore) => "vbs",
+        }
+    }
+
+    /// Whether the job's backup is (was) made by CBR.
+    pub fn on_cbr(&self) -> bool {
+        self.service() == "cbr"
+    }
 }
 
 /// An earlier attempt of a retried job.
@@ -250,7 +272,7 @@ impl JobUpdate<'_> {
 pub(super) const JOB_COLUMNS: &str =
     "id, run_id, policy, kind, cloud, target, slot, resource_name, status,
     phase, snapshot_id, backup_id, size_gb, is_incremental, fail_reason, started_at, finished_at,
-    attempt, attempt_started_at, blocked_by, retry_at";
+    attempt, attempt_started_at, blocked_by, retry_at, service";
 
 impl Store {
     /// Applies `update` to a job.
@@ -427,6 +449,7 @@ fn read_job(r: &Row) -> Result<JobRecord, StoreError> {
     let attempt_started: Option<String> = r.get(18)?;
     let blocked_by: Option<i64> = r.get(19)?;
     let retry_at: Option<String> = r.get(20)?;
+    let service: Option<String> = r.get(21)?;
     let (id, run_id) = (r.get(0)?, r.get(1)?);
     let kind: String = r.get(3)?;
     let (policy, cloud, target, resource_name) = (r.get(2)?, r.get(4)?, r.get(5)?, r.get(7)?);
@@ -456,6 +479,7 @@ fn read_job(r: &Row) -> Result<JobRecord, StoreError> {
         attempt_started_at: parse_ts(attempt_started.as_deref().unwrap_or(&started))?,
         blocked_by,
         retry_at: retry_at.as_deref().map(parse_ts).transpose()?,
+        service,
     })
 }
 

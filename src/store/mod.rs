@@ -89,6 +89,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0013_compliance_verified.sql"),
     migration!("0014_selection_coverage.sql"),
     migration!("0015_leader_lease.sql"),
+    migration!("0016_backup_service.sql"),
 ];
 
 /// The first `count` migrations, as the migrator takes them.

@@ -19,6 +19,10 @@ const PG_MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/postgres/0015_leader_lease.sql"),
     ),
+    (
+        16,
+        include_str!("../../migrations/postgres/0016_backup_service.sql"),
+    ),
 ];
 
 /// The advisory lock migrations hold (any number the agent alone uses).

@@ -28,6 +28,13 @@ const BACKUPS_MADE_BY: &str =
      SELECT a.backup_id FROM job_attempts a JOIN jobs j ON j.id = a.job_id
      WHERE j.policy = ?1 AND j.target = ?2 AND a.backup_id IS NOT NULL";
 
+/// The backups CBR made for jobs of policy `?1` on target `?2`.
+const CBR_BACKUPS_MADE_BY: &str = "SELECT backup_id FROM jobs
+     WHERE policy = ?1 AND target = ?2 AND service = 'cbr' AND backup_id IS NOT NULL
+     UNION
+     SELECT a.backup_id FROM job_attempts a JOIN jobs j ON j.id = a.job_id
+     WHERE j.policy = ?1 AND j.target = ?2 AND j.service = 'cbr' AND a.backup_id IS NOT NULL";
+
 /// The snapshots jobs of snapshot policy `?1` on target `?2` made, in any
 /// attempt (a backup policy's snapshots are temporary, never kept).
 const SNAPSHOTS_MADE_BY: &str = "SELECT snapshot_id FROM jobs
@@ -45,6 +52,15 @@ impl Store {
         target: &str,
     ) -> Result<HashSet<String>, StoreError> {
         self.ids_made_by(policy, target, BACKUPS_MADE_BY)
+    }
+
+    /// The backups of [`Self::backups_made_by`] that CBR made.
+    pub fn cbr_backups_made_by(
+        &self,
+        policy: &str,
+        target: &str,
+    ) -> Result<HashSet<String>, StoreError> {
+        self.ids_made_by(policy, target, CBR_BACKUPS_MADE_BY)
     }
 
     /// Every snapshot id the history records for a snapshot `policy` on

@@ -71,6 +71,9 @@ pub struct NewRunJob<'a> {
     pub note: Option<&'a str>,
     /// For a job of kind `restore`: what it restores into.
     pub restore: Option<super::NewRestore<'a>>,
+    /// The service that makes the job's resource (see
+    /// [`super::JobRecord::service`]); `None` for the kind's usual one.
+    pub service: Option<&'a str>,
 }
 
 impl Store {
@@ -105,8 +108,8 @@ impl Store {
                 let job_id = tx.value::<i64>(
                     "INSERT INTO jobs (run_id, policy, kind, cloud, target, slot, resource_name,
                                        status, phase, blocked_by, started_at, attempt_started_at,
-                                       finished_at, updated_at, fail_reason)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?11, ?13)
+                                       finished_at, updated_at, fail_reason, service)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?11, ?13, ?14)
                      RETURNING id",
                     args![
                         run_id,
@@ -122,6 +125,7 @@ impl Store {
                         &now_text,
                         (!running).then_some(&now_text),
                         job.note,
+                        job.service,
                     ],
                 )?;
                 if let Some(restore) = &job.restore {

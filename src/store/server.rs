@@ -42,6 +42,21 @@ impl Store {
         Ok(())
     }
 
+    /// Records the CBR checkpoint (a run) and vault a job's backup is in.
+    pub fn set_cbr_ids(
+        &self,
+        job_id: i64,
+        checkpoint_id: &str,
+        vault_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.db.execute(
+            "UPDATE jobs SET checkpoint_id = ?2, vault_id = ?3, updated_at = ?4 WHERE id = ?1",
+            args![job_id, checkpoint_id, vault_id, format_ts(now)],
+        )?;
+        Ok(())
+    }
+
     /// Records the latest `extend_info.progress`.
     pub fn set_progress(
         &self,
@@ -161,6 +176,7 @@ mod tests {
             blocked_by: None,
             note: None,
             restore: None,
+            service: None,
         };
         let run = store
             .create_run("p", now, Trigger::Manual, &[spec], None, now)

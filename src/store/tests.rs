@@ -20,6 +20,7 @@ fn job(status: JobStatus) -> NewRunJob<'static> {
         blocked_by: None,
         note: None,
         restore: None,
+        service: None,
     }
 }
 

@@ -497,6 +497,7 @@ async fn a_drill_restores_the_backups_of_a_deleted_volume() {
 
 /// Nightly backups of five volumes with a weekly drill of two of them.
 const DRILLED: nights::Kind = nights::Kind {
+    cloud_extra: "",
     policy: |extra| {
         let volumes: Vec<String> = (1..=5).map(volume_id).collect();
         let extra = format!(

@@ -9,7 +9,7 @@ use crate::helper::nights::{self, Nights};
 use crate::helper::sim::{Scripted, VolumeFault};
 use crate::helper::Setup;
 use crate::helper::{
-    backup_ids, policy_yaml, server, server_backup_ids, server_id, server_policy_yaml,
+    backup_ids, cbr_backup_ids, cbr_policy_yaml, disk_vault, CBR_CLOUD, policy_yaml, server, server_backup_ids, server_id, server_policy_yaml,
     snapshot_ids, snapshot_policy_yaml, volume, volume_id, World, PROJECT,
 };
 use chrono::{SubsecRound, TimeDelta, Utc};
@@ -243,6 +243,7 @@ const BACKUPS: nights::Kind = nights::Kind {
         let extra = format!("{extra}    full_backup_every: 1\n");
         policy_yaml("nightly", "0 30 1 * * *", &[volume_id(1)], &extra)
     },
+    cloud_extra: "",
     retention: "{ keep_daily: 3, keep_weekly: 2 }",
     newest: 3,
     weeks: 2,
@@ -252,6 +253,7 @@ const BACKUPS: nights::Kind = nights::Kind {
 
 const SNAPSHOTS: nights::Kind = nights::Kind {
     policy: |extra| snapshot_policy_yaml("nightly", "0 30 1 * * *", &[volume_id(1)], extra),
+    cloud_extra: "",
     retention: "{ keep_last: 2, keep_weekly: 3 }",
     newest: 2,
     weeks: 3,
@@ -261,11 +263,25 @@ const SNAPSHOTS: nights::Kind = nights::Kind {
 
 const SERVER_BACKUPS: nights::Kind = nights::Kind {
     policy: |extra| server_policy_yaml("nightly", "0 30 1 * * *", &[server_id(1)], extra),
+    cloud_extra: "",
     retention: "{ keep_daily: 3, keep_weekly: 2 }",
     newest: 3,
     weeks: 2,
     made: |job| job.backup_id.clone(),
     listed: server_backup_ids,
+};
+
+const CBR_BACKUPS: nights::Kind = nights::Kind {
+    policy: |extra| {
+        let extra = format!("{extra}    vault: sim-disks\n    full_backup_every: 7\n");
+        cbr_policy_yaml("nightly", "0 30 1 * * *", &[volume_id(1)], &extra)
+    },
+    cloud_extra: CBR_CLOUD,
+    retention: "{ keep_daily: 3, keep_weekly: 2 }",
+    newest: 3,
+    weeks: 2,
+    made: |job| job.backup_id.clone(),
+    listed: cbr_backup_ids,
 };
 
 /// Three weeks of nightly backups played out in seconds: the cloud's clock
@@ -276,6 +292,31 @@ async fn three_weeks_of_nightly_backups_keep_exactly_what_the_rules_say() {
     let nights = Nights::of_kind(&world, &BACKUPS);
     let made = nights.play(&world, &BACKUPS).await;
     nights.assert_kept(&world, &BACKUPS, &made, &[]);
+}
+
+/// Three weeks of nightly backups on a CBR cloud: one checkpoint a night
+/// in the vault, exactly what the rules keep is left, every job recorded
+/// as made by CBR, and nothing made through VBS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_weeks_of_nightly_backups_on_cbr_keep_exactly_what_the_rules_say() {
+    let world = World::start_cbr(
+        vec![volume(1, None)],
+        vec![disk_vault("sim-disks", &[1])],
+        Duration::ZERO,
+        Duration::ZERO,
+    )
+    .await;
+    let nights = Nights::of_kind(&world, &CBR_BACKUPS);
+    let made = nights.play(&world, &CBR_BACKUPS).await;
+    nights.assert_kept(&world, &CBR_BACKUPS, &made, &[]);
+    assert!(made.iter().all(|(_, job)| job.service() == "cbr"), "{made:#?}");
+    assert!(world.sim.backups(PROJECT).is_empty(), "nothing through VBS");
+    assert!(world.sim.snapshots(PROJECT).is_empty(), "no snapshot of the agent's");
+    let runs = world.sim.cbr_checkpoints(PROJECT);
+    assert_eq!(runs.len(), made.len(), "one checkpoint a night");
+    // Every 7th backup is full: CBR was asked for it.
+    let full = made.iter().filter(|(_, j)| j.is_incremental == Some(false)).count();
+    assert_eq!(full, 3, "nights 1, 8 and 15 of 21 are full");
 }
 
 /// Three weeks of nightly snapshots: exactly what the rules keep is left,

@@ -570,6 +570,7 @@ async fn a_protect_sent_just_before_a_restart_is_adopted_once_listed() {
         blocked_by: None,
         note: None,
         restore: None,
+        service: None,
     };
     let run = s
         .store

@@ -82,6 +82,7 @@ pub(crate) fn record_scoped(
                 restore_api: "cinder",
                 backup_id: None,
             }),
+            service: None,
         })
         .collect();
     let run = store

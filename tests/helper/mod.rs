@@ -264,6 +264,37 @@ pub fn policy_yaml(name: &str, schedule: &str, volumes: &[String], extra: &str) 
     volume_policy_yaml("backup", name, schedule, volumes, extra)
 }
 
+/// The cloud lines that make the simulated cloud back up through CBR.
+pub const CBR_CLOUD: &str = "    backup_service: cbr\n";
+
+/// One backup policy entry for a CBR cloud (no `force`, which CBR refuses);
+/// `extra` names the `vault`.
+pub fn cbr_policy_yaml(name: &str, schedule: &str, volumes: &[String], extra: &str) -> String {
+    let vols: String = volumes.iter().map(|v| format!("      - {v}\n")).collect();
+    format!("  - name: {name}\n    kind: backup\n    cloud: sim\n    schedule: \"{schedule}\"\n{extra}    volumes:\n{vols}")
+}
+
+/// A CBR disk vault of the project holding volumes `numbers`.
+pub fn disk_vault(name: &str, numbers: &[u32]) -> sim::SimVault {
+    sim::SimVault {
+        project: PROJECT.into(),
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.into(),
+        volumes: numbers.iter().map(|n| volume_id(*n)).collect(),
+        policy_id: None,
+    }
+}
+
+/// The ids of the project's live CBR backups.
+pub fn cbr_backup_ids(world: &World) -> Vec<String> {
+    world
+        .sim
+        .cbr_backups(PROJECT)
+        .into_iter()
+        .map(|b| b.id)
+        .collect()
+}
+
 /// One `kind: snapshot` policy entry for [`World::write_config`].
 pub fn snapshot_policy_yaml(name: &str, schedule: &str, volumes: &[String], extra: &str) -> String {
     volume_policy_yaml("snapshot", name, schedule, volumes, extra)

@@ -17,6 +17,8 @@ use super::{fast, load, World};
 pub struct Kind {
     /// The policies list: one policy named `nightly` with these extra lines.
     pub policy: fn(extra: &str) -> String,
+    /// Extra lines for the cloud (`backup_service: cbr`).
+    pub cloud_extra: &'static str,
     /// The `retention:` rules, meaning: the `newest` nights plus the newest
     /// night of each of the `weeks` most recent ISO weeks (Berlin).
     pub retention: &'static str,
@@ -55,7 +57,7 @@ impl Nights {
             "    timezone: Europe/Berlin\n    retention: {}\n",
             kind.retention
         );
-        let config = load(&world.write_config("", "", &(kind.policy)(&extra)));
+        let config = load(&world.write_config("", kind.cloud_extra, &(kind.policy)(&extra)));
         let store = Arc::new(Store::open(&config.history_path()).unwrap());
         let now = Arc::new(Mutex::new(Utc::now()));
         let clock = Arc::clone(&now);

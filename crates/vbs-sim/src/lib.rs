@@ -279,6 +279,24 @@ pub struct VolumeView {
     pub attached: bool,
 }
 
+/// A CBR disk backup as it stands now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CbrBackupView {
+    pub id: String,
+    pub checkpoint_id: String,
+    pub volume_id: String,
+    pub name: String,
+    pub status: String,
+}
+
+/// A CBR backup run: its name and the volumes it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CbrCheckpointView {
+    pub id: String,
+    pub name: String,
+    pub volumes: Vec<String>,
+}
+
 /// A server backup (checkpoint and its item) as it stands now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointView {
@@ -435,6 +453,47 @@ impl SimHandle {
     /// durations still run on tokio's clock).
     pub fn set_now(&self, now: chrono::DateTime<chrono::Utc>) {
         lock(&self.state).clock_offset = now - chrono::Utc::now();
+    }
+
+    /// Live CBR backups of a project, status evaluated now (listed or not).
+    pub fn cbr_backups(&self, project: &str) -> Vec<CbrBackupView> {
+        let mut st = lock(&self.state);
+        st.cbr_sweep();
+        st.cbr
+            .backups
+            .iter()
+            .filter(|b| b.project == project)
+            .filter_map(|b| {
+                Some(CbrBackupView {
+                    id: b.id.clone(),
+                    checkpoint_id: b.checkpoint_id.clone(),
+                    volume_id: b.volume_id.clone(),
+                    name: b.name.clone(),
+                    status: st.cbr_backup_status(b)?.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Every CBR backup run of a project, with the volumes it took.
+    pub fn cbr_checkpoints(&self, project: &str) -> Vec<CbrCheckpointView> {
+        let st = lock(&self.state);
+        st.cbr
+            .checkpoints
+            .iter()
+            .filter(|c| c.project == project)
+            .map(|c| CbrCheckpointView {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                volumes: st
+                    .cbr
+                    .backups
+                    .iter()
+                    .filter(|b| b.checkpoint_id == c.id)
+                    .map(|b| b.volume_id.clone())
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Live server backups of a project: (checkpoint id, item id, server, name, status).

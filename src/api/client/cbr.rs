@@ -10,6 +10,7 @@ use super::request::{with_query, Service, MAX_PAGES, PAGE_SIZE};
 use super::CloudClient;
 use crate::api::decode::{self, CountedPage, DecodeError};
 use crate::api::error::ApiError;
+use crate::config::BackupService;
 use crate::api::types::{CbrBackup, CbrCheckpoint, Job, Member, OperationLog, Vault};
 
 /// The resource type of a disk in CBR's requests and answers.
@@ -107,6 +108,50 @@ impl CloudClient {
             }
         }
         Ok(items)
+    }
+
+    /// Whether this cloud's volume backups go through CBR: as configured,
+    /// or for `auto` whether the service catalog lists `cbr` but not `vbs`
+    /// (authenticating first, to have the catalog).
+    pub async fn backs_up_on_cbr(&self) -> Result<bool, ApiError> {
+        Ok(match self.inner.backup_service {
+            BackupService::Vbs => false,
+            BackupService::Cbr => true,
+            BackupService::Auto => {
+                self.inner
+                    .tokens
+                    .token(&self.inner.http, self.observer.as_ref())
+                    .await?;
+                let catalog = self.inner.tokens.catalog().await;
+                catalog.offers("cbr") && !catalog.offers("vbs")
+            }
+        })
+    }
+
+    /// The vault `name_or_id` names: the vault of that ID, else the one
+    /// disk vault of that name. `None` when there is none; an error when
+    /// several disk vaults share the name.
+    pub async fn disk_vault(&self, name_or_id: &str) -> Result<Option<Vault>, ApiError> {
+        if uuid::Uuid::try_parse(name_or_id).is_ok() {
+            match self.vault(name_or_id).await {
+                Ok(v) => return Ok(Some(v)),
+                Err(e) if e.status == Some(404) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut found = self
+            .vaults(&[("name", name_or_id), ("object_type", "disk")])
+            .await?
+            .into_iter()
+            .filter(|v| v.name.as_deref() == Some(name_or_id));
+        match (found.next(), found.next()) {
+            (Some(_), Some(_)) => Err(ApiError::unsendable(
+                format!("find CBR vault {name_or_id}"),
+                format!("several disk vaults are named `{name_or_id}`; give the vault's ID instead"),
+            )),
+            (one, None) => Ok(one),
+            (None, Some(_)) => Ok(None),
+        }
     }
 
     /// Vaults matching `filters` (`name`, `object_type`, `resource_ids`, …),

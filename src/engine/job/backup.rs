@@ -208,10 +208,28 @@ fn full_backup_due(runner: &JobRunner, work: &BackupWork) -> Result<bool, StoreE
     })
 }
 
+/// Whether any of `volumes` is due a full backup: a CBR run is one
+/// checkpoint, full or incremental for all its volumes.
+pub(super) fn full_backup_due_any(
+    runner: &JobRunner,
+    work: &BackupWork,
+    volumes: &[&str],
+) -> Result<bool, StoreError> {
+    let Some(n) = work.full_backup_every else {
+        return Ok(false);
+    };
+    for volume in volumes {
+        if runner.store.incrementals_since_full(&runner.policy.name, volume)? + 1 >= n {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Polling waits for this job's backup: shaped by how long the volume's
 /// earlier backups of the same kind took, or the plain growing waits for
 /// its first backup.
-fn cadence(runner: &JobRunner, work: &BackupWork) -> Result<Cadence, StoreError> {
+pub(super) fn cadence(runner: &JobRunner, work: &BackupWork) -> Result<Cadence, StoreError> {
     let earlier = runner.store.backup_durations(
         &runner.job.cloud,
         &runner.job.target,

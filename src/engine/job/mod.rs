@@ -30,9 +30,12 @@ use crate::kind::PolicyKind;
 use crate::store::{EventKind, JobRecord, JobStatus, JobUpdate, Phase, Store, StoreError, Ticket};
 
 mod backup;
+mod cbr;
+mod cbr_run;
 mod record;
 mod restore;
 pub(super) mod scratch;
+pub use cbr_run::RunCheckpoints;
 mod server;
 mod share;
 mod snapshot;
@@ -64,6 +67,8 @@ pub struct JobRunner {
     listeners: Listeners,
     /// The last intent written, until it is known to be committed.
     intent: Option<Ticket>,
+    /// The CBR checkpoints of the runs in flight, shared by their jobs.
+    cbr_runs: Arc<RunCheckpoints>,
 }
 
 impl JobRunner {
@@ -75,6 +80,7 @@ impl JobRunner {
         job: JobRecord,
         resumed: bool,
         listeners: Listeners,
+        cbr_runs: Arc<RunCheckpoints>,
     ) -> Self {
         let elapsed = (Utc::now() - job.started_at).to_std().unwrap_or_default();
         let remaining = policy.completion_timeout.saturating_sub(elapsed);
@@ -90,6 +96,7 @@ impl JobRunner {
             unknown_statuses: Vec::new(),
             listeners,
             intent: None,
+            cbr_runs,
         }
     }
 
@@ -115,6 +122,9 @@ impl JobRunner {
                 phase => {
                     let policy = Arc::clone(&self.policy);
                     match (self.job.kind, &policy.work) {
+                        (PolicyKind::Backup, Work::Backup(work)) if self.job.on_cbr() => {
+                            cbr::step(&mut self, work, phase).await?
+                        }
                         (PolicyKind::Backup, Work::Backup(work)) => {
                             backup::step(&mut self, work, phase).await?
                         }
@@ -156,7 +166,12 @@ impl JobRunner {
             .unwrap_or_default();
         tokio::time::sleep(wait).await;
         let note = format!("attempt {} as {}", self.job.attempt, self.job.resource_name);
-        self.advance(Outcome::Started, JobUpdate::default(), &note)
+        let outcome = if self.job.kind == PolicyKind::Backup && self.job.on_cbr() {
+            Outcome::StartedAtBackup
+        } else {
+            Outcome::Started
+        };
+        self.advance(outcome, JobUpdate::default(), &note)
     }
 
     /// Removes the temporary snapshot (unless the policy keeps it) or the

@@ -196,6 +196,27 @@ impl JobRunner {
             .record_event(EventKind::Warning, &self.event(message), Utc::now())
     }
 
+    /// Records something the job did besides its own steps.
+    pub(super) fn note(&self, message: &str) -> Result<(), StoreError> {
+        let message = &*bounded::message(message);
+        tracing::info!("{message}");
+        self.store
+            .record_event(EventKind::State, &self.event(message), Utc::now())
+    }
+
+    /// When the job entered its current phase (its last recorded move),
+    /// else when its attempt started.
+    pub(super) fn phase_entered_at(&self) -> Result<chrono::DateTime<Utc>, StoreError> {
+        Ok(self
+            .store
+            .job_events(self.job.id)?
+            .iter()
+            .rev()
+            .find(|e| e.kind == "state")
+            .and_then(|e| crate::store::parse_ts(&e.at).ok())
+            .unwrap_or(self.job.attempt_started_at))
+    }
+
     pub(super) fn event<'a>(&self, message: &'a str) -> Event<'a> {
         Event {
             run_id: Some(self.job.run_id),

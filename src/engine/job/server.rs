@@ -102,14 +102,7 @@ impl JobRunner {
     /// after the job entered this phase: a restart right after the protect
     /// must not take "not listed yet" for "never made".
     async fn listed_late(&self, name: &str, server: &str) -> Result<Option<String>, StoreError> {
-        let entered = self
-            .store
-            .job_events(self.job.id)?
-            .iter()
-            .rev()
-            .find(|e| e.kind == "state")
-            .and_then(|e| crate::store::parse_ts(&e.at).ok())
-            .unwrap_or(self.job.attempt_started_at);
+        let entered = self.phase_entered_at()?;
         let left = (entered + ITEM_LISTING_GRACE - Utc::now())
             .to_std()
             .unwrap_or_default();

@@ -30,7 +30,12 @@ pub(super) async fn share(runner: &mut JobRunner, projects: &[String]) -> Result
         if attempt > 1 {
             tokio::time::sleep(cadence.next_wait()).await;
         }
-        match share_once(&client, &backup_id, projects).await {
+        let shared = if runner.job.on_cbr() {
+            share_once_cbr(&client, &backup_id, projects).await
+        } else {
+            share_once(&client, &backup_id, projects).await
+        };
+        match shared {
             Ok(shared) => {
                 for (project, share_id) in &shared {
                     runner.store.record_share(
@@ -101,6 +106,40 @@ async fn share_once(
                 .find(|(h, _)| h == p)
                 .map(|(h, id)| (h.clone(), id.clone()))
                 .ok_or_else(|| format!("the share list does not show project {p} after sharing"))
+        })
+        .collect()
+}
+
+/// One round on CBR: the members of the backup, then the missing projects
+/// added, then the members again to confirm. A member's id is the project.
+async fn share_once_cbr(
+    client: &CloudClient,
+    backup_id: &str,
+    projects: &[String],
+) -> Result<Vec<(String, String)>, String> {
+    let members = |list: Vec<crate::api::types::Member>| -> Vec<String> {
+        list.into_iter().filter_map(|m| m.dest_project_id).collect()
+    };
+    let have = members(client.cbr_members(backup_id).await.map_err(|e| e.to_string())?);
+    let missing: Vec<&str> = projects
+        .iter()
+        .filter(|p| !have.contains(p))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        client
+            .share_cbr_backup(backup_id, &missing)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let after = members(client.cbr_members(backup_id).await.map_err(|e| e.to_string())?);
+    projects
+        .iter()
+        .map(|p| {
+            after
+                .contains(p)
+                .then(|| (p.clone(), p.clone()))
+                .ok_or_else(|| format!("the member list does not show project {p} after sharing"))
         })
         .collect()
 }

@@ -7,6 +7,7 @@ use super::*;
 /// kind, phase and outcome, so a move added or lost shows up here.
 const LEGAL: &str = "
 backup   pending             started         snapshot_requested
+backup   pending             started_at_backup backup_requested
 backup   snapshot_requested  created         snapshot_creating
 backup   snapshot_requested  failed          cleanup
 backup   snapshot_requested  gave_up         done
