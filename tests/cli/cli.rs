@@ -28,7 +28,7 @@ fn check_accepts_the_example_and_shows_next_fire_times() {
     assert!(!state_dir.exists(), "check creates nothing");
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("valid (2 cloud(s), 6 policy(ies))"),
+        stdout.contains("valid (3 cloud(s), 7 policy(ies))"),
         "{stdout}"
     );
     assert!(
@@ -46,7 +46,7 @@ fn check_accepts_the_example_and_shows_next_fire_times() {
     );
     assert_eq!(
         stdout.matches("  next: ").count(),
-        18,
+        21,
         "3 fire times per policy: {stdout}"
     );
     assert!(

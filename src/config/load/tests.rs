@@ -126,6 +126,8 @@ fn defaults_are_resolved() {
             keep_snapshot: false,
             share_to: Vec::new(),
             full_backup_every: None,
+            vault: None,
+            add_to_vault: false,
         })
     );
     assert_eq!(policy.description, None);
