@@ -243,6 +243,10 @@ impl Engine {
         }
         let scope = self.scope(policy, slot, &self.opt_out).await?;
         let service = self.service_of(policy).await;
+        let restore_api = match service {
+            Some("cbr") => Some("cbr"),
+            _ => None,
+        };
         let now = Utc::now();
         let targets = self.run_targets(policy, &scope.run.targets)?;
         let names: Vec<String> = targets
@@ -250,7 +254,14 @@ impl Engine {
             .chain(scope.departed.iter().map(|d| &d.target))
             .map(|v| resource_name(&policy.name, slot, v))
             .collect();
-        let restore = self.new_restore(policy, "schedule");
+        let restore = self.new_restore(policy, "schedule").map(|mut r| {
+            // A CBR backup is restored through CBR or EVS, whatever the
+            // cloud's `restore_api` says for VBS.
+            if let Some(api) = restore_api {
+                r.restore_api = api;
+            }
+            r
+        });
         let restores = policy.kind() == PolicyKind::Restore;
         let mut specs = Vec::with_capacity(names.len());
         for (target, name) in targets.iter().zip(&names) {
@@ -595,11 +606,11 @@ impl Engine {
         Ok(done.into_iter().map(|(_, j)| j).collect())
     }
 
-    /// The service a run of `policy` backs up through, recorded with each
-    /// job so that a job continues on it even if the file changes: `cbr`
-    /// for a backup policy on a CBR cloud, else the kind's usual service.
+    /// The service a run of `policy` backs up through (or a drill restores
+    /// from), recorded with each job so that a job continues on it even if
+    /// the file changes: `cbr` on a CBR cloud, else the kind's usual one.
     async fn service_of(&self, policy: &Policy) -> Option<&'static str> {
-        if policy.kind() != PolicyKind::Backup {
+        if !matches!(policy.kind(), PolicyKind::Backup | PolicyKind::Restore) {
             return None;
         }
         let client = self.clients.get(&policy.cloud)?;

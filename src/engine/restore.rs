@@ -90,11 +90,15 @@ impl Engine {
             .clients
             .get(&request.cloud)
             .ok_or_else(|| EngineError::UnknownCloud(request.cloud.clone()))?;
-        let backup = client.backup(&request.backup_id).await?;
-        let source = backup
-            .volume_id
-            .clone()
-            .unwrap_or_else(|| backup.id.clone());
+        // On a CBR cloud the backup is CBR's, restored through CBR or EVS.
+        let on_cbr = client.backs_up_on_cbr().await?;
+        let source = if on_cbr {
+            let backup = client.cbr_backup(&request.backup_id).await?;
+            backup.resource_id.unwrap_or(backup.id)
+        } else {
+            let backup = client.backup(&request.backup_id).await?;
+            backup.volume_id.unwrap_or(backup.id)
+        };
         let policy = manual_policy(request, source.clone());
         let slot = Utc::now().trunc_subsecs(3);
         let name = match &request.into {
@@ -105,6 +109,9 @@ impl Engine {
             .new_restore(&policy, &request.requested_by)
             .ok_or_else(|| EngineError::Task("a restore policy without restore work".into()))?;
         restore.backup_id = Some(&request.backup_id);
+        if on_cbr {
+            restore.restore_api = "cbr";
+        }
         let job = crate::store::NewRunJob {
             target: &source,
             kind: policy.kind().as_str(),
@@ -114,7 +121,7 @@ impl Engine {
             blocked_by: None,
             note: None,
             restore: Some(restore),
-            service: None,
+            service: on_cbr.then_some("cbr"),
         };
         let run_id = self
             .store

@@ -14,8 +14,8 @@ use chrono_tz::Europe::Berlin;
 use crate::helper::nights::{self, Nights};
 use crate::helper::sim::{VolumeDeletionFaults, VolumeFault};
 use crate::helper::{
-    backup_ids, make_backup, policy_yaml, restore_volumes_left, volume, volume_id, volumes_made,
-    Setup, World, PROJECT,
+    backup_ids, cbr_policy_yaml, disk_vault, make_backup, policy_yaml, restore_volumes_left,
+    volume, volume_id, volumes_made, Setup, World, CBR_CLOUD, PROJECT,
 };
 use vbs_agent::config::{RestoreInto, DRILL_SUFFIX};
 use vbs_agent::engine::Engine;
@@ -158,6 +158,87 @@ async fn a_drill_restores_verifies_and_deletes_its_scratch_volume() {
         );
         assert!(page.lines().any(|l| l == gauge), "{gauge} in {page}");
     }
+}
+
+/// A drill of CBR backups: CBR restores a disk backup only onto its own
+/// disk, so each drill makes a new disk from the backup through EVS,
+/// verifies it and deletes it; the production disks are never restored
+/// onto, and a manual restore onto another disk is refused with the rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_of_cbr_backups_tests_each_on_a_new_disk_and_deletes_it() {
+    let world = World::start_cbr(
+        vec![volume(1, None), volume(3, None)],
+        vec![disk_vault("sim-disks", &[1, 3])],
+        Duration::from_millis(200),
+        Duration::from_millis(200),
+    )
+    .await;
+    let policies = cbr_policy_yaml(
+        "db",
+        "0 30 1 * * *",
+        &[volume_id(1), volume_id(3)],
+        "    vault: sim-disks\n    drill:\n      schedule: \"0 0 5 * * SUN\"\n      verify:\n        command: [/bin/sh, -c, 'test -n \"$VBS_RESTORE_VOLUME_ID\"']\n",
+    );
+    let setup = Setup::new(
+        crate::helper::load(&world.write_config("", CBR_CLOUD, &policies)),
+        crate::helper::fast(),
+    );
+    let drills = setup.backup_then_drill().await;
+    assert_eq!(drills.len(), 2);
+    let backups: Vec<String> = world
+        .sim
+        .cbr_backups(PROJECT)
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    for job in &drills {
+        assert_eq!(job.status, JobStatus::Verified, "{job:#?}");
+        assert_eq!(job.service(), "cbr");
+        assert!(
+            backups.contains(job.backup_id.as_ref().unwrap()),
+            "{job:#?}"
+        );
+        let columns = setup.store.restore_columns(job.id).unwrap();
+        assert_eq!(columns.restore_api, "cbr");
+        assert!(!restore_row(&setup, job.id).3, "no scratch left");
+    }
+    // One new disk per drill, each deleted; the production disks untouched.
+    let made = volumes_made(&world);
+    assert_eq!(made.len(), 2, "{made:#?}");
+    assert!(made.iter().all(|v| v.status == "deleted"), "{made:#?}");
+    let restored_onto = world
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/restore"))
+        .count();
+    assert_eq!(restored_onto, 0, "no CBR restore onto a production disk");
+
+    // A restore onto another disk than the backup's own is refused with the rule.
+    let report = setup
+        .engine
+        .restore(&request(
+            drills
+                .iter()
+                .find(|j| j.target == volume_id(1))
+                .unwrap()
+                .backup_id
+                .clone()
+                .unwrap(),
+            RestoreInto::Existing(volume_id(3)),
+            "ops",
+        ))
+        .await
+        .unwrap();
+    let job = &report.jobs[0];
+    assert_eq!(job.status, JobStatus::Failed, "{job:#?}");
+    assert!(
+        job.fail_reason
+            .as_deref()
+            .unwrap()
+            .contains("only onto its own disk"),
+        "{job:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

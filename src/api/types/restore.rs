@@ -20,6 +20,9 @@ pub struct Volume {
     pub size: Option<u64>,
     #[serde(default)]
     pub availability_zone: Option<String>,
+    /// The disk type (`SATA`, `SSD`, …); a disk made from a backup needs one.
+    #[serde(default)]
+    pub volume_type: Option<String>,
     /// Metadata values are strings in Cinder; anything else is dropped.
     #[serde(default, deserialize_with = "string_map")]
     pub metadata: BTreeMap<String, String>,

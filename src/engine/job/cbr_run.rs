@@ -118,7 +118,11 @@ pub(super) async fn checkpoint(
 
 /// Finds the vault, sees which volumes it holds, leaves out those that
 /// already have a backup of this name, and runs a backup of the rest.
-async fn make(runner: &JobRunner, work: &BackupWork, name: &str) -> Result<Checkpointed, StoreError> {
+async fn make(
+    runner: &JobRunner,
+    work: &BackupWork,
+    name: &str,
+) -> Result<Checkpointed, StoreError> {
     let client = &runner.client;
     let Some(vault_name) = work.vault.as_deref() else {
         return Ok(failed_all(
@@ -149,14 +153,24 @@ async fn make(runner: &JobRunner, work: &BackupWork, name: &str) -> Result<Check
     let made_before = match backed_up_before(runner, name, &vault.id).await? {
         Ok(found) => found,
         Err(e) => {
-            let what = format!("cannot list the backups named {name} in CBR vault {}", vault.id);
-            return Ok(Checkpointed { failure: Some(LeftOut::from_error(&what, &e)), ..Default::default() });
+            let what = format!(
+                "cannot list the backups named {name} in CBR vault {}",
+                vault.id
+            );
+            return Ok(Checkpointed {
+                failure: Some(LeftOut::from_error(&what, &e)),
+                ..Default::default()
+            });
         }
     };
     let to_back_up: Vec<&str> = in_vault
         .iter()
         .map(String::as_str)
-        .filter(|v| !made_before.iter().any(|b| b.resource_id.as_deref() == Some(v)))
+        .filter(|v| {
+            !made_before
+                .iter()
+                .any(|b| b.resource_id.as_deref() == Some(v))
+        })
         .collect();
     let found_checkpoint = made_before.iter().find_map(|b| b.checkpoint_id.clone());
     if to_back_up.is_empty() {
@@ -301,7 +315,9 @@ async fn bind(
                 if added.contains(&v) {
                     held.push(v);
                 } else {
-                    let reason = format!("CBR vault {vault_name} did not take volume {v} when asked to add it");
+                    let reason = format!(
+                        "CBR vault {vault_name} did not take volume {v} when asked to add it"
+                    );
                     left_out.insert(v, LeftOut::failed(reason, false));
                 }
             }

@@ -34,6 +34,7 @@ mod cbr;
 mod cbr_run;
 mod record;
 mod restore;
+mod restore_cbr;
 pub(super) mod scratch;
 pub use cbr_run::RunCheckpoints;
 mod server;
@@ -133,6 +134,9 @@ impl JobRunner {
                         }
                         (PolicyKind::Server, Work::Server(work)) => {
                             server::step(&mut self, work, phase).await?
+                        }
+                        (PolicyKind::Restore, Work::Restore(work)) if self.job.on_cbr() => {
+                            restore_cbr::step(&mut self, work, phase).await?
                         }
                         (PolicyKind::Restore, Work::Restore(work)) => {
                             restore::step(&mut self, work, phase).await?

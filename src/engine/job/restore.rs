@@ -157,7 +157,7 @@ fn ours(found: Vec<Volume>, metadata: &BTreeMap<String, String>) -> Option<Strin
 
 /// The volume recorded for this job; `None` when it was lost (the job has
 /// then ended).
-fn volume_id(runner: &mut JobRunner) -> Result<Option<String>, StoreError> {
+pub(super) fn volume_id(runner: &mut JobRunner) -> Result<Option<String>, StoreError> {
     let id = runner.store.restore_columns(runner.job.id)?.volume_id;
     if id.is_none() {
         runner.give_up(
@@ -169,7 +169,7 @@ fn volume_id(runner: &mut JobRunner) -> Result<Option<String>, StoreError> {
 }
 
 /// Waits until the volume is `available` to restore into.
-async fn volume_ready(runner: &mut JobRunner) -> Result<(), StoreError> {
+pub(super) async fn volume_ready(runner: &mut JobRunner) -> Result<(), StoreError> {
     let Some(id) = volume_id(runner)? else {
         return Ok(());
     };
@@ -258,7 +258,7 @@ async fn request_restore(runner: &mut JobRunner) -> Result<(), StoreError> {
 }
 
 /// Waits for the restore to end: the vendor's job, then the volume.
-async fn restored(runner: &mut JobRunner) -> Result<(), StoreError> {
+pub(super) async fn restored(runner: &mut JobRunner) -> Result<(), StoreError> {
     let Some(volume) = volume_id(runner)? else {
         return Ok(());
     };
@@ -354,7 +354,11 @@ async fn watch_volume(
 }
 
 /// A wait for `what` that did not end well: the failure, or the deadline.
-fn ended(runner: &mut JobRunner, what: &str, end: PollEnd<String>) -> Result<(), StoreError> {
+pub(super) fn ended(
+    runner: &mut JobRunner,
+    what: &str,
+    end: PollEnd<String>,
+) -> Result<(), StoreError> {
     match end {
         PollEnd::Failed(reason) => runner.fail_then_cleanup(JobStatus::Failed, &reason, false),
         PollEnd::Deadline => {
@@ -368,6 +372,6 @@ fn ended(runner: &mut JobRunner, what: &str, end: PollEnd<String>) -> Result<(),
 }
 
 /// `d` without its fraction of a second, for messages.
-fn whole_seconds(d: std::time::Duration) -> std::time::Duration {
+pub(super) fn whole_seconds(d: std::time::Duration) -> std::time::Duration {
     std::time::Duration::from_secs(d.as_secs())
 }
