@@ -52,6 +52,16 @@ pub fn run(path: &Path) -> anyhow::Result<ExitCode> {
             };
             outln!("  and every {} matching {selector}{excluded} (resolved at each firing; see `vbs-agent targets`)", p.kind().target_noun());
         }
+        if let crate::config::Work::Backup(w) = &p.work {
+            if let Some(vault) = &w.vault {
+                let missing = if w.add_to_vault {
+                    "volumes missing from it are added to it at each run (add_to_vault)"
+                } else {
+                    "a volume missing from it fails its job: add it in the CBR console, or set add_to_vault: true"
+                };
+                outln!("  on CBR: one checkpoint per run in vault {vault}; {missing}; `vbs-agent targets` shows which are missing");
+            }
+        }
         outln!("  schedule \"{}\" in {}", p.schedule.as_str(), p.timezone);
         match crate::audit::effective_rpo(p, now) {
             Some(rpo) => outln!(

@@ -3,7 +3,7 @@
 //! secret itself), and secret files others can read.
 
 use crate::config::secret::SecretSource;
-use crate::config::{AuthConfig, Cloud, Project};
+use crate::config::{AuthConfig, BackupService, Cloud, Project};
 
 /// Prints one cloud.
 pub(super) fn show(cloud: &Cloud) {
@@ -56,6 +56,17 @@ pub(super) fn show(cloud: &Cloud) {
     let endpoint = |url: &Option<url::Url>| url.as_ref().map_or(catalog.clone(), |u| u.to_string());
     outln!("  volume endpoint: {}", endpoint(&cloud.endpoints.volume));
     outln!("  backup endpoint: {}", endpoint(&cloud.endpoints.backup));
+    match cloud.backup_service {
+        BackupService::Vbs => {}
+        BackupService::Cbr => outln!(
+            "  backup service: cbr (volume backups in CBR disk vaults), endpoint {}",
+            endpoint(&cloud.endpoints.cbr)
+        ),
+        BackupService::Auto => outln!(
+            "  backup service: auto (CBR if the catalog lists cbr but not vbs, decided at each run), CBR endpoint {}",
+            endpoint(&cloud.endpoints.cbr)
+        ),
+    }
     if let Some(ca) = &cloud.cacert {
         outln!("  extra CA certificates: {}", ca.display());
         if let Err(problem) = crate::api::ca_bundle(ca) {
