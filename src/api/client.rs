@@ -32,7 +32,7 @@ mod sharing;
 mod snapshots;
 mod volumes;
 pub use backups::NewBackup;
-pub use cbr::{NewCheckpoint, NewDiskFromBackup, DISK};
+pub use cbr::{NewCheckpoint, NewDiskFromBackup, DISK, SERVER};
 pub use csbs::MAX_CHECKPOINT_DELETIONS;
 pub use snapshots::NewSnapshot;
 pub use volumes::NewVolume;

@@ -17,7 +17,7 @@ pub mod types;
 
 pub use client::{
     ca_bundle, ClientSettings, CloudClient, NewBackup, NewCheckpoint, NewDiskFromBackup,
-    NewSnapshot, NewVolume, DISK, MAX_CHECKPOINT_DELETIONS, MAX_RETRY_AFTER,
+    NewSnapshot, NewVolume, DISK, MAX_CHECKPOINT_DELETIONS, MAX_RETRY_AFTER, SERVER,
 };
 pub use deadline::{Deadline, LAST_LOOK};
 pub use error::{is_busy_cbr_code, ApiError, ErrorClass};

@@ -502,13 +502,18 @@ pub struct SnapshotWork {
     pub force: bool,
 }
 
-/// Kind `server`: a CSBS backup of each whole server.
+/// Kind `server`: a CSBS backup of each whole server (on a CBR cloud, a
+/// backup in a server vault).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerWork {
     /// Server IDs (lower-case hyphenated UUIDs, unique within the policy).
     pub servers: Vec<String>,
     /// The CSBS provider the servers are protected by.
     pub provider_id: String,
+    /// The CBR server vault (name or ID), on a CBR cloud.
+    pub vault: Option<String>,
+    /// Add the servers missing from the vault to it, rather than fail them.
+    pub add_to_vault: bool,
 }
 
 /// The one CSBS provider (`provider_id` when not given).

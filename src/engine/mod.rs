@@ -610,18 +610,20 @@ impl Engine {
     /// from), recorded with each job so that a job continues on it even if
     /// the file changes: `cbr` on a CBR cloud, else the kind's usual one.
     async fn service_of(&self, policy: &Policy) -> Option<&'static str> {
-        if !matches!(policy.kind(), PolicyKind::Backup | PolicyKind::Restore) {
-            return None;
-        }
+        let usual = match policy.kind() {
+            PolicyKind::Backup | PolicyKind::Restore => "vbs",
+            PolicyKind::Server => "csbs",
+            PolicyKind::Snapshot => return None,
+        };
         let client = self.clients.get(&policy.cloud)?;
         match client.backs_up_on_cbr().await {
             Ok(true) => Some("cbr"),
-            Ok(false) => Some("vbs"),
+            Ok(false) => Some(usual),
             Err(e) => {
                 // Only `auto` asks; the run's jobs meet the same trouble and
                 // record it.
-                tracing::warn!(policy = %policy.name, error = %e, "cannot tell from the service catalog whether the cloud uses CBR; backing up through VBS");
-                Some("vbs")
+                tracing::warn!(policy = %policy.name, error = %e, "cannot tell from the service catalog whether the cloud uses CBR; backing up through {usual}");
+                Some(usual)
             }
         }
     }

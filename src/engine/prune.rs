@@ -251,21 +251,7 @@ impl Engine {
                     ));
                 }
                 if !on_cbr.is_empty() {
-                    candidates.extend(
-                        client
-                            .cbr_backups(&[("resource_id", target)])
-                            .await?
-                            .into_iter()
-                            .filter(|b| b.resource_id.as_deref() == Some(target))
-                            .map(|b| Candidate {
-                                id: b.id,
-                                name: b.name,
-                                status: b.status,
-                                created_at: b.created_at,
-                                // CBR keeps the chain of incrementals itself.
-                                has_dependents: false,
-                            }),
-                    );
+                    candidates.extend(cbr_candidates(client, target).await?);
                 }
                 (candidates, made)
             }
@@ -284,10 +270,18 @@ impl Engine {
                     .collect(),
                 self.store.snapshots_made_by(&policy.name, target)?,
             ),
-            PolicyKind::Server => (
-                super::prune_server::candidates(client, target).await?,
-                self.store.backups_made_by(&policy.name, target)?,
-            ),
+            PolicyKind::Server => {
+                let made = self.store.backups_made_by(&policy.name, target)?;
+                let on_cbr = self.store.cbr_backups_made_by(&policy.name, target)?;
+                let mut candidates = Vec::new();
+                if made.len() > on_cbr.len() {
+                    candidates = super::prune_server::candidates(client, target).await?;
+                }
+                if !on_cbr.is_empty() {
+                    candidates.extend(cbr_candidates(client, target).await?);
+                }
+                (candidates, made)
+            }
             // A drill keeps nothing: its scratch volumes are deleted by
             // the job that made them.
             PolicyKind::Restore => (Vec::new(), HashSet::new()),
@@ -339,7 +333,7 @@ impl Engine {
         target: &str,
         decision: &Decision,
     ) -> Result<PruneOutcome, EngineError> {
-        let on_cbr = policy.kind() == PolicyKind::Backup
+        let on_cbr = matches!(policy.kind(), PolicyKind::Backup | PolicyKind::Server)
             && self
                 .store
                 .cbr_backups_made_by(&policy.name, target)?
@@ -424,6 +418,24 @@ async fn delete_and_wait(client: &CloudClient, policy: &Policy, id: &str) -> Res
         })
     })
     .await
+}
+
+/// The CBR backups of `target` (a volume or a server), as retention sees them.
+async fn cbr_candidates(client: &CloudClient, target: &str) -> Result<Vec<Candidate>, ApiError> {
+    Ok(client
+        .cbr_backups(&[("resource_id", target)])
+        .await?
+        .into_iter()
+        .filter(|b| b.resource_id.as_deref() == Some(target))
+        .map(|b| Candidate {
+            id: b.id,
+            name: b.name,
+            status: b.status,
+            created_at: b.created_at,
+            // CBR keeps the chain of incrementals itself.
+            has_dependents: false,
+        })
+        .collect())
 }
 
 /// Deletes a CBR backup (204) and waits for its 404.

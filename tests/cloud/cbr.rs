@@ -22,7 +22,8 @@ fn vault(id: &str, volumes: &[u32]) -> SimVault {
         project: PROJECT.into(),
         id: id.into(),
         name: format!("vault-{}", &id[..4]),
-        volumes: volumes.iter().map(|n| volume_id(*n)).collect(),
+        object_type: "disk".into(),
+        resources: volumes.iter().map(|n| volume_id(*n)).collect(),
         policy_id: None,
     }
 }

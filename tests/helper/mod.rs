@@ -280,8 +280,18 @@ pub fn disk_vault(name: &str, numbers: &[u32]) -> sim::SimVault {
         project: PROJECT.into(),
         id: uuid::Uuid::new_v4().to_string(),
         name: name.into(),
-        volumes: numbers.iter().map(|n| volume_id(*n)).collect(),
+        object_type: "disk".into(),
+        resources: numbers.iter().map(|n| volume_id(*n)).collect(),
         policy_id: None,
+    }
+}
+
+/// A CBR server vault of the project holding servers `numbers`.
+pub fn server_vault(name: &str, numbers: &[u32]) -> sim::SimVault {
+    sim::SimVault {
+        object_type: "server".into(),
+        resources: numbers.iter().map(|n| server_id(*n)).collect(),
+        ..disk_vault(name, &[])
     }
 }
 

@@ -131,7 +131,8 @@ async fn serve(args: Args) -> Result<(), String> {
         project: project.clone(),
         id: uuid::Uuid::new_v4().to_string(),
         name: args.cbr_vault.clone(),
-        volumes: volumes.iter().map(|v| v.id.clone()).collect(),
+        object_type: "disk".into(),
+        resources: volumes.iter().map(|v| v.id.clone()).collect(),
         policy_id: None,
     };
     let config = SimConfig {

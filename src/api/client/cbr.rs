@@ -13,6 +13,9 @@ use crate::api::error::ApiError;
 use crate::api::types::{CbrBackup, CbrCheckpoint, Job, Member, OperationLog, Vault};
 use crate::config::BackupService;
 
+/// The resource type of a server in CBR's requests and answers.
+pub const SERVER: &str = "OS::Nova::Server";
+
 /// The resource type of a disk in CBR's requests and answers.
 pub const DISK: &str = "OS::Cinder::Volume";
 
@@ -129,9 +132,13 @@ impl CloudClient {
     }
 
     /// The vault `name_or_id` names: the vault of that ID, else the one
-    /// disk vault of that name. `None` when there is none; an error when
-    /// several disk vaults share the name.
-    pub async fn disk_vault(&self, name_or_id: &str) -> Result<Option<Vault>, ApiError> {
+    /// vault of `object_type` (`disk` or `server`) of that name. `None`
+    /// when there is none; an error when several share the name.
+    pub async fn vault_named(
+        &self,
+        name_or_id: &str,
+        object_type: &str,
+    ) -> Result<Option<Vault>, ApiError> {
         if uuid::Uuid::try_parse(name_or_id).is_ok() {
             match self.vault(name_or_id).await {
                 Ok(v) => return Ok(Some(v)),
@@ -140,7 +147,7 @@ impl CloudClient {
             }
         }
         let mut found = self
-            .vaults(&[("name", name_or_id), ("object_type", "disk")])
+            .vaults(&[("name", name_or_id), ("object_type", object_type)])
             .await?
             .into_iter()
             .filter(|v| v.name.as_deref() == Some(name_or_id));
@@ -169,16 +176,18 @@ impl CloudClient {
         self.call(Method::GET, url, None, decode::vault).await
     }
 
-    /// Binds disks to a vault (`POST …/vaults/{id}/addresources`, at most
-    /// 256 at once); returns the ids the vault took.
-    pub async fn add_disks_to_vault(
+    /// Binds resources of `resource_type` ([`DISK`] or [`SERVER`]) to a
+    /// vault (`POST …/vaults/{id}/addresources`, at most 256 at once);
+    /// returns the ids the vault took.
+    pub async fn add_to_vault(
         &self,
         vault_id: &str,
-        volume_ids: &[&str],
+        resource_type: &str,
+        ids: &[&str],
     ) -> Result<Vec<String>, ApiError> {
-        let resources: Vec<Value> = volume_ids
+        let resources: Vec<Value> = ids
             .iter()
-            .map(|id| json!({"id": id, "type": DISK}))
+            .map(|id| json!({"id": id, "type": resource_type}))
             .collect();
         let url = self.cbr_url(&format!("vaults/{vault_id}/addresources"));
         let body = json!({ "resources": resources });

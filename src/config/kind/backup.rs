@@ -63,13 +63,17 @@ fn share_to(
 }
 
 /// `vault`: a CBR vault's name or ID, not empty.
-fn vault(raw: Option<&str>, path: &FieldPath, report: &mut Report<'_>) -> Option<Option<String>> {
+pub(super) fn vault(
+    raw: Option<&str>,
+    path: &FieldPath,
+    report: &mut Report<'_>,
+) -> Option<Option<String>> {
     match raw.map(str::trim) {
         None => Some(None),
         Some("") => {
             report.value(
                 &path.key("vault"),
-                "vault is empty; give the name or ID of the CBR disk vault",
+                "vault is empty; give the name or ID of the CBR vault",
             );
             None
         }
@@ -77,8 +81,9 @@ fn vault(raw: Option<&str>, path: &FieldPath, report: &mut Report<'_>) -> Option
     }
 }
 
-/// What a backup policy may and must say for its cloud's backup service:
-/// a CBR cloud needs the vault, and has no snapshot of the agent's to keep
+/// What a backup or server policy may and must say for its cloud's backup
+/// service: a CBR cloud needs the vault (a disk vault for volumes, a server
+/// vault for servers), and a backup has no snapshot of the agent's to keep
 /// or force; a VBS cloud has no vault.
 pub(in crate::config) fn check_service(
     policies: &[Option<RawPolicy>],
@@ -88,9 +93,12 @@ pub(in crate::config) fn check_service(
     let policies_path = FieldPath::root().key("policies");
     for (i, raw) in policies.iter().enumerate() {
         let Some(raw) = raw else { continue };
-        if raw.kind.as_deref().and_then(|k| k.parse().ok()) != Some(PolicyKind::Backup) {
-            continue;
-        }
+        let kind = raw.kind.as_deref().and_then(|k| k.parse().ok());
+        let vault_kind = match kind {
+            Some(PolicyKind::Backup) => "disk",
+            Some(PolicyKind::Server) => "server",
+            _ => continue,
+        };
         let Some(cloud) = raw.cloud.as_deref().and_then(|c| clouds.get(c)) else {
             continue;
         };
@@ -105,7 +113,7 @@ pub(in crate::config) fn check_service(
                         report.key(
                             &path.key(field),
                             format!(
-                                "`{field}` applies to CBR only; cloud \"{}\" backs up through VBS (set its `backup_service: cbr` to use a CBR vault)",
+                                "`{field}` applies to CBR only; cloud \"{}\" backs up through VBS and CSBS (set its `backup_service: cbr` to use a CBR vault)",
                                 cloud.name
                             ),
                         );
@@ -117,7 +125,7 @@ pub(in crate::config) fn check_service(
                     report.value(
                         &path.key("cloud"),
                         format!(
-                            "cloud \"{}\" can back up through CBR (backup_service: {}); add `vault:` with the name or ID of the CBR disk vault to back up in",
+                            "cloud \"{}\" can back up through CBR (backup_service: {}); add `vault:` with the name or ID of the CBR {vault_kind} vault to back up in",
                             cloud.name,
                             cloud.backup_service.as_str()
                         ),
@@ -134,6 +142,11 @@ pub(in crate::config) fn check_service(
                             "force",
                             raw.force.is_some(),
                             "CBR backs up in-use disks by itself",
+                        ),
+                        (
+                            "provider_id",
+                            raw.provider_id.is_some(),
+                            "a CSBS provider does not apply to a CBR vault",
                         ),
                     ] {
                         if given {

@@ -43,6 +43,8 @@ fn work(raw: &RawPolicy, ids: Targets, path: &FieldPath, report: &mut Report<'_>
     Some(Work::Server(ServerWork {
         servers: ids?,
         provider_id: provider_id?,
+        vault: super::backup::vault(raw.vault.as_deref(), path, report)?,
+        add_to_vault: raw.add_to_vault.unwrap_or(false),
     }))
 }
 
@@ -61,7 +63,7 @@ pub(super) fn provider_id(
 }
 
 /// The fields of the volume kinds, and why a server policy has none of them.
-const VOLUME_ONLY: [(&str, &str); 8] = [
+const VOLUME_ONLY: [(&str, &str); 6] = [
     (
         "volumes",
         "a server policy backs up whole servers; list them under `servers`",
@@ -76,8 +78,6 @@ const VOLUME_ONLY: [(&str, &str); 8] = [
         "CSBS decides by itself between full and incremental",
     ),
     ("share_to", "server backups cannot be shared"),
-    ("vault", "server policies back up through CSBS"),
-    ("add_to_vault", "server policies back up through CSBS"),
     (
         "drill",
         "restore drills restore volume backups; a server backup's volumes are restored with the server",
@@ -133,7 +133,8 @@ pub(in crate::config) fn check_endpoints(
         let Some(cloud) = raw.cloud.as_deref().and_then(|c| clouds.get(c)) else {
             continue;
         };
-        if cloud.endpoints.server_backup.is_none() && !cloud.auth.has_catalog() {
+        let on_cbr = cloud.backup_service == crate::config::BackupService::Cbr;
+        if !on_cbr && cloud.endpoints.server_backup.is_none() && !cloud.auth.has_catalog() {
             report.value(
                 &policies_path.index(i).key("cloud"),
                 format!(

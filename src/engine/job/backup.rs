@@ -212,10 +212,10 @@ fn full_backup_due(runner: &JobRunner, work: &BackupWork) -> Result<bool, StoreE
 /// checkpoint, full or incremental for all its volumes.
 pub(super) fn full_backup_due_any(
     runner: &JobRunner,
-    work: &BackupWork,
+    full_backup_every: Option<u32>,
     volumes: &[&str],
 ) -> Result<bool, StoreError> {
-    let Some(n) = work.full_backup_every else {
+    let Some(n) = full_backup_every else {
         return Ok(false);
     };
     for volume in volumes {

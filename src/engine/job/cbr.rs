@@ -1,11 +1,13 @@
-//! Kind `backup` on a CBR cloud: the volume's backup in the run's
-//! checkpoint ([`super::cbr_run`]) → waiting for it → sharing.
+//! Kinds `backup` and `server` on a CBR cloud: the target's backup in the
+//! run's checkpoint ([`super::cbr_run`]) → waiting for it → sharing.
 //!
 //! ```text
-//! pending → backup_requested (the run's checkpoint; this volume's backup found)
-//!         → backup_creating (polled to available or error) → [sharing →] cleanup → done
+//! backup: pending → backup_requested (the run's checkpoint; this volume's backup found)
+//!                 → backup_creating (polled to available or error) → [sharing →] cleanup → done
+//! server: pending → protect_requested (the same, in a server vault)
+//!                 → checkpoint_creating (polled; its disks' backups recorded) → cleanup → done
 //! ```
-//! A volume CBR skipped, or that is not in the vault, fails with the
+//! A target CBR skipped, or that is not in the vault, fails with the
 //! reason. A failed backup's reason comes from its operation log.
 
 use std::sync::Mutex;
@@ -13,14 +15,14 @@ use std::sync::Mutex;
 use chrono::Utc;
 
 use super::super::machine::Outcome;
-use super::super::poll::{poll_until, Look, PollEnd};
-use super::cbr_run::{self, Checkpointed, LISTING_GRACE};
+use super::super::poll::{poll_until, Cadence, Look, PollEnd};
+use super::cbr_run::{self, Checkpointed, VaultWork, LISTING_GRACE};
 use super::watch::{look_error, Verdict, Watch};
 use super::{share, JobRunner};
 use crate::api::types::CbrBackup;
 use crate::api::{ApiError, CloudClient};
-use crate::config::BackupWork;
-use crate::store::{JobStatus, JobUpdate, Phase, StoreError};
+use crate::config::{BackupWork, ServerWork};
+use crate::store::{JobStatus, JobUpdate, Phase, ServerVolumeBackup, StoreError};
 
 /// One step of a backup job on CBR.
 pub(super) async fn step(
@@ -29,14 +31,33 @@ pub(super) async fn step(
     phase: Phase,
 ) -> Result<(), StoreError> {
     match phase {
-        Phase::BackupRequested => request(runner, work).await,
-        Phase::BackupCreating => settled(runner, work).await,
+        Phase::BackupRequested => request(runner, &VaultWork::volumes(work)).await,
+        Phase::BackupCreating => {
+            let cadence = super::backup::cadence(runner, work)?;
+            settled(runner, cadence, !work.share_to.is_empty()).await
+        }
         Phase::Sharing => share::share(runner, &work.share_to).await,
         other => runner.misplaced(other),
     }
 }
 
-/// The backup of the job's volume named `name`, if CBR lists one.
+/// One step of a server job on CBR.
+pub(super) async fn step_server(
+    runner: &mut JobRunner,
+    work: &ServerWork,
+    phase: Phase,
+) -> Result<(), StoreError> {
+    match phase {
+        Phase::ProtectRequested => request(runner, &VaultWork::servers(work)).await,
+        Phase::CheckpointCreating => {
+            let cadence = Cadence::new(&runner.policy.poll);
+            settled(runner, cadence, false).await
+        }
+        other => runner.misplaced(other),
+    }
+}
+
+/// The backup of the job's target named `name`, if CBR lists one.
 async fn backup_named(
     client: &CloudClient,
     name: &str,
@@ -51,7 +72,7 @@ async fn backup_named(
 
 /// Finds the job's backup in the run's checkpoint, making the checkpoint
 /// when no job of the run has yet.
-async fn request(runner: &mut JobRunner, work: &BackupWork) -> Result<(), StoreError> {
+async fn request(runner: &mut JobRunner, work: &VaultWork<'_>) -> Result<(), StoreError> {
     let name = cbr_run::checkpoint_name(runner);
     let volume = runner.job.target.clone();
     if runner.maybe_exists {
@@ -82,11 +103,12 @@ async fn request(runner: &mut JobRunner, work: &BackupWork) -> Result<(), StoreE
             },
         ),
         None => {
+            let noun = runner.job.kind.target_noun();
             let reason = if run.adopted {
-                format!("CBR backup run {checkpoint} (found by name after a lost answer) made no backup of volume {volume}; it was probably skipped")
+                format!("CBR backup run {checkpoint} (found by name after a lost answer) made no backup of {noun} {volume}; it was probably skipped")
             } else {
                 format!(
-                    "CBR backup run {checkpoint} listed no backup of volume {volume} within the completion timeout ({})",
+                    "CBR backup run {checkpoint} listed no backup of {noun} {volume} within the completion timeout ({})",
                     runner.timeout_text()
                 )
             };
@@ -178,7 +200,7 @@ async fn find_backup(
     let empty = empty_looks.into_inner().unwrap_or_else(|p| p.into_inner());
     if empty > 1 {
         runner.note(&format!(
-            "CBR backup run {checkpoint}: no backup of volume {volume} listed yet, {empty} time(s); asked again"
+            "CBR backup run {checkpoint}: no backup of {volume} listed yet, {empty} time(s); asked again"
         ))?;
     }
     match found {
@@ -192,7 +214,7 @@ async fn find_backup(
 }
 
 /// Waits for the backup's terminal status and records it.
-async fn settled(runner: &mut JobRunner, work: &BackupWork) -> Result<(), StoreError> {
+async fn settled(runner: &mut JobRunner, cadence: Cadence, shares: bool) -> Result<(), StoreError> {
     let Some(id) = runner.job.backup_id.clone() else {
         return runner.give_up(
             JobStatus::Failed,
@@ -203,7 +225,7 @@ async fn settled(runner: &mut JobRunner, work: &BackupWork) -> Result<(), StoreE
     let watch = Watch {
         what: "CBR backup",
         id: &id,
-        cadence: super::backup::cadence(runner, work)?,
+        cadence,
     };
     let end = runner
         .watch(
@@ -223,7 +245,7 @@ async fn settled(runner: &mut JobRunner, work: &BackupWork) -> Result<(), StoreE
         )
         .await?;
     match end {
-        Ok(backup) => record_result(runner, &backup, !work.share_to.is_empty()).await,
+        Ok(backup) => record_result(runner, &backup, shares).await,
         Err(PollEnd::Failed(reason)) => runner.fail_then_cleanup(JobStatus::Failed, &reason, false),
         Err(PollEnd::Deadline) => {
             let reason = format!(
@@ -262,6 +284,24 @@ async fn record_result(
     } else {
         Outcome::Ready
     };
+    if !b.children.is_empty() {
+        let disks: Vec<ServerVolumeBackup> = b
+            .children
+            .iter()
+            .map(|c| ServerVolumeBackup {
+                volume_backup_id: Some(c.id.clone()),
+                source_volume_id: c.resource_id.clone(),
+                source_volume_name: c.resource_name.clone(),
+                status: Some(c.status.clone()),
+                size_mb: c.resource_size.map(|gb| gb as f64 * 1024.0),
+                incremental: c.extend_info.incremental,
+                bootable: c.extend_info.bootable,
+            })
+            .collect();
+        runner
+            .store
+            .record_server_result(runner.job.id, &b.id, None, &disks, Utc::now())?;
+    }
     let update = JobUpdate {
         status: Some(if succeeded {
             JobStatus::Succeeded

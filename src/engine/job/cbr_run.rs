@@ -17,9 +17,46 @@ use tokio::sync::OnceCell;
 use super::super::create::{create_or_adopt, Created};
 use super::JobRunner;
 use crate::api::types::{CbrBackup, Vault};
-use crate::api::{is_busy_cbr_code, ApiError, ErrorClass, NewCheckpoint, DISK};
-use crate::config::BackupWork;
+use crate::api::{is_busy_cbr_code, ApiError, ErrorClass, NewCheckpoint, DISK, SERVER};
+use crate::config::{BackupWork, ServerWork};
 use crate::store::{JobStatus, Phase, StoreError};
+
+/// What a job backs up on CBR, from its backup or server policy.
+pub(super) struct VaultWork<'a> {
+    /// The vault's name or ID.
+    pub vault: Option<&'a str>,
+    pub add_to_vault: bool,
+    pub full_backup_every: Option<u32>,
+    /// [`DISK`] or [`SERVER`]: the type of the resources in a run.
+    pub resource_type: &'static str,
+    /// `disk` or `server`: the vaults that hold them.
+    pub object_type: &'static str,
+}
+
+impl<'a> VaultWork<'a> {
+    /// A backup policy's volumes, in a disk vault.
+    pub fn volumes(work: &'a BackupWork) -> Self {
+        Self {
+            vault: work.vault.as_deref(),
+            add_to_vault: work.add_to_vault,
+            full_backup_every: work.full_backup_every,
+            resource_type: DISK,
+            object_type: "disk",
+        }
+    }
+
+    /// A server policy's servers, in a server vault; CBR decides between
+    /// full and incremental.
+    pub fn servers(work: &'a ServerWork) -> Self {
+        Self {
+            vault: work.vault.as_deref(),
+            add_to_vault: work.add_to_vault,
+            full_backup_every: None,
+            resource_type: SERVER,
+            object_type: "server",
+        }
+    }
+}
 
 /// How long after a backup run's request its backups may still be missing
 /// from the list: how long a restarted agent waits before it takes "not
@@ -106,7 +143,7 @@ pub(super) fn checkpoint_name(runner: &JobRunner) -> String {
 /// same answer for the others.
 pub(super) async fn checkpoint(
     runner: &JobRunner,
-    work: &BackupWork,
+    work: &VaultWork<'_>,
 ) -> Result<Arc<Checkpointed>, StoreError> {
     let name = checkpoint_name(runner);
     let cell = runner.cbr_runs.cell(runner.job.run_id, &name);
@@ -116,25 +153,26 @@ pub(super) async fn checkpoint(
     Ok(Arc::clone(made))
 }
 
-/// Finds the vault, sees which volumes it holds, leaves out those that
+/// Finds the vault, sees which targets it holds, leaves out those that
 /// already have a backup of this name, and runs a backup of the rest.
 async fn make(
     runner: &JobRunner,
-    work: &BackupWork,
+    work: &VaultWork<'_>,
     name: &str,
 ) -> Result<Checkpointed, StoreError> {
     let client = &runner.client;
-    let Some(vault_name) = work.vault.as_deref() else {
+    let Some(vault_name) = work.vault else {
         return Ok(failed_all(
-            "internal: a CBR backup policy without a vault".into(),
+            "internal: a CBR policy without a vault".into(),
             false,
         ));
     };
-    let vault = match client.disk_vault(vault_name).await {
+    let kind = work.object_type;
+    let vault = match client.vault_named(vault_name, kind).await {
         Ok(Some(v)) => v,
         Ok(None) => {
             return Ok(failed_all(
-                format!("there is no CBR disk vault named `{vault_name}` in the project; create it in the CBR console, or fix the policy's `vault`"),
+                format!("there is no CBR {kind} vault named `{vault_name}` in the project; create it in the CBR console, or fix the policy's `vault`"),
                 false,
             ))
         }
@@ -181,9 +219,13 @@ async fn make(
             failure: None,
         });
     }
-    let resources: Vec<(&str, &str)> = to_back_up.iter().map(|v| (*v, DISK)).collect();
+    let resources: Vec<(&str, &str)> = to_back_up
+        .iter()
+        .map(|v| (*v, work.resource_type))
+        .collect();
     let description = runner.description();
-    let incremental = !super::backup::full_backup_due_any(runner, work, &to_back_up)?;
+    let incremental =
+        !super::backup::full_backup_due_any(runner, work.full_backup_every, &to_back_up)?;
     let run = NewCheckpoint {
         vault_id: &vault.id,
         resources: &resources,
@@ -219,7 +261,8 @@ async fn make(
             for s in skipped {
                 let code = s.code.as_deref().unwrap_or("no code");
                 let reason = format!(
-                    "CBR skipped volume {} in backup run {id}: {code} {}",
+                    "CBR skipped {} {} in backup run {id}: {code} {}",
+                    runner.job.kind.target_noun(),
                     s.id,
                     s.reason.as_deref().unwrap_or("(no reason given)")
                 );
@@ -260,8 +303,8 @@ fn failed_all(reason: String, retry_worthy: bool) -> Checkpointed {
     }
 }
 
-/// The volumes of the checkpoint: the run's volumes still waiting for
-/// their backup on a first attempt, this job's volume on a retry.
+/// The resources of the checkpoint: the run's targets still waiting for
+/// their backup on a first attempt, this job's target on a retry.
 fn run_volumes(runner: &JobRunner) -> Result<Vec<String>, StoreError> {
     if runner.job.attempt > 1 {
         return Ok(vec![runner.job.target.clone()]);
@@ -272,10 +315,14 @@ fn run_volumes(runner: &JobRunner) -> Result<Vec<String>, StoreError> {
         .into_iter()
         .filter(|j| {
             j.on_cbr()
+                && j.kind == runner.job.kind
                 && j.attempt == 1
                 && j.status == JobStatus::Running
                 && j.backup_id.is_none()
-                && matches!(j.phase, Phase::Pending | Phase::BackupRequested)
+                && matches!(
+                    j.phase,
+                    Phase::Pending | Phase::BackupRequested | Phase::ProtectRequested
+                )
         })
         .map(|j| j.target)
         .collect())
@@ -285,7 +332,7 @@ fn run_volumes(runner: &JobRunner) -> Result<Vec<String>, StoreError> {
 /// that `add_to_vault` adds. The others are left out with the reason.
 async fn bind(
     runner: &JobRunner,
-    work: &BackupWork,
+    work: &VaultWork<'_>,
     vault: &Vault,
     volumes: &[String],
     left_out: &mut HashMap<String, LeftOut>,
@@ -296,18 +343,23 @@ async fn bind(
     if missing.is_empty() {
         return Ok(held);
     }
+    let noun = runner.job.kind.target_noun();
     if !work.add_to_vault {
         for v in missing {
-            let reason = format!("volume {v} is not in CBR vault {vault_name}; add it to the vault in the CBR console, or set `add_to_vault: true` in the policy");
+            let reason = format!("{noun} {v} is not in CBR vault {vault_name}; add it to the vault in the CBR console, or set `add_to_vault: true` in the policy");
             left_out.insert(v, LeftOut::failed(reason, false));
         }
         return Ok(held);
     }
     let ids: Vec<&str> = missing.iter().map(String::as_str).collect();
-    match runner.client.add_disks_to_vault(&vault.id, &ids).await {
+    match runner
+        .client
+        .add_to_vault(&vault.id, work.resource_type, &ids)
+        .await
+    {
         Ok(added) => {
             runner.note(&format!(
-                "added {} volume(s) to CBR vault {vault_name}: {}",
+                "added {} {noun}(s) to CBR vault {vault_name}: {}",
                 added.len(),
                 added.join(", ")
             ))?;
@@ -323,7 +375,7 @@ async fn bind(
             }
         }
         Err(e) => {
-            let what = format!("cannot add volume(s) to CBR vault {vault_name}");
+            let what = format!("cannot add {noun}(s) to CBR vault {vault_name}");
             for v in missing {
                 left_out.insert(v, LeftOut::from_error(&what, &e));
             }

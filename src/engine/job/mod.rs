@@ -132,6 +132,9 @@ impl JobRunner {
                         (PolicyKind::Snapshot, Work::Snapshot(work)) => {
                             snapshot::step(&mut self, work, phase).await?
                         }
+                        (PolicyKind::Server, Work::Server(work)) if self.job.on_cbr() => {
+                            cbr::step_server(&mut self, work, phase).await?
+                        }
                         (PolicyKind::Server, Work::Server(work)) => {
                             server::step(&mut self, work, phase).await?
                         }

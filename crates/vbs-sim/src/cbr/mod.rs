@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use super::state::State;
-use super::VolumeFault;
+use super::{ServerFault, VolumeFault};
 
 mod routes;
 
@@ -23,23 +23,40 @@ pub use routes::{disk_from_backup, router};
 /// The provider id of disk backups.
 pub const DISK_PROVIDER: &str = "d1603440-187d-4516-af25-121250c7cc97";
 
+/// The fixed provider of server vaults and their backups.
+pub const SERVER_PROVIDER: &str = "0daac4c5-6707-4851-97ba-169e36266b66";
+
+/// The resource types of a disk and a server.
+pub const DISK: &str = "OS::Cinder::Volume";
+pub const SERVER: &str = "OS::Nova::Server";
+
 /// A vault the simulated CBR starts with.
 #[derive(Debug, Clone, Default)]
 pub struct SimVault {
     pub project: String,
     pub id: String,
     pub name: String,
-    /// Volumes bound to it.
-    pub volumes: Vec<String>,
-    /// A policy of the vault's own that backs its volumes up too.
+    /// `disk` or `server`: what the vault holds.
+    pub object_type: String,
+    /// The disks (or servers) bound to it.
+    pub resources: Vec<String>,
+    /// A policy of the vault's own that backs its resources up too.
     pub policy_id: Option<String>,
+}
+
+impl SimVault {
+    /// Whether it holds servers rather than disks.
+    pub fn for_servers(&self) -> bool {
+        self.object_type == "server"
+    }
 }
 
 pub struct Vault {
     pub project: String,
     pub id: String,
     pub name: String,
-    pub volumes: Vec<String>,
+    pub object_type: String,
+    pub resources: Vec<String>,
     pub policy_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -66,6 +83,10 @@ pub struct Backup {
     pub name: String,
     pub description: String,
     pub size_gb: u32,
+    /// `OS::Cinder::Volume` or `OS::Nova::Server`.
+    pub resource_type: &'static str,
+    /// A server backup's disk backups: (id, disk, size in GB).
+    pub children: Vec<(String, String, u32)>,
     pub created: Instant,
     pub created_at: DateTime<Utc>,
     pub incremental: bool,
@@ -102,7 +123,8 @@ impl Cbr {
                     project: v.project.clone(),
                     id: v.id.clone(),
                     name: v.name.clone(),
-                    volumes: v.volumes.clone(),
+                    object_type: v.object_type.clone(),
+                    resources: v.resources.clone(),
                     policy_id: v.policy_id.clone(),
                     created_at: now,
                 })
@@ -119,6 +141,15 @@ impl Cbr {
             .iter()
             .find(|b| b.project == project && b.id == id)
     }
+}
+
+/// What a run backs up of one resource.
+struct Resource {
+    kind: &'static str,
+    size_gb: u32,
+    children: Vec<(String, String, u32)>,
+    fails: Option<String>,
+    never_finishes: bool,
 }
 
 /// CBR's timestamps: milliseconds and an explicit `+00:00`.
@@ -196,16 +227,17 @@ impl State {
             ));
         };
         let wanted: Vec<String> = if volumes.is_empty() {
-            vault.volumes.clone()
+            vault.resources.clone()
         } else {
             volumes.to_vec()
         };
+        let for_servers = vault.object_type == "server";
         let checkpoint_id = uuid::Uuid::new_v4().to_string();
         let now = self.now();
         let mut skipped = Vec::new();
         let mut made = Vec::new();
         for volume in wanted {
-            if !vault.volumes.contains(&volume) {
+            if !vault.resources.contains(&volume) {
                 skipped.push((
                     volume,
                     "BackupService.6302".to_string(),
@@ -225,24 +257,23 @@ impl State {
                 ));
                 continue;
             }
-            let Some(v) = self
-                .projects
-                .get(project)
-                .and_then(|p| p.volumes.get(&volume))
-            else {
+            let found = if for_servers {
+                self.server_resource(project, &volume)
+            } else {
+                self.disk_resource(project, &volume)
+            };
+            let Some(resource) = found else {
+                let (code, what) = if for_servers {
+                    ("BackupService.7100", "server")
+                } else {
+                    ("BackupService.7000", "disk")
+                };
                 skipped.push((
                     volume,
-                    "BackupService.7000".to_string(),
-                    "The disk does not exist.".to_string(),
+                    code.to_string(),
+                    format!("The {what} does not exist."),
                 ));
                 continue;
-            };
-            let (fails, never_finishes) = match &v.fault {
-                Some(VolumeFault::BackupError { fail_reason }) => {
-                    (Some(fail_reason.clone()), false)
-                }
-                Some(VolumeFault::BackupNeverFinishes) => (None, true),
-                _ => (None, false),
             };
             made.push(Backup {
                 project: project.to_string(),
@@ -252,12 +283,14 @@ impl State {
                 volume_id: volume,
                 name: name.to_string(),
                 description: description.to_string(),
-                size_gb: v.size_gb,
+                size_gb: resource.size_gb,
+                resource_type: resource.kind,
+                children: resource.children,
                 created: Instant::now(),
                 created_at: now,
                 incremental,
-                fails,
-                never_finishes,
+                fails: resource.fails,
+                never_finishes: resource.never_finishes,
                 delete_requested: None,
             });
         }
@@ -289,6 +322,50 @@ impl State {
             skipped,
         });
         Ok(self.cbr.checkpoints.len() - 1)
+    }
+
+    /// A disk to back up: its size and how its backups end.
+    fn disk_resource(&self, project: &str, id: &str) -> Option<Resource> {
+        let v = self.projects.get(project)?.volumes.get(id)?;
+        let (fails, never_finishes) = match &v.fault {
+            Some(VolumeFault::BackupError { fail_reason }) => (Some(fail_reason.clone()), false),
+            Some(VolumeFault::BackupNeverFinishes) => (None, true),
+            _ => (None, false),
+        };
+        Some(Resource {
+            kind: DISK,
+            size_gb: v.size_gb,
+            children: Vec::new(),
+            fails,
+            never_finishes,
+        })
+    }
+
+    /// A server to back up: all its disks, each a child backup.
+    fn server_resource(&self, project: &str, id: &str) -> Option<Resource> {
+        let s = self
+            .csbs
+            .servers
+            .iter()
+            .find(|s| s.project == project && s.id == id)?;
+        let (fails, never_finishes) = match &s.fault {
+            Some(ServerFault::BackupError { fail_reason, .. }) => {
+                (Some(fail_reason.clone()), false)
+            }
+            Some(ServerFault::BackupNeverFinishes) => (None, true),
+            None => (None, false),
+        };
+        Some(Resource {
+            kind: SERVER,
+            size_gb: s.volumes.iter().map(|(_, gb)| gb).sum(),
+            children: s
+                .volumes
+                .iter()
+                .map(|(disk, gb)| (uuid::Uuid::new_v4().to_string(), disk.clone(), *gb))
+                .collect(),
+            fails,
+            never_finishes,
+        })
     }
 
     /// Removes backups whose deletion is over, noting them in the ledger.

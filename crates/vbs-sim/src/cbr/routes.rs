@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::{cbr_time, Backup, Member, Vault, DISK_PROVIDER};
+use super::{cbr_time, Backup, Member, Vault, DISK, DISK_PROVIDER, SERVER, SERVER_PROVIDER};
 use crate::restores::{restore_fault, Restore};
 use crate::routes::{page_of, MAX_PAGE};
 use crate::state::State;
@@ -85,8 +85,9 @@ fn counted(key: &str, items: Vec<Value>, q: &HashMap<String, String>) -> Respons
 }
 
 fn vault_json(st: &State, v: &Vault) -> Value {
+    let for_servers = v.object_type == "server";
     let resources: Vec<Value> = v
-        .volumes
+        .resources
         .iter()
         .map(|id| {
             let size = st
@@ -94,19 +95,25 @@ fn vault_json(st: &State, v: &Vault) -> Value {
                 .get(&v.project)
                 .and_then(|p| p.volumes.get(id))
                 .map_or(0, |vol| vol.size_gb);
-            json!({"id": id, "type": "OS::Cinder::Volume", "name": null,
+            let kind = if for_servers { SERVER } else { DISK };
+            json!({"id": id, "type": kind, "name": null,
                    "protect_status": "available", "size": size,
                    "backup_size": 0, "backup_count": 0, "extra_info": null})
         })
         .collect();
+    let (provider, spec) = if for_servers {
+        (SERVER_PROVIDER, "vault.backup.server.normal")
+    } else {
+        (DISK_PROVIDER, "vault.backup.volume.normal")
+    };
     json!({
-        "id": v.id, "name": v.name, "resources": resources, "provider_id": DISK_PROVIDER,
+        "id": v.id, "name": v.name, "resources": resources, "provider_id": provider,
         "created_at": cbr_time(v.created_at), "project_id": v.project,
         "enterprise_project_id": 0, "auto_bind": false, "bind_rules": {},
         "auto_expand": false, "policy_id": v.policy_id, "tags": [],
         "billing": {"allocated": 0, "cloud_type": "public", "consistent_level": "crash_consistent",
-                    "charging_mode": "post_paid", "protect_type": "backup", "object_type": "disk",
-                    "spec_code": "vault.backup.volume.normal", "used": 0, "status": "available",
+                    "charging_mode": "post_paid", "protect_type": "backup", "object_type": v.object_type,
+                    "spec_code": spec, "used": 0, "status": "available",
                     "size": 100}
     })
 }
@@ -123,7 +130,7 @@ async fn vaults(
         .iter()
         .filter(|v| v.project == project)
         .filter(|v| q.get("name").is_none_or(|n| *n == v.name))
-        .filter(|_| q.get("object_type").is_none_or(|t| t == "disk"))
+        .filter(|v| q.get("object_type").is_none_or(|t| *t == v.object_type))
         .map(|v| vault_json(&st, v))
         .collect();
     counted("vaults", items, &q)
@@ -171,7 +178,7 @@ async fn add_resources(
         st.cbr
             .vaults
             .iter()
-            .any(|v| v.project == project && v.id != id && v.volumes.contains(r))
+            .any(|v| v.project == project && v.id != id && v.resources.contains(r))
     }) {
         return error(
             400,
@@ -187,9 +194,25 @@ async fn add_resources(
     else {
         return no_vault(&id);
     };
+    let wanted = if v.object_type == "server" {
+        SERVER
+    } else {
+        DISK
+    };
+    if let Some(other) = resources
+        .iter()
+        .filter_map(|r| r.get("type").and_then(Value::as_str))
+        .find(|t| *t != wanted)
+    {
+        return error(
+            400,
+            "BackupService.6102",
+            &format!("The vault does not support resources of type {other}."),
+        );
+    }
     for r in &ids {
-        if !v.volumes.contains(r) {
-            v.volumes.push(r.clone());
+        if !v.resources.contains(r) {
+            v.resources.push(r.clone());
         }
     }
     Json(json!({"add_resource_ids": ids})).into_response()
@@ -262,7 +285,7 @@ async fn run(
         .iter()
         .filter(|b| b.checkpoint_id == c.id)
         .map(|b| {
-            json!({"id": b.volume_id, "type": "OS::Cinder::Volume", "name": null,
+            json!({"id": b.volume_id, "type": b.resource_type, "name": null,
                          "resource_size": b.size_gb, "protect_status": "available"})
         })
         .collect();
@@ -312,15 +335,32 @@ async fn checkpoint(
 }
 
 fn backup_json(b: &Backup, status: &str) -> Value {
+    let provider = if b.resource_type == SERVER {
+        SERVER_PROVIDER
+    } else {
+        DISK_PROVIDER
+    };
+    let children: Vec<Value> = b
+        .children
+        .iter()
+        .map(|(id, disk, gb)| {
+            json!({"id": id, "checkpoint_id": b.checkpoint_id, "name": b.name, "status": status,
+                   "resource_id": disk, "resource_type": DISK, "resource_size": gb,
+                   "resource_az": AVAILABILITY_ZONE, "vault_id": b.vault_id,
+                   "provider_id": DISK_PROVIDER, "image_type": "backup", "children": [],
+                   "created_at": cbr_time(b.created_at),
+                   "extend_info": {"incremental": b.incremental, "bootable": false}})
+        })
+        .collect();
     json!({
         "id": b.id, "checkpoint_id": b.checkpoint_id, "name": b.name, "description": b.description,
         "status": status, "resource_id": b.volume_id, "resource_name": null,
-        "resource_type": "OS::Cinder::Volume", "resource_az": AVAILABILITY_ZONE,
-        "resource_size": b.size_gb, "vault_id": b.vault_id, "provider_id": DISK_PROVIDER,
+        "resource_type": b.resource_type, "resource_az": AVAILABILITY_ZONE,
+        "resource_size": b.size_gb, "vault_id": b.vault_id, "provider_id": provider,
         "project_id": b.project, "enterprise_project_id": 0, "image_type": "backup",
         "created_at": cbr_time(b.created_at),
         "updated_at": b.delete_requested.map(|(_, at)| cbr_time(at)),
-        "expired_at": null, "parent_id": null, "children": [],
+        "expired_at": null, "parent_id": null, "children": children,
         "extend_info": {"auto_trigger": false, "incremental": b.incremental, "bootable": false,
                         "snapshot_id": null, "support_lld": true, "supported_restore_mode": "backup",
                         "encrypted": false, "system_disk": false,
@@ -441,13 +481,14 @@ async fn operation_logs(
             let progress = if log_status == "running" { 50 } else { 100 };
             logs.push(json!({
                 "id": format!("{}-{kind}", b.id), "operation_type": kind, "status": log_status,
-                "checkpoint_id": b.checkpoint_id, "policy_id": "", "provider_id": DISK_PROVIDER,
+                "checkpoint_id": b.checkpoint_id, "policy_id": "",
+                "provider_id": if b.resource_type == SERVER { SERVER_PROVIDER } else { DISK_PROVIDER },
                 "vault_id": b.vault_id, "vault_name": null, "project_id": project,
                 "started_at": cbr_time(at), "created_at": cbr_time(at), "updated_at": cbr_time(at),
                 "ended_at": (log_status != "running").then(|| cbr_time(at)),
                 "error_info": {"code": code, "message": message},
                 "extra_info": {
-                    "resource": {"id": b.volume_id, "type": "OS::Cinder::Volume", "name": null},
+                    "resource": {"id": b.volume_id, "type": b.resource_type, "name": null},
                     "backup": {"backup_id": b.id, "backup_name": b.name},
                     "common": {"progress": progress, "request_id": format!("req-{}", b.id)}
                 }
