@@ -13,8 +13,10 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
 
 use super::super::create::{create_or_adopt, Created};
+use super::super::poll::{poll_until, Look, PollEnd};
 use super::JobRunner;
 use crate::api::types::{CbrBackup, Vault};
 use crate::api::{is_busy_cbr_code, ApiError, ErrorClass, NewCheckpoint, DISK};
@@ -118,7 +120,11 @@ pub(super) async fn checkpoint(
 
 /// Finds the vault, sees which volumes it holds, leaves out those that
 /// already have a backup of this name, and runs a backup of the rest.
-async fn make(runner: &JobRunner, work: &BackupWork, name: &str) -> Result<Checkpointed, StoreError> {
+async fn make(
+    runner: &JobRunner,
+    work: &BackupWork,
+    name: &str,
+) -> Result<Checkpointed, StoreError> {
     let client = &runner.client;
     let Some(vault_name) = work.vault.as_deref() else {
         return Ok(failed_all(
@@ -149,14 +155,24 @@ async fn make(runner: &JobRunner, work: &BackupWork, name: &str) -> Result<Check
     let made_before = match backed_up_before(runner, name, &vault.id).await? {
         Ok(found) => found,
         Err(e) => {
-            let what = format!("cannot list the backups named {name} in CBR vault {}", vault.id);
-            return Ok(Checkpointed { failure: Some(LeftOut::from_error(&what, &e)), ..Default::default() });
+            let what = format!(
+                "cannot list the backups named {name} in CBR vault {}",
+                vault.id
+            );
+            return Ok(Checkpointed {
+                failure: Some(LeftOut::from_error(&what, &e)),
+                ..Default::default()
+            });
         }
     };
     let to_back_up: Vec<&str> = in_vault
         .iter()
         .map(String::as_str)
-        .filter(|v| !made_before.iter().any(|b| b.resource_id.as_deref() == Some(v)))
+        .filter(|v| {
+            !made_before
+                .iter()
+                .any(|b| b.resource_id.as_deref() == Some(v))
+        })
         .collect();
     let found_checkpoint = made_before.iter().find_map(|b| b.checkpoint_id.clone());
     if to_back_up.is_empty() {
@@ -178,19 +194,41 @@ async fn make(runner: &JobRunner, work: &BackupWork, name: &str) -> Result<Check
         incremental,
     };
     let answer = Mutex::new(None);
+    let asked_at = Mutex::new(None);
     let created = create_or_adopt(
         "CBR backup run",
         &runner.policy.poll,
         runner.deadline,
         false,
         || async {
-            Ok(client
-                .cbr_backups(&[("name", name), ("vault_id", &vault.id)])
-                .await?
-                .into_iter()
-                .find_map(|b| b.checkpoint_id))
+            // CBR lists a run's backups only a while after the run: after a
+            // lost answer, "not listed" means "not made" only once
+            // LISTING_GRACE has passed since the request.
+            let asked: Option<Instant> = *asked_at.lock().unwrap_or_else(|p| p.into_inner());
+            let grace = LISTING_GRACE.to_std().unwrap_or_default();
+            let until = asked.map_or_else(Instant::now, |at| (at + grace).min(runner.deadline));
+            let found = poll_until(&runner.policy.poll, until, || async {
+                match client
+                    .cbr_backups(&[("name", name), ("vault_id", &vault.id)])
+                    .await
+                {
+                    Ok(list) => match list.into_iter().find_map(|b| b.checkpoint_id) {
+                        Some(id) => Look::Done(id),
+                        None => Look::Pending,
+                    },
+                    Err(e) => Look::Fail(e),
+                }
+            })
+            .await;
+            match found {
+                Ok(id) => Ok(Some(id)),
+                Err(PollEnd::Deadline) => Ok(None),
+                Err(PollEnd::Failed(e)) => Err(e),
+            }
         },
         || async {
+            let now = Some(Instant::now());
+            *asked_at.lock().unwrap_or_else(|p| p.into_inner()) = now;
             let c = client.create_checkpoint(&run).await?;
             let id = c.id.clone();
             *answer.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
@@ -301,7 +339,9 @@ async fn bind(
                 if added.contains(&v) {
                     held.push(v);
                 } else {
-                    let reason = format!("CBR vault {vault_name} did not take volume {v} when asked to add it");
+                    let reason = format!(
+                        "CBR vault {vault_name} did not take volume {v} when asked to add it"
+                    );
                     left_out.insert(v, LeftOut::failed(reason, false));
                 }
             }
