@@ -437,10 +437,15 @@ async fn delete_cbr_and_wait(
         Err(e) if e.is_not_found() => return Ok(()),
         Err(e) => return Err(e),
     }
-    wait_gone(&policy.poll, DELETE_BUDGET, format!("DELETE CBR backup {id}"), || async {
-        client.cbr_backup(id).await?;
-        Ok(Deleting::Present)
-    })
+    wait_gone(
+        &policy.poll,
+        DELETE_BUDGET,
+        format!("DELETE CBR backup {id}"),
+        || async {
+            client.cbr_backup(id).await?;
+            Ok(Deleting::Present)
+        },
+    )
     .await
 }
 

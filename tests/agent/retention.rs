@@ -9,8 +9,9 @@ use crate::helper::nights::{self, Nights};
 use crate::helper::sim::{Scripted, VolumeFault};
 use crate::helper::Setup;
 use crate::helper::{
-    backup_ids, cbr_backup_ids, cbr_policy_yaml, disk_vault, CBR_CLOUD, policy_yaml, server, server_backup_ids, server_id, server_policy_yaml,
-    snapshot_ids, snapshot_policy_yaml, volume, volume_id, World, PROJECT,
+    backup_ids, cbr_backup_ids, cbr_policy_yaml, disk_vault, policy_yaml, server,
+    server_backup_ids, server_id, server_policy_yaml, snapshot_ids, snapshot_policy_yaml, volume,
+    volume_id, World, CBR_CLOUD, PROJECT,
 };
 use chrono::{SubsecRound, TimeDelta, Utc};
 use vbs_agent::config::PolicyKind;
@@ -309,13 +310,22 @@ async fn three_weeks_of_nightly_backups_on_cbr_keep_exactly_what_the_rules_say()
     let nights = Nights::of_kind(&world, &CBR_BACKUPS);
     let made = nights.play(&world, &CBR_BACKUPS).await;
     nights.assert_kept(&world, &CBR_BACKUPS, &made, &[]);
-    assert!(made.iter().all(|(_, job)| job.service() == "cbr"), "{made:#?}");
+    assert!(
+        made.iter().all(|(_, job)| job.service() == "cbr"),
+        "{made:#?}"
+    );
     assert!(world.sim.backups(PROJECT).is_empty(), "nothing through VBS");
-    assert!(world.sim.snapshots(PROJECT).is_empty(), "no snapshot of the agent's");
+    assert!(
+        world.sim.snapshots(PROJECT).is_empty(),
+        "no snapshot of the agent's"
+    );
     let runs = world.sim.cbr_checkpoints(PROJECT);
     assert_eq!(runs.len(), made.len(), "one checkpoint a night");
     // Every 7th backup is full: CBR was asked for it.
-    let full = made.iter().filter(|(_, j)| j.is_incremental == Some(false)).count();
+    let full = made
+        .iter()
+        .filter(|(_, j)| j.is_incremental == Some(false))
+        .count();
     assert_eq!(full, 3, "nights 1, 8 and 15 of 21 are full");
 }
 

@@ -10,8 +10,8 @@ use super::request::{with_query, Service, MAX_PAGES, PAGE_SIZE};
 use super::CloudClient;
 use crate::api::decode::{self, CountedPage, DecodeError};
 use crate::api::error::ApiError;
-use crate::config::BackupService;
 use crate::api::types::{CbrBackup, CbrCheckpoint, Job, Member, OperationLog, Vault};
+use crate::config::BackupService;
 
 /// The resource type of a disk in CBR's requests and answers.
 pub const DISK: &str = "OS::Cinder::Volume";
@@ -147,7 +147,9 @@ impl CloudClient {
         match (found.next(), found.next()) {
             (Some(_), Some(_)) => Err(ApiError::unsendable(
                 format!("find CBR vault {name_or_id}"),
-                format!("several disk vaults are named `{name_or_id}`; give the vault's ID instead"),
+                format!(
+                    "several disk vaults are named `{name_or_id}`; give the vault's ID instead"
+                ),
             )),
             (one, None) => Ok(one),
             (None, Some(_)) => Ok(None),

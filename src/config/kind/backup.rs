@@ -125,13 +125,24 @@ pub(in crate::config) fn check_service(
                 }
                 if cloud.backup_service == BackupService::Cbr {
                     for (field, given, why) in [
-                        ("keep_snapshot", raw.keep_snapshot.is_some(), "CBR backs up a disk without a snapshot of the agent's"),
-                        ("force", raw.force.is_some(), "CBR backs up in-use disks by itself"),
+                        (
+                            "keep_snapshot",
+                            raw.keep_snapshot.is_some(),
+                            "CBR backs up a disk without a snapshot of the agent's",
+                        ),
+                        (
+                            "force",
+                            raw.force.is_some(),
+                            "CBR backs up in-use disks by itself",
+                        ),
                     ] {
                         if given {
                             report.key(
                                 &path.key(field),
-                                format!("`{field}` does not apply on CBR cloud \"{}\": {why}", cloud.name),
+                                format!(
+                                    "`{field}` does not apply on CBR cloud \"{}\": {why}",
+                                    cloud.name
+                                ),
                             );
                         }
                     }

@@ -20,7 +20,9 @@ fn refuse(raw: &RawPolicy, path: &FieldPath, report: &mut Report<'_>) {
     super::refuse_given(
         raw,
         &["vault", "add_to_vault"],
-        |field| format!("`{field}` applies to kind backup only: snapshots stay on the block store, not in a CBR vault"),
+        |field| {
+            format!("`{field}` applies to kind backup only: snapshots stay on the block store, not in a CBR vault")
+        },
         path,
         report,
     );

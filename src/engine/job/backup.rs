@@ -219,7 +219,12 @@ pub(super) fn full_backup_due_any(
         return Ok(false);
     };
     for volume in volumes {
-        if runner.store.incrementals_since_full(&runner.policy.name, volume)? + 1 >= n {
+        if runner
+            .store
+            .incrementals_since_full(&runner.policy.name, volume)?
+            + 1
+            >= n
+        {
             return Ok(true);
         }
     }

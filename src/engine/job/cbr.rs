@@ -66,10 +66,21 @@ async fn request(runner: &mut JobRunner, work: &BackupWork) -> Result<(), StoreE
         return runner.fail_then_cleanup(status, &reason, retry);
     }
     let Some(checkpoint) = run.checkpoint_id.clone() else {
-        return runner.give_up(JobStatus::Failed, "internal: a CBR run without a checkpoint");
+        return runner.give_up(
+            JobStatus::Failed,
+            "internal: a CBR run without a checkpoint",
+        );
     };
     match find_backup(runner, &run, &checkpoint, &volume).await? {
-        Some(backup) => adopt(runner, &backup, if run.adopted { "adopted by name" } else { "found" }),
+        Some(backup) => adopt(
+            runner,
+            &backup,
+            if run.adopted {
+                "adopted by name"
+            } else {
+                "found"
+            },
+        ),
         None => {
             let reason = if run.adopted {
                 format!("CBR backup run {checkpoint} (found by name after a lost answer) made no backup of volume {volume}; it was probably skipped")
@@ -79,7 +90,11 @@ async fn request(runner: &mut JobRunner, work: &BackupWork) -> Result<(), StoreE
                     runner.timeout_text()
                 )
             };
-            let status = if run.adopted { JobStatus::Failed } else { JobStatus::TimedOut };
+            let status = if run.adopted {
+                JobStatus::Failed
+            } else {
+                JobStatus::TimedOut
+            };
             runner.fail_then_cleanup(status, &reason, run.adopted)
         }
     }

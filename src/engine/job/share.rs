@@ -120,7 +120,12 @@ async fn share_once_cbr(
     let members = |list: Vec<crate::api::types::Member>| -> Vec<String> {
         list.into_iter().filter_map(|m| m.dest_project_id).collect()
     };
-    let have = members(client.cbr_members(backup_id).await.map_err(|e| e.to_string())?);
+    let have = members(
+        client
+            .cbr_members(backup_id)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
     let missing: Vec<&str> = projects
         .iter()
         .filter(|p| !have.contains(p))
@@ -132,7 +137,12 @@ async fn share_once_cbr(
             .await
             .map_err(|e| e.to_string())?;
     }
-    let after = members(client.cbr_members(backup_id).await.map_err(|e| e.to_string())?);
+    let after = members(
+        client
+            .cbr_members(backup_id)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
     projects
         .iter()
         .map(|p| {
