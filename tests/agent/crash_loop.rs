@@ -13,9 +13,10 @@ use std::time::Duration;
 use crate::helper::crash::{crash_cycles, cycles, Kind};
 use crate::helper::sim::{Faults, LedgerEntry};
 use crate::helper::{
-    all_finished, backup_ids, fast, load, make_backup, policy_yaml, restore_volumes_left, server,
-    server_id, server_policy_yaml, signal, snapshot_ids, snapshot_policy_yaml, spawn_agent, volume,
-    volume_id, volumes_made, wait_for, World, PROJECT,
+    all_finished, backup_ids, cbr_checkpoint_name, cbr_policy_yaml, disk_vault, fast, load,
+    make_backup, names_made_twice, policy_yaml, restore_volumes_left, server, server_id,
+    server_policy_yaml, signal, snapshot_ids, snapshot_policy_yaml, spawn_agent, volume, volume_id,
+    volumes_made, wait_for, World, CBR_CLOUD, PROJECT,
 };
 use vbs_agent::api::CloudClient;
 use vbs_agent::config::PolicyKind;
@@ -47,10 +48,57 @@ fn made_once_as_recorded(made: &[&LedgerEntry], job: &JobRecord, recorded: Optio
     assert_eq!(Some(&mine[0].id), recorded);
 }
 
+/// Things made are told apart by their name.
+fn by_name(e: &LedgerEntry) -> String {
+    e.name.clone()
+}
+
+/// A CBR run's backups share the run's name: they are told apart by
+/// volume and name.
+fn by_volume_and_name(e: &LedgerEntry) -> String {
+    format!("{} {}", e.volume_id, e.name)
+}
+
+const CBR_VAULT: &str = "crash-vault";
+
+const CBR_BACKUP: Kind = Kind {
+    name: "CBR backup",
+    good: JobStatus::Succeeded,
+    made: "cbr_backup",
+    made_key: by_volume_and_name,
+    cloud_extra: CBR_CLOUD,
+    policy: |schedule| {
+        let vault = format!("    vault: {CBR_VAULT}\n");
+        cbr_policy_yaml("crash", schedule, &three_volumes(), &vault)
+    },
+    recorded: BACKUP.recorded,
+    // The one backup of the job's volume under its checkpoint's name,
+    // available, is the one it recorded.
+    check_good: |_, _, made, job| {
+        let name = cbr_checkpoint_name(job);
+        let mine: Vec<_> = made
+            .iter()
+            .filter(|e| e.volume_id == job.target && e.name == name)
+            .collect();
+        assert_eq!(mine.len(), 1, "{job:#?}");
+        assert_eq!(mine[0].status, "available", "{job:#?}");
+        assert_eq!(Some(&mine[0].id), job.backup_id.as_ref(), "{job:#?}");
+    },
+    // Nothing is made through VBS.
+    leftovers: |world| {
+        backup_ids(world)
+            .into_iter()
+            .chain(snapshot_ids(world))
+            .collect()
+    },
+};
+
 const BACKUP: Kind = Kind {
     name: "backup",
     good: JobStatus::Succeeded,
     made: "backup",
+    made_key: by_name,
+    cloud_extra: "",
     policy: |schedule| policy_yaml("crash", schedule, &three_volumes(), ""),
     recorded: |store, job| {
         let earlier = store.earlier_attempts(job.id).unwrap();
@@ -69,6 +117,8 @@ const SNAPSHOT: Kind = Kind {
     name: "snapshot",
     good: JobStatus::Succeeded,
     made: "snapshot",
+    made_key: by_name,
+    cloud_extra: "",
     policy: |schedule| snapshot_policy_yaml("crash", schedule, &three_volumes(), ""),
     recorded: |_, job| job.snapshot_id.iter().cloned().collect(),
     check_good: |_, _, made, job| made_once_as_recorded(made, job, job.snapshot_id.as_ref()),
@@ -80,6 +130,8 @@ const SERVER: Kind = Kind {
     name: "server",
     good: JobStatus::Succeeded,
     made: "checkpoint",
+    made_key: by_name,
+    cloud_extra: "",
     policy: |schedule| server_policy_yaml("crash", schedule, &[server_id(1), server_id(2)], ""),
     recorded: |store, job| {
         store
@@ -134,6 +186,8 @@ const DRILL: Kind = Kind {
     name: "drill",
     good: JobStatus::Verified,
     made: "volume",
+    made_key: by_name,
+    cloud_extra: "",
     policy: drill_policy,
     recorded: |store, job| {
         let columns = store.restore_columns(job.id).unwrap();
@@ -161,6 +215,63 @@ async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_backup() {
     world.sim.set_faults(slow_answers(11));
     let cycles = cycles(20);
     crash_cycles(&world, &BACKUP, cycles, u64::from(cycles)).await;
+}
+
+/// The agent SIGKILLed at random moments while backup policies run on a
+/// CBR cloud, with backups listed only 300 ms after their run: one
+/// checkpoint per run name, at most one backup per volume and name, each
+/// recorded by its job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_and_restarted_the_agent_never_duplicates_or_loses_a_cbr_backup() {
+    let world = World::start_cbr(
+        (1..=3).map(|n| volume(n, None)).collect(),
+        vec![disk_vault(CBR_VAULT, &[1, 2, 3])],
+        Duration::from_millis(700),
+        Duration::from_millis(300),
+    )
+    .await;
+    world.sim.set_faults(slow_answers(19));
+    let cycles = cycles(20);
+    let jobs = crash_cycles(&world, &CBR_BACKUP, cycles, u64::from(cycles) + 19).await;
+
+    // No run name was used for two checkpoints.
+    let runs = world.sim.cbr_checkpoints(PROJECT);
+    let runs_twice = names_made_twice(runs.iter().map(|c| c.name.as_str()));
+    // Every backup the cloud made under the policy's names is the backup
+    // of one job of that name and volume, which recorded it.
+    let ledger = world.sim.ledger();
+    let made: Vec<&LedgerEntry> = ledger.iter().filter(|e| e.kind == "cbr_backup").collect();
+    let unrecorded: Vec<_> = made
+        .iter()
+        .filter(|e| {
+            !jobs.iter().any(|j| {
+                j.target == e.volume_id
+                    && cbr_checkpoint_name(j) == e.name
+                    && j.backup_id.as_ref() == Some(&e.id)
+            })
+        })
+        .collect();
+    let backed_up: Vec<&JobRecord> = jobs.iter().filter(|j| j.backup_id.is_some()).collect();
+    let _ = writeln!(
+        std::io::stderr(),
+        "CBR crash loop: {cycles} SIGKILL cycles, {} jobs ({} succeeded), {} checkpoints, {} backups, {} run names used twice, {} backups not recorded by their job",
+        jobs.len(),
+        jobs.iter().filter(|j| j.status == JobStatus::Succeeded).count(),
+        runs.len(),
+        made.len(),
+        runs_twice.len(),
+        unrecorded.len(),
+    );
+    assert!(
+        runs_twice.is_empty(),
+        "checkpoints made twice: {runs_twice:?}"
+    );
+    assert!(
+        unrecorded.is_empty(),
+        "not recorded by their job: {unrecorded:#?}"
+    );
+    assert_eq!(backed_up.len(), made.len());
+    assert!(jobs.iter().all(|j| j.service() == "cbr"), "{jobs:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,8 +20,14 @@ pub struct Kind {
     pub name: &'static str,
     /// What a job that did its work ends as (`succeeded`, `verified`).
     pub good: JobStatus,
-    /// The ledger's kind of what a job makes (`backup`, `snapshot`, `checkpoint`, `volume`).
+    /// The ledger's kind of what a job makes (`backup`, `snapshot`, `checkpoint`, `volume`, `cbr_backup`).
     pub made: &'static str,
+    /// What tells two things made apart: more than one made under one key
+    /// is a duplicate (the name; on CBR, where a run's backups share its
+    /// name, the volume and the name).
+    pub made_key: fn(&LedgerEntry) -> String,
+    /// Lines of the cloud's entry (`backup_service: cbr`).
+    pub cloud_extra: &'static str,
     /// The policies list: one policy named `crash` on `schedule`.
     pub policy: fn(schedule: &str) -> String,
     /// The ledger ids the history holds for `job`, earlier attempts included.
@@ -62,7 +68,7 @@ async fn first_to_exit(a: &mut Child, b: &mut Child) -> ExitStatus {
 /// behind, every second daemon refused with its reason, and every job
 /// ended good, missed or skipped. Returns every job in the history.
 pub async fn crash_cycles(world: &World, kind: &Kind, cycles: u32, seed: u64) -> Vec<JobRecord> {
-    let policy = world.write_config("", "", &(kind.policy)("*/2 * * * * *"));
+    let policy = world.write_config("", kind.cloud_extra, &(kind.policy)("*/2 * * * * *"));
     let history = world.path("state/history.db");
     let log = world.path("agent.log");
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
@@ -103,7 +109,7 @@ pub async fn crash_cycles(world: &World, kind: &Kind, cycles: u32, seed: u64) ->
     // schedule no longer fires (a changed schedule starts afresh, without
     // catching up), so "every job finished" is not a moving target on a
     // machine too slow to ever be between two 2-second slots.
-    world.write_config("", "", &(kind.policy)("0 0 3 1 1 *"));
+    world.write_config("", kind.cloud_extra, &(kind.policy)("0 0 3 1 1 *"));
     let started = log_text().matches("agent started").count();
     let mut agent = spawn_agent(&policy, &log);
     wait_for("the agent to start", || {
@@ -124,7 +130,8 @@ pub async fn crash_cycles(world: &World, kind: &Kind, cycles: u32, seed: u64) ->
     );
     let ledger = world.sim.ledger();
     let made: Vec<&LedgerEntry> = ledger.iter().filter(|e| e.kind == kind.made).collect();
-    let duplicates = names_made_twice(made.iter().map(|e| e.name.as_str()));
+    let keys: Vec<String> = made.iter().map(|e| (kind.made_key)(e)).collect();
+    let duplicates = names_made_twice(keys.iter().map(String::as_str));
     let known: BTreeSet<String> = jobs
         .iter()
         .flat_map(|job| (kind.recorded)(&store, job))

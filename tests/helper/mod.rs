@@ -295,6 +295,17 @@ pub fn server_vault(name: &str, numbers: &[u32]) -> sim::SimVault {
     }
 }
 
+/// The name of the CBR checkpoint `job`'s last attempt belongs to, which
+/// its backup carries: the run's for a first attempt, the attempt's own
+/// for a retry.
+pub fn cbr_checkpoint_name(job: &vbs_agent::store::JobRecord) -> String {
+    if job.attempt <= 1 {
+        vbs_agent::naming::run_name(&job.policy, job.slot)
+    } else {
+        job.resource_name.clone()
+    }
+}
+
 /// The ids of the project's live CBR backups.
 pub fn cbr_backup_ids(world: &World) -> Vec<String> {
     world

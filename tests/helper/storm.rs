@@ -8,7 +8,7 @@ use std::time::Duration;
 use vbs_agent::api::ClientSettings;
 use vbs_agent::store::{JobRecord, JobStatus};
 
-use super::sim::Faults;
+use super::sim::{Faults, LedgerEntry};
 use super::{all_finished, jobs, load, wait_for, Daemon, World};
 
 /// What the storm needs to know of one policy kind.
@@ -17,11 +17,16 @@ pub struct Kind {
     pub policy: fn(schedule: &str) -> String,
     /// How many targets the policy has.
     pub targets: usize,
-    /// The target the cloud always fails, and how its job must have ended.
-    pub failing: fn() -> String,
+    /// The targets the cloud always fails, and how their jobs must have ended.
+    pub failing: fn() -> Vec<String>,
     pub check_failed: fn(&JobRecord),
     /// The ledger's kind of what a job makes; each succeeded job's, once.
     pub made: &'static str,
+    /// Whether a ledger entry is what `job` made (by name; on CBR, by
+    /// volume and run name).
+    pub mine: fn(&LedgerEntry, &JobRecord) -> bool,
+    /// Lines of the cloud's entry (`backup_service: cbr`).
+    pub cloud_extra: &'static str,
     /// What must not be left in the cloud afterwards (temporary snapshots).
     pub leftovers: fn(&World) -> Vec<String>,
 }
@@ -40,10 +45,11 @@ pub fn faults(seed: u64) -> Faults {
 
 /// Runs the daemon on `kind`'s policy through the storm until three slots
 /// of jobs have finished, drains what the stop interrupted, and checks
-/// every job's end, the retries and what the cloud made.
-pub async fn storm(world: &World, kind: &Kind, seed: u64) {
+/// every job's end, the retries and what the cloud made. Returns the
+/// finished jobs.
+pub async fn storm(world: &World, kind: &Kind, seed: u64) -> Vec<JobRecord> {
     world.sim.set_faults(faults(seed));
-    let config = load(&world.write_config("", "", &(kind.policy)("*/3 * * * * *")));
+    let config = load(&world.write_config("", kind.cloud_extra, &(kind.policy)("*/3 * * * * *")));
     let history = config.history_path();
     let settings = ClientSettings {
         retry_min_delay: Duration::from_millis(10),
@@ -64,7 +70,7 @@ pub async fn storm(world: &World, kind: &Kind, seed: u64) {
 
     // Drain whatever the stop interrupted, still in the storm, with a
     // schedule that does not fire now.
-    let config = load(&world.write_config("", "", &(kind.policy)("0 0 3 1 1 *")));
+    let config = load(&world.write_config("", kind.cloud_extra, &(kind.policy)("0 0 3 1 1 *")));
     let daemon = Daemon::start_with(config, settings);
     wait_for("interrupted jobs to finish", || all_finished(&history)).await;
     daemon.stop().await;
@@ -77,7 +83,7 @@ pub async fn storm(world: &World, kind: &Kind, seed: u64) {
         if job.status == JobStatus::SkippedOverlap {
             continue;
         }
-        if job.target == (kind.failing)() {
+        if (kind.failing)().contains(&job.target) {
             (kind.check_failed)(job);
         } else {
             assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
@@ -103,10 +109,11 @@ pub async fn storm(world: &World, kind: &Kind, seed: u64) {
     for job in jobs.iter().filter(|j| j.status == JobStatus::Succeeded) {
         let n = ledger
             .iter()
-            .filter(|e| e.kind == kind.made && e.name == job.resource_name)
+            .filter(|e| e.kind == kind.made && (kind.mine)(e, job))
             .count();
         assert_eq!(n, 1, "{}", job.resource_name);
     }
     let left = (kind.leftovers)(world);
     assert!(left.is_empty(), "left behind: {left:#?}");
+    jobs
 }

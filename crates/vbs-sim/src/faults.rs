@@ -132,6 +132,25 @@ fn record(req: &Request) -> RequestRecord {
     }
 }
 
+/// A 500 from CBR, in its flat shape: a backup run is refused as busy (`BackupService.0002`, which CBR sends as a 500), any
+/// other call fails with an internal error (a code of the simulator's own:
+/// the vendor publishes none for it).
+fn cbr_server_error(run: bool) -> Response {
+    let (code, message) = if run {
+        (
+            "BackupService.0002",
+            "The resources are being backed up or restored. Try again later.",
+        )
+    } else {
+        ("BackupService.9999", "Internal server error.")
+    };
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({"error_code": code, "error_msg": message})),
+    )
+        .into_response()
+}
+
 /// The middleware: logs the request, then answers it as scripted, with a
 /// fault, or as the routes do.
 pub async fn inject(AxState(state): AxState<Shared>, req: Request, next: Next) -> Response {
@@ -154,6 +173,11 @@ pub async fn inject(AxState(state): AxState<Shared>, req: Request, next: Next) -
                 tokio::time::sleep(delay).await;
             }
             response
+        }
+        Fault::ServerError { unavailable: false } if req.uri().path().starts_with("/cbr/") => {
+            let run = req.method() == axum::http::Method::POST
+                && req.uri().path().ends_with("/checkpoints");
+            cbr_server_error(run)
         }
         Fault::ServerError { unavailable: false } => Refusal::server_error().into_response(),
         Fault::ServerError { unavailable: true } => {

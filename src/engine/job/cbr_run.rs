@@ -13,8 +13,10 @@ use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
 
 use super::super::create::{create_or_adopt, Created};
+use super::super::poll::{poll_until, Look, PollEnd};
 use super::JobRunner;
 use crate::api::types::{CbrBackup, Vault};
 use crate::api::{is_busy_cbr_code, ApiError, ErrorClass, NewCheckpoint, DISK, SERVER};
@@ -234,19 +236,40 @@ async fn make(
         incremental,
     };
     let answer = Mutex::new(None);
+    let asked_at = Mutex::new(None);
     let created = create_or_adopt(
         "CBR backup run",
         &runner.policy.poll,
         runner.deadline,
         false,
         || async {
-            Ok(client
-                .cbr_backups(&[("name", name), ("vault_id", &vault.id)])
-                .await?
-                .into_iter()
-                .find_map(|b| b.checkpoint_id))
+            // CBR lists a run's backups only a while after the run: after a
+            // lost answer, "not listed" means "not made" only once
+            // LISTING_GRACE has passed since the request.
+            let asked: Option<Instant> = *asked_at.lock().unwrap_or_else(|p| p.into_inner());
+            let grace = LISTING_GRACE.to_std().unwrap_or_default();
+            let until = asked.map_or_else(Instant::now, |at| (at + grace).min(runner.deadline));
+            let found = poll_until(&runner.policy.poll, until, || async {
+                match client
+                    .cbr_backups(&[("name", name), ("vault_id", &vault.id)])
+                    .await
+                {
+                    Ok(list) => match list.into_iter().find_map(|b| b.checkpoint_id) {
+                        Some(id) => Look::Done(id),
+                        None => Look::Pending,
+                    },
+                    Err(e) => Look::Fail(e),
+                }
+            })
+            .await;
+            match found {
+                Ok(id) => Ok(Some(id)),
+                Err(PollEnd::Deadline) => Ok(None),
+                Err(PollEnd::Failed(e)) => Err(e),
+            }
         },
         || async {
+            *asked_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
             let c = client.create_checkpoint(&run).await?;
             let id = c.id.clone();
             *answer.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
