@@ -180,6 +180,8 @@ mod tests {
                     "9506416d-db6c-406e-8bca-c0f43793d914".into()
                 ],
                 provider_id: DEFAULT_CSBS_PROVIDER.into(),
+                vault: None,
+                add_to_vault: false,
             })
         );
         assert_eq!(p.retention.map(|r| r.keep_daily), Some(7));
