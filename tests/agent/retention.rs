@@ -10,8 +10,8 @@ use crate::helper::sim::{Scripted, VolumeFault};
 use crate::helper::Setup;
 use crate::helper::{
     backup_ids, cbr_backup_ids, cbr_policy_yaml, disk_vault, policy_yaml, server,
-    server_backup_ids, server_id, server_policy_yaml, snapshot_ids, snapshot_policy_yaml, volume,
-    volume_id, World, CBR_CLOUD, PROJECT,
+    server_backup_ids, server_id, server_policy_yaml, server_vault, snapshot_ids,
+    snapshot_policy_yaml, volume, volume_id, World, CBR_CLOUD, PROJECT,
 };
 use chrono::{SubsecRound, TimeDelta, Utc};
 use vbs_agent::config::PolicyKind;
@@ -285,6 +285,19 @@ const CBR_BACKUPS: nights::Kind = nights::Kind {
     listed: cbr_backup_ids,
 };
 
+const CBR_SERVER_BACKUPS: nights::Kind = nights::Kind {
+    policy: |extra| {
+        let extra = format!("{extra}    vault: sim-servers\n");
+        server_policy_yaml("nightly", "0 30 1 * * *", &[server_id(1)], &extra)
+    },
+    cloud_extra: CBR_CLOUD,
+    retention: "{ keep_daily: 3, keep_weekly: 2 }",
+    newest: 3,
+    weeks: 2,
+    made: |job| job.backup_id.clone(),
+    listed: cbr_backup_ids,
+};
+
 /// Three weeks of nightly backups played out in seconds: the cloud's clock
 /// and the engine's retention clock follow the slots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,6 +340,40 @@ async fn three_weeks_of_nightly_backups_on_cbr_keep_exactly_what_the_rules_say()
         .filter(|(_, j)| j.is_incremental == Some(false))
         .count();
     assert_eq!(full, 3, "nights 1, 8 and 15 of 21 are full");
+}
+
+/// Three weeks of nightly server backups on a CBR cloud: a backup of the
+/// whole server in its server vault each night, each with its disks'
+/// backups recorded, exactly what the rules keep left, nothing through CSBS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_weeks_of_nightly_server_backups_on_cbr_keep_exactly_what_the_rules_say() {
+    let world =
+        World::start_cbr_servers(vec![server(1)], vec![server_vault("sim-servers", &[1])]).await;
+    let nights = Nights::of_kind(&world, &CBR_SERVER_BACKUPS);
+    let made = nights.play(&world, &CBR_SERVER_BACKUPS).await;
+    nights.assert_kept(&world, &CBR_SERVER_BACKUPS, &made, &[]);
+    assert!(
+        made.iter().all(|(_, job)| job.service() == "cbr"),
+        "{made:#?}"
+    );
+    assert!(
+        world.sim.checkpoints(PROJECT).is_empty(),
+        "nothing through CSBS"
+    );
+    let last = &made.last().unwrap().1;
+    let conn = rusqlite::Connection::open(nights.config.history_path()).unwrap();
+    let mut disks: Vec<String> = conn
+        .prepare("SELECT source_volume_id FROM server_volume_backups WHERE job_id = ?1")
+        .unwrap()
+        .query_map([last.id], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    disks.sort();
+    let mut want = vec![volume_id(101), volume_id(201)];
+    want.sort();
+    assert_eq!(disks, want, "both disks of the server recorded");
+    assert_eq!(last.size_gb, Some(140));
 }
 
 /// Three weeks of nightly snapshots: exactly what the rules keep is left,

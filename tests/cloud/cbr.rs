@@ -270,10 +270,16 @@ async fn disks_are_bound_to_a_vault_unless_another_holds_them() {
     let found = c.vaults(&[("name", "vault-5f7c")]).await.unwrap();
     assert_eq!(found.len(), 1);
     assert!(!found[0].holds(&v1));
-    let added = c.add_to_vault(VAULT, vbs_agent::api::DISK, &[&v1]).await.unwrap();
+    let added = c
+        .add_to_vault(VAULT, vbs_agent::api::DISK, &[&v1])
+        .await
+        .unwrap();
     assert_eq!(added, [v1.as_str()]);
     assert!(c.vault(VAULT).await.unwrap().holds(&v1));
-    let err = c.add_to_vault(VAULT, vbs_agent::api::DISK, &[&v2]).await.unwrap_err();
+    let err = c
+        .add_to_vault(VAULT, vbs_agent::api::DISK, &[&v2])
+        .await
+        .unwrap_err();
     assert_eq!(err.code.as_deref(), Some("BackupService.6103"));
     assert_eq!(err.class, ErrorClass::Permanent);
 }

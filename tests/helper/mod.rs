@@ -142,6 +142,19 @@ impl World {
         .await
     }
 
+    /// A simulator with these servers and CBR `vaults`; backups are
+    /// available and listed at once.
+    pub async fn start_cbr_servers(servers: Vec<SimServer>, vaults: Vec<sim::SimVault>) -> Self {
+        Self::start_config(SimConfig {
+            servers,
+            cbr_vaults: vaults,
+            backup_duration: Duration::ZERO,
+            cbr_listing_delay: Duration::ZERO,
+            ..Self::sim_config(Vec::new())
+        })
+        .await
+    }
+
     fn sim_config(volumes: Vec<SimVolume>) -> SimConfig {
         SimConfig {
             projects: vec![SimProject::new(PROJECT, volumes)],
