@@ -10,8 +10,10 @@ use super::request::{with_query, Service, MAX_PAGES, PAGE_SIZE};
 use super::CloudClient;
 use crate::api::decode::{self, CountedPage, DecodeError};
 use crate::api::error::ApiError;
+use crate::api::types::{
+    CbrBackup, CbrBackupRecord, CbrCheckpoint, Job, Member, OperationLog, Vault,
+};
 use crate::config::BackupService;
-use crate::api::types::{CbrBackup, CbrCheckpoint, Job, Member, OperationLog, Vault};
 
 /// The resource type of a disk in CBR's requests and answers.
 pub const DISK: &str = "OS::Cinder::Volume";
@@ -147,7 +149,9 @@ impl CloudClient {
         match (found.next(), found.next()) {
             (Some(_), Some(_)) => Err(ApiError::unsendable(
                 format!("find CBR vault {name_or_id}"),
-                format!("several disk vaults are named `{name_or_id}`; give the vault's ID instead"),
+                format!(
+                    "several disk vaults are named `{name_or_id}`; give the vault's ID instead"
+                ),
             )),
             (one, None) => Ok(one),
             (None, Some(_)) => Ok(None),
@@ -217,6 +221,24 @@ impl CloudClient {
         let url = self.cbr_url(&format!("backups/{id}"));
         self.call(Method::GET, url, None, |body| {
             decode::about("backup", id, decode::cbr_backup(body))
+        })
+        .await
+    }
+
+    /// [`Self::cbr_backups`], each backup with every field the cloud sent.
+    pub async fn cbr_backup_records(
+        &self,
+        filters: &[(&str, &str)],
+    ) -> Result<Vec<CbrBackupRecord>, ApiError> {
+        self.cbr_list(self.cbr_url("backups"), filters, decode::cbr_backup_records)
+            .await
+    }
+
+    /// [`Self::cbr_backup`] with every field the cloud sent.
+    pub async fn cbr_backup_record(&self, id: &str) -> Result<CbrBackupRecord, ApiError> {
+        let url = self.cbr_url(&format!("backups/{id}"));
+        self.call(Method::GET, url, None, |body| {
+            decode::about("backup", id, decode::cbr_backup_record(body))
         })
         .await
     }
