@@ -180,7 +180,11 @@ async fn a_policy_moved_from_vbs_to_cbr_keeps_one_history_and_report_shows_both_
     )
     .await;
     let vol = volume_id(1);
-    let path = world.write_config("", "", &policy_yaml("nightly", NEVER, &[vol.clone()], ""));
+    let path = world.write_config(
+        "",
+        "",
+        &policy_yaml("nightly", NEVER, std::slice::from_ref(&vol), ""),
+    );
     let config = path.display().to_string();
     trigger(&config, "nightly").await;
 
@@ -188,7 +192,12 @@ async fn a_policy_moved_from_vbs_to_cbr_keeps_one_history_and_report_shows_both_
     world.write_config(
         "",
         CBR_CLOUD,
-        &cbr_policy_yaml("nightly", NEVER, &[vol.clone()], "    vault: sim-disks\n"),
+        &cbr_policy_yaml(
+            "nightly",
+            NEVER,
+            std::slice::from_ref(&vol),
+            "    vault: sim-disks\n",
+        ),
     );
     trigger(&config, "nightly").await;
 
