@@ -197,6 +197,15 @@ pub struct TargetCompliance {
     /// The target left the policy's selection or no longer exists: kept
     /// apart from failing ones, never out of RPO.
     pub vanished: Option<VanishedAs>,
+    /// The service that made the newest good backup (`vbs`, `cbr`, `evs`
+    /// for a snapshot, `csbs` for a server backup; for a drill, the
+    /// service of the backup it restored). A project that moved from VBS
+    /// to CBR keeps one history: this says which side the recovery point
+    /// is on.
+    pub last_success_service: Option<String>,
+    /// The succeeded jobs of the window by the service that made them
+    /// (`{"vbs": 3, "cbr": 4}`), services in name order.
+    pub succeeded_by_service: BTreeMap<String, u64>,
 }
 
 /// How a target left its policy.
@@ -384,6 +393,16 @@ fn target_compliance(
             None
         },
         vanished: None,
+        last_success_service: last.as_ref().map(|j| j.service().to_string()),
+        succeeded_by_service: if stats.counts.succeeded > 0 {
+            store
+                .successes_by_service(&policy.name, target, since, at)?
+                .into_iter()
+                .map(|c| (c.service, c.succeeded))
+                .collect()
+        } else {
+            BTreeMap::new()
+        },
     })
 }
 

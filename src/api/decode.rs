@@ -12,8 +12,9 @@ mod csbs;
 mod inventory;
 mod restore;
 pub use cbr::{
-    added_resources, cbr_backup, cbr_backups, cbr_checkpoint, member_status, members,
-    operation_log, operation_logs, vault, vaults, CountedPage,
+    added_resources, cbr_backup, cbr_backup_record, cbr_backup_records, cbr_backups,
+    cbr_checkpoint, member_status, members, operation_log, operation_logs, vault, vaults,
+    CountedPage,
 };
 pub use csbs::{checkpoint, checkpoint_item, checkpoint_items};
 pub use inventory::{found_server, found_servers, found_volumes, tagged, Tagged, TaggedPage};
@@ -87,6 +88,12 @@ impl Identified for CheckpointItem {
 impl Identified for crate::api::types::CbrBackup {
     fn id(&self) -> &str {
         &self.id
+    }
+}
+
+impl Identified for crate::api::types::CbrBackupRecord {
+    fn id(&self) -> &str {
+        &self.backup.id
     }
 }
 

@@ -198,8 +198,9 @@ pub(crate) mod inventory;
 mod lenient;
 mod restore;
 pub use cbr::{
-    BackupInfo, Billing, CbrBackup, CbrCheckpoint, CheckpointInfo, CheckpointResource,
-    CheckpointVault, ErrorInfo, Member, OperationLog, Skipped, Vault, VaultResource,
+    BackupInfo, Billing, CbrBackup, CbrBackupRecord, CbrCheckpoint, CheckpointInfo,
+    CheckpointResource, CheckpointVault, ErrorInfo, Member, OperationLog, Skipped, Vault,
+    VaultResource,
 };
 pub use csbs::{
     Checkpoint, CheckpointItem, ExtendInfo, FailCode, PlanResource, ProtectionPlan, VolumeBackup,

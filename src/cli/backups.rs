@@ -1,15 +1,18 @@
 //! `vbs-agent backups` and `vbs-agent backup show`: the cloud's own view of
 //! its backups — the summary list (`GET /v2/{project_id}/backups`, every
 //! page) and one backup's detail (`GET /v3/{project_id}/backups/{id}`),
-//! every field of it.
+//! every field of it. On a cloud that backs up through CBR the same
+//! commands read CBR's backups (`GET /v3/{project_id}/backups` of the CBR
+//! endpoint, filtered by disk and vault) and name the service.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use serde_json::Value;
 
-use super::table;
-use crate::api::types::Backup;
+use super::{table, EXIT_INVALID};
+use crate::api::types::{Backup, CbrBackupRecord};
+use crate::api::CloudClient;
 
 /// The summary list's filters, as the vendor page names them.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -23,6 +26,9 @@ pub struct BackupFilters {
     /// Backups of this volume only.
     #[arg(long)]
     pub volume_id: Option<String>,
+    /// CBR only: backups kept in this vault (its name or ID).
+    #[arg(long)]
+    pub vault: Option<String>,
     /// At most this many backups in all (pages are followed until then).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: Option<u32>,
@@ -53,6 +59,16 @@ pub async fn list(
         Err(code) => return Ok(code),
     };
     let max = filters.limit.and_then(|l| usize::try_from(l).ok());
+    if client.backs_up_on_cbr().await? {
+        return list_cbr(&client, filters, max, json).await;
+    }
+    if let Some(vault) = &filters.vault {
+        errln!(
+            "error: --vault {vault}: cloud `{cloud}` backs up through VBS, which has no vaults \
+             (set `backup_service: cbr` on a cloud whose backups are in CBR)"
+        );
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
     let backups = client.backup_summaries(&filters.query(), max).await?;
     if json {
         outln!("{}", super::escape::json(&backups)?);
@@ -67,12 +83,95 @@ pub async fn list(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `vbs-agent backups` on a CBR cloud: the backups CBR lists (every page),
+/// filtered by name, status, disk (`resource_id`) and vault.
+async fn list_cbr(
+    client: &CloudClient,
+    filters: &BackupFilters,
+    max: Option<usize>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let vault_id = match &filters.vault {
+        Some(vault) => match client.vault_named(vault, "disk").await? {
+            Some(v) => Some(v.id),
+            None => anyhow::bail!("no CBR disk vault `{vault}` in this project"),
+        },
+        None => None,
+    };
+    let mut query: Vec<(&'static str, &str)> = [
+        ("name", &filters.name),
+        ("status", &filters.status),
+        ("resource_id", &filters.volume_id),
+        ("vault_id", &vault_id),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_deref().map(|v| (k, v)))
+    .collect();
+    query.push(("resource_type", "OS::Cinder::Volume"));
+    let mut backups = client.cbr_backup_records(&query).await?;
+    if let Some(max) = max {
+        backups.truncate(max);
+    }
+    if json {
+        let records: Vec<_> = backups.iter().map(|b| &b.record).collect();
+        outln!("{}", super::escape::json(&records)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let rows: Vec<Vec<String>> = backups
+        .iter()
+        .map(|CbrBackupRecord { backup: b, .. }| {
+            vec![
+                b.id.clone(),
+                text(&b.name),
+                b.status.clone(),
+                text(&b.resource_id),
+                b.resource_size
+                    .map_or_else(|| "-".into(), |gb| format!("{gb} GB")),
+                b.created_at.map_or_else(
+                    || "-".into(),
+                    |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
+                text(&b.vault_id),
+            ]
+        })
+        .collect();
+    out!(
+        "{}",
+        table::render(
+            &[
+                "backup id",
+                "name",
+                "status",
+                "volume",
+                "size",
+                "created",
+                "vault"
+            ],
+            &rows
+        )
+    );
+    outln!("{} backup(s) in CBR", backups.len());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `vbs-agent backup show`.
 pub async fn show(path: &Path, cloud: &str, id: &str, json: bool) -> anyhow::Result<ExitCode> {
     let client = match super::cloud::client(path, cloud)? {
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
+    if client.backs_up_on_cbr().await? {
+        let backup = client.cbr_backup_record(id).await?;
+        if json {
+            outln!("{}", super::escape::json(&backup.record)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut rows = vec![vec!["service".to_string(), "cbr".to_string()]];
+        rows.extend(record_rows(&backup.record, CBR_DOCUMENTED));
+        out!("{}", table::render(&["field", "value"], &rows));
+        return Ok(ExitCode::SUCCESS);
+    }
     let backup = client.backup(id).await?;
     if json {
         outln!("{}", super::escape::json(&backup.record)?);
@@ -107,11 +206,39 @@ const DOCUMENTED: &[&str] = &[
     "links",
 ];
 
-/// One row per field the cloud sent, its value as sent (`null` included);
-/// a VBS-wrapped description (`{"DESC": …, "INC": …}`) also gets its text.
-fn detail_rows(backup: &Backup) -> Vec<Vec<String>> {
-    let record = &backup.record;
-    let mut keys: Vec<&str> = DOCUMENTED
+/// The fields of CBR's backup detail page, in its order.
+const CBR_DOCUMENTED: &[&str] = &[
+    "id",
+    "name",
+    "status",
+    "description",
+    "checkpoint_id",
+    "resource_id",
+    "resource_name",
+    "resource_type",
+    "resource_size",
+    "resource_az",
+    "vault_id",
+    "parent_id",
+    "image_type",
+    "protected_at",
+    "created_at",
+    "updated_at",
+    "expired_at",
+    "extend_info",
+    "children",
+    "project_id",
+    "enterprise_project_id",
+    "provider_id",
+];
+
+/// The keys of `record`: those of `documented` first, in its order, then
+/// every other one in name order.
+fn ordered_keys<'a>(
+    record: &'a serde_json::Map<String, Value>,
+    documented: &[&'a str],
+) -> Vec<&'a str> {
+    let mut keys: Vec<&str> = documented
         .iter()
         .copied()
         .filter(|k| record.contains_key(*k))
@@ -119,10 +246,26 @@ fn detail_rows(backup: &Backup) -> Vec<Vec<String>> {
     let mut others: Vec<&str> = record
         .keys()
         .map(String::as_str)
-        .filter(|k| !DOCUMENTED.contains(k))
+        .filter(|k| !documented.contains(k))
         .collect();
     others.sort_unstable();
     keys.extend(others);
+    keys
+}
+
+/// One row per field of `record`, its value as sent (`null` included).
+fn record_rows(record: &serde_json::Map<String, Value>, documented: &[&str]) -> Vec<Vec<String>> {
+    ordered_keys(record, documented)
+        .into_iter()
+        .map(|key| vec![key.to_string(), cell(&record[key])])
+        .collect()
+}
+
+/// One row per field the cloud sent, its value as sent (`null` included);
+/// a VBS-wrapped description (`{"DESC": …, "INC": …}`) also gets its text.
+fn detail_rows(backup: &Backup) -> Vec<Vec<String>> {
+    let record = &backup.record;
+    let keys = ordered_keys(record, DOCUMENTED);
     let mut rows = Vec::with_capacity(keys.len() + 1);
     for key in keys {
         rows.push(vec![key.to_string(), cell(&record[key])]);

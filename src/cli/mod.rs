@@ -137,7 +137,7 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
     },
-    /// List a cloud's backups (the summary list, every page), with the vendor's filters.
+    /// List a cloud's backups (the summary list, every page; CBR's backups on a CBR cloud), with the vendor's filters.
     Backups {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,

@@ -18,6 +18,7 @@ const HEADER: &[&str] = &[
     "policy",
     "target",
     "last success",
+    "service",
     "age",
     "rpo",
     "state",
@@ -204,9 +205,33 @@ fn restore_row(t: &TargetCompliance) -> Vec<String> {
     row
 }
 
+/// The service of the newest good backup; when the window's successes
+/// came from more than one service (a move from VBS to CBR), each one's
+/// count follows: `cbr (cbr 4, vbs 3)`.
+fn service(t: &TargetCompliance) -> String {
+    let counts = || {
+        t.succeeded_by_service
+            .iter()
+            .map(|(service, n)| format!("{service} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mixed = t.succeeded_by_service.len() > 1
+        || t.last_success_service
+            .as_ref()
+            .is_some_and(|last| t.succeeded_by_service.keys().any(|service| service != last));
+    match (&t.last_success_service, mixed) {
+        (Some(last), false) => last.clone(),
+        (Some(last), true) => format!("{last} ({})", counts()),
+        (None, _) if t.succeeded_by_service.is_empty() => dash(),
+        (None, _) => counts(),
+    }
+}
+
 fn row(t: &TargetCompliance) -> Vec<String> {
     let counts = &t.counts;
     let mut row = leading(t);
+    row.insert(3, service(t));
     row.extend([
         state(t, "OUT OF RPO", "ok (no success yet)").into(),
         rate(t),

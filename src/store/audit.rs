@@ -30,6 +30,14 @@ pub struct FailureCount {
     pub count: u32,
 }
 
+/// How many succeeded jobs one service made.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServiceCount {
+    /// `vbs`, `cbr`, `evs` or `csbs`.
+    pub service: String,
+    pub succeeded: u64,
+}
+
 impl JobStatus {
     /// Every status, in the order a job can reach them.
     pub const ALL: [JobStatus; 9] = [
@@ -334,6 +342,36 @@ impl Store {
             worst_duration_seconds: r.get(10)?,
             size_gb: r.get(11)?,
         })
+    }
+
+    /// The succeeded jobs of (policy, target) with slots in `[since,
+    /// until]`, counted by the service that made their backup or snapshot
+    /// (as [`JobRecord::service`] names it: a job recorded before CBR by
+    /// its kind's usual service), in service order.
+    pub fn successes_by_service(
+        &self,
+        policy: &str,
+        target: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<ServiceCount>, StoreError> {
+        self.db.rows(
+            "SELECT s, count(*) FROM
+               (SELECT COALESCE(service, CASE kind WHEN 'snapshot' THEN 'evs'
+                                                   WHEN 'server' THEN 'csbs'
+                                                   ELSE 'vbs' END) AS s
+                FROM jobs
+                WHERE policy = ?1 AND target = ?2 AND slot >= ?3 AND slot <= ?4
+                  AND status IN ('succeeded', 'verified')) AS w
+             GROUP BY s ORDER BY s",
+            args![policy, target, format_ts(since), format_ts(until)],
+            |r| {
+                Ok(ServiceCount {
+                    service: r.get(0)?,
+                    succeeded: u64::try_from(r.get::<i64>(1)?).unwrap_or(0),
+                })
+            },
+        )
     }
 
     /// Failed and timed-out attempts (final ones and retried ones) of

@@ -33,7 +33,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{Migrations, M};
 
-pub use audit::{FailureCount, JobCounts, JobFilter, JobRow, WindowTotals};
+pub use audit::{FailureCount, JobCounts, JobFilter, JobRow, ServiceCount, WindowTotals};
 pub use coverage::{CoverageGap, CoverageSnapshot};
 pub use db::{Dialect, PgConfig, Ticket, GROUP_WINDOW};
 pub use events::EventRecord;

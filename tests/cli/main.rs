@@ -5,6 +5,7 @@
 mod helper;
 
 mod audit;
+mod cbr;
 mod cli;
 mod config_errors;
 mod golden;

@@ -10,7 +10,9 @@ use super::request::{with_query, Service, MAX_PAGES, PAGE_SIZE};
 use super::CloudClient;
 use crate::api::decode::{self, CountedPage, DecodeError};
 use crate::api::error::ApiError;
-use crate::api::types::{CbrBackup, CbrCheckpoint, Job, Member, OperationLog, Vault};
+use crate::api::types::{
+    CbrBackup, CbrBackupRecord, CbrCheckpoint, Job, Member, OperationLog, Vault,
+};
 use crate::config::BackupService;
 
 /// The resource type of a server in CBR's requests and answers.
@@ -228,6 +230,24 @@ impl CloudClient {
         let url = self.cbr_url(&format!("backups/{id}"));
         self.call(Method::GET, url, None, |body| {
             decode::about("backup", id, decode::cbr_backup(body))
+        })
+        .await
+    }
+
+    /// [`Self::cbr_backups`], each backup with every field the cloud sent.
+    pub async fn cbr_backup_records(
+        &self,
+        filters: &[(&str, &str)],
+    ) -> Result<Vec<CbrBackupRecord>, ApiError> {
+        self.cbr_list(self.cbr_url("backups"), filters, decode::cbr_backup_records)
+            .await
+    }
+
+    /// [`Self::cbr_backup`] with every field the cloud sent.
+    pub async fn cbr_backup_record(&self, id: &str) -> Result<CbrBackupRecord, ApiError> {
+        let url = self.cbr_url(&format!("backups/{id}"));
+        self.call(Method::GET, url, None, |body| {
+            decode::about("backup", id, decode::cbr_backup_record(body))
         })
         .await
     }

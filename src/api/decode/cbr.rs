@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::{json, member, typed, DecodeError};
-use crate::api::types::{CbrBackup, CbrCheckpoint, Member, OperationLog, Vault};
+use crate::api::types::{CbrBackup, CbrBackupRecord, CbrCheckpoint, Member, OperationLog, Vault};
 
 /// One page of a CBR list and the total the cloud reports for all pages.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +66,16 @@ pub fn cbr_checkpoint(body: &str) -> Result<CbrCheckpoint, DecodeError> {
 /// `{"backup": {…}}` from `GET …/backups/{id}`.
 pub fn cbr_backup(body: &str) -> Result<CbrBackup, DecodeError> {
     typed(member(body, "backup")?, "backup")
+}
+
+/// `{"backup": {…}}` with every field the cloud sent.
+pub fn cbr_backup_record(body: &str) -> Result<CbrBackupRecord, DecodeError> {
+    typed(member(body, "backup")?, "backup")
+}
+
+/// A page of `GET …/backups`, each backup with every field the cloud sent.
+pub fn cbr_backup_records(body: &str) -> Result<CountedPage<CbrBackupRecord>, DecodeError> {
+    counted(body, "backups")
 }
 
 /// A page of `GET …/backups` (by checkpoint, resource or vault).

@@ -205,6 +205,23 @@ pub struct CbrBackup {
     pub extend_info: BackupInfo,
 }
 
+/// A backup as the cloud sent it: every field (`record`, shown by
+/// `backup show` and `backups --format json`) and the fields read from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CbrBackupRecord {
+    pub backup: CbrBackup,
+    pub record: serde_json::Map<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for CbrBackupRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let record = serde_json::Map::<String, Value>::deserialize(d)?;
+        let backup = CbrBackup::deserialize(Value::Object(record.clone()))
+            .map_err(serde::de::Error::custom)?;
+        Ok(Self { backup, record })
+    }
+}
+
 /// `extend_info` of a backup.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct BackupInfo {
