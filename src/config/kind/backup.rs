@@ -90,19 +90,12 @@ pub(in crate::config) fn check_service(
     clouds: &BTreeMap<String, Cloud>,
     report: &mut Report<'_>,
 ) {
-    let policies_path = FieldPath::root().key("policies");
-    for (i, raw) in policies.iter().enumerate() {
-        let Some(raw) = raw else { continue };
-        let kind = raw.kind.as_deref().and_then(|k| k.parse().ok());
+    for (path, raw, kind, cloud) in super::on_clouds(policies, clouds) {
         let vault_kind = match kind {
             Some(PolicyKind::Backup) => "disk",
             Some(PolicyKind::Server) => "server",
             _ => continue,
         };
-        let Some(cloud) = raw.cloud.as_deref().and_then(|c| clouds.get(c)) else {
-            continue;
-        };
-        let path = policies_path.index(i);
         match cloud.backup_service {
             BackupService::Vbs => {
                 for (field, given) in [

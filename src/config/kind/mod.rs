@@ -6,10 +6,10 @@ mod backup;
 mod server;
 mod snapshot;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::checks;
-use super::model::{PolicyKind, Selector, Work};
+use super::model::{Cloud, PolicyKind, Selector, Work};
 use super::path::FieldPath;
 use super::raw::RawPolicy;
 use super::report::Report;
@@ -131,6 +131,21 @@ pub(super) fn work(
             None
         }
     }
+}
+
+/// Each policy of the file that names a configured cloud: where it is,
+/// what it says, its kind (if it parses) and its cloud.
+fn on_clouds<'a>(
+    policies: &'a [Option<RawPolicy>],
+    clouds: &'a BTreeMap<String, Cloud>,
+) -> impl Iterator<Item = (FieldPath, &'a RawPolicy, Option<PolicyKind>, &'a Cloud)> + 'a {
+    let policies_path = FieldPath::root().key("policies");
+    policies.iter().enumerate().filter_map(move |(i, raw)| {
+        let raw = raw.as_ref()?;
+        let cloud = clouds.get(raw.cloud.as_deref()?)?;
+        let kind = raw.kind.as_deref().and_then(|k| k.parse().ok());
+        Some((policies_path.index(i), raw, kind, cloud))
+    })
 }
 
 /// Whether the policy gives `field`, one of the fields only some kinds have

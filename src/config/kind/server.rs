@@ -124,19 +124,14 @@ pub(in crate::config) fn check_endpoints(
     clouds: &BTreeMap<String, Cloud>,
     report: &mut Report<'_>,
 ) {
-    let policies_path = FieldPath::root().key("policies");
-    for (i, raw) in policies.iter().enumerate() {
-        let Some(raw) = raw else { continue };
-        if raw.kind.as_deref().and_then(|k| k.parse().ok()) != Some(PolicyKind::Server) {
+    for (path, _, kind, cloud) in super::on_clouds(policies, clouds) {
+        if kind != Some(PolicyKind::Server) {
             continue;
         }
-        let Some(cloud) = raw.cloud.as_deref().and_then(|c| clouds.get(c)) else {
-            continue;
-        };
         let on_cbr = cloud.backup_service == crate::config::BackupService::Cbr;
         if !on_cbr && cloud.endpoints.server_backup.is_none() && !cloud.auth.has_catalog() {
             report.value(
-                &policies_path.index(i).key("cloud"),
+                &path.key("cloud"),
                 format!(
                     "cloud \"{}\" has no `endpoints.server_backup` (the CSBS base URL, such as https://csbs.eu-de.example.com), which kind server needs; only password auth, or token auth with auth_url, can find it in the Keystone service catalog",
                     cloud.name

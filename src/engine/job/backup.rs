@@ -159,21 +159,10 @@ fn record_result(
             "backup {id} went to status `error` without a fail_reason"
         )),
     };
-    // How long the backup took on the cloud, else since the attempt began.
-    let backup_took = if succeeded {
-        let on_cloud = match (b.created_at, b.updated_at) {
-            (Some(c), Some(u)) if u > c => (u - c).to_std().ok(),
-            _ => None,
-        };
-        on_cloud.or_else(|| (Utc::now() - runner.job.attempt_started_at).to_std().ok())
-    } else {
-        None
-    };
-    let outcome = if succeeded && shares {
-        Outcome::ReadyToShare
-    } else {
-        Outcome::Ready
-    };
+    let backup_took = succeeded
+        .then(|| took(runner, b.created_at, b.updated_at))
+        .flatten();
+    let outcome = settled_outcome(succeeded, shares);
     let update = JobUpdate {
         status: Some(if succeeded {
             JobStatus::Succeeded
@@ -192,6 +181,29 @@ fn record_result(
         Some(r) => format!("backup {id} failed: {r}"),
     };
     runner.advance(outcome, update, &note)
+}
+
+/// How long a backup took on the cloud (`created_at` to `updated_at`), else
+/// since the job's attempt began: what polling learns from.
+pub(super) fn took(
+    runner: &JobRunner,
+    created_at: Option<chrono::DateTime<Utc>>,
+    updated_at: Option<chrono::DateTime<Utc>>,
+) -> Option<std::time::Duration> {
+    let on_cloud = match (created_at, updated_at) {
+        (Some(c), Some(u)) if u > c => (u - c).to_std().ok(),
+        _ => None,
+    };
+    on_cloud.or_else(|| (Utc::now() - runner.job.attempt_started_at).to_std().ok())
+}
+
+/// Where a settled backup goes: sharing when it is good and shared.
+pub(super) fn settled_outcome(succeeded: bool, shares: bool) -> Outcome {
+    if succeeded && shares {
+        Outcome::ReadyToShare
+    } else {
+        Outcome::Ready
+    }
 }
 
 /// Whether `full_backup_every` asks for a full backup this time.

@@ -270,20 +270,10 @@ async fn record_result(
     } else {
         Some(failure_reason(&runner.client, b).await)
     };
-    let backup_took = if succeeded {
-        let on_cloud = match (b.created_at, b.updated_at) {
-            (Some(c), Some(u)) if u > c => (u - c).to_std().ok(),
-            _ => None,
-        };
-        on_cloud.or_else(|| (Utc::now() - runner.job.attempt_started_at).to_std().ok())
-    } else {
-        None
-    };
-    let outcome = if succeeded && shares {
-        Outcome::ReadyToShare
-    } else {
-        Outcome::Ready
-    };
+    let backup_took = succeeded
+        .then(|| super::backup::took(runner, b.created_at, b.updated_at))
+        .flatten();
+    let outcome = super::backup::settled_outcome(succeeded, shares);
     if !b.children.is_empty() {
         let disks: Vec<ServerVolumeBackup> = b
             .children

@@ -39,57 +39,113 @@ pub(super) async fn step(
 /// The backup to restore, checked to be available and recorded with its
 /// age and size; `None` when the job has failed for want of one.
 async fn backup(runner: &mut JobRunner, work: &RestoreWork) -> Result<Option<Backup>, StoreError> {
-    let volume = runner.job.target.clone();
     let id = match runner.job.backup_id.clone() {
         Some(id) => id,
-        None => match choose(runner, &volume, work.pick).await {
-            Ok(Some(id)) => id,
-            Ok(None) => {
-                let reason = format!("volume {volume} has no available backup to restore");
-                runner.fail_then_cleanup(JobStatus::Failed, &reason, false)?;
-                return Ok(None);
+        None => {
+            let chosen = choose(runner, work.pick).await;
+            match settle_choice(runner, chosen, "backup")? {
+                Some(id) => id,
+                None => return Ok(None),
             }
-            Err(reason) => {
-                runner.fail_then_cleanup(JobStatus::Failed, &reason, true)?;
-                return Ok(None);
-            }
-        },
-    };
-    let reason = match runner.client.backup(&id).await {
-        Ok(b) if b.status == "available" || b.status == "restoring" => {
-            let size = b.size.and_then(|s| i64::try_from(s).ok());
-            runner
-                .store
-                .set_restore_backup(runner.job.id, &id, b.created_at, size, Utc::now())?;
-            runner.job.backup_id = Some(id);
-            runner.job.size_gb = size;
-            return Ok(Some(b));
         }
-        Ok(b) => format!("backup {id} is `{}`, not available", b.status),
-        Err(e) if e.is_not_found() => format!("backup {id} no longer exists"),
-        Err(e) => format!("cannot read backup {id}: {e}"),
     };
-    runner.fail_then_cleanup(JobStatus::Failed, &reason, false)?;
-    Ok(None)
+    let found = runner.client.backup(&id).await;
+    let seen = found.as_ref().map(|b| Seen {
+        status: &b.status,
+        created_at: b.created_at,
+        size_gb: b.size.and_then(|s| i64::try_from(s).ok()),
+    });
+    let ok = accept(runner, &id, seen, "backup")?;
+    Ok(found.ok().filter(|_| ok))
 }
 
-/// The newest available backup of `volume`, or a random one.
-async fn choose(runner: &JobRunner, volume: &str, pick: Pick) -> Result<Option<String>, String> {
-    let mut available: Vec<Backup> = runner
+/// What the agent sees of the backup to restore.
+pub(super) struct Seen<'a> {
+    pub status: &'a str,
+    pub created_at: Option<chrono::DateTime<Utc>>,
+    pub size_gb: Option<i64>,
+}
+
+/// Records backup `id` for the job when it is available (or being restored
+/// from); otherwise fails the job with why. Returns whether it was taken.
+pub(super) fn accept(
+    runner: &mut JobRunner,
+    id: &str,
+    seen: Result<Seen<'_>, &crate::api::ApiError>,
+    what: &str,
+) -> Result<bool, StoreError> {
+    let reason = match seen {
+        Ok(b) if b.status == "available" || b.status == "restoring" => {
+            runner.store.set_restore_backup(
+                runner.job.id,
+                id,
+                b.created_at,
+                b.size_gb,
+                Utc::now(),
+            )?;
+            runner.job.backup_id = Some(id.to_string());
+            runner.job.size_gb = b.size_gb;
+            return Ok(true);
+        }
+        Ok(b) => format!("{what} {id} is `{}`, not available", b.status),
+        Err(e) if e.is_not_found() => format!("{what} {id} no longer exists"),
+        Err(e) => format!("cannot read {what} {id}: {e}"),
+    };
+    runner.fail_then_cleanup(JobStatus::Failed, &reason, false)?;
+    Ok(false)
+}
+
+/// The id `choose` gave, or the job failed: without a `what` to restore,
+/// or (worth a retry) unable to list them.
+pub(super) fn settle_choice(
+    runner: &mut JobRunner,
+    chosen: Result<Option<String>, String>,
+    what: &str,
+) -> Result<Option<String>, StoreError> {
+    match chosen {
+        Ok(Some(id)) => Ok(Some(id)),
+        Ok(None) => {
+            let reason = format!(
+                "volume {} has no available {what} to restore",
+                runner.job.target
+            );
+            runner.fail_then_cleanup(JobStatus::Failed, &reason, false)?;
+            Ok(None)
+        }
+        Err(reason) => {
+            runner.fail_then_cleanup(JobStatus::Failed, &reason, true)?;
+            Ok(None)
+        }
+    }
+}
+
+/// The newest available backup of the job's volume, or a random one.
+async fn choose(runner: &JobRunner, pick: Pick) -> Result<Option<String>, String> {
+    let volume = &runner.job.target;
+    let available = runner
         .client
         .backups_of_volume(volume)
         .await
         .map_err(|e| format!("cannot list the backups of volume {volume}: {e}"))?
         .into_iter()
         .filter(|b| b.status == "available")
+        .map(|b| (b.id, b.created_at))
         .collect();
-    available.sort_by_key(|b| b.created_at);
+    Ok(pick_one(available, pick))
+}
+
+/// The newest of `available` (id, creation time), or a random one.
+pub(super) fn pick_one(
+    mut available: Vec<(String, Option<chrono::DateTime<Utc>>)>,
+    pick: Pick,
+) -> Option<String> {
+    available.sort_by_key(|(_, at)| *at);
     let chosen = match pick {
         Pick::Newest => available.last(),
         Pick::Random if !available.is_empty() => available.get(fastrand::usize(..available.len())),
         Pick::Random => None,
     };
-    Ok(chosen.map(|b| b.id.clone()))
+    chosen.map(|(id, _)| id.clone())
 }
 
 /// Creates the volume to restore into (or adopts the one an earlier call

@@ -17,7 +17,9 @@ use chrono::Utc;
 use super::super::create::create_or_adopt;
 use super::super::machine::Outcome;
 use super::super::poll::Cadence;
-use super::restore::{ended, restored, volume_id, volume_ready, whole_seconds};
+use super::restore::{
+    accept, ended, pick_one, restored, settle_choice, volume_id, volume_ready, whole_seconds, Seen,
+};
 use super::watch::{Verdict, Watch};
 use super::{verify, JobRunner};
 use crate::api::types::{CbrBackup, JobState};
@@ -58,57 +60,39 @@ pub(super) async fn step(
 /// The CBR backup to restore, checked to be available and recorded with
 /// its age and size; `None` when the job has failed for want of one.
 async fn backup(runner: &mut JobRunner, pick: Pick) -> Result<Option<CbrBackup>, StoreError> {
-    let volume = runner.job.target.clone();
     let id = match runner.job.backup_id.clone() {
         Some(id) => id,
-        None => match choose(runner, &volume, pick).await {
-            Ok(Some(id)) => id,
-            Ok(None) => {
-                let reason = format!("volume {volume} has no available CBR backup to restore");
-                runner.fail_then_cleanup(JobStatus::Failed, &reason, false)?;
-                return Ok(None);
+        None => {
+            let chosen = choose(runner, pick).await;
+            match settle_choice(runner, chosen, "CBR backup")? {
+                Some(id) => id,
+                None => return Ok(None),
             }
-            Err(reason) => {
-                runner.fail_then_cleanup(JobStatus::Failed, &reason, true)?;
-                return Ok(None);
-            }
-        },
-    };
-    let reason = match runner.client.cbr_backup(&id).await {
-        Ok(b) if b.status == "available" || b.status == "restoring" => {
-            let size = b.resource_size.and_then(|s| i64::try_from(s).ok());
-            runner
-                .store
-                .set_restore_backup(runner.job.id, &id, b.created_at, size, Utc::now())?;
-            runner.job.backup_id = Some(id);
-            runner.job.size_gb = size;
-            return Ok(Some(b));
         }
-        Ok(b) => format!("CBR backup {id} is `{}`, not available", b.status),
-        Err(e) if e.is_not_found() => format!("CBR backup {id} no longer exists"),
-        Err(e) => format!("cannot read CBR backup {id}: {e}"),
     };
-    runner.fail_then_cleanup(JobStatus::Failed, &reason, false)?;
-    Ok(None)
+    let found = runner.client.cbr_backup(&id).await;
+    let seen = found.as_ref().map(|b| Seen {
+        status: &b.status,
+        created_at: b.created_at,
+        size_gb: b.resource_size.and_then(|s| i64::try_from(s).ok()),
+    });
+    let ok = accept(runner, &id, seen, "CBR backup")?;
+    Ok(found.ok().filter(|_| ok))
 }
 
-/// The newest available CBR backup of `volume`, or a random one.
-async fn choose(runner: &JobRunner, volume: &str, pick: Pick) -> Result<Option<String>, String> {
-    let mut available: Vec<CbrBackup> = runner
+/// The newest available CBR backup of the job's volume, or a random one.
+async fn choose(runner: &JobRunner, pick: Pick) -> Result<Option<String>, String> {
+    let volume = runner.job.target.as_str();
+    let available = runner
         .client
         .cbr_backups(&[("resource_id", volume), ("status", "available")])
         .await
         .map_err(|e| format!("cannot list the CBR backups of volume {volume}: {e}"))?
         .into_iter()
         .filter(|b| b.status == "available" && b.resource_id.as_deref() == Some(volume))
+        .map(|b| (b.id, b.created_at))
         .collect();
-    available.sort_by_key(|b| b.created_at);
-    let chosen = match pick {
-        Pick::Newest => available.last(),
-        Pick::Random if !available.is_empty() => available.get(fastrand::usize(..available.len())),
-        Pick::Random => None,
-    };
-    Ok(chosen.map(|b| b.id.clone()))
+    Ok(pick_one(available, pick))
 }
 
 /// Makes the new disk from the backup (or adopts the one an earlier call
