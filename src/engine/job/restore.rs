@@ -12,7 +12,7 @@ use super::super::machine::Outcome;
 use super::super::poll::{Cadence, PollEnd};
 use super::watch::{Verdict, Watch};
 use super::{verify, JobRunner};
-use crate::api::types::{Backup, JobState, Volume};
+use crate::api::types::{Backup, Job, JobState, Volume};
 use crate::api::NewVolume;
 use crate::config::{Pick, RestoreApi, RestoreInto, RestoreWork};
 use crate::store::{JobStatus, JobUpdate, Phase, StoreError};
@@ -354,15 +354,37 @@ pub(super) async fn restored(runner: &mut JobRunner) -> Result<(), StoreError> {
 /// restore (failed or timed out).
 async fn vendor_job_done(runner: &mut JobRunner, job: &str) -> Result<bool, StoreError> {
     let client = runner.client.clone();
+    let end = watch_job(runner, "restore job", job, || client.job(job)).await?;
+    match end {
+        Ok(j) if j.state == JobState::Success => Ok(true),
+        Ok(j) => {
+            let reason = format!("restore job {job} failed: {}", j.failure());
+            runner.fail_then_cleanup(JobStatus::Failed, &reason, false)?;
+            Ok(false)
+        }
+        Err(end) => ended(runner, &format!("restore job {job}"), end).map(|()| false),
+    }
+}
+
+/// Watches a vendor job (VBS's restore, EVS's new disk) until it ends.
+pub(super) async fn watch_job<Fut>(
+    runner: &mut JobRunner,
+    what: &'static str,
+    job: &str,
+    look: impl Fn() -> Fut,
+) -> Result<Result<Job, PollEnd<String>>, StoreError>
+where
+    Fut: std::future::Future<Output = Result<Job, crate::api::ApiError>>,
+{
     let watch = Watch {
-        what: "restore job",
+        what,
         id: job,
         cadence: Cadence::new(&runner.policy.poll),
     };
-    let end = runner
+    runner
         .watch(
             watch,
-            || client.job(job),
+            look,
             |j| match j.state {
                 JobState::Running => "RUNNING",
                 JobState::Success => "SUCCESS",
@@ -374,16 +396,7 @@ async fn vendor_job_done(runner: &mut JobRunner, job: &str) -> Result<bool, Stor
             },
             |_, _| {},
         )
-        .await?;
-    match end {
-        Ok(j) if j.state == JobState::Success => Ok(true),
-        Ok(j) => {
-            let reason = format!("restore job {job} failed: {}", j.failure());
-            runner.fail_then_cleanup(JobStatus::Failed, &reason, false)?;
-            Ok(false)
-        }
-        Err(end) => ended(runner, &format!("restore job {job}"), end).map(|()| false),
-    }
+        .await
 }
 
 /// Watches volume `id` until `judge` settles it.

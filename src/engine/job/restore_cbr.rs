@@ -16,11 +16,10 @@ use chrono::Utc;
 
 use super::super::create::create_or_adopt;
 use super::super::machine::Outcome;
-use super::super::poll::Cadence;
 use super::restore::{
-    accept, ended, pick_one, restored, settle_choice, volume_id, volume_ready, whole_seconds, Seen,
+    accept, ended, pick_one, restored, settle_choice, volume_id, volume_ready, watch_job,
+    whole_seconds, Seen,
 };
-use super::watch::{Verdict, Watch};
 use super::{verify, JobRunner};
 use crate::api::types::{CbrBackup, JobState};
 use crate::api::NewDiskFromBackup;
@@ -195,27 +194,7 @@ async fn disk_made(runner: &mut JobRunner) -> Result<(), StoreError> {
             );
         };
         let client = runner.client.clone();
-        let watch = Watch {
-            what: "EVS job",
-            id: &job,
-            cadence: Cadence::new(&runner.policy.poll),
-        };
-        let end = runner
-            .watch(
-                watch,
-                || client.volume_job(&job),
-                |j| match j.state {
-                    JobState::Running => "RUNNING",
-                    JobState::Success => "SUCCESS",
-                    JobState::Fail => "FAIL",
-                },
-                |status| match status {
-                    "RUNNING" => Verdict::Working,
-                    _ => Verdict::Settled,
-                },
-                |_, _| {},
-            )
-            .await?;
+        let end = watch_job(runner, "EVS job", &job, || client.volume_job(&job)).await?;
         match end {
             Ok(j) if j.state == JobState::Success => match j.entities.get("volume_id") {
                 Some(volume) => {
