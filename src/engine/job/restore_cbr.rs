@@ -39,7 +39,7 @@ pub(super) async fn step(
     match phase {
         Phase::VolumeRequested => request_volume(runner, work).await,
         Phase::VolumeCreating if onto_own_disk => volume_ready(runner).await,
-        Phase::VolumeCreating => disk_made(runner).await,
+        Phase::VolumeCreating => disk_made(runner, work).await,
         Phase::RestoreRequested if onto_own_disk => request_restore(runner).await,
         Phase::RestoreRequested => runner.advance(
             Outcome::Created,
@@ -113,10 +113,7 @@ async fn request_volume(runner: &mut JobRunner, work: &RestoreWork) -> Result<()
         let note = format!("restoring CBR backup {} onto its own disk {id}", backup.id);
         return runner.advance(Outcome::Created, JobUpdate::default(), &note);
     }
-    let name = match &work.into {
-        RestoreInto::NewVolume { name: Some(n), .. } => n.clone(),
-        _ => runner.job.resource_name.clone(),
-    };
+    let name = disk_name(runner, work);
     let zone = match &work.into {
         RestoreInto::NewVolume {
             availability_zone: Some(z),
@@ -138,15 +135,7 @@ async fn request_volume(runner: &mut JobRunner, work: &RestoreWork) -> Result<()
         &runner.policy.poll,
         runner.deadline,
         runner.maybe_exists,
-        // A disk of this name made since the attempt began is this job's.
-        || async {
-            Ok(client
-                .find_volumes(&name)
-                .await?
-                .into_iter()
-                .find(|v| v.created_at.is_none_or(|at| at >= since))
-                .map(|v| v.id))
-        },
+        || disk_named(client, &name, since),
         || async {
             let disk = NewDiskFromBackup {
                 backup_id: &backup.id,
@@ -182,9 +171,50 @@ async fn request_volume(runner: &mut JobRunner, work: &RestoreWork) -> Result<()
     runner.advance(Outcome::Created, JobUpdate::default(), &note)
 }
 
+/// The name of the job's new disk.
+fn disk_name(runner: &JobRunner, work: &RestoreWork) -> String {
+    match &work.into {
+        RestoreInto::NewVolume { name: Some(n), .. } => n.clone(),
+        _ => runner.job.resource_name.clone(),
+    }
+}
+
+/// The disk named `name` made since `since`: this job's.
+async fn disk_named(
+    client: &crate::api::CloudClient,
+    name: &str,
+    since: chrono::DateTime<Utc>,
+) -> Result<Option<String>, crate::api::ApiError> {
+    Ok(client
+        .find_volumes(name)
+        .await?
+        .into_iter()
+        .find(|v| v.created_at.is_none_or(|at| at >= since))
+        .map(|v| v.id))
+}
+
+/// After the EVS job failed or ran out of time: the disk it may have made
+/// anyway, found by name and recorded, so that cleanup deletes it.
+async fn record_stray_disk(runner: &mut JobRunner, work: &RestoreWork) -> Result<(), StoreError> {
+    let name = disk_name(runner, work);
+    let found = disk_named(&runner.client, &name, runner.job.attempt_started_at).await;
+    match found {
+        Ok(Some(volume)) => {
+            runner.store.set_restore_volume(runner.job.id, &volume)?;
+            runner.note(&format!(
+                "disk {volume} found by name after its EVS job; it is deleted in cleanup"
+            ))
+        }
+        Ok(None) => Ok(()),
+        Err(e) => runner.warn(&format!(
+            "cannot look for a disk named {name} the EVS job may have left: {e}"
+        )),
+    }
+}
+
 /// Follows the EVS job that makes the disk until it names the disk, then
 /// waits for the disk to be available.
-async fn disk_made(runner: &mut JobRunner) -> Result<(), StoreError> {
+async fn disk_made(runner: &mut JobRunner, work: &RestoreWork) -> Result<(), StoreError> {
     let columns = runner.store.restore_columns(runner.job.id)?;
     if columns.volume_id.is_none() {
         let Some(job) = columns.restore_job_id else {
@@ -202,15 +232,20 @@ async fn disk_made(runner: &mut JobRunner) -> Result<(), StoreError> {
                     runner.note(&format!("EVS job {job} made disk {volume}"))?;
                 }
                 None => {
+                    record_stray_disk(runner, work).await?;
                     let reason = format!("EVS job {job} succeeded without naming its disk");
                     return runner.fail_then_cleanup(JobStatus::Failed, &reason, false);
                 }
             },
             Ok(j) => {
+                record_stray_disk(runner, work).await?;
                 let reason = format!("EVS job {job} failed: {}", j.failure());
                 return runner.fail_then_cleanup(JobStatus::Failed, &reason, false);
             }
-            Err(end) => return ended(runner, &format!("EVS job {job}"), end),
+            Err(end) => {
+                record_stray_disk(runner, work).await?;
+                return ended(runner, &format!("EVS job {job}"), end);
+            }
         }
     }
     volume_ready(runner).await
