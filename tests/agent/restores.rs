@@ -241,6 +241,56 @@ async fn a_drill_of_cbr_backups_tests_each_on_a_new_disk_and_deletes_it() {
     );
 }
 
+/// A drill whose disk from a CBR backup fails (the EVS job ends `FAIL`
+/// after the disk was made): the drill fails with EVS's reason, and the
+/// disk the job left is found by name, recorded and deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_disk_from_a_cbr_backup_fails_the_drill_and_is_deleted() {
+    let world = World::start_cbr(
+        vec![volume(1, None)],
+        vec![disk_vault("sim-disks", &[1])],
+        Duration::from_millis(200),
+        Duration::ZERO,
+    )
+    .await;
+    let policies = cbr_policy_yaml(
+        "db",
+        "0 30 1 * * *",
+        &[volume_id(1)],
+        "    vault: sim-disks\n    drill:\n      schedule: \"0 0 5 * * SUN\"\n",
+    );
+    let setup = Setup::new(
+        crate::helper::load(&world.write_config("", CBR_CLOUD, &policies)),
+        crate::helper::fast(),
+    );
+    let backups = setup.run_named("db").await;
+    assert_eq!(backups[0].status, JobStatus::Succeeded, "{backups:#?}");
+    world.sim.set_volume_fault(
+        PROJECT,
+        &volume_id(1),
+        Some(VolumeFault::RestoreError {
+            fail_reason: "backend lost the chunk".into(),
+        }),
+    );
+    let job = setup
+        .run_named(&format!("db{DRILL_SUFFIX}"))
+        .await
+        .remove(0);
+    assert_eq!(job.status, JobStatus::Failed, "{job:#?}");
+    let reason = job.fail_reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("EVS job") && reason.contains("backend lost the chunk"),
+        "{reason}"
+    );
+    let made = volumes_made(&world);
+    assert_eq!(made.len(), 1, "{made:#?}");
+    assert_eq!(
+        made[0].status, "deleted",
+        "the disk the failed job made is gone: {made:#?}"
+    );
+    assert!(!restore_row(&setup, job.id).3, "no scratch left");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sampled_drill_rotates_through_every_volume() {
     let world = World::start_instant((1..=3).map(|n| volume(n, None)).collect()).await;
