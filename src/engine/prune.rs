@@ -190,22 +190,22 @@ impl Engine {
         // chain that has expired goes in rounds, newest first, until a
         // round deletes nothing.
         for round in 1..=MAX_ROUNDS {
-            let (candidates, ours) = self.candidates(&client, policy, target).await?;
+            let held = self.candidates(&client, policy, target).await?;
             let ctx = Context {
                 rules,
                 tz: policy.timezone,
-                ours: &ours,
+                ours: &held.ours,
                 name_prefix: &prefix,
                 now: (self.clock)(),
                 release_newest,
             };
             let mut kept = Vec::new();
             let mut deleted_any = false;
-            let decisions = plan(&ctx, &candidates);
+            let decisions = plan(&ctx, &held.candidates);
             let outcomes = if dry_run {
                 vec![None; decisions.len()]
             } else {
-                self.delete_planned(&client, policy, target, &decisions)
+                self.delete_planned(&client, policy, target, &decisions, &held.on_cbr)
                     .await?
             };
             for (decision, outcome) in decisions.into_iter().zip(outcomes) {
@@ -224,39 +224,34 @@ impl Engine {
         Ok(report)
     }
 
-    /// The volume's backups (or snapshots, for a snapshot policy) and the
+    /// The target's backups (or snapshots, for a snapshot policy) and the
     /// ids the history says this policy made.
     async fn candidates(
         &self,
         client: &CloudClient,
         policy: &Policy,
         target: &str,
-    ) -> Result<(Vec<Candidate>, HashSet<String>), EngineError> {
+    ) -> Result<Holdings, EngineError> {
         Ok(match policy.kind() {
             PolicyKind::Backup => {
-                let made = self.store.backups_made_by(&policy.name, target)?;
-                let on_cbr = self.store.cbr_backups_made_by(&policy.name, target)?;
-                // Each service is asked only when the policy has backups
-                // there: a project moved to CBR may have no VBS any more.
-                let mut candidates = Vec::new();
-                if made.len() > on_cbr.len() {
-                    candidates.extend(client.backups_of_volume(target).await?.into_iter().map(
-                        |b| Candidate {
+                let vbs = || async {
+                    Ok(client
+                        .backups_of_volume(target)
+                        .await?
+                        .into_iter()
+                        .map(|b| Candidate {
                             id: b.id,
                             name: b.name,
                             status: b.status,
                             created_at: b.created_at,
                             has_dependents: b.has_dependent_backups.unwrap_or(false),
-                        },
-                    ));
-                }
-                if !on_cbr.is_empty() {
-                    candidates.extend(cbr_candidates(client, target).await?);
-                }
-                (candidates, made)
+                        })
+                        .collect())
+                };
+                self.across_services(client, policy, target, vbs).await?
             }
-            PolicyKind::Snapshot => (
-                client
+            PolicyKind::Snapshot => Holdings {
+                candidates: client
                     .snapshots_of_volume(target)
                     .await?
                     .into_iter()
@@ -268,35 +263,61 @@ impl Engine {
                         has_dependents: false,
                     })
                     .collect(),
-                self.store.snapshots_made_by(&policy.name, target)?,
-            ),
+                ours: self.store.snapshots_made_by(&policy.name, target)?,
+                on_cbr: HashSet::new(),
+            },
             PolicyKind::Server => {
-                let made = self.store.backups_made_by(&policy.name, target)?;
-                let on_cbr = self.store.cbr_backups_made_by(&policy.name, target)?;
-                let mut candidates = Vec::new();
-                if made.len() > on_cbr.len() {
-                    candidates = super::prune_server::candidates(client, target).await?;
-                }
-                if !on_cbr.is_empty() {
-                    candidates.extend(cbr_candidates(client, target).await?);
-                }
-                (candidates, made)
+                let csbs = || super::prune_server::candidates(client, target);
+                self.across_services(client, policy, target, csbs).await?
             }
             // A drill keeps nothing: its scratch volumes are deleted by
             // the job that made them.
-            PolicyKind::Restore => (Vec::new(), HashSet::new()),
+            PolicyKind::Restore => Holdings::default(),
+        })
+    }
+
+    /// A backup or server policy's backups of `target` on both the older
+    /// service (listed by `listed`) and CBR: each service is asked only
+    /// when the policy made backups there, as a project moved to CBR may
+    /// have no VBS or CSBS any more.
+    async fn across_services<F, Fut>(
+        &self,
+        client: &CloudClient,
+        policy: &Policy,
+        target: &str,
+        listed: F,
+    ) -> Result<Holdings, EngineError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<Candidate>, ApiError>>,
+    {
+        let ours = self.store.backups_made_by(&policy.name, target)?;
+        let on_cbr = self.store.cbr_backups_made_by(&policy.name, target)?;
+        let mut candidates = Vec::new();
+        if ours.len() > on_cbr.len() {
+            candidates = listed().await?;
+        }
+        if !on_cbr.is_empty() {
+            candidates.extend(cbr_candidates(client, target).await?);
+        }
+        Ok(Holdings {
+            candidates,
+            ours,
+            on_cbr,
         })
     }
 
     /// Carries out the plan's deletions: one at a time, or for server
     /// backups (whose deletion CSBS takes its time over) side by side
-    /// within the project's deletion slots. One outcome per decision.
+    /// within the project's deletion slots; those in `on_cbr` through CBR.
+    /// One outcome per decision.
     async fn delete_planned(
         &self,
         client: &CloudClient,
         policy: &Policy,
         target: &str,
         decisions: &[Decision],
+        on_cbr: &HashSet<String>,
     ) -> Result<Vec<Option<PruneOutcome>>, EngineError> {
         let mut outcomes = vec![None; decisions.len()];
         let wanted = decisions
@@ -305,7 +326,8 @@ impl Engine {
             .filter(|(_, d)| d.verdict == Verdict::Delete);
         if policy.kind() != PolicyKind::Server {
             for (i, decision) in wanted {
-                outcomes[i] = Some(self.delete(client, policy, target, decision).await?);
+                let cbr = on_cbr.contains(&decision.id);
+                outcomes[i] = Some(self.delete(client, policy, target, decision, cbr).await?);
             }
             return Ok(outcomes);
         }
@@ -313,8 +335,11 @@ impl Engine {
         for (i, decision) in wanted {
             let (engine, client, policy) = (self.clone(), client.clone(), policy.clone());
             let (target, decision) = (target.to_string(), decision.clone());
+            let cbr = on_cbr.contains(&decision.id);
             set.spawn(async move {
-                let outcome = engine.delete(&client, &policy, &target, &decision).await;
+                let outcome = engine
+                    .delete(&client, &policy, &target, &decision, cbr)
+                    .await;
                 (i, outcome)
             });
         }
@@ -325,19 +350,16 @@ impl Engine {
         Ok(outcomes)
     }
 
-    /// Deletes one backup, waits until it is gone, records the action.
+    /// Deletes one backup (through CBR when `on_cbr`), waits until it is
+    /// gone, records the action.
     async fn delete(
         &self,
         client: &CloudClient,
         policy: &Policy,
         target: &str,
         decision: &Decision,
+        on_cbr: bool,
     ) -> Result<PruneOutcome, EngineError> {
-        let on_cbr = matches!(policy.kind(), PolicyKind::Backup | PolicyKind::Server)
-            && self
-                .store
-                .cbr_backups_made_by(&policy.name, target)?
-                .contains(&decision.id);
         let deleted = if on_cbr {
             delete_cbr_and_wait(client, policy, &decision.id).await
         } else {
@@ -418,6 +440,15 @@ async fn delete_and_wait(client: &CloudClient, policy: &Policy, id: &str) -> Res
         })
     })
     .await
+}
+
+/// What retention weighs for a target: what the cloud holds, the ids this
+/// policy made, and which of those CBR holds.
+#[derive(Default)]
+struct Holdings {
+    candidates: Vec<Candidate>,
+    ours: HashSet<String>,
+    on_cbr: HashSet<String>,
 }
 
 /// The CBR backups of `target` (a volume or a server), as retention sees them.
