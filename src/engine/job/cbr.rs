@@ -10,14 +10,12 @@
 //! A target CBR skipped, or that is not in the vault, fails with the
 //! reason. A failed backup's reason comes from its operation log.
 
-use std::sync::Mutex;
-
 use chrono::Utc;
 
 use super::super::machine::Outcome;
-use super::super::poll::{poll_until, Cadence, Look, PollEnd};
+use super::super::poll::{Cadence, PollEnd};
 use super::cbr_run::{self, Checkpointed, VaultWork, LISTING_GRACE};
-use super::watch::{look_error, Verdict, Watch};
+use super::watch::{Verdict, Watch};
 use super::{share, JobRunner};
 use crate::api::types::CbrBackup;
 use crate::api::{ApiError, CloudClient};
@@ -146,21 +144,10 @@ async fn listed_late(
     name: &str,
     volume: &str,
 ) -> Result<Option<CbrBackup>, StoreError> {
-    let left = (runner.phase_entered_at()? + LISTING_GRACE - Utc::now())
-        .to_std()
-        .unwrap_or_default();
-    let until = tokio::time::Instant::now() + left;
     let client = &runner.client;
-    let found = poll_until(&runner.policy.poll, until.min(runner.deadline), || async {
-        match backup_named(client, name, volume).await {
-            Ok(Some(b)) => Look::Done(b),
-            Ok(None) => Look::Pending,
-            // Trouble looking is left to the run's own lookup.
-            Err(_) => Look::Fail(()),
-        }
-    })
-    .await;
-    Ok(found.ok())
+    runner
+        .listed_since_phase(LISTING_GRACE, || backup_named(client, name, volume))
+        .await
 }
 
 /// The volume's backup in `checkpoint`, asked again while CBR does not
@@ -178,39 +165,23 @@ async fn find_backup(
     } else {
         runner.deadline
     };
-    let client = &runner.client;
-    let empty_looks = Mutex::new(0u32);
+    let client = runner.client.clone();
     let filters = [("checkpoint_id", checkpoint), ("resource_id", volume)];
-    let found = poll_until(&runner.policy.poll, until, || async {
-        match client.cbr_backups(&filters).await {
-            Ok(list) => match list
+    let (found, empty) = runner
+        .find_listed(until, "CBR backup run", checkpoint, || async {
+            Ok(client
+                .cbr_backups(&filters)
+                .await?
                 .into_iter()
-                .find(|b| b.resource_id.as_deref() == Some(volume))
-            {
-                Some(b) => Look::Done(b),
-                None => {
-                    *empty_looks.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-                    Look::Pending
-                }
-            },
-            Err(e) => look_error("CBR backup run", checkpoint, e),
-        }
-    })
-    .await;
-    let empty = empty_looks.into_inner().unwrap_or_else(|p| p.into_inner());
+                .find(|b| b.resource_id.as_deref() == Some(volume)))
+        })
+        .await?;
     if empty > 1 {
         runner.note(&format!(
             "CBR backup run {checkpoint}: no backup of {volume} listed yet, {empty} time(s); asked again"
         ))?;
     }
-    match found {
-        Ok(b) => Ok(Some(b)),
-        Err(PollEnd::Deadline) => Ok(None),
-        Err(PollEnd::Failed(reason)) => {
-            runner.warn(&reason)?;
-            Ok(None)
-        }
-    }
+    Ok(found)
 }
 
 /// Waits for the backup's terminal status and records it.

@@ -16,8 +16,8 @@ use chrono::Utc;
 
 use super::super::create::create_or_adopt;
 use super::super::machine::Outcome;
-use super::super::poll::{poll_until, Cadence, Look, PollEnd};
-use super::watch::{look_error, Verdict, Watch};
+use super::super::poll::{Cadence, PollEnd};
+use super::watch::{Verdict, Watch};
 use super::JobRunner;
 use crate::api::types::CheckpointItem;
 use crate::api::{ApiError, CloudClient};
@@ -102,22 +102,11 @@ impl JobRunner {
     /// after the job entered this phase: a restart right after the protect
     /// must not take "not listed yet" for "never made".
     async fn listed_late(&self, name: &str, server: &str) -> Result<Option<String>, StoreError> {
-        let entered = self.phase_entered_at()?;
-        let left = (entered + ITEM_LISTING_GRACE - Utc::now())
-            .to_std()
-            .unwrap_or_default();
-        let until = tokio::time::Instant::now() + left;
         let client = &self.client;
-        let found = poll_until(&self.policy.poll, until.min(self.deadline), || async {
-            match checkpoint_named(client, name, server).await {
-                Ok(Some(id)) => Look::Done(id),
-                Ok(None) => Look::Pending,
-                // Trouble looking is left to the create-or-adopt that follows.
-                Err(_) => Look::Fail(()),
-            }
+        self.listed_since_phase(ITEM_LISTING_GRACE, || {
+            checkpoint_named(client, name, server)
         })
-        .await;
-        Ok(found.ok())
+        .await
     }
 
     /// Finds the checkpoint item (once) and polls it to `available` or `error`.
@@ -196,41 +185,23 @@ impl JobRunner {
     /// The id of the item of `checkpoint`, asking again while the list is
     /// still empty; `None` when the deadline passed first.
     async fn find_item(&mut self, checkpoint: &str) -> Result<Option<String>, StoreError> {
-        let client = &self.client;
-        let empty_looks = Mutex::new(0u32);
-        let found = poll_until(&self.policy.poll, self.deadline, || async {
-            match client
-                .checkpoint_items(&[("checkpoint_id", checkpoint)])
-                .await
-            {
-                Ok(items) => match items
+        let client = self.client.clone();
+        let (found, empty) = self
+            .find_listed(self.deadline, "checkpoint", checkpoint, || async {
+                Ok(client
+                    .checkpoint_items(&[("checkpoint_id", checkpoint)])
+                    .await?
                     .into_iter()
                     .find(|i| i.checkpoint_id.as_deref().is_none_or(|c| c == checkpoint))
-                {
-                    Some(item) => Look::Done(item.id),
-                    None => {
-                        *empty_looks.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-                        Look::Pending
-                    }
-                },
-                Err(e) => look_error("checkpoint", checkpoint, e),
-            }
-        })
-        .await;
-        let empty = empty_looks.into_inner().unwrap_or_else(|p| p.into_inner());
+                    .map(|item| item.id))
+            })
+            .await?;
         if empty > 0 {
             self.warn(&format!(
                 "checkpoint {checkpoint}: the item list was still empty {empty} time(s); asked again"
             ))?;
         }
-        match found {
-            Ok(id) => Ok(Some(id)),
-            Err(PollEnd::Deadline) => Ok(None),
-            Err(PollEnd::Failed(reason)) => {
-                self.warn(&reason)?;
-                Ok(None)
-            }
-        }
+        Ok(found)
     }
 
     /// Records a terminal item: volume backups, failure code, status.

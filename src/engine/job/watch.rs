@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::sync::Mutex;
 
-use super::super::poll::{poll_with, Cadence, Look, PollEnd};
+use super::super::poll::{poll_until, poll_with, Cadence, Look, PollEnd};
 use super::JobRunner;
 use crate::api::{ApiError, ErrorClass};
 use crate::store::StoreError;
@@ -75,6 +75,73 @@ impl JobRunner {
         let unknown = unknown.into_inner().unwrap_or_else(|p| p.into_inner());
         self.warn_unknown(what, id, unknown)?;
         Ok(end)
+    }
+}
+
+impl JobRunner {
+    /// What an earlier process may have made, found by `look` (by name),
+    /// asked again while it is not listed until `grace` after the job
+    /// entered its phase: a restart right after the create must not take
+    /// "not listed yet" for "never made". Trouble looking gives `None`,
+    /// left to the create-or-adopt that follows.
+    pub(super) async fn listed_since_phase<T, Fut>(
+        &self,
+        grace: chrono::TimeDelta,
+        look: impl Fn() -> Fut,
+    ) -> Result<Option<T>, StoreError>
+    where
+        Fut: Future<Output = Result<Option<T>, ApiError>>,
+    {
+        let left = (self.phase_entered_at()? + grace - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        let until = (tokio::time::Instant::now() + left).min(self.deadline);
+        let found = poll_until(&self.policy.poll, until, || async {
+            match look().await {
+                Ok(Some(found)) => Look::Done(found),
+                Ok(None) => Look::Pending,
+                Err(_) => Look::Fail(()),
+            }
+        })
+        .await;
+        Ok(found.ok())
+    }
+
+    /// What `look` finds in a list (`what` `id`'s result), asked again
+    /// while the list does not show it yet, until `until`; with the number
+    /// of looks that found nothing. Trouble reading the list for good is
+    /// warned about and gives `None`.
+    pub(super) async fn find_listed<T, Fut>(
+        &mut self,
+        until: tokio::time::Instant,
+        what: &str,
+        id: &str,
+        look: impl Fn() -> Fut,
+    ) -> Result<(Option<T>, u32), StoreError>
+    where
+        Fut: Future<Output = Result<Option<T>, ApiError>>,
+    {
+        let empty_looks = Mutex::new(0u32);
+        let found = poll_until(&self.policy.poll, until, || async {
+            match look().await {
+                Ok(Some(found)) => Look::Done(found),
+                Ok(None) => {
+                    *empty_looks.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                    Look::Pending
+                }
+                Err(e) => look_error(what, id, e),
+            }
+        })
+        .await;
+        let empty = empty_looks.into_inner().unwrap_or_else(|p| p.into_inner());
+        match found {
+            Ok(found) => Ok((Some(found), empty)),
+            Err(PollEnd::Deadline) => Ok((None, empty)),
+            Err(PollEnd::Failed(reason)) => {
+                self.warn(&reason)?;
+                Ok((None, empty))
+            }
+        }
     }
 }
 
