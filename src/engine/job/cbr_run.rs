@@ -113,6 +113,16 @@ pub(super) struct LeftOut {
     pub status: JobStatus,
 }
 
+impl Checkpointed {
+    /// No checkpoint: every target fails for `why`.
+    fn failed(why: LeftOut) -> Self {
+        Self {
+            failure: Some(why),
+            ..Default::default()
+        }
+    }
+}
+
 impl LeftOut {
     fn failed(reason: String, retry_worthy: bool) -> Self {
         Self {
@@ -164,21 +174,24 @@ async fn make(
 ) -> Result<Checkpointed, StoreError> {
     let client = &runner.client;
     let Some(vault_name) = work.vault else {
-        return Ok(failed_all(
+        return Ok(Checkpointed::failed(LeftOut::failed(
             "internal: a CBR policy without a vault".into(),
             false,
-        ));
+        )));
     };
     let kind = work.object_type;
     let vault = match client.vault_named(vault_name, kind).await {
         Ok(Some(v)) => v,
         Ok(None) => {
-            return Ok(failed_all(
+            return Ok(Checkpointed::failed(LeftOut::failed(
                 format!("there is no CBR {kind} vault named `{vault_name}` in the project; create it in the CBR console, or fix the policy's `vault`"),
                 false,
-            ))
+            )))
         }
-        Err(e) => return Ok(Checkpointed { failure: Some(LeftOut::from_error(&format!("cannot read CBR vault `{vault_name}`"), &e)), ..Default::default() }),
+        Err(e) => {
+            let what = format!("cannot read CBR vault `{vault_name}`");
+            return Ok(Checkpointed::failed(LeftOut::from_error(&what, &e)));
+        }
     };
     if let Some(policy) = vault.policy_id.as_deref().filter(|p| !p.is_empty()) {
         runner.warn(&format!(
@@ -197,10 +210,7 @@ async fn make(
                 "cannot list the backups named {name} in CBR vault {}",
                 vault.id
             );
-            return Ok(Checkpointed {
-                failure: Some(LeftOut::from_error(&what, &e)),
-                ..Default::default()
-            });
+            return Ok(Checkpointed::failed(LeftOut::from_error(&what, &e)));
         }
     };
     let to_back_up: Vec<&str> = in_vault
@@ -303,27 +313,13 @@ async fn make(
             reason,
             retry_worthy,
             ..
-        } => Checkpointed {
-            failure: Some(LeftOut::failed(reason, retry_worthy)),
-            ..Default::default()
-        },
-        Created::TimedOut(reason) => Checkpointed {
-            failure: Some(LeftOut {
-                reason,
-                retry_worthy: false,
-                status: JobStatus::TimedOut,
-            }),
-            ..Default::default()
-        },
+        } => Checkpointed::failed(LeftOut::failed(reason, retry_worthy)),
+        Created::TimedOut(reason) => Checkpointed::failed(LeftOut {
+            reason,
+            retry_worthy: false,
+            status: JobStatus::TimedOut,
+        }),
     })
-}
-
-/// Every volume fails for `reason`.
-fn failed_all(reason: String, retry_worthy: bool) -> Checkpointed {
-    Checkpointed {
-        failure: Some(LeftOut::failed(reason, retry_worthy)),
-        ..Default::default()
-    }
 }
 
 /// The resources of the checkpoint: the run's targets still waiting for
