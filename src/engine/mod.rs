@@ -243,10 +243,6 @@ impl Engine {
         }
         let scope = self.scope(policy, slot, &self.opt_out).await?;
         let service = self.service_of(policy).await;
-        let restore_api = match service {
-            Some("cbr") => Some("cbr"),
-            _ => None,
-        };
         let now = Utc::now();
         let targets = self.run_targets(policy, &scope.run.targets)?;
         let names: Vec<String> = targets
@@ -254,14 +250,7 @@ impl Engine {
             .chain(scope.departed.iter().map(|d| &d.target))
             .map(|v| resource_name(&policy.name, slot, v))
             .collect();
-        let restore = self.new_restore(policy, "schedule").map(|mut r| {
-            // A CBR backup is restored through CBR or EVS, whatever the
-            // cloud's `restore_api` says for VBS.
-            if let Some(api) = restore_api {
-                r.restore_api = api;
-            }
-            r
-        });
+        let restore = self.new_restore(policy, "schedule", service);
         let restores = policy.kind() == PolicyKind::Restore;
         let mut specs = Vec::with_capacity(names.len());
         for (target, name) in targets.iter().zip(&names) {
@@ -399,7 +388,7 @@ impl Engine {
                 status: JobStatus::Missed,
                 blocked_by: None,
                 note: None,
-                restore: self.new_restore(policy, "schedule"),
+                restore: self.new_restore(policy, "schedule", None),
                 service: None,
             })
             .collect();

@@ -55,10 +55,13 @@ impl Engine {
     }
 
     /// The `restores` row a job of `policy` starts with, if it restores.
+    /// A CBR backup (`service` `cbr`) is restored through CBR or EVS,
+    /// whatever the cloud's `restore_api` says for VBS.
     pub(super) fn new_restore<'a>(
         &self,
         policy: &'a Policy,
         requested_by: &'a str,
+        service: Option<&str>,
     ) -> Option<NewRestore<'a>> {
         let Work::Restore(work) = &policy.work else {
             return None;
@@ -68,10 +71,13 @@ impl Engine {
             RestoreInto::NewVolume { .. } => ("new", None),
             RestoreInto::Existing(id) => ("existing", Some(id.as_str())),
         };
-        let restore_api = self
-            .clients
-            .get(&policy.cloud)
-            .map_or("cinder", |c| c.restore_api().as_str());
+        let restore_api = match service {
+            Some("cbr") => "cbr",
+            _ => self
+                .clients
+                .get(&policy.cloud)
+                .map_or("cinder", |c| c.restore_api().as_str()),
+        };
         Some(NewRestore {
             requested_by,
             into_volume,
@@ -106,12 +112,9 @@ impl Engine {
             _ => crate::naming::resource_name(&policy.name, slot, &source),
         };
         let mut restore = self
-            .new_restore(&policy, &request.requested_by)
+            .new_restore(&policy, &request.requested_by, on_cbr.then_some("cbr"))
             .ok_or_else(|| EngineError::Task("a restore policy without restore work".into()))?;
         restore.backup_id = Some(&request.backup_id);
-        if on_cbr {
-            restore.restore_api = "cbr";
-        }
         let job = crate::store::NewRunJob {
             target: &source,
             kind: policy.kind().as_str(),
