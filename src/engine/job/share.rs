@@ -2,6 +2,8 @@
 //! share that keeps failing is recorded and warned about; the backup still
 //! counts as succeeded.
 
+use std::future::Future;
+
 use chrono::Utc;
 use tokio::time::Instant;
 
@@ -9,7 +11,7 @@ use super::super::machine::Outcome;
 use super::super::poll::Cadence;
 use super::{JobRunner, CLEANUP_BUDGET};
 use crate::api::types::Share;
-use crate::api::{CloudClient, Deadline};
+use crate::api::{ApiError, CloudClient, Deadline};
 use crate::store::{JobUpdate, StoreError};
 
 /// Rounds of sharing before a share is recorded as failed.
@@ -70,44 +72,26 @@ pub(super) async fn share(runner: &mut JobRunner, projects: &[String]) -> Result
     runner.advance(Outcome::Shared, JobUpdate::default(), &note)
 }
 
-/// One round: list, share what is missing, list again to confirm.
-/// Returns (project, share id) for every project.
+/// One round on VBS: the backup's shares, then the missing projects
+/// shared with, then the shares again to confirm.
 async fn share_once(
     client: &CloudClient,
     backup_id: &str,
     projects: &[String],
 ) -> Result<Vec<(String, String)>, String> {
-    let shared_with = |shares: &[Share]| -> Vec<(String, String)> {
-        shares
-            .iter()
-            .filter_map(|s| Some((s.to_project_id.clone()?, s.id.clone())))
-            .collect()
-    };
     let filter = [("backup_id", backup_id)];
-    let before = client.shares(&filter).await.map_err(|e| e.to_string())?;
-    let have = shared_with(&before);
-    let missing: Vec<String> = projects
-        .iter()
-        .filter(|p| !have.iter().any(|(h, _)| h == *p))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        client
-            .share_backup(backup_id, &missing)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    let after = shared_with(&client.shares(&filter).await.map_err(|e| e.to_string())?);
-    projects
-        .iter()
-        .map(|p| {
-            after
-                .iter()
-                .find(|(h, _)| h == p)
-                .map(|(h, id)| (h.clone(), id.clone()))
-                .ok_or_else(|| format!("the share list does not show project {p} after sharing"))
-        })
-        .collect()
+    let list = || async {
+        Ok(client
+            .shares(&filter)
+            .await?
+            .into_iter()
+            .filter_map(|s: Share| Some((s.to_project_id?, s.id)))
+            .collect())
+    };
+    let share = |missing: Vec<String>| async move {
+        client.share_backup(backup_id, &missing).await.map(|_| ())
+    };
+    share_round(projects, "share list", list, share).await
 }
 
 /// One round on CBR: the members of the backup, then the missing projects
@@ -117,39 +101,58 @@ async fn share_once_cbr(
     backup_id: &str,
     projects: &[String],
 ) -> Result<Vec<(String, String)>, String> {
-    let members = |list: Vec<crate::api::types::Member>| -> Vec<String> {
-        list.into_iter().filter_map(|m| m.dest_project_id).collect()
-    };
-    let have = members(
-        client
+    let list = || async {
+        Ok(client
             .cbr_members(backup_id)
-            .await
-            .map_err(|e| e.to_string())?,
-    );
-    let missing: Vec<&str> = projects
-        .iter()
-        .filter(|p| !have.contains(p))
-        .map(String::as_str)
-        .collect();
-    if !missing.is_empty() {
+            .await?
+            .into_iter()
+            .filter_map(|m| m.dest_project_id)
+            .map(|p| (p.clone(), p))
+            .collect())
+    };
+    let share = |missing: Vec<String>| async move {
+        let missing: Vec<&str> = missing.iter().map(String::as_str).collect();
         client
             .share_cbr_backup(backup_id, &missing)
             .await
-            .map_err(|e| e.to_string())?;
+            .map(|_| ())
+    };
+    share_round(projects, "member list", list, share).await
+}
+
+/// One round: `list` who has the backup (project, share id), `share` it
+/// with the projects missing, list again to confirm. Returns (project,
+/// share id) for every project; `listing` names the list in messages.
+async fn share_round<L, LFut, S, SFut>(
+    projects: &[String],
+    listing: &str,
+    list: L,
+    share: S,
+) -> Result<Vec<(String, String)>, String>
+where
+    L: Fn() -> LFut,
+    LFut: Future<Output = Result<Vec<(String, String)>, ApiError>>,
+    S: FnOnce(Vec<String>) -> SFut,
+    SFut: Future<Output = Result<(), ApiError>>,
+{
+    let have = list().await.map_err(|e| e.to_string())?;
+    let missing: Vec<String> = projects
+        .iter()
+        .filter(|p| !have.iter().any(|(h, _)| h == *p))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        share(missing).await.map_err(|e| e.to_string())?;
     }
-    let after = members(
-        client
-            .cbr_members(backup_id)
-            .await
-            .map_err(|e| e.to_string())?,
-    );
+    let after = list().await.map_err(|e| e.to_string())?;
     projects
         .iter()
         .map(|p| {
             after
-                .contains(p)
-                .then(|| (p.clone(), p.clone()))
-                .ok_or_else(|| format!("the member list does not show project {p} after sharing"))
+                .iter()
+                .find(|(h, _)| h == p)
+                .cloned()
+                .ok_or_else(|| format!("the {listing} does not show project {p} after sharing"))
         })
         .collect()
 }
