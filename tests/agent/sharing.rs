@@ -3,7 +3,10 @@
 //! recorded as failed while the backup still counts as succeeded.
 
 use crate::helper::sim::Scripted;
-use crate::helper::{fast, load, policy_yaml, volume, volume_id, Setup, World, PROJECT};
+use crate::helper::{
+    cbr_policy_yaml, disk_vault, fast, load, policy_yaml, volume, volume_id, Setup, World,
+    CBR_CLOUD, PROJECT,
+};
 use vbs_agent::api::ClientSettings;
 use vbs_agent::store::{JobStatus, Store};
 
@@ -126,4 +129,44 @@ async fn a_failing_share_is_recorded_and_the_backup_still_succeeds() {
         "{events:#?}"
     );
     assert!(world.sim.snapshots(PROJECT).is_empty(), "cleanup still ran");
+}
+
+/// On a CBR cloud a backup is shared through CBR's members: each project
+/// is added once, confirmed by the member list and recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cbr_backups_are_shared_through_members_and_recorded() {
+    let world = World::start_cbr(
+        vec![volume(1, None)],
+        vec![disk_vault("sim-disks", &[1])],
+        std::time::Duration::from_millis(200),
+        std::time::Duration::ZERO,
+    )
+    .await;
+    let policies = cbr_policy_yaml(
+        "share",
+        "0 0 3 1 1 *",
+        &[volume_id(1)],
+        &format!("    vault: sim-disks\n    share_to: [{P1}, {P2}]\n"),
+    );
+    let s = Setup::new(load(&world.write_config("", CBR_CLOUD, &policies)), fast());
+    let job = s.run_once().await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:#?}");
+    assert_eq!(job.service(), "cbr");
+    assert_eq!(
+        shares(&s.config.history_path()),
+        [(P1.into(), "shared".into()), (P2.into(), "shared".into())]
+    );
+    let backup = job.backup_id.unwrap();
+    let members: Vec<String> = world
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with(&format!("backups/{backup}/members")))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        members.len(),
+        1,
+        "both projects added in one request: {members:?}"
+    );
 }
