@@ -356,6 +356,31 @@ impl Store {
         Ok(count)
     }
 
+    /// Whether the history knows a VBS backup of `target` on `cloud` that
+    /// succeeded and that retention has not deleted: the parent Cinder
+    /// needs before it makes an incremental backup. Asked instead of the
+    /// cloud (one request a job fewer), so a volume's first backup by the
+    /// agent is full and its chains never start at a backup it did not
+    /// make; a parent deleted behind the agent's back costs a refused
+    /// request and a full backup (see `engine::job::backup`).
+    pub fn has_backup_to_build_on(&self, cloud: &str, target: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .db
+            .with_committed(|c| {
+                c.value::<i64>(
+                    "SELECT 1 FROM jobs j
+                     WHERE j.cloud = ?1 AND j.target = ?2 AND j.kind = 'backup'
+                       AND j.status = 'succeeded' AND j.backup_id IS NOT NULL
+                       AND (j.service IS NULL OR j.service = 'vbs')
+                       AND NOT EXISTS (SELECT 1 FROM retention_actions r
+                                        WHERE r.backup_id = j.backup_id AND r.action = 'deleted')
+                     LIMIT 1",
+                    args![cloud, target],
+                )
+            })?
+            .is_some())
+    }
+
     /// The running job of `target` on `cloud`, if any (for the overlap
     /// guard): a restore job when `restores`, a job making a backup or
     /// snapshot otherwise. Restoring an earlier backup of a volume and

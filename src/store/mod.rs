@@ -90,6 +90,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     migration!("0014_selection_coverage.sql"),
     migration!("0015_leader_lease.sql"),
     migration!("0016_backup_service.sql"),
+    migration!("0017_lookup_indexes.sql"),
 ];
 
 /// The first `count` migrations, as the migrator takes them.

@@ -23,6 +23,10 @@ const PG_MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../migrations/postgres/0016_backup_service.sql"),
     ),
+    (
+        17,
+        include_str!("../../migrations/postgres/0017_lookup_indexes.sql"),
+    ),
 ];
 
 /// The advisory lock migrations hold (any number the agent alone uses).

@@ -300,6 +300,77 @@ const CBR_SERVER_BACKUPS: nights::Kind = nights::Kind {
 
 /// Three weeks of nightly backups played out in seconds: the cloud's clock
 /// and the engine's retention clock follow the slots.
+/// The `POST …/backups` calls the cloud received, and the list calls
+/// (`GET …/backups` without an id).
+fn backup_calls(world: &World) -> (usize, usize) {
+    let requests = world.sim.requests();
+    let path = format!("/v3/{PROJECT}/backups");
+    let creates = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == path)
+        .count();
+    let lists = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/backups"))
+        .count();
+    (creates, lists)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_backups_build_on_what_the_history_knows_and_a_lost_parent_means_a_full_one() {
+    let world = World::start(vec![volume(1, None)]).await;
+    let policies = policy_yaml("chain", "0 0 3 1 1 *", &[volume_id(1)], "");
+    let Setup { config, engine, .. } = Setup::of(&world, &policies);
+    let policy = config.policies[0].clone();
+    let history = config.history_path();
+    let slot = Utc::now().trunc_subsecs(0);
+    let run = |n: i64| engine.run_policy(&policy, slot + TimeDelta::hours(n), Trigger::Manual);
+
+    // The first backup is full, the second builds on it; the history tells
+    // which, so the cloud is never asked for a list of backups.
+    let first = run(0).await.unwrap().jobs[0].clone();
+    let second = run(1).await.unwrap().jobs[0].clone();
+    assert_eq!(first.is_incremental, Some(false), "{first:#?}");
+    assert_eq!(second.is_incremental, Some(true), "{second:#?}");
+    assert_eq!(backup_calls(&world), (2, 0));
+
+    // Someone deletes both behind the agent's back, tip first.
+    for job in [&second, &first] {
+        let id = job.backup_id.as_deref().unwrap();
+        let status = world
+            .delete_by_hand(&format!("/v3/{PROJECT}/backups/{id}"))
+            .await;
+        assert_eq!(status, 202, "deleting {id} by hand");
+        crate::helper::wait_for("the backup to be gone", || {
+            !world.sim.backups(PROJECT).iter().any(|b| b.id == id)
+        })
+        .await;
+    }
+
+    // Cinder refuses the incremental backup the history expected; nothing
+    // was made, so the agent makes a full one at once, and the refusal is
+    // in the job's history.
+    let third = run(2).await.unwrap().jobs[0].clone();
+    assert_eq!(third.status, JobStatus::Succeeded, "{third:#?}");
+    assert_eq!(third.is_incremental, Some(false), "{third:#?}");
+    assert_eq!(backup_calls(&world), (4, 0));
+    let conn = rusqlite::Connection::open(&history).unwrap();
+    let calls: Vec<(String, i64)> = conn
+        .prepare(
+            "SELECT method, http_status FROM events
+              WHERE job_id = ?1 AND kind = 'api_call' AND path LIKE '%/backups' ORDER BY id",
+        )
+        .unwrap()
+        .query_map([third.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(calls, [("POST".into(), 400), ("POST".into(), 202)]);
+    let backups = world.sim.backups(PROJECT);
+    assert_eq!(backups.len(), 1, "{backups:#?}");
+    assert_eq!(backups[0].id, third.backup_id.clone().unwrap());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_weeks_of_nightly_backups_keep_exactly_what_the_rules_say() {
     let world = World::start_instant(vec![volume(1, None)]).await;

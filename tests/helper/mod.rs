@@ -211,6 +211,19 @@ impl World {
             .unwrap()
     }
 
+    /// Deletes at `path` as someone other than the agent would; returns
+    /// the answer's status.
+    pub async fn delete_by_hand(&self, path: &str) -> u16 {
+        reqwest::Client::new()
+            .delete(format!("{}{path}", self.sim.base_url()))
+            .header("X-Auth-Token", TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::request::{with_query, Service};
+use super::request::Service;
 use super::CloudClient;
 use crate::api::decode;
 use crate::api::error::ApiError;
@@ -95,23 +95,5 @@ impl CloudClient {
         let url = self.url(Service::Backup, "v2", "backups");
         self.list_up_to(url, filters, max, decode::backup_summaries)
             .await
-    }
-
-    /// Whether `volume_id` has at least one `available` backup (the parent an
-    /// incremental backup needs).
-    pub async fn has_available_backup(&self, volume_id: &str) -> Result<bool, ApiError> {
-        let url = self.url(Service::Backup, "v2", "backups");
-        let url = with_query(
-            &url,
-            &[
-                ("volume_id", volume_id),
-                ("status", "available"),
-                ("limit", "1"),
-            ],
-        );
-        let page = self
-            .call(Method::GET, url, None, decode::backup_summaries)
-            .await?;
-        Ok(!page.items.is_empty())
     }
 }

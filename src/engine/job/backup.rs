@@ -10,7 +10,7 @@ use super::super::poll::{Cadence, Expected, PollEnd};
 use super::watch::{Verdict, Watch};
 use super::{share, snapshot, JobRunner};
 use crate::api::types::Backup;
-use crate::api::NewBackup;
+use crate::api::{ApiError, ErrorClass, NewBackup};
 use crate::config::BackupWork;
 use crate::store::{JobStatus, JobUpdate, Phase, StoreError};
 
@@ -51,7 +51,12 @@ async fn request(runner: &mut JobRunner, work: &BackupWork) -> Result<(), StoreE
         runner.description(),
     );
     let force = work.force;
-    let full_due = full_backup_due(runner, work)?;
+    // Cinder only makes an incremental backup when asked, and refuses to
+    // without a parent; VBS decides by itself.
+    let incremental = !full_backup_due(runner, work)?
+        && runner
+            .store
+            .has_backup_to_build_on(&runner.job.cloud, &volume)?;
     let client = &runner.client;
     let created = create_or_adopt(
         "backup",
@@ -67,9 +72,6 @@ async fn request(runner: &mut JobRunner, work: &BackupWork) -> Result<(), StoreE
                 .map(|b| b.id))
         },
         || async {
-            // Cinder only makes an incremental backup when asked, and
-            // refuses to without a parent; VBS decides by itself.
-            let incremental = !full_due && client.has_available_backup(&volume).await?;
             let b = NewBackup {
                 volume_id: &volume,
                 snapshot_id: &snapshot_id,
@@ -78,7 +80,18 @@ async fn request(runner: &mut JobRunner, work: &BackupWork) -> Result<(), StoreE
                 force,
                 incremental,
             };
-            Ok(client.create_backup(&b).await?.id)
+            match client.create_backup(&b).await {
+                // The parent the history knew is gone (deleted behind the
+                // agent's back): nothing was made, so a full backup is.
+                Err(e) if incremental && refused_outright(&e) => {
+                    let full = NewBackup {
+                        incremental: false,
+                        ..b
+                    };
+                    Ok(client.create_backup(&full).await?.id)
+                }
+                made => Ok(made?.id),
+            }
         },
     )
     .await;
@@ -90,6 +103,12 @@ async fn request(runner: &mut JobRunner, work: &BackupWork) -> Result<(), StoreE
         ..Default::default()
     };
     runner.advance(Outcome::Created, update, &format!("backup {id} {how}"))
+}
+
+/// A 400 that is no busy volume: the cloud refused the request as it
+/// stands and made nothing.
+fn refused_outright(e: &ApiError) -> bool {
+    e.status == Some(400) && e.class == ErrorClass::Permanent
 }
 
 /// Waits for the backup's terminal status and records it.
