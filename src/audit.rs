@@ -293,6 +293,18 @@ pub fn compliance_report(
     since: DateTime<Utc>,
     at: DateTime<Utc>,
 ) -> Result<ComplianceReport, AuditError> {
+    compliance_report_of(config, store, since, at, |_, _| true)
+}
+
+/// [`compliance_report`] of only the targets `judge(policy, target)`
+/// picks: the daemon judges again only what a run left in doubt.
+pub fn compliance_report_of(
+    config: &Config,
+    store: &Store,
+    since: DateTime<Utc>,
+    at: DateTime<Utc>,
+    judge: impl Fn(&str, &str) -> bool,
+) -> Result<ComplianceReport, AuditError> {
     if !store.has_audit_views()? {
         return Err(AuditError::NotMigrated);
     }
@@ -319,6 +331,9 @@ pub fn compliance_report(
             }
         }
         for (target, in_config) in names {
+            if !judge(&policy.name, &target) {
+                continue;
+            }
             let mut judged = target_compliance(store, policy, &target, in_config, rpo, since, at)?;
             if let Some(how) = vanished.get(&target) {
                 judged.vanished = Some(*how);
@@ -418,7 +433,7 @@ pub fn median(sorted: &[f64]) -> Option<f64> {
 }
 
 /// Whether `age` is beyond `limit`.
-fn exceeds(age: chrono::Duration, limit: Duration) -> bool {
+pub fn exceeds(age: chrono::Duration, limit: Duration) -> bool {
     age.to_std().is_ok_and(|age| age > limit)
 }
 

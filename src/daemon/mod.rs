@@ -338,21 +338,17 @@ impl Agent {
                     spawn_run(&mut runs, &self.engine, policy, firing.slot, Trigger::Schedule, &recovery);
                 }
                 Some(done) = runs.join_next() => {
-                    let ran = match &done {
-                        Ok(Ok(Some(report))) => Some(report.policy.clone()),
-                        _ => None,
-                    };
-                    log_run(done);
-                    if let Some(policy) = ran {
-                        rpo.check(&self.config, Some(&policy), &self.metrics, &self.notifier).await;
+                    if let Ok(Ok(Some(report))) = &done {
+                        rpo.after_run(&self.config, report, &self.metrics, &self.notifier).await;
                     }
+                    log_run(done);
                 }
                 _ = flush_tick.tick() => {
                     if let Err(e) = self.engine.store().flush() {
                         tracing::warn!(error = %e, "cannot write the events held back; trying again with the next write");
                     }
                 }
-                _ = rpo_tick.tick() => rpo.check(&self.config, None, &self.metrics, &self.notifier).await,
+                _ = rpo_tick.tick() => rpo.check(&self.config, &self.metrics, &self.notifier).await,
                 _ = recover_tick.tick() => recover(&self.engine, &self.config, &recovery, &mut runs),
                 _ = tick(&mut coverage_tick) => {
                     // One snapshot at a time: a slow cloud delays the next.
