@@ -43,6 +43,10 @@ pub struct Args {
     /// database on the server `VBS_PG_URL` names (`tests/postgres/setup.sh`).
     #[arg(long, value_enum, default_value_t = HistoryKind::Sqlite)]
     history: HistoryKind,
+    /// Keeps each run's state directory (policy file, SQLite history) and
+    /// prints where it is, for a look at what the agent wrote.
+    #[arg(long)]
+    keep_state: bool,
 }
 
 impl Args {
@@ -89,6 +93,9 @@ struct Outcome {
     api_requests: u64,
     max_in_flight_observed: usize,
     max_requests_per_second_observed: u64,
+    /// Requests by method and path, ids replaced by `{id}`: where a job's
+    /// requests go.
+    requests_by_route: std::collections::BTreeMap<String, usize>,
 }
 
 pub fn run(args: &Args) -> Result<String, String> {
@@ -223,7 +230,11 @@ async fn one_run(
     let api_requests = sim.request_count() - requests_before;
     drop(daemon);
     let db_bytes = history_bytes(&watched, dir.path())?;
+    if args.keep_state {
+        eprintln!("state kept in {}", dir.keep().display());
+    }
     let in_flight = max_live_snapshots(&sim);
+    let by_route = requests_by_route(&sim);
     sim.shutdown().await;
     Ok(Outcome {
         bench: "fleet",
@@ -244,6 +255,7 @@ async fn one_run(
         api_requests,
         max_in_flight_observed: in_flight,
         max_requests_per_second_observed: max_rate,
+        requests_by_route: by_route,
     })
 }
 
@@ -336,6 +348,31 @@ fn history_bytes(watched: &Watched, dir: &Path) -> Result<u64, String> {
                 .map(|b| b.map_or(0, |b| u64::try_from(b).unwrap_or(0)))
         }
     }
+}
+
+/// The requests the simulator logged, by method and path with every
+/// UUID-shaped or hex segment written `{id}`.
+fn requests_by_route(sim: &SimHandle) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for r in sim.requests() {
+        let path: Vec<&str> = r
+            .path
+            .split('/')
+            .map(|seg| {
+                let hexish =
+                    seg.len() >= 32 && seg.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+                if hexish {
+                    "{id}"
+                } else {
+                    seg
+                }
+            })
+            .collect();
+        *counts
+            .entry(format!("{} {}", r.method, path.join("/")))
+            .or_insert(0) += 1;
+    }
+    counts
 }
 
 /// The most snapshots alive at once: each job holds one from its first
