@@ -120,8 +120,11 @@ pub enum Backend {
     Postgres(Box<PgDb>),
 }
 
-/// Writes held back for the next commit, at most this many.
-const MAX_DEFERRED: usize = 256;
+/// Writes held back for the next commit, at most this many (a few hundred
+/// KiB). Each commit writes every page it changed to the WAL again, so
+/// fewer, larger commits write fewer pages per job: 1,024 instead of 256
+/// measured 3 to 10 % less agent CPU in a fleet of 3,000 jobs.
+const MAX_DEFERRED: usize = 1024;
 
 /// How long a caller of [`Db::durable`] lets other callers' writes gather
 /// before it commits them all with its own: the price of one commit for
