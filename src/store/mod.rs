@@ -245,9 +245,17 @@ impl Store {
             state_dir::create(dir)?;
         }
         files::create_group_readable(path)?;
-        let open_err = |source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
+        // Setting the journal mode reads the schema: damage there shows
+        // before `quick_check` can run, and is refused as damage all the same.
+        let open_err = |source: rusqlite::Error| match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseCorrupt) => StoreError::Damaged {
+                path: path.to_path_buf(),
+                detail: source.to_string(),
+            },
+            _ => StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
